@@ -1,0 +1,1 @@
+"""Adapters: one module per outside system (Git, YAML manifests, Prometheus, webhooks, chat)."""

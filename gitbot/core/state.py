@@ -1,0 +1,213 @@
+"""Rollout state, observations and decisions: the values that flow through one reconcile tick.
+
+`decide(spec, state, observation, now) -> Decision` (in `gitbot.core.decide`) maps these pure
+values to each other. `RolloutState` is persisted as JSON (see `to_json` / `from_json`) by the
+reconciler, so every field here must survive a restart.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from gitbot.core.spec import EMPTY, Severity, WebhookType
+
+
+class Phase(enum.Enum):
+    """Flagger's canary phases."""
+
+    INITIALIZING = "Initializing"
+    INITIALIZED = "Initialized"
+    WAITING = "Waiting"
+    PROGRESSING = "Progressing"
+    WAITING_PROMOTION = "WaitingPromotion"
+    PROMOTING = "Promoting"
+    FINALISING = "Finalising"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+#: Phases in which a run is under way (Flagger's `shouldAdvance` set).
+ACTIVE_PHASES = frozenset(
+    {Phase.PROGRESSING, Phase.WAITING_PROMOTION, Phase.PROMOTING, Phase.FINALISING}
+)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What the VirtualService declares: the managed route's weights and the extras.
+
+    For A/B testing the weights are those of the matched route (the fallback route always goes
+    to the primary). `session_cookie` is `name=value` while the canary carries weight;
+    `previous_cookie` is the cookie of the last run, expired by the sticky route.
+    """
+
+    primary_weight: int = 100
+    canary_weight: int = 0
+    mirror: bool = False
+    session_cookie: str = ""
+    previous_cookie: str = ""
+
+
+@dataclass(frozen=True)
+class RepoChange:
+    """One change to the GitOps repository, committed as one commit (or one PR).
+
+    Every field describes a desired value, so applying a change twice is a no-op the second
+    time (the reconciler relies on that to resume after a crash).
+    """
+
+    action: str  # Gitbot-Action trailer: initialize, scale-up, advance, mirror, route-to-canary,
+    #              promote, route-to-primary, scale-down, rollback, restart
+    subject: str  # commit subject after "name.namespace: ", e.g. "advance canary weight 20"
+    traffic: Traffic | None = None
+    target_replicas: int | None = None  # scale the target (canary) Deployment
+    promote: bool = False  # copy the target's template into <target>-primary
+    bootstrap: bool = False  # generate primary, services, destination rules, virtual service
+    revert: bool = False  # revert this rollout's traffic commits (rollback)
+    reason: str = ""  # why, for the commit body (e.g. "failed checks threshold reached 5")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Flagger-style event: `Normal` or `Warning`, with Flagger's wording."""
+
+    time: str  # RFC 3339, UTC, e.g. "2026-11-22T10:00:00Z"
+    type: str  # "Normal" | "Warning"
+    message: str
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """A chat alert to send through the canary's AlertProviders (filtered by severity)."""
+
+    severity: Severity
+    message: str
+    with_metadata: bool = False  # add Target / Failed checks threshold / Traffic routing fields
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """Everything gitbot must remember about one canary between ticks and across restarts."""
+
+    phase: Phase = Phase.INITIALIZING
+    traffic: Traffic = field(default_factory=Traffic)
+    failed_checks: int = 0
+    iterations: int = 0
+    last_applied_spec: str = ""  # revision (template + configs hash) of the current/last run
+    last_promoted_spec: str = ""  # revision last copied into the primary
+    rollout_id: str = ""  # identifies the current run in commit trailers
+    run: int = 0  # runs started so far
+    step: int = 0  # repository changes decided so far (Gitbot-Step trailer)
+    pending: RepoChange | None = None  # decided, maybe not yet in the repository
+    last_transition_time: str = ""
+    not_ready_since: str = ""  # when the canary/primary was first seen not ready in this phase
+    events: tuple[Event, ...] = ()
+
+    @property
+    def canary_weight(self) -> int:
+        return self.traffic.canary_weight
+
+    def with_events(self, *new: Event, keep: int = 200) -> RolloutState:
+        """Append events, keeping the newest `keep` (the status shows the current run)."""
+        return replace(self, events=(self.events + tuple(new))[-keep:])
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["phase"] = self.phase.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RolloutState:
+        pending = data.get("pending")
+        return cls(
+            phase=Phase(data.get("phase", Phase.INITIALIZING.value)),
+            traffic=Traffic(**data.get("traffic", {})),
+            failed_checks=int(data.get("failed_checks", 0)),
+            iterations=int(data.get("iterations", 0)),
+            last_applied_spec=str(data.get("last_applied_spec", "")),
+            last_promoted_spec=str(data.get("last_promoted_spec", "")),
+            rollout_id=str(data.get("rollout_id", "")),
+            run=int(data.get("run", 0)),
+            step=int(data.get("step", 0)),
+            pending=_change_from_json(pending) if pending else None,
+            last_transition_time=str(data.get("last_transition_time", "")),
+            not_ready_since=str(data.get("not_ready_since", "")),
+            events=tuple(Event(**e) for e in data.get("events", ())),
+        )
+
+
+def _change_from_json(data: Mapping[str, Any]) -> RepoChange:
+    fields = dict(data)
+    traffic = fields.pop("traffic", None)
+    return RepoChange(**fields, traffic=Traffic(**traffic) if traffic else None)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Readiness of a Deployment as read from kube-state-metrics series.
+
+    `ready` follows Flagger: updated replicas >= spec replicas and available >=
+    floor(updated * threshold%). `message` is Flagger's wording when not ready.
+    """
+
+    ready: bool
+    message: str = ""
+    known: bool = True  # False when the series are missing (kube-state-metrics silent)
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """The outcome of one metric check on this tick (evaluated by `gitbot.core.analysis`)."""
+
+    name: str
+    value: float | None  # None: no data or query error
+    passed: bool
+    message: str  # the Halt/no-data/error event text when failed, a summary when passed
+
+
+@dataclass(frozen=True)
+class HookResult:
+    """The outcome of one webhook call. `passed` is Flagger's rule: HTTP status <= 202."""
+
+    name: str
+    type: WebhookType
+    passed: bool
+    status: int | None = None  # None: no response (timeout, refused)
+    message: str = ""  # response body or the transport error
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the reconciler saw before deciding (all I/O done; plain values only).
+
+    `target_revision` is the hash of the target's pod template plus the ConfigMaps and Secrets
+    it references; empty when the target is missing. `cluster_synced` is False while the cluster
+    has not applied gitbot's last commit: the tick must not be counted then.
+    """
+
+    target_revision: str
+    bootstrapped: bool  # primary, services and routing objects exist in the repository
+    cluster_synced: bool = True
+    canary: Readiness = field(default_factory=lambda: Readiness(ready=True))
+    primary: Readiness = field(default_factory=lambda: Readiness(ready=True))
+    scale_up_replicas: int = 1  # Flagger's ScaleFromZero choice, computed by the reconciler
+    metrics: tuple[MetricResult, ...] = ()
+    hooks: Mapping[WebhookType, tuple[HookResult, ...]] = field(default_factory=lambda: EMPTY)
+
+    def hook_results(self, kind: WebhookType) -> tuple[HookResult, ...]:
+        return tuple(self.hooks.get(kind, ()))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The result of `decide`: the new state, what to change in Git, and what to tell people."""
+
+    state: RolloutState
+    change: RepoChange | None = None
+    events: tuple[Event, ...] = ()
+    alerts: tuple[AlertMessage, ...] = ()
+    post_rollout: str = ""  # "Succeeded" / "Failed": call post-rollout hooks with that phase
+    log: str = ""  # a line for the operator log when nothing else explains the tick
