@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gitbot.core.spec import EMPTY, Severity, WebhookType
+from gitbot.core.spec import Severity, WebhookType
 
 
 class Phase(enum.Enum):
@@ -195,7 +195,7 @@ class Observation:
     primary: Readiness = field(default_factory=lambda: Readiness(ready=True))
     scale_up_replicas: int = 1  # Flagger's ScaleFromZero choice, computed by the reconciler
     metrics: tuple[MetricResult, ...] = ()
-    hooks: Mapping[WebhookType, tuple[HookResult, ...]] = field(default_factory=lambda: EMPTY)
+    hooks: Mapping[WebhookType, tuple[HookResult, ...]] = field(default_factory=dict)
 
     def hook_results(self, kind: WebhookType) -> tuple[HookResult, ...]:
         return tuple(self.hooks.get(kind, ()))
