@@ -1,0 +1,77 @@
+"""Tell people what a tick did: chat messages, Flagger `event` webhooks, post-rollout hooks.
+
+Called by the reconciler after acting. Best effort: a failing chat endpoint or webhook is
+logged and never changes a decision. Every commit gets a chat message (with a link when
+`git.commitUrl` is set); alerts without a commit go out on their own, filtered by severity.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from gitbot.adapters.notifiers import notify
+from gitbot.adapters.webhooks import call_hooks, send_event
+from gitbot.core.spec import AlertProvider, Canary, Severity, WebhookType
+from gitbot.core.state import AlertMessage, Decision, RolloutState
+
+log = logging.getLogger("gitbot.notify")
+
+_RANK = {Severity.INFO: 0, Severity.WARN: 1, Severity.ERROR: 2}
+
+
+class Announcer:
+    """Sends the outward messages of one decision."""
+
+    def __init__(
+        self,
+        providers: Callable[[], Mapping[str, AlertProvider]],
+        secrets: Callable[[str, str], Mapping[str, str]],
+        *,
+        commit_url: str = "",
+    ) -> None:
+        self.providers = providers
+        self.secrets = secrets
+        self.commit_url = commit_url
+
+    def announce(
+        self, canary: Canary, state: RolloutState, decision: Decision, sha: str
+    ) -> None:
+        checksum = state.last_applied_spec
+        for event in decision.events:
+            log.info("%s %s: %s", canary.key, event.type, event.message)
+            self._safely(
+                send_event, canary, event.message, event.type, state.phase.value, checksum,
+                int(time.time() * 1000),
+            )
+        for alert in _chat_messages(decision, sha):
+            url = self.commit_url.format(sha=sha) if sha and self.commit_url else ""
+            errors = self._safely(
+                notify, canary, alert, self.providers(), self.secrets, commit_url=url
+            )
+            for error in errors or ():
+                log.warning("%s: chat: %s", canary.key, error)
+        if decision.post_rollout:
+            self._safely(call_hooks, canary, WebhookType.POST_ROLLOUT, decision.post_rollout,
+                         checksum)
+
+    @staticmethod
+    def _safely(fn: Callable[..., object], *args: object, **kwargs: object) -> Sequence[str]:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as err:  # chat and event sinks must never break a tick
+            log.warning("notification failed: %s", err)
+            return ()
+        return result if isinstance(result, list) else ()
+
+
+def _chat_messages(decision: Decision, sha: str) -> list[AlertMessage]:
+    """One message per commit (carrying the alerts' text), else the alerts themselves."""
+    alerts = list(decision.alerts)
+    if decision.change is None or not sha:
+        return alerts
+    severity = max((a.severity for a in alerts), key=_RANK.__getitem__, default=Severity.INFO)
+    lines = [a.message for a in alerts] + [f"Commit {sha[:12]}: {decision.change.subject}"]
+    metadata = any(a.with_metadata for a in alerts)
+    return [AlertMessage(severity, "\n".join(lines), with_metadata=metadata)]

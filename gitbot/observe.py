@@ -1,0 +1,158 @@
+"""Build the `Observation` for one canary tick: every read the decision needs, done up front.
+
+Called by the reconciler. Reads the manifests (target revision, bootstrap objects, replicas),
+asks Prometheus which commit the cluster has applied, the readiness of the canary and the
+primary, and the metrics; calls the webhooks that `plan_tick` asks for. While the cluster has not
+applied gitbot's last commit for an active run, nothing is measured or called: the tick would
+measure the old weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from gitbot.adapters.git import CommitInfo, GitWorkspace
+from gitbot.adapters.manifests import ManifestEditor
+from gitbot.adapters.prometheus import PrometheusMetrics
+from gitbot.adapters.specs import SpecSet
+from gitbot.adapters.webhooks import call_hooks
+from gitbot.core.analysis import evaluate_metric
+from gitbot.core.plan import plan_tick
+from gitbot.core.spec import Canary, MetricTemplate, WebhookType
+from gitbot.history import last_gitbot_commit
+from gitbot.core.state import (
+    ACTIVE_PHASES,
+    HookResult,
+    MetricResult,
+    Observation,
+    Readiness,
+    RolloutState,
+)
+
+log = logging.getLogger("gitbot.observe")
+
+SecretLookup = Callable[[str, str], Mapping[str, str]]
+
+
+class Observer:
+    """Reads the world for the reconciler; one instance per process."""
+
+    def __init__(
+        self,
+        workspace: GitWorkspace,
+        metrics: PrometheusMetrics,
+        secrets: SecretLookup,
+        *,
+        kustomization: str = "",
+    ) -> None:
+        self.ws = workspace
+        self.metrics = metrics
+        self.secrets = secrets
+        self.kustomization = kustomization
+        self._warned_no_flux = False
+
+    def observe(
+        self,
+        canary: Canary,
+        state: RolloutState,
+        specs: SpecSet,
+        history: list[CommitInfo],
+        now: datetime,
+    ) -> Observation:
+        editor = ManifestEditor(self.ws.root)
+        revision = editor.target_revision(canary)
+        bootstrapped = editor.is_bootstrapped(canary)
+        synced = self.cluster_synced(canary, history, now)
+        base = Observation(
+            target_revision=revision,
+            bootstrapped=bootstrapped,
+            cluster_synced=synced,
+            scale_up_replicas=_scale_up_replicas(editor, canary),
+        )
+        if not synced and state.phase in ACTIVE_PHASES:
+            return base
+        plan = plan_tick(canary, state, revision, bootstrapped)
+        checksum = state.last_applied_spec or revision
+        hooks = self._call_hooks(canary, state, plan.hooks, checksum)
+        results = self._metrics(canary, specs) if plan.metrics else ()
+        return Observation(
+            target_revision=revision,
+            bootstrapped=bootstrapped,
+            cluster_synced=synced,
+            canary=self._readiness(canary, canary.target.name, "canary"),
+            primary=self._readiness(canary, canary.primary_name, "primary"),
+            scale_up_replicas=base.scale_up_replicas,
+            metrics=results,
+            hooks=hooks,
+        )
+
+    def cluster_synced(self, canary: Canary, history: list[CommitInfo], now: datetime) -> bool:
+        """True when the cluster runs gitbot's last commit for this canary (or a descendant)."""
+        last = last_gitbot_commit(history, canary.key)
+        if last is None:
+            return True
+        applied = self.metrics.applied_revisions()
+        if applied is None:
+            return self._fallback_synced(canary, last, now)
+        shas = [sha for name, sha in applied.items() if self._counts(name)]
+        return any(self._descends(sha, last.sha) for sha in shas)
+
+    def _counts(self, kustomization: str) -> bool:
+        return not self.kustomization or kustomization == self.kustomization
+
+    def _descends(self, applied: str, ours: str) -> bool:
+        if applied == ours:
+            return True
+        return self.ws.has_commit(applied) and self.ws.is_ancestor(ours, applied)
+
+    def _fallback_synced(self, canary: Canary, last: CommitInfo, now: datetime) -> bool:
+        if not self._warned_no_flux:
+            log.warning(
+                "Prometheus has no gotk_resource_info series (Flux's monitoring): gitbot cannot "
+                "see which commit the cluster runs, so it waits one analysis interval after each "
+                "of its commits before counting a tick"
+            )
+            self._warned_no_flux = True
+        committed = datetime.fromisoformat(last.time.replace("Z", "+00:00"))
+        return (now - committed).total_seconds() >= canary.analysis.interval_seconds
+
+    def _call_hooks(
+        self,
+        canary: Canary,
+        state: RolloutState,
+        kinds: tuple[WebhookType, ...],
+        checksum: str,
+    ) -> dict[WebhookType, tuple[HookResult, ...]]:
+        return {
+            kind: call_hooks(canary, kind, state.phase.value, checksum)
+            for kind in kinds
+            if canary.analysis.hooks(kind)
+        }
+
+    def _metrics(self, canary: Canary, specs: SpecSet) -> tuple[MetricResult, ...]:
+        templates: dict[str, MetricTemplate] = {t.key: t for t in specs.templates}
+        outcomes = self.metrics.query_metrics(canary, templates, self.secrets)
+        return tuple(
+            evaluate_metric(canary, metric, outcome.value, outcome.error)
+            for metric, outcome in outcomes
+        )
+
+    def _readiness(self, canary: Canary, deployment: str, kind: str) -> Readiness:
+        threshold = (
+            canary.analysis.canary_ready_threshold
+            if kind == "canary"
+            else canary.analysis.primary_ready_threshold
+        )
+        return self.metrics.deployment_readiness(canary.namespace, deployment, threshold, kind)
+
+
+def _scale_up_replicas(editor: ManifestEditor, canary: Canary) -> int:
+    """Flagger's ScaleFromZero: the primary's replicas, else the HPA minimum, else 1."""
+    primary = editor.get_replicas(canary.namespace, canary.primary_name)
+    if primary and primary > 0:
+        return primary
+    if canary.autoscaler and canary.autoscaler.primary_min_replicas:
+        return max(1, canary.autoscaler.primary_min_replicas)
+    return 1

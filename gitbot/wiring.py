@@ -1,0 +1,70 @@
+"""Build the reconciler and its adapters from `Settings`; the one place objects are wired.
+
+Called by the CLI, the daemon and the demo.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitbot.adapters.git import Credentials, GitWorkspace
+from gitbot.adapters.prometheus import PrometheusMetrics
+from gitbot.adapters.secrets import SecretResolver
+from gitbot.adapters.specs import load_repository
+from gitbot.adapters.statestore import GitStateStore
+from gitbot.config import Settings
+from gitbot.core.spec import AlertProvider
+from gitbot.notify import Announcer
+from gitbot.observe import Observer
+from gitbot.reconciler import CrashHook, Reconciler, crash_hook_from_env
+
+
+@dataclass
+class App:
+    """The long-lived objects of one gitbot process."""
+
+    settings: Settings
+    workspace: GitWorkspace
+    store: GitStateStore
+    reconciler: Reconciler
+    metrics: PrometheusMetrics
+
+    def close(self) -> None:
+        self.workspace.close()
+
+
+def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
+    git = settings.git
+    creds = None
+    if git.credentials is not None:
+        creds = Credentials(
+            username=git.credentials.username,
+            token_env=git.credentials.token_env,
+            token_file=git.credentials.token_file,
+        )
+    workspace = GitWorkspace(
+        git.url,
+        git.branch,
+        settings.workdir(),
+        author_name=git.author.name,
+        author_email=git.author.email,
+        credentials=creds,
+        push_retries=git.push_retries,
+    )
+    secrets_dir = Path(settings.base_dir, settings.secrets_dir) if settings.secrets_dir else None
+    secrets = SecretResolver(secrets_dir)
+    metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
+    store = GitStateStore(workspace, git.state_branch)
+    observer = Observer(workspace, metrics, secrets, kustomization=settings.prometheus.kustomization)
+
+    def providers() -> Mapping[str, AlertProvider]:
+        return {p.key: p for p in load_repository(workspace.root).providers}
+
+    announcer = Announcer(providers, secrets, commit_url=git.commit_url)
+    reconciler = Reconciler(
+        workspace, store, observer, announcer, crash=crash or crash_hook_from_env(os.environ)
+    )
+    return App(settings, workspace, store, reconciler, metrics)
