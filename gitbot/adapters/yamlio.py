@@ -1,0 +1,255 @@
+"""Round-trip YAML files with ruamel.yaml, keeping every untouched byte as it was.
+
+Used by `gitbot.adapters.manifests` (the manifest editor) and `gitbot.adapters.bootstrap`.
+A file is split at its document markers (`---`, `...`, `%` directives) into text segments;
+each document is parsed on demand and only a document whose data was changed is dumped again,
+so markers, comments between documents and the other documents stay byte-identical. The
+indentation is detected per document (the setting whose no-edit round trip reproduces the
+text wins), lines of 4096 characters are never folded, and the values ruamel loses (`~` and
+`null` written as nothing) are restored from the original text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from gitbot.errors import InvalidInputError
+
+_MARKER = re.compile(r"^(---|\.\.\.)([ \t]+#.*)?[ \t]*\r?\n?$")
+_CONTENT_MARKER = re.compile(r"^(---|\.\.\.)[ \t]")
+_NULLS = ("~", "null", "Null", "NULL")
+_RESOLVERS = (VersionedResolver(version=(1, 1)), VersionedResolver(version=(1, 2)))
+
+Indent = tuple[int, int, int]  # mapping, sequence, offset
+
+
+class YamlSyntaxError(InvalidInputError):
+    """A YAML file that cannot be parsed or split into documents safely."""
+
+
+def make_yaml(indent: Indent = (2, 4, 2)) -> YAML:
+    """A round-trip YAML instance with the fidelity settings (quotes kept, no folding)."""
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=indent[0], sequence=indent[1], offset=indent[2])
+    return yaml
+
+
+def dump_text(data: Any, indent: Indent = (2, 4, 2)) -> str:
+    """Dump one document's data as YAML text."""
+    stream = io.StringIO()
+    make_yaml(indent).dump(data, stream)
+    return stream.getvalue()
+
+
+def is_ambiguous(text: str) -> bool:
+    """True when YAML 1.1 or 1.2 would read this plain string as something else than a string."""
+    return any(
+        str(r.resolve(ScalarNode, text, (True, False))) != "tag:yaml.org,2002:str"
+        for r in _RESOLVERS
+    )
+
+
+def quote_if_needed(value: Any, like: Any = None) -> Any:
+    """A new string value in the style of the value it replaces; quoted when ambiguous."""
+    if not isinstance(value, str) or isinstance(value, ScalarString):
+        return value
+    if isinstance(like, ScalarString) and "\n" not in value:
+        return type(like)(value)
+    if is_ambiguous(value) or value == "":
+        return DoubleQuotedScalarString(value)
+    return value
+
+
+def restore_nulls(original: str, dumped: str) -> str:
+    """Put back `~`/`null` tokens that ruamel dumped as empty values, line by line."""
+    old = original.splitlines(keepends=True)
+    new = dumped.splitlines(keepends=True)
+    out: list[str] = []
+    matcher = SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "replace":
+            out.extend(new[j1:j2])
+            continue
+        for k in range(j2 - j1):
+            line = new[j1 + k]
+            if k < i2 - i1 and _null_dropped(old[i1 + k], line):
+                line = old[i1 + k]
+            out.append(line)
+    return "".join(out)
+
+
+def _null_dropped(old: str, new: str) -> bool:
+    for token in _NULLS:
+        pattern = re.compile(r"(?<=[:\-]) +" + re.escape(token) + r"(?=[ \t]*(#.*)?\r?\n?$)")
+        match = pattern.search(old)
+        if match and _same_line(old[: match.start()] + old[match.end() :], new):
+            return True
+    return False
+
+
+def _same_line(a: str, b: str) -> bool:
+    lead_a = len(a) - len(a.lstrip(" "))
+    lead_b = len(b) - len(b.lstrip(" "))
+    return lead_a == lead_b and a.split() == b.split()
+
+
+class YamlDocument:
+    """One document of a file: its text, its line, and its data loaded on demand."""
+
+    def __init__(self, file: YamlFile, text: str, line: int) -> None:
+        self.file = file
+        self.text = text
+        self.line = line
+        self.index = -1  # ordinal among the file's non-empty documents
+        self.dirty = False
+        self._data: Any = None
+        self._loaded = False
+        self._indent: Indent = (2, 4, 2)
+
+    @property
+    def data(self) -> Any:
+        """The round-trip data (ruamel CommentedMap/CommentedSeq); edit it, then `touch()`."""
+        if not self._loaded:
+            self._data, self._indent = _load_round_trip(self.text, self.file.rel)
+            self._loaded = True
+        return self._data
+
+    def touch(self) -> None:
+        """Mark the document changed so the file dumps it again."""
+        self.dirty = True
+
+    def render(self) -> str:
+        if not self.dirty:
+            return self.text
+        out = restore_nulls(self.text, dump_text(self.data, self._indent))
+        if not self.text.endswith("\n") and out.endswith("\n"):
+            out = out[:-1]
+        return out
+
+
+def _load_round_trip(text: str, rel: str) -> tuple[Any, Indent]:
+    try:
+        data, seq, offset = load_yaml_guess_indent(text, yaml=make_yaml())
+    except YAMLError as err:
+        raise YamlSyntaxError(f"{rel}: cannot parse YAML: {err}") from err
+    best: tuple[int, Indent] | None = None
+    for indent in _indent_candidates(seq, offset):
+        dumped = restore_nulls(text, dump_text(data, indent))
+        diff = _changed_lines(text, dumped)
+        if best is None or diff < best[0]:
+            best = (diff, indent)
+        if diff == 0:
+            break
+    assert best is not None
+    return data, best[1]
+
+
+def _indent_candidates(seq: int | None, offset: int | None) -> Iterator[Indent]:
+    seen: set[Indent] = set()
+    guesses: list[Indent] = []
+    if seq is not None:
+        off = offset if offset is not None else max(seq - 2, 0)
+        guesses += [(2, seq, off), (seq, seq, off), (4, seq, off)]
+    guesses += [(2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 4, 0), (4, 6, 4)]
+    for cand in guesses:
+        if cand not in seen and cand[1] >= cand[2] + 1:
+            seen.add(cand)
+            yield cand
+
+
+def _changed_lines(a: str, b: str) -> int:
+    old, new = a.rstrip("\n").splitlines(), b.rstrip("\n").splitlines()
+    matcher = SequenceMatcher(None, old, new, autojunk=False)
+    return sum(max(i2 - i1, j2 - j1) for t, i1, i2, j1, j2 in matcher.get_opcodes() if t != "equal")
+
+
+class YamlFile:
+    """A YAML file split into marker segments and documents; renders back byte for byte."""
+
+    def __init__(self, path: Path, rel: str, text: str) -> None:
+        self.path = path
+        self.rel = rel
+        self.original = text
+        self.is_new = False
+        self.parts: list[str | YamlDocument] = []
+        self._split(text)
+
+    @classmethod
+    def read(cls, path: Path, rel: str) -> YamlFile:
+        return cls(path, rel, path.read_text(encoding="utf-8"))
+
+    @classmethod
+    def create(cls, path: Path, rel: str, text: str) -> YamlFile:
+        """A file that does not exist yet; `changed` is True until saved."""
+        new = cls(path, rel, text)
+        new.original = ""
+        new.is_new = True
+        return new
+
+    def _split(self, text: str) -> None:
+        body: list[str] = []
+        start = 1
+        for number, line in enumerate(text.splitlines(keepends=True), start=1):
+            if _MARKER.match(line) or line.startswith("%"):
+                self._add_body(body, start)
+                self.parts.append(line)
+                body, start = [], number + 1
+            elif _CONTENT_MARKER.match(line):
+                raise YamlSyntaxError(f"{self.rel}:{number}: content after a document marker")
+            else:
+                body.append(line)
+        self._add_body(body, start)
+        for index, doc in enumerate(d for d in self.documents if _has_content(d.text)):
+            doc.index = index
+
+    def _add_body(self, lines: list[str], start: int) -> None:
+        if lines:
+            self.parts.append(YamlDocument(self, "".join(lines), _first_content_line(lines, start)))
+
+    @property
+    def documents(self) -> list[YamlDocument]:
+        return [p for p in self.parts if isinstance(p, YamlDocument)]
+
+    def render(self) -> str:
+        return "".join(p if isinstance(p, str) else p.render() for p in self.parts)
+
+    @property
+    def changed(self) -> bool:
+        return self.is_new or self.render() != self.original
+
+    def save(self) -> bool:
+        """Write the file when its text changed; True when written."""
+        if not self.changed:
+            return False
+        text = self.render()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(text, encoding="utf-8")
+        self.original, self.is_new = text, False
+        for doc in self.documents:
+            doc.text, doc.dirty = doc.render(), False
+        return True
+
+
+def _has_content(text: str) -> bool:
+    return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
+
+
+def _first_content_line(lines: list[str], start: int) -> int:
+    for offset, line in enumerate(lines):
+        if line.strip() and not line.lstrip().startswith("#"):
+            return start + offset
+    return start
