@@ -1,0 +1,304 @@
+"""Load every Flagger `Canary`, `MetricTemplate` and `AlertProvider` from a GitOps checkout.
+
+`load_repository(root)` walks the repository's YAML files with ruamel.yaml (round-trip, for line
+numbers), hands each `flagger.app` document to the pure `gitbot.core.parse.parse_document`, runs
+the checks that need the whole repository (template and provider references, target
+Deployments, duplicate canaries) and returns a `SpecSet`: the valid objects plus every problem.
+Called by the reconciler on each sync and by `gitbot validate` (with `format_problems`).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from gitbot.core.parse import is_flagger, parse_document
+from gitbot.core.parse_fields import FieldPath
+from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, ObjectRef, Problem
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One mapping document: repository-relative POSIX path, index in the file, plain data."""
+
+    path: str
+    index: int
+    data: dict[str, Any]
+    locate: Callable[[FieldPath], int]
+
+
+@dataclass(frozen=True)
+class SpecSet:
+    """What a repository declares: valid objects (invalid ones left out) and all problems."""
+
+    canaries: tuple[Canary, ...] = ()
+    templates: tuple[MetricTemplate, ...] = ()
+    providers: tuple[AlertProvider, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def canary(self, key: str) -> Canary | None:
+        """The canary named `namespace/name` (or just `name` when that is unique)."""
+        found = [c for c in self.canaries if key in (c.key, c.name)]
+        return found[0] if len(found) == 1 else None
+
+    def template(self, ref: ObjectRef) -> MetricTemplate | None:
+        return next((t for t in self.templates if (t.namespace, t.name) == _ns_name(ref)), None)
+
+    def provider(self, ref: ObjectRef) -> AlertProvider | None:
+        return next((p for p in self.providers if (p.namespace, p.name) == _ns_name(ref)), None)
+
+
+def format_problems(problems: Iterable[Problem]) -> str:
+    """One line per problem, sorted by file and line (empty string when there are none)."""
+    ordered = sorted(problems, key=lambda p: (p.path, p.line, str(p)))
+    return "\n".join(str(p) for p in ordered)
+
+
+def load_repository(root: Path) -> SpecSet:
+    """Load and validate every Flagger document under `root` (see the module docstring)."""
+    problems: list[Problem] = []
+    documents: list[Document] = []
+    for path in yaml_files(root):
+        found, problem = read_documents(root, path)
+        documents.extend(found)
+        problems.extend([problem] if problem else [])
+    namespaces = _Namespaces(root)
+    parsed = _parse_all(documents, namespaces, problems)
+    deployments = _deployments(documents, namespaces)
+    canaries = _checked_canaries(parsed, deployments, problems)
+    templates = tuple(obj for obj, _ in parsed if isinstance(obj, MetricTemplate))
+    providers = tuple(obj for obj, _ in parsed if isinstance(obj, AlertProvider))
+    return SpecSet(canaries, templates, providers, tuple(problems))
+
+
+def yaml_files(root: Path) -> Iterator[Path]:
+    """Every `*.yaml` / `*.yml` file under `root`, sorted, outside hidden directories."""
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).parts
+        if any(part.startswith(".") for part in relative):
+            continue
+        if path.suffix in (".yaml", ".yml") and path.is_file():
+            yield path
+
+
+class _Namespaces:
+    """The namespace of a document: its own, else its directory's kustomization, else default."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._by_dir: dict[str, str] = {}
+
+    def of(self, doc: Document) -> str:
+        meta = doc.data.get("metadata")
+        own = meta.get("namespace") if isinstance(meta, dict) else None
+        if isinstance(own, str) and own:
+            return own
+        directory = str(Path(doc.path).parent)
+        if directory not in self._by_dir:
+            self._by_dir[directory] = _kustomization_namespace(self._root / directory)
+        return self._by_dir[directory] or "default"
+
+
+def _kustomization_namespace(directory: Path) -> str:
+    for name in KUSTOMIZATION_FILES:
+        path = directory / name
+        if path.is_file():
+            try:
+                data: Any = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+            except (YAMLError, OSError, UnicodeDecodeError):
+                return ""
+            value = data.get("namespace") if isinstance(data, dict) else None
+            return value if isinstance(value, str) else ""
+    return ""
+
+
+Entry = tuple[Canary | MetricTemplate | AlertProvider, Document]
+
+
+def _parse_all(
+    docs: list[Document], namespaces: _Namespaces, problems: list[Problem]
+) -> list[Entry]:
+    parsed: list[Entry] = []
+    for doc in docs:
+        if not is_flagger(doc.data):
+            continue
+        obj, found = parse_document(doc.data, doc.locate, doc.path, namespaces.of(doc), doc.index)
+        problems.extend(found)
+        if obj is not None:
+            parsed.append((obj, doc))
+    return parsed
+
+
+def _deployments(docs: list[Document], namespaces: _Namespaces) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for doc in docs:
+        if doc.data.get("apiVersion") == "apps/v1" and doc.data.get("kind") == "Deployment":
+            meta = doc.data.get("metadata")
+            name = meta.get("name") if isinstance(meta, dict) else None
+            if isinstance(name, str):
+                found.add((namespaces.of(doc), name))
+    return found
+
+
+def _checked_canaries(
+    parsed: list[Entry], deployments: set[tuple[str, str]], problems: list[Problem]
+) -> tuple[Canary, ...]:
+    templates = {(o.namespace, o.name) for o, _ in parsed if isinstance(o, MetricTemplate)}
+    providers = {(o.namespace, o.name) for o, _ in parsed if isinstance(o, AlertProvider)}
+    claimed: dict[tuple[str, str], tuple[Canary, Document]] = {}
+    valid: list[Canary] = []
+    for obj, doc in parsed:
+        if not isinstance(obj, Canary):
+            continue
+        check = _CanaryCheck(obj, doc)
+        check.references(templates, providers)
+        check.target(deployments, claimed)
+        problems.extend(check.problems)
+        if not check.problems:
+            valid.append(obj)
+    return tuple(valid)
+
+
+@dataclass
+class _CanaryCheck:
+    """The repository-level checks of one parsed canary."""
+
+    canary: Canary
+    doc: Document
+
+    def __post_init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, at: FieldPath, field: str, message: str) -> None:
+        line = self.doc.locate(("spec", *at))
+        problem = Problem(self.doc.path, line, "Canary", self.canary.key, field, message)
+        self.problems.append(problem)
+
+    def references(self, templates: set[tuple[str, str]], providers: set[tuple[str, str]]) -> None:
+        for i, metric in enumerate(self.canary.analysis.metrics):
+            ref = metric.template_ref
+            if ref is not None and _ns_name(ref) not in templates:
+                self.add(("analysis", "metrics", i, "templateRef"),
+                         f"analysis.metrics[{i}].templateRef",
+                         f"MetricTemplate {ref.namespace}/{ref.name} not found in the repository")
+        for i, alert in enumerate(self.canary.analysis.alerts):
+            ref = alert.provider_ref
+            if _ns_name(ref) not in providers:
+                self.add(("analysis", "alerts", i, "providerRef"),
+                         f"analysis.alerts[{i}].providerRef",
+                         f"AlertProvider {ref.namespace}/{ref.name} not found in the repository")
+
+    def target(
+        self,
+        deployments: set[tuple[str, str]],
+        claimed: dict[tuple[str, str], tuple[Canary, Document]],
+    ) -> None:
+        target = (self.canary.namespace, self.canary.target.name)
+        where = f"Deployment {target[0]}/{target[1]}"
+        if target not in deployments:
+            self.add(("targetRef", "name"), "targetRef.name",
+                     f"{where} not found in the repository")
+        if target in claimed:
+            other, doc = claimed[target]
+            line = doc.locate(())
+            self.add(("targetRef",), "targetRef", f"duplicate canary for target {where}, also "
+                     f"targeted by {other.key} at {doc.path}:{line}")
+        else:
+            claimed[target] = (self.canary, self.doc)
+
+
+def _ns_name(ref: ObjectRef) -> tuple[str, str]:
+    return ref.namespace, ref.name
+
+
+# Reading YAML files into plain documents that remember the line of every field.
+
+
+def read_documents(root: Path, path: Path) -> tuple[list[Document], Problem | None]:
+    """The mapping documents of `path`, or none and one Problem when the YAML is broken."""
+    relative = path.relative_to(root).as_posix()
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = list(YAML(typ="rt").load_all(text))
+    except UnicodeDecodeError:
+        return [], Problem(relative, 1, "", "", "", "not valid UTF-8 text")
+    except YAMLError as error:
+        return [], Problem(relative, _error_line(error), "", "", "", _error_text(error))
+    docs = [
+        Document(relative, index, to_plain(doc), make_locator(doc))
+        for index, doc in enumerate(raw)
+        if isinstance(doc, CommentedMap)
+    ]
+    return docs, None
+
+
+def _error_line(error: YAMLError) -> int:
+    if isinstance(error, MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        if mark is not None:
+            return int(mark.line) + 1
+    return 1
+
+
+def _error_text(error: YAMLError) -> str:
+    if isinstance(error, MarkedYAMLError):
+        detail = error.problem or error.context or "syntax error"
+        return f"invalid YAML: {detail}"
+    return f"invalid YAML: {error}"
+
+
+def to_plain(value: Any) -> Any:
+    """ruamel.yaml round-trip data as plain dicts, lists, str, int, float, bool and None."""
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return bool(value) if type(value).__name__ == "ScalarBoolean" else int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
+def make_locator(doc: CommentedMap) -> Callable[[FieldPath], int]:
+    """A function giving the 1-based line of a field, or of its nearest existing parent."""
+
+    def locate(at: FieldPath) -> int:
+        node: Any = doc
+        line = int(doc.lc.line)
+        for key in at:
+            step = _step(node, key)
+            if step is None:
+                break
+            line, node = step
+        return line + 1
+
+    return locate
+
+
+def _step(node: Any, key: str | int) -> tuple[int, Any] | None:
+    try:
+        if isinstance(node, CommentedMap) and isinstance(key, str) and key in node:
+            return int(node.lc.key(key)[0]), node[key]
+        if isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+            return int(node.lc.item(key)[0]), node[key]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return None

@@ -1,0 +1,93 @@
+"""Turn one plain YAML document into a Flagger `Canary`, `MetricTemplate` or `AlertProvider`.
+
+Pure entry point of spec parsing, called by `gitbot.adapters.specs.load_repository` for every
+`flagger.app` document: `parse_document(doc, locate, path, namespace)` returns the typed value with
+Flagger's defaults applied (None when the document is invalid) and every problem found, each
+with the line given by `locate` and the dotted field name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from gitbot.core.parse_canary import parse_canary
+from gitbot.core.parse_fields import Locator, Node, Report
+from gitbot.core.parse_providers import parse_alert_provider, parse_metric_template
+from gitbot.core.spec import API_VERSION, AlertProvider, Canary, MetricTemplate, Problem, Source
+
+Parsed = Canary | MetricTemplate | AlertProvider
+KINDS = ("Canary", "MetricTemplate", "AlertProvider")
+DOCUMENT_FIELDS = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
+API_GROUP = API_VERSION.split("/", 1)[0]
+
+
+def is_flagger(doc: Mapping[str, Any]) -> bool:
+    """True for any document of the `flagger.app` API group (any version)."""
+    api = doc.get("apiVersion")
+    return isinstance(api, str) and api.split("/", 1)[0] == API_GROUP
+
+
+def parse_document(
+    doc: Mapping[str, Any],
+    locate: Locator,
+    path: str,
+    namespace: str = "default",
+    document: int = 0,
+) -> tuple[Parsed | None, list[Problem]]:
+    """Parse one `flagger.app` document; `namespace` applies when `metadata.namespace` is absent.
+
+    The result is None whenever any problem was found, so callers never run a half-valid spec.
+    """
+    kind = doc.get("kind")
+    report = Report(path, kind if isinstance(kind, str) else "", locate)
+    root = report.root(doc)
+    if not _known_kind(root):
+        return None, report.problems
+    name, namespace = _metadata(root, namespace)
+    report.obj = f"{namespace}/{name}" if name else ""
+    report.problems = [_with_obj(p, report.obj) for p in report.problems]
+    root.check_keys(DOCUMENT_FIELDS)
+    spec = root.child("spec", required=True)
+    parsed = _parse_spec(report.kind, spec, name, namespace) if spec else None
+    if parsed is None or report.problems or not name:
+        return None, report.problems
+    source = Source(path, locate(()), document)
+    return _with_source(parsed, source), report.problems
+
+
+def _known_kind(root: Node) -> bool:
+    if root.data.get("apiVersion") != API_VERSION:
+        root.fail("apiVersion", f"unsupported apiVersion {root.data.get('apiVersion')!r}, "
+                  f"expected {API_VERSION}")
+        return False
+    if root.report.kind not in KINDS:
+        root.fail("kind", f"unknown kind {root.data.get('kind')!r}, expected one of "
+                  f"{', '.join(KINDS)}")
+        return False
+    return True
+
+
+def _metadata(root: Node, namespace: str) -> tuple[str, str]:
+    meta = root.child("metadata", required=True)
+    if meta is None:
+        return "", namespace
+    name = meta.string("name", required=True)
+    return name, meta.string("namespace", namespace)
+
+
+def _with_obj(problem: Problem, obj: str) -> Problem:
+    return Problem(problem.path, problem.line, problem.kind, obj, problem.field, problem.message)
+
+
+def _parse_spec(kind: str, spec: Node, name: str, namespace: str) -> Parsed | None:
+    if kind == "Canary":
+        return parse_canary(spec, name, namespace)
+    if kind == "MetricTemplate":
+        return parse_metric_template(spec, name, namespace)
+    return parse_alert_provider(spec, name, namespace)
+
+
+def _with_source(parsed: Parsed, source: Source) -> Parsed:
+    return replace(parsed, source=source)
