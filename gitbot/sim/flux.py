@@ -1,0 +1,232 @@
+"""Simulated Flux: follows a branch of a git remote and applies its manifests after a delay.
+
+``gitbot.sim.cluster.SimCluster`` owns one ``FluxSync`` and calls ``poll()`` from its Flux thread.
+Each poll fetches the branch into a private clone; a new head is applied once ``interval`` seconds
+have passed since it was first seen (0 = on this poll). Applying reads every plain YAML manifest of
+the tree (a directory with ``kustomization.yaml`` contributes only its ``resources:``) and hands the
+objects to a callback. A manifest that fails to parse leaves the last good revision in place and is
+recorded as the error, like a failing Flux Kustomization.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from gitbot.sim.objects import KubeObject, ManifestError, parse_object
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+
+
+class GitError(RuntimeError):
+    """A git command of the simulated Flux failed."""
+
+
+def load_manifests(root: Path) -> list[KubeObject]:
+    """All simulated objects under ``root``, honouring kustomization.yaml resources."""
+    objects: list[KubeObject] = []
+    for path, namespace in _manifest_files(root, None):
+        objects.extend(_load_file(path, namespace))
+    return objects
+
+
+def _manifest_files(directory: Path, namespace: str | None) -> Iterator[tuple[Path, str | None]]:
+    kustomization = next(
+        (directory / n for n in KUSTOMIZATION_FILES if (directory / n).is_file()), None
+    )
+    if kustomization is not None:
+        yield from _kustomization_files(kustomization, namespace)
+        return
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            yield from _manifest_files(entry, namespace)
+        elif entry.suffix in (".yaml", ".yml"):
+            yield entry, namespace
+
+
+def _kustomization_files(path: Path, outer: str | None) -> Iterator[tuple[Path, str | None]]:
+    data = _read_yaml(path)
+    spec = data[0] if data and isinstance(data[0], dict) else {}
+    namespace = str(spec.get("namespace") or "") or outer
+    for resource in spec.get("resources") or []:
+        target = (path.parent / str(resource)).resolve()
+        if not target.exists():
+            raise ManifestError(f"{path.name}: resource {resource!r} not found")
+        if target.is_dir():
+            yield from _manifest_files(target, namespace)
+        else:
+            yield target, namespace
+
+
+def _load_file(path: Path, namespace: str | None) -> list[KubeObject]:
+    objects: list[KubeObject] = []
+    for doc in _read_yaml(path):
+        if doc is None:
+            continue
+        try:
+            parsed = parse_object(doc, namespace)
+        except ManifestError as err:
+            raise ManifestError(f"{path.name}: {err}") from err
+        if parsed is not None:
+            objects.append(parsed)
+    return objects
+
+
+def _read_yaml(path: Path) -> list[object]:
+    try:
+        with path.open(encoding="utf-8") as stream:
+            return list(YAML(typ="safe", pure=True).load_all(stream))
+    except (YAMLError, UnicodeDecodeError) as err:
+        raise ManifestError(f"{path.name}: invalid YAML: {err}") from err
+
+
+class GitMirror:
+    """A private clone of one branch of a remote, fetched on demand."""
+
+    def __init__(self, remote_url: str, branch: str) -> None:
+        self.remote_url, self.branch = remote_url, branch
+        self.workdir = Path(tempfile.mkdtemp(prefix="gitbot-sim-flux-"))
+        self._git("init", "-q")
+        self._git("remote", "add", "origin", remote_url)
+
+    def fetch_head(self) -> str:
+        """Fetch the branch; its head sha, or "" when the branch does not exist yet."""
+        ref = f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
+        try:
+            self._git("fetch", "-q", "--no-tags", "origin", ref)
+        except GitError:
+            return ""
+        return self._git("rev-parse", f"refs/remotes/origin/{self.branch}").strip()
+
+    def checkout(self, sha: str) -> Path:
+        """Put the tree of ``sha`` in the work directory and return it."""
+        self._git("checkout", "-q", "--force", "--detach", sha)
+        self._git("clean", "-q", "-f", "-d", "-x")
+        return self.workdir
+
+    def is_ancestor(self, ancestor: str, sha: str) -> bool:
+        """Whether commit ``ancestor`` is contained in ``sha``'s history."""
+        try:
+            self._git("merge-base", "--is-ancestor", ancestor, sha)
+        except GitError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Remove the clone."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _git(self, *args: str) -> str:
+        env = {**os.environ, **_GIT_ENV}
+        done = subprocess.run(
+            ["git", "-C", str(self.workdir), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise GitError(f"git {args[0]} failed: {done.stderr.strip()[:500]}")
+        return done.stdout
+
+
+@dataclass(frozen=True)
+class FluxStatus:
+    """What Flux reports: the applied sha, whether the last attempt worked, and its error."""
+
+    applied_sha: str
+    ready: bool
+    error: str
+
+
+ApplyCallback = Callable[[Sequence[KubeObject], str], None]
+
+
+class FluxSync:
+    """The reconcile logic of one Flux Kustomization; ``poll`` is called repeatedly."""
+
+    def __init__(self, mirror: GitMirror, apply: ApplyCallback, interval: float) -> None:
+        self._mirror, self._apply = mirror, apply
+        self._lock = threading.Lock()
+        self._interval, self._paused = interval, False
+        self._applied, self._error, self._failed_sha = "", "", ""
+        self._pending_since: float | None = None
+        self._applied_event = threading.Condition(self._lock)
+
+    def set_interval(self, seconds: float) -> None:
+        """Change the delay between seeing a new head and applying it."""
+        with self._lock:
+            self._interval = seconds
+
+    def set_paused(self, paused: bool) -> None:
+        """A paused Flux neither fetches nor applies."""
+        with self._lock:
+            self._paused = paused
+            self._pending_since = None
+
+    def status(self) -> FluxStatus:
+        """A consistent snapshot of the sync state."""
+        with self._lock:
+            return FluxStatus(self._applied, not self._error, self._error)
+
+    def poll(self, now: float | None = None) -> None:
+        """Fetch, and apply the head when it is new and its delay has passed."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._paused:
+                return
+        head = self._mirror.fetch_head()
+        if not self._due(head, now):
+            return
+        self._reconcile(head)
+
+    def wait_applied(self, sha: str, timeout: float) -> bool:
+        """Block until ``sha`` (a full or abbreviated commit) or a descendant of it is applied."""
+        deadline = time.monotonic() + timeout
+        seen = ""
+        while True:
+            with self._applied_event:
+                if self._applied == seen:
+                    self._applied_event.wait(max(0.0, deadline - time.monotonic()))
+                seen = self._applied
+            if seen and (seen.startswith(sha) or self._mirror.is_ancestor(sha, seen)):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+
+    def _due(self, head: str, now: float) -> bool:
+        with self._lock:
+            if not head or head in (self._applied, self._failed_sha):
+                self._pending_since = None
+                return False
+            if self._pending_since is None:
+                self._pending_since = now
+            return now - self._pending_since >= self._interval
+
+    def _reconcile(self, head: str) -> None:
+        try:
+            objects = load_manifests(self._mirror.checkout(head))
+        except (ManifestError, GitError, OSError) as err:
+            with self._lock:
+                self._error, self._failed_sha = str(err), head
+                self._pending_since = None
+            return
+        self._apply(objects, head)
+        with self._applied_event:
+            self._applied, self._error, self._failed_sha = head, "", ""
+            self._pending_since = None
+            self._applied_event.notify_all()
