@@ -1,0 +1,363 @@
+"""The Git workspace: one persistent clone of the GitOps repository that gitbot commits to.
+
+The reconciler and the CLI create one `GitWorkspace` per repository and call `sync` at the start of
+each pass, then `commit` + `push` (or `revert` + `push` to roll back), `log` to read its own
+trailers back, and `read_branch_file` / `write_branch_file` for its state on a side branch.
+
+Threading: GitPython is not thread-safe. One workspace belongs to one thread; serialise all calls
+(the daemon runs all git work for a repository on one worker). The working directory belongs to the
+workspace alone: `sync` throws away anything in it that is not on the remote branch.
+
+Writes go through the `git` CLI (GitPython's `Git.execute`) with `kill_after_timeout`; nothing uses
+GitPython's object database, so no persistent `git cat-file` processes are started. Pushes are
+never forced: a rejected push is rebased onto the remote branch and retried a bounded number of
+times; a real conflict raises `GitConflictError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from git import Repo
+from git.exc import InvalidGitRepositoryError, NoSuchPathError
+
+from gitbot.adapters import git_branches, git_ops
+from gitbot.adapters.git_credentials import (
+    Credentials,
+    check_url,
+    config_env,
+    credential_config,
+    credential_env,
+    read_token,
+    require_token,
+)
+from gitbot.adapters.git_errors import (
+    GitAuthError,
+    GitConflictError,
+    GitError,
+    GitFailure,
+    GitInputError,
+    GitRejectedError,
+    is_unreachable,
+)
+from gitbot.adapters.git_log import LOG_FORMAT, CommitInfo, Trailers, build_message, parse_log
+from gitbot.adapters.git_runner import Runner
+
+__all__ = [
+    "CommitInfo",
+    "Credentials",
+    "GitAuthError",
+    "GitConflictError",
+    "GitError",
+    "GitFailure",
+    "GitInputError",
+    "GitRejectedError",
+    "GitWorkspace",
+]
+
+log = logging.getLogger("gitbot.git")
+
+_BASE_CONFIG = [("gc.autoDetach", "false"), ("advice.detachedHead", "false")]
+
+
+class GitWorkspace:
+    """A persistent clone of `url` that follows `branch`; see the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        branch: str,
+        workdir: Path,
+        *,
+        author_name: str = "gitbot",
+        author_email: str = "gitbot@localhost",
+        credentials: Credentials | None = None,
+        push_retries: int = 5,
+        timeout: float = 60,
+    ) -> None:
+        check_url(url)
+        git_branches.check_branch(branch)
+        self._url = url
+        self._branch = branch
+        self._workdir = Path(workdir).absolute()
+        self._credentials = credentials
+        self._push_retries = max(0, push_retries)
+        self._timeout = timeout
+        self._env = _environment(url, author_name, author_email, credentials)
+        self._repo: Repo | None = None
+        self._runner: Runner | None = None
+
+    @property
+    def root(self) -> Path:
+        """The working tree."""
+        return self._workdir
+
+    @property
+    def branch(self) -> str:
+        """The branch this workspace follows and pushes to."""
+        return self._branch
+
+    @property
+    def _git_dir(self) -> Path:
+        return self._workdir / ".git"
+
+    def __enter__(self) -> GitWorkspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release GitPython's resources (its cat-file processes, if any were started)."""
+        if self._repo is not None:
+            self._repo.close()
+        self._repo = None
+        self._runner = None
+
+    # --- syncing -------------------------------------------------------------------------
+
+    def sync(self) -> str:
+        """Clone if missing, fetch, and reset the working tree to origin/<branch>; return HEAD.
+
+        Repairs a dirty, half-rebased, half-merged, detached or corrupt working copy; when the
+        local repository is too damaged to reset, it is cloned again.
+        """
+        try:
+            return self._sync_once()
+        except _LocalDamageError as damage:
+            log.warning("working copy %s is damaged (%s); cloning again", self._workdir, damage)
+            self._reclone()
+            return self._sync_once()
+
+    def _sync_once(self) -> str:
+        run = self._open()
+        git_ops.clear_operation_state(self._git_dir)
+        self._fetch(run)
+        origin = self._origin_ref()
+        if not run.run("rev-parse", "--verify", "--quiet", origin, check=False).ok:
+            raise GitError(f"branch {self._branch} does not exist on the remote")
+        try:
+            run.run("checkout", "-q", "-f", "-B", self._branch, origin)
+            run.run("reset", "-q", "--hard", origin)
+            run.run("clean", "-q", "-ffdx")
+            head = run.text("rev-parse", "HEAD")
+        except GitFailure as exc:
+            raise _LocalDamageError(str(exc)) from exc
+        log.debug("synced %s to %s", self._branch, head)
+        return head
+
+    def _open(self) -> Runner:
+        if self._runner is not None and (self._workdir / ".git").is_dir():
+            return self._runner
+        self.close()
+        if not (self._workdir / ".git").is_dir():
+            self._clone()
+        try:
+            self._repo = Repo(str(self._workdir))
+            self._runner = self._make_runner(self._workdir)
+            self._runner.text("rev-parse", "--git-dir")
+            self._ensure_remote(self._runner)
+        except (InvalidGitRepositoryError, NoSuchPathError, GitFailure) as exc:
+            log.warning("cannot open %s (%s); cloning again", self._workdir, type(exc).__name__)
+            self._reclone()
+            self._repo = Repo(str(self._workdir))
+            self._runner = self._make_runner(self._workdir)
+        return self._runner
+
+    def _make_runner(self, cwd: Path) -> Runner:
+        return Runner(cwd, self._env, self._timeout, self._secrets)
+
+    def _secrets(self) -> list[str]:
+        token = read_token(self._credentials)
+        return [token] if token else []
+
+    def _clone(self) -> None:
+        require_token(self._credentials)
+        tmp = self._workdir.with_name(self._workdir.name + ".gitbot-clone")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self._workdir.parent.mkdir(parents=True, exist_ok=True)
+        runner = self._make_runner(self._workdir.parent)
+        result = runner.run("clone", "-q", "--no-checkout", "--", self._url, str(tmp), check=False)
+        if not result.ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise runner.failure(("clone",), result)
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        tmp.rename(self._workdir)
+        log.info("cloned %s into %s", runner.clean_text(self._url), self._workdir)
+
+    def _reclone(self) -> None:
+        self.close()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        self._clone()
+
+    def _ensure_remote(self, run: Runner) -> None:
+        current = run.run("config", "--get", "remote.origin.url", check=False).out.strip()
+        if current != self._url:
+            run.run("remote", "remove", "origin", check=False)
+            run.run("remote", "add", "origin", self._url)
+
+    def _fetch(self, run: Runner) -> None:
+        require_token(self._credentials)
+        result = run.run(
+            "fetch", "-q", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*", check=False
+        )
+        if result.ok:
+            return
+        error = run.failure(("fetch",), result)
+        if isinstance(error, GitAuthError) or is_unreachable(result.err):
+            raise error
+        raise _LocalDamageError(str(error))
+
+    def _origin_ref(self) -> str:
+        return f"refs/remotes/origin/{self._branch}"
+
+    def _run(self) -> Runner:
+        if self._runner is None or not (self._workdir / ".git").is_dir():
+            self.sync()
+        assert self._runner is not None
+        return self._runner
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def head(self) -> str:
+        """The sha of HEAD."""
+        return self._run().text("rev-parse", "HEAD")
+
+    def is_dirty(self) -> bool:
+        """True when the working tree or index differ from HEAD (untracked files count)."""
+        return bool(self._run().text("status", "--porcelain", "--untracked-files=all"))
+
+    def has_commit(self, sha: str) -> bool:
+        """True when `sha` names a commit present in the local repository."""
+        if not sha or sha.startswith("-"):
+            return False
+        return self._run().run("cat-file", "-e", f"{sha}^{{commit}}", check=False).ok
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """True when `ancestor` is reachable from `descendant` (a commit is its own ancestor)."""
+        if not (self.has_commit(ancestor) and self.has_commit(descendant)):
+            return False
+        run = self._run()
+        return run.run("merge-base", "--is-ancestor", ancestor, descendant, check=False).ok
+
+    def log(self, max_count: int = 200, since_sha: str | None = None) -> list[CommitInfo]:
+        """Commits on the branch, newest first, with parsed trailers.
+
+        With `since_sha`, only commits after it (exclusive); an unknown `since_sha` is ignored.
+        """
+        run = self._run()
+        target = f"refs/heads/{self._branch}"
+        if since_sha and self.has_commit(since_sha):
+            target = f"{since_sha}..{target}"
+        out = run.run(
+            "log", f"--max-count={max(0, max_count)}", f"--format={LOG_FORMAT}", target, "--"
+        ).out
+        return parse_log(out)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def commit(self, subject: str, body: str = "", trailers: Trailers = ()) -> str | None:
+        """Stage every change (new and deleted files too) and commit; None when nothing changed."""
+        message = build_message(subject, body, trailers)
+        run = self._run()
+        run.run("add", "-A")
+        if run.run("diff", "--cached", "--quiet", check=False).ok:
+            return None
+        return self._commit_staged(run, message)
+
+    def _commit_staged(self, run: Runner, message: str) -> str:
+        run.run("commit", "-q", "--cleanup=whitespace", "-m", message)
+        sha = run.text("rev-parse", "HEAD")
+        log.info("committed %s on %s: %s", sha[:12], self._branch, message.splitlines()[0])
+        return sha
+
+    def push(self) -> str:
+        """Push HEAD to the branch; rebase and retry when someone pushed first; return the sha."""
+        run = self._run()
+        require_token(self._credentials)
+        for attempt in range(self._push_retries + 1):
+            result = run.run(
+                "push", "--porcelain", "origin", f"HEAD:refs/heads/{self._branch}", check=False
+            )
+            if result.ok:
+                sha = run.text("rev-parse", "HEAD")
+                log.info("pushed %s to %s (attempt %d)", sha[:12], self._branch, attempt + 1)
+                return sha
+            git_branches.raise_unless_stale(run, result)
+            log.info("push to %s rejected, someone pushed first; rebasing", self._branch)
+            self._fetch(run)
+            git_ops.rebase(run, self._git_dir, self._branch, self._origin_ref())
+        raise GitError(
+            f"push to {self._branch} still rejected after {self._push_retries + 1} attempts"
+        )
+
+    def revert(
+        self, shas: Sequence[str], subject: str, body: str = "", trailers: Trailers = ()
+    ) -> str | None:
+        """One commit undoing all `shas` (newest first; merges against their first parent).
+
+        A conflict aborts the revert, leaves HEAD clean and raises `GitConflictError`; returns
+        None when the reverts together change nothing.
+        """
+        message = build_message(subject, body, trailers)
+        run = self._run()
+        git_ops.revert_into_index(run, self._git_dir, self._branch, shas)
+        if run.run("diff", "--cached", "--quiet", check=False).ok:
+            git_ops.reset_to(run, self._git_dir, self._branch, "HEAD")
+            return None
+        return self._commit_staged(run, message)
+
+    # --- the side branch -------------------------------------------------------------------
+
+    def read_branch_file(self, branch: str, path: str) -> str | None:
+        """The file on origin/<branch> after a fetch; None when the branch or file is absent."""
+        self._check_side_branch(branch)
+        require_token(self._credentials)
+        return git_branches.read_file(self._run(), branch, path)
+
+    def write_branch_file(self, branch: str, path: str, content: str, subject: str) -> str:
+        """Commit `content` at `path` on the side `branch` without touching the working tree.
+
+        Creates an orphan branch on first use; no commit when the content is unchanged; a
+        rejected push is re-applied on the new remote head (bounded by `push_retries`).
+        """
+        self._check_side_branch(branch)
+        require_token(self._credentials)
+        message = build_message(subject)
+        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
+        return writer.write(path, content, message, self._push_retries)
+
+    def _check_side_branch(self, branch: str) -> None:
+        git_branches.check_branch(branch)
+        if branch == self._branch:
+            raise GitInputError(f"{branch} is the working branch, not a side branch")
+
+
+class _LocalDamageError(Exception):
+    """The local repository cannot be reset; sync clones it again."""
+
+
+def _environment(
+    url: str, name: str, email: str, credentials: Credentials | None
+) -> dict[str, str]:
+    env = {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GCM_INTERACTIVE": "never",
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
+    }
+    env.update(credential_env(credentials, url))
+    env.update(config_env(_BASE_CONFIG + credential_config(credentials, url)))
+    return env

@@ -1,0 +1,128 @@
+"""Reading and writing single files on a side branch that is never checked out.
+
+Used by `GitWorkspace.read_branch_file` / `write_branch_file` (gitbot.adapters.git) for gitbot's
+own state. Writes use plumbing only (hash-object, a temporary GIT_INDEX_FILE, write-tree,
+commit-tree), so the working tree and the index of the main branch are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path, PurePosixPath
+
+from gitbot.adapters.git_errors import GitError, GitInputError, GitRejectedError
+from gitbot.adapters.git_runner import Result, Runner
+
+log = logging.getLogger("gitbot.git")
+
+_BAD_REF = re.compile(r"(^[-/.])|(\.\.)|([\s~^:?*\[\\\x00-\x1f\x7f])|(@\{)|([/.]$)|(\.lock$)|(//)")
+
+
+def check_branch(branch: str) -> None:
+    """Reject a branch name git would refuse (or that could be read as an option)."""
+    if not branch or _BAD_REF.search(branch):
+        raise GitInputError(f"invalid git branch name {branch!r}")
+
+
+def check_path(path: str) -> str:
+    """A normalised relative POSIX path inside the repository, or GitInputError."""
+    pure = PurePosixPath(path)
+    bad_part = any(part in ("..", ".git") for part in pure.parts)
+    if not path.strip() or pure.is_absolute() or bad_part or str(pure) == ".":
+        raise GitInputError(f"invalid file path {path!r} for a branch file")
+    return str(pure)
+
+
+def fetch_branch(run: Runner, branch: str) -> str | None:
+    """Fetch one branch into origin/<branch>; its sha, or None when the remote lacks it."""
+    tracking = f"refs/remotes/origin/{branch}"
+    result = run.run("fetch", "-q", "origin", f"+refs/heads/{branch}:{tracking}", check=False)
+    if not result.ok:
+        if "couldn't find remote ref" not in result.err.lower():
+            raise run.failure(("fetch",), result)
+        run.run("update-ref", "-d", tracking, check=False)
+        return None
+    return run.text("rev-parse", "--verify", f"{tracking}^{{commit}}")
+
+
+def read_file(run: Runner, branch: str, path: str) -> str | None:
+    """The content of `path` on origin/<branch> after a fetch, or None."""
+    path = check_path(path)
+    head = fetch_branch(run, branch)
+    if head is None:
+        return None
+    spec = f"{head}:{path}"
+    if not run.run("cat-file", "-e", spec, check=False).ok:
+        return None
+    return run.run("cat-file", "blob", spec, strip=False).out
+
+
+def raise_unless_stale(run: Runner, result: Result) -> None:
+    """Return when a push was rejected only because the remote moved on; raise otherwise."""
+    text = result.out + "\n" + result.err
+    if "[remote rejected]" in text:
+        line = next((ln for ln in text.splitlines() if "rejected" in ln), text.strip())
+        raise GitRejectedError(f"the remote refused the push: {run.clean_text(line)}")
+    if "[rejected]" in text and ("fetch first" in text or "non-fast-forward" in text):
+        return
+    raise run.failure(("push",), result)
+
+
+class BranchWriter:
+    """Commits one file onto a side branch and pushes it, re-applying on a lost race."""
+
+    def __init__(self, run: Runner, git_dir: Path, branch: str) -> None:
+        self._run = run
+        self._git_dir = git_dir
+        self._branch = branch
+
+    def write(self, path: str, content: str, message: str, retries: int) -> str:
+        """Commit and push; return the branch head sha (unchanged content: the current head)."""
+        path = check_path(path)
+        blob = self._hash(content)
+        for _attempt in range(retries + 1):
+            parent = fetch_branch(self._run, self._branch)
+            if parent is not None and self._blob_at(parent, path) == blob:
+                return parent
+            sha = self._commit(parent, path, blob, message)
+            if self._push(sha):
+                log.info("wrote %s on %s as %s", path, self._branch, sha[:12])
+                return sha
+            log.info("push to side branch %s rejected; re-applying", self._branch)
+        raise GitError(f"push to {self._branch} still rejected after {retries + 1} attempts")
+
+    def _hash(self, content: str) -> str:
+        tmp = self._git_dir / "gitbot-side-blob"
+        tmp.write_bytes(content.encode("utf-8"))
+        try:
+            return self._run.text("hash-object", "-w", "--no-filters", str(tmp))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _blob_at(self, commit: str, path: str) -> str | None:
+        result = self._run.run("rev-parse", "--verify", "--quiet", f"{commit}:{path}", check=False)
+        return result.out.strip() if result.ok else None
+
+    def _commit(self, parent: str | None, path: str, blob: str, message: str) -> str:
+        index = self._git_dir / "gitbot-side-index"
+        index.unlink(missing_ok=True)
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
+            self._run.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
+            cacheinfo = f"100644,{blob},{path}"
+            self._run.run("update-index", "--add", "--cacheinfo", cacheinfo, env=env)
+            tree = self._run.run("write-tree", env=env).out.strip()
+        finally:
+            index.unlink(missing_ok=True)
+        parents = ["-p", parent] if parent else []
+        return self._run.text("commit-tree", tree, *parents, "-m", message)
+
+    def _push(self, sha: str) -> bool:
+        ref = f"refs/heads/{self._branch}"
+        result = self._run.run("push", "--porcelain", "origin", f"{sha}:{ref}", check=False)
+        if result.ok:
+            self._run.run("update-ref", f"refs/remotes/origin/{self._branch}", sha)
+            return True
+        raise_unless_stale(self._run, result)
+        return False

@@ -1,0 +1,117 @@
+"""HTTPS credentials for the Git workspace, passed by reference and never written anywhere.
+
+`GitWorkspace` (gitbot.adapters.git) calls `check_url` on its remote URL and merges
+`credential_env` into the environment of every git command. The token is read at run time by a
+credential helper given to git through `GIT_CONFIG_*` environment variables: the token itself
+is never in a URL, `.git/config`, a command line, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from gitbot.adapters.git_errors import GitAuthError, GitInputError, scrub_url
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HTTP_SCHEMES = ("http", "https")
+
+# A git credential helper (a shell function, so no token ever reaches an argv): on `get` it
+# prints the username and the token read from the file or the environment variable named by
+# GITBOT_GIT_TOKEN_FILE / GITBOT_GIT_TOKEN_ENV. `store` and `erase` do nothing.
+HELPER = (
+    "!f() { test \"$1\" = get || return 0; "
+    "if test -n \"$GITBOT_GIT_TOKEN_FILE\"; then t=$(cat \"$GITBOT_GIT_TOKEN_FILE\") || return 1; "
+    "else t=$(printenv \"$GITBOT_GIT_TOKEN_ENV\") || return 1; fi; "
+    "printf 'username=%s\\npassword=%s\\n' \"$GITBOT_GIT_USERNAME\" \"$t\"; }; f"
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """HTTPS credentials by reference: the name of an env variable or a file holding the token."""
+
+    username: str = "x-access-token"
+    token_env: str = ""
+    token_file: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.token_env) == bool(self.token_file):
+            raise GitInputError("git credentials: set exactly one of token_env and token_file")
+        if self.token_env and not _ENV_NAME.match(self.token_env):
+            raise GitInputError(
+                f"git credentials: token_env must be an environment variable name, "
+                f"got a value of {len(self.token_env)} characters"
+            )
+        if not self.username or "\n" in self.username:
+            raise GitInputError("git credentials: username must be one non-empty line")
+
+
+def check_url(url: str) -> None:
+    """Reject an empty URL or one that carries credentials (`https://user:token@host/...`)."""
+    if not url.strip():
+        raise GitInputError("git url is empty")
+    if "://" not in url:
+        return
+    parts = urlsplit(url)
+    has_userinfo = "@" in parts.netloc
+    if (parts.scheme.lower() in _HTTP_SCHEMES and has_userinfo) or parts.password is not None:
+        raise GitInputError(
+            f"git url {scrub_url(url)} carries credentials in it; remove them from the URL and "
+            "reference the token instead (credentials token_env or token_file)"
+        )
+
+
+def read_token(credentials: Credentials | None) -> str | None:
+    """The token's current value, or None when it cannot be read (used to scrub text)."""
+    if credentials is None:
+        return None
+    if credentials.token_env:
+        return os.environ.get(credentials.token_env) or None
+    try:
+        return Path(credentials.token_file).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def require_token(credentials: Credentials | None) -> None:
+    """Fail fast, naming the reference (never the value), when the token is missing."""
+    if credentials is None or read_token(credentials) is not None:
+        return
+    where = (
+        f"environment variable {credentials.token_env}"
+        if credentials.token_env
+        else f"file {credentials.token_file}"
+    )
+    raise GitAuthError(f"git token not available: {where} is missing, empty or unreadable")
+
+
+def credential_env(credentials: Credentials | None, url: str) -> dict[str, str]:
+    """Environment variables that make git ask our helper, and only it, for http(s) passwords."""
+    if credentials is None or urlsplit(url).scheme.lower() not in _HTTP_SCHEMES:
+        return {}
+    env = {"GITBOT_GIT_USERNAME": credentials.username}
+    if credentials.token_file:
+        env["GITBOT_GIT_TOKEN_FILE"] = str(Path(credentials.token_file).absolute())
+    else:
+        env["GITBOT_GIT_TOKEN_ENV"] = credentials.token_env
+    return env
+
+
+def credential_config(credentials: Credentials | None, url: str) -> list[tuple[str, str]]:
+    """Config entries: an empty helper resets any inherited ones, then ours."""
+    if not credential_env(credentials, url):
+        return []
+    return [("credential.helper", ""), ("credential.helper", HELPER)]
+
+
+def config_env(entries: list[tuple[str, str]]) -> dict[str, str]:
+    """Encode config entries as `GIT_CONFIG_COUNT` / `GIT_CONFIG_KEY_n` / `GIT_CONFIG_VALUE_n`."""
+    env = {"GIT_CONFIG_COUNT": str(len(entries))}
+    for index, (key, value) in enumerate(entries):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
