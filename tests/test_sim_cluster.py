@@ -162,3 +162,125 @@ def test_weights_split_requests_90_10(repo: GitOpsRepo, start: Callable[..., Sim
     primary, canary = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
     assert primary + canary > 500
     assert canary / (primary + canary) == pytest.approx(0.10, abs=0.02)
+
+
+def test_canary_at_zero_replicas_gets_no_traffic(
+    repo: GitOpsRepo, start: Callable[..., SimCluster]
+) -> None:
+    cluster = podinfo(repo, start, ab_share=0.0)
+    text = (DATA / "podinfo" / "deployments.yaml").read_text(encoding="utf-8")
+    sha = repo.commit("scale canary to zero", {
+        "deployments.yaml": text.replace("replicas: 1", "replicas: 0"),
+        "virtualservice.yaml": vs({"route": [dest("podinfo-primary", 50),
+                                             dest("podinfo-canary", 50)]}),
+    })
+    assert cluster.wait_applied(sha, 5)
+    delta = window(cluster, 0.5)
+    assert requests_to(delta, "podinfo") == 0
+    assert requests_to(delta, "podinfo-primary") > 300
+    dropped = total(delta, "istio_requests_total", reporter="source", response_code="503",
+                    destination_service_name="podinfo-canary")
+    assert dropped == pytest.approx(requests_to(delta, "podinfo-primary"), rel=0.1)
+    now = scrape(cluster)
+    assert total(now, "kube_deployment_spec_replicas", namespace=NS, deployment="podinfo") == 0
+    assert total(now, "kube_deployment_status_replicas_available", deployment="podinfo") == 0
+
+
+def test_error_rate_of_the_image_gives_500s(
+    repo: GitOpsRepo, start: Callable[..., SimCluster]
+) -> None:
+    repo.copy_tree(DATA / "podinfo", "podinfo")
+    sha = repo.commit("50/50", {"virtualservice.yaml": vs(
+        {"route": [dest("podinfo-primary", 50), dest("podinfo-canary", 50)]})})
+    cluster = start(ab_share=0.0)
+    assert cluster.wait_applied(sha, 5)
+    wait_for(ready(cluster, "podinfo", "podinfo-primary"))
+    delta = window(cluster, 0.5)
+    canary_500 = requests_to(delta, "podinfo", response_code="500")
+    canary_all = requests_to(delta, "podinfo")
+    assert canary_all > 300
+    assert canary_500 / canary_all == pytest.approx(0.30, abs=0.02)
+    assert requests_to(delta, "podinfo-primary", response_code="500") == 0
+
+
+AB_ROUTE_PRIMARY = {"route": [dest("podinfo-primary", 100)]}
+
+
+@pytest.mark.parametrize(
+    ("match", "canary_share"),
+    [
+        pytest.param([{"headers": {"x-canary": {"exact": "insider"}}}], 0.25, id="header-exact"),
+        pytest.param([{"headers": {"x-canary": {"prefix": "ins"}}}], 0.25, id="header-prefix"),
+        pytest.param([{"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}}],
+                     0.25, id="cookie-regex"),
+        pytest.param([{"headers": {"x-canary": {"exact": "outsider"}}}], 0.0, id="no-match"),
+    ],
+)
+def test_ab_match_routes_insiders_to_the_canary(
+    repo: GitOpsRepo, start: Callable[..., SimCluster], match: list[Any], canary_share: float
+) -> None:
+    repo.copy_tree(DATA / "podinfo", "podinfo")
+    sha = repo.commit("A/B", {"virtualservice.yaml": vs(
+        {"match": match, "route": [dest("podinfo-primary", 0), dest("podinfo-canary", 100)]},
+        AB_ROUTE_PRIMARY)})
+    cluster = start(ab_share=0.25)
+    assert cluster.wait_applied(sha, 5)
+    wait_for(ready(cluster, "podinfo", "podinfo-primary"))
+    delta = window(cluster, 0.4)
+    primary, canary = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
+    assert primary + canary > 300
+    assert canary / (primary + canary) == pytest.approx(canary_share, abs=0.03)
+
+
+def test_mirror_copies_a_share_to_the_canary(
+    repo: GitOpsRepo, start: Callable[..., SimCluster]
+) -> None:
+    repo.copy_tree(DATA / "podinfo", "podinfo")
+    sha = repo.commit("mirror", {"virtualservice.yaml": vs(
+        {"route": [dest("podinfo-primary", 100), dest("podinfo-canary", 0)],
+         "mirror": {"host": "podinfo-canary"}, "mirrorPercentage": {"value": 50.0}})})
+    cluster = start(ab_share=0.0)
+    assert cluster.wait_applied(sha, 5)
+    wait_for(ready(cluster, "podinfo", "podinfo-primary"))
+    delta = window(cluster, 0.5)
+    primary, mirrored = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
+    assert primary > 300
+    assert mirrored / primary == pytest.approx(0.5, abs=0.03)
+    client = total(delta, "istio_requests_total", reporter="source")
+    assert client == pytest.approx(primary, rel=0.05)
+
+
+def test_session_affinity_keeps_users_on_the_canary(
+    repo: GitOpsRepo, start: Callable[..., SimCluster]
+) -> None:
+    repo.copy_tree(DATA / "podinfo", "podinfo")
+    cookie = "flagger-cookie=abcdefghij; Max-Age=21600"
+    sha = repo.commit("session affinity", {"virtualservice.yaml": vs(
+        {"match": [{"headers": {"Cookie": {"regex": ".*flagger-cookie.*abcdefghij.*"}}}],
+         "route": [dest("podinfo-primary", 0), dest("podinfo-canary", 100)]},
+        {"route": [dest("podinfo-primary", 90),
+                   dest("podinfo-canary", 10,
+                        headers={"response": {"add": {"Set-Cookie": cookie}}})]})})
+    cluster = start(ab_share=0.0, users=50)
+    assert cluster.wait_applied(sha, 5)
+    wait_for(ready(cluster, "podinfo", "podinfo-primary"))
+    time.sleep(0.5)
+    delta = window(cluster, 0.4)
+    primary, canary = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
+    assert canary / (primary + canary) > 0.9
+
+
+def test_loadtest_traffic_goes_straight_to_the_canary(
+    repo: GitOpsRepo, start: Callable[..., SimCluster]
+) -> None:
+    repo.copy_tree(DATA / "podinfo", "podinfo")
+    sha = repo.commit("all primary", {"virtualservice.yaml": vs(
+        {"route": [dest("podinfo-primary", 100), dest("podinfo-canary", 0)]})})
+    cluster = start(ab_share=0.0, request_rate=200.0, loadtest_rate=1000.0)
+    assert cluster.wait_applied(sha, 5)
+    wait_for(ready(cluster, "podinfo", "podinfo-primary"))
+    delta = window(cluster, 0.5)
+    loadtest = requests_to(delta, "podinfo", source_workload="flagger-loadtester",
+                           destination_service="podinfo-canary.test.svc.cluster.local")
+    assert loadtest == pytest.approx(500, rel=0.25)
+    assert requests_to(delta, "podinfo", source_workload="loadgenerator") == 0
