@@ -61,19 +61,17 @@ class Story:
         self.rows = []
         with Live(self.table(), console=self.console, refresh_per_second=4) as live:
             self.live = live
-            self.world.run_until(phases, on_pass=self.on_pass, pause=self.pause)
+            self.world.run_until(phases, on_pass=self.on_pass)
             live.update(self.table())
         self.live = None
-
-    pause = 0.5
 
 
 def run_demo(*, keep: bool = False, fast: bool = False) -> int:
     console = Console()
     base = Path(tempfile.mkdtemp(prefix="gitbot-demo-"))
-    options = CanaryOptions(alert_url="inbox", interval="10s", metric_interval="10s")
+    options = CanaryOptions(alert_url="inbox", interval="10s", metric_interval="8s")
     try:
-        with World(base, options=options) as world:
+        with World(base, options=options, pace=3.0 if fast else 4.0) as world:
             _tell(world, console, fast)
     except KeyboardInterrupt:
         console.print("\n[yellow]Interrupted: every process the demo started is stopped.")
@@ -91,7 +89,6 @@ def run_demo(*, keep: bool = False, fast: bool = False) -> int:
 
 def _tell(world: World, console: Console, fast: bool) -> None:
     story = Story(world, console)
-    story.pause = 0.2 if fast else 0.5
     console.print(
         f"GitOps remote [cyan]{world.dev.remote}[/]; Prometheus at [cyan]{world.prometheus.url}"
         f"[/]; simulated Flux applies [cyan]main[/] every {world.flux_interval}s.\n"

@@ -84,7 +84,7 @@ class CanaryOptions:
     max_weight: int = 50
     step_weight: int = 10
     iterations: int = 0
-    metric_interval: str = "15s"
+    metric_interval: str = "6s"
     success_min: float = 99
     duration_max: float = 500
     match: str = ""  # YAML block for analysis.match (A/B)

@@ -65,6 +65,7 @@ class World:
         loadtest_rate: float = 0.0,
         ab_share: float = 0.2,
         crash: Callable[[str], None] | None = None,
+        pace: float = 3.0,
     ) -> None:
         self.base = base
         self.options = options or CanaryOptions()
@@ -74,6 +75,7 @@ class World:
         self.loadtest_rate = loadtest_rate
         self.ab_share = ab_share
         self.crash = crash
+        self.pace = pace  # seconds between passes: the daemon's analysis interval, sped up
         self._stack = ExitStack()
         self.inbox: Inbox
         self.dev: Developer
@@ -97,6 +99,8 @@ class World:
         self.inbox = self._stack.enter_context(Inbox())
         if self.options.alert_url == "inbox":
             self.options.alert_url = f"{self.inbox.url}/slack"
+        for hook in self.options.webhooks:  # "INBOX/path" points a webhook at the inbox
+            hook["url"] = str(hook["url"]).replace("INBOX", self.inbox.url)
         self.dev = create_gitops_repo(self.base, options=self.options)
         self.cluster = self._stack.enter_context(
             SimCluster(
@@ -135,7 +139,7 @@ class World:
         phases: Iterable[str],
         *,
         timeout: float = 240.0,
-        pause: float = 0.5,
+        pause: float | None = None,
         on_pass: Callable[[PassReport], None] | None = None,
     ) -> list[PassReport]:
         """Reconcile pass after pass until the canary reaches one of `phases`."""
@@ -155,7 +159,7 @@ class World:
                     f"canary still {phase} after {timeout:.0f}s; events: "
                     + json.dumps([e.message for e in self.state().events[-8:]])
                 )
-            time.sleep(pause)
+            time.sleep(self.pace if pause is None else pause)
 
     def gitbot_subjects(self) -> list[str]:
         """Subjects of gitbot's commits on main, oldest first."""

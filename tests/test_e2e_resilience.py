@@ -1,0 +1,128 @@
+"""End to end: the things that go wrong around a rollout — a slow Flux, gitbot killed between
+any two steps, a person pushing during a rollout, a new revision mid-run, webhook gates."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from e2e_helpers import events, head, initialize
+from gitbot.core.state import Traffic
+from gitbot.sim.gitops import IMAGE, CanaryOptions
+from gitbot.sim.world import World
+
+pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
+
+
+def test_slow_flux_holds_analysis_until_applied(tmp_path: Path) -> None:
+    with World(tmp_path) as world:
+        initialize(world)
+        world.dev.release("6.0.1")
+        world.run_until({"Progressing"})
+        world.cluster.pause_flux()
+        before = world.gitbot_subjects()
+        for _ in range(4):
+            world.reconcile()
+            time.sleep(1)
+        # not applied: no tick counted, no commit, no failed check
+        assert world.gitbot_subjects() == before
+        assert world.state().failed_checks == 0
+        world.cluster.resume_flux()
+        world.run_until({"Succeeded"})
+        assert head(world).primary_image == f"{IMAGE}:6.0.1"
+
+
+def test_unrelated_commit_during_rollout_is_kept(tmp_path: Path) -> None:
+    with World(tmp_path) as world:
+        initialize(world)
+        world.dev.release("6.0.1")
+        world.run_until({"Progressing"})
+        world.reconcile()
+        world.dev.commit_files({"docs/runbook.md": "# on-call\n"}, "Add the runbook")
+        world.run_until({"Succeeded"})
+        world.dev.pull()
+        assert (world.dev.clone / "docs/runbook.md").read_text() == "# on-call\n"
+        assert head(world).primary_image == f"{IMAGE}:6.0.1"
+
+
+def test_new_revision_mid_run_restarts_analysis(tmp_path: Path) -> None:
+    with World(tmp_path) as world:
+        initialize(world)
+        world.dev.release("6.0.1")
+        world.run_until({"Progressing"})
+        while world.state().canary_weight < 20:
+            world.reconcile()
+            time.sleep(world.pace)
+        world.dev.release("6.0.1-hotfix")
+        world.run_until({"Succeeded"})
+        assert "New revision detected! Restarting analysis for podinfo.test" in events(world)
+        assert head(world).primary_image == f"{IMAGE}:6.0.1-hotfix"
+
+
+def test_confirm_gates_hold_until_approved(tmp_path: Path) -> None:
+    options = CanaryOptions(
+        webhooks=[{"name": "promotion-gate", "type": "confirm-promotion", "url": "INBOX/gate"}]
+    )
+    with World(tmp_path, options=options) as world:
+        world.inbox.status = 403
+        initialize(world)
+        world.dev.release("6.0.1")
+        world.run_until({"WaitingPromotion"})
+        assert any("waiting for promotion approval promotion-gate" in m for m in events(world))
+        assert head(world).primary_image == f"{IMAGE}:6.0.0"
+        world.inbox.status = 200
+        world.run_until({"Succeeded"})
+        assert head(world).primary_image == f"{IMAGE}:6.0.1"
+
+
+CRASH_POINTS = ["after-state-write", "after-edit", "after-commit", "after-push"]
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_killed_between_steps_resumes_without_duplicates(tmp_path: Path, point: str) -> None:
+    """Run `gitbot reconcile --once` as a real process killed (exit 86) at `point` on the
+    3rd time it gets there, then without crashing until the rollout ends."""
+    with World(tmp_path) as world:
+        initialize(world)
+        world.dev.release("6.0.1")
+        env = dict(os.environ, GITBOT_CRASH_AT=f"{point}:3")
+        crashed = False
+        deadline = time.monotonic() + 240
+        while world.state().phase.value != "Succeeded" or world.state().pending is not None:
+            assert time.monotonic() < deadline, events(world)
+            code = _reconcile_process(world, env if not crashed else None)
+            if code == 86:
+                crashed = True
+            else:
+                assert code == 0
+            time.sleep(world.pace)
+        assert crashed
+        subjects = world.gitbot_subjects()
+        duplicates = [s for s, n in Counter(subjects).items() if n > 1]
+        assert not duplicates
+        assert subjects[-3:] == [
+            "podinfo.test: promote: copy podinfo template spec to podinfo-primary",
+            "podinfo.test: route all traffic to primary",
+            "podinfo.test: scale down canary",
+        ]
+        assert [s for s in subjects if "advance canary weight" in s] == [
+            f"podinfo.test: advance canary weight {w}" for w in (10, 20, 30, 40, 50)
+        ]
+        end = head(world)
+        assert end.traffic == Traffic(100, 0)
+        assert end.primary_image == f"{IMAGE}:6.0.1"
+
+
+def _reconcile_process(world: World, env: dict[str, str] | None) -> int:
+    cmd = [sys.executable, "-m", "gitbot", "--config", str(world.config_path), "reconcile",
+           "--once"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    if proc.returncode not in (0, 86):
+        raise AssertionError(proc.stderr)
+    return proc.returncode
