@@ -118,13 +118,12 @@ class YamlDocument:
         self.dirty = False
         self._data: Any = None
         self._loaded = False
-        self._indent: Indent = (2, 4, 2)
 
     @property
     def data(self) -> Any:
         """The round-trip data (ruamel CommentedMap/CommentedSeq); edit it, then `touch()`."""
         if not self._loaded:
-            self._data, self._indent = _load_round_trip(self.text, self.file.rel)
+            self._data = _load(self.text, self.file.rel)
             self._loaded = True
         return self._data
 
@@ -135,17 +134,22 @@ class YamlDocument:
     def render(self) -> str:
         if not self.dirty:
             return self.text
-        out = restore_nulls(self.text, dump_text(self.data, self._indent))
+        out = restore_nulls(self.text, dump_text(self.data, choose_indent(self.text)))
         if not self.text.endswith("\n") and out.endswith("\n"):
             out = out[:-1]
         return out
 
 
-def _load_round_trip(text: str, rel: str) -> tuple[Any, Indent]:
+def _load(text: str, rel: str) -> Any:
     try:
-        data, seq, offset = load_yaml_guess_indent(text, yaml=make_yaml())
+        return make_yaml().load(text)
     except YAMLError as err:
         raise YamlSyntaxError(f"{rel}: cannot parse YAML: {err}") from err
+
+
+def choose_indent(text: str) -> Indent:
+    """The indentation whose no-edit round trip of `text` changes the fewest lines (ideally 0)."""
+    data, seq, offset = load_yaml_guess_indent(text, yaml=make_yaml())
     best: tuple[int, Indent] | None = None
     for indent in _indent_candidates(seq, offset):
         dumped = restore_nulls(text, dump_text(data, indent))
@@ -155,7 +159,7 @@ def _load_round_trip(text: str, rel: str) -> tuple[Any, Indent]:
         if diff == 0:
             break
     assert best is not None
-    return data, best[1]
+    return best[1]
 
 
 def _indent_candidates(seq: int | None, offset: int | None) -> Iterator[Indent]:

@@ -1,0 +1,142 @@
+"""Index of the Kubernetes documents in a GitOps repository by (kind, namespace, name).
+
+Used by `gitbot.adapters.manifests.ManifestEditor`. Every `*.yaml`/`*.yml` file under the root
+(except `.git`) is split into documents; a document with `kind` and `metadata.name` is an
+object. Its namespace is `metadata.namespace`, else the `namespace:` of the `kustomization.yaml`
+in its directory, else unresolved (it then matches any namespace asked for, so the Canary's
+namespace acts as the default). Files that do not parse are skipped and listed in `skipped`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from gitbot.adapters.yamlio import YamlDocument, YamlFile, YamlSyntaxError
+
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+@dataclass(frozen=True)
+class DocRef:
+    """Where an object is: repository-relative path, document index in the file, 1-based line."""
+
+    path: str
+    index: int
+    line: int
+
+
+@dataclass
+class Entry:
+    """One indexed object."""
+
+    kind: str
+    namespace: str  # "" when unresolved
+    name: str
+    file: YamlFile
+    doc: YamlDocument
+
+    @property
+    def ref(self) -> DocRef:
+        return DocRef(self.file.rel, self.doc.index, self.doc.line)
+
+    @property
+    def subject(self) -> str:
+        return f"{self.file.rel}:{self.doc.line}: {self.kind} {self.namespace}/{self.name}"
+
+
+def _safe_load(text: str) -> Any:
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def _identity(data: Any) -> tuple[str, str, str] | None:
+    if not isinstance(data, Mapping) or not isinstance(data.get("metadata"), Mapping):
+        return None
+    kind, name = data.get("kind"), data["metadata"].get("name")
+    if not isinstance(kind, str) or not isinstance(name, str):
+        return None
+    namespace = data["metadata"].get("namespace")
+    return kind, name, namespace if isinstance(namespace, str) else ""
+
+
+class ManifestIndex:
+    """Lazily scanned index of a repository's objects."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, YamlFile] = {}
+        self.entries: list[Entry] = []
+        self.skipped: list[str] = []
+        self._scanned = False
+        self._kustomize_ns: dict[Path, str] = {}
+
+    def _yaml_paths(self) -> Iterator[Path]:
+        for folder, dirs, names in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if d != ".git")
+            for name in sorted(names):
+                if name.endswith((".yaml", ".yml")):
+                    yield Path(folder) / name
+
+    def scan(self) -> None:
+        if self._scanned:
+            return
+        self._scanned = True
+        for path in self._yaml_paths():
+            rel = path.relative_to(self.root).as_posix()
+            try:
+                self.add_file(YamlFile.read(path, rel))
+            except (YamlSyntaxError, YAMLError, UnicodeDecodeError):
+                self.skipped.append(rel)
+
+    def add_file(self, yfile: YamlFile) -> None:
+        """Register a file (read from disk or newly generated) and its objects."""
+        found = []
+        for doc in yfile.documents:
+            ident = _identity(_safe_load(doc.text))
+            if ident is not None:
+                kind, name, namespace = ident
+                namespace = namespace or self.kustomize_namespace(yfile.path.parent)
+                found.append(Entry(kind, namespace, name, yfile, doc))
+        self.files[yfile.rel] = yfile
+        self.entries.extend(found)
+
+    def kustomize_namespace(self, folder: Path) -> str:
+        if folder not in self._kustomize_ns:
+            self._kustomize_ns[folder] = _read_kustomize_namespace(folder)
+        return self._kustomize_ns[folder]
+
+    def find(self, kind: str, namespace: str, name: str) -> Entry | None:
+        """The object; an exact namespace match wins over an unresolved namespace."""
+        self.scan()
+        loose = None
+        for entry in self.entries:
+            if entry.kind == kind and entry.name == name:
+                if entry.namespace == namespace:
+                    return entry
+                if not entry.namespace and loose is None:
+                    loose = entry
+        return loose
+
+    def of_kind(self, kind: str, namespace: str) -> list[Entry]:
+        self.scan()
+        return [e for e in self.entries if e.kind == kind and e.namespace in (namespace, "")]
+
+
+def _read_kustomize_namespace(folder: Path) -> str:
+    for name in KUSTOMIZATION_NAMES:
+        path = folder / name
+        if path.is_file():
+            try:
+                data = _safe_load(path.read_text(encoding="utf-8"))
+            except (YAMLError, UnicodeDecodeError):
+                return ""
+            if isinstance(data, Mapping) and isinstance(data.get("namespace"), str):
+                return str(data["namespace"])
+            return ""
+    return ""

@@ -1,0 +1,219 @@
+"""The manifest editor: reads and edits a GitOps checkout in place, keeping its formatting.
+
+Called by the reconciler to turn a `RepoChange` into file edits (replicas, VirtualService
+routes, promotion, bootstrap) and to observe the repository (target revision, current traffic,
+whether the generated objects exist). Every edit is minimal (see `manifest_merge`) and returns
+the `FieldChange` records; `save()` writes only the files whose text changed.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from gitbot.adapters import bootstrap as generator
+from gitbot.adapters.manifest_index import DocRef, Entry, ManifestIndex
+from gitbot.adapters.manifest_merge import Changes, merge_mapping, plain, set_path, to_node
+from gitbot.adapters.manifest_types import (
+    GENERATED_MARK,
+    FieldChange,
+    ManifestNotFoundError,
+    selector_label,
+)
+from gitbot.core.revision import referenced_configs, revision_hash
+from gitbot.core.routes import http_routes, read_traffic
+from gitbot.core.spec import Canary
+from gitbot.core.state import Traffic
+
+PROMOTED_SPEC_FIELDS = ("strategy", "minReadySeconds", "revisionHistoryLimit",
+                        "progressDeadlineSeconds")
+TRAFFIC_KEYS = frozenset({"route", "mirror", "mirrorPercentage"})
+
+
+def record(entry: Entry, changes: Changes) -> list[FieldChange]:
+    """FieldChange records for the changes made to one object."""
+    if changes:
+        entry.doc.touch()
+    return [
+        FieldChange(entry.file.rel, entry.kind, entry.namespace, entry.name, f, old, new)
+        for f, old, new in changes
+    ]
+
+
+class ManifestEditor:
+    """Edits the Kubernetes manifests under `root` (a checkout of the GitOps repository)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.index = ManifestIndex(root)
+
+    # -- lookup ---------------------------------------------------------------------------
+    def find(self, kind: str, namespace: str, name: str) -> DocRef | None:
+        entry = self.index.find(kind, namespace, name)
+        return entry.ref if entry else None
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A plain-data copy of the object (reflecting unsaved edits)."""
+        entry = self.index.find(kind, namespace, name)
+        return plain(entry.doc.data) if entry else None
+
+    def require(self, kind: str, namespace: str, name: str, why: str = "") -> Entry:
+        entry = self.index.find(kind, namespace, name)
+        if entry is None:
+            where = f" (needed by {why})" if why else ""
+            raise ManifestNotFoundError(
+                f"{kind} {namespace}/{name} not found in any YAML file under {self.root}{where}"
+            )
+        return entry
+
+    def target(self, canary: Canary) -> Entry:
+        return self.require("Deployment", canary.namespace, canary.target.name,
+                            f"Canary {canary.key} targetRef")
+
+    # -- replicas -------------------------------------------------------------------------
+    def get_replicas(self, namespace: str, name: str) -> int | None:
+        data = self.get("Deployment", namespace, name)
+        replicas = (data or {}).get("spec", {}).get("replicas")
+        return replicas if isinstance(replicas, int) else None
+
+    def set_replicas(self, namespace: str, name: str, replicas: int) -> list[FieldChange]:
+        entry = self.require("Deployment", namespace, name)
+        changes: Changes = []
+        set_path(entry.doc.data, "spec.replicas", replicas, changes)
+        return record(entry, changes)
+
+    # -- traffic --------------------------------------------------------------------------
+    def virtual_service(self, canary: Canary) -> Entry:
+        return self.require("VirtualService", canary.namespace, canary.service_name,
+                            f"Canary {canary.key}")
+
+    def get_traffic(self, canary: Canary) -> Traffic | None:
+        data = self.get("VirtualService", canary.namespace, canary.service_name)
+        http = ((data or {}).get("spec") or {}).get("http") or []
+        return read_traffic(canary, http)
+
+    def set_traffic(self, canary: Canary, traffic: Traffic) -> list[FieldChange]:
+        """Set the managed route(s) of VirtualService `<svc>` to the desired routes."""
+        entry = self.virtual_service(canary)
+        adopted = not is_generated(entry)
+        changes: Changes = []
+        apply_routes(canary, entry.doc.data, http_routes(canary, traffic), adopted, changes)
+        return record(entry, changes)
+
+    # -- promotion ------------------------------------------------------------------------
+    def promote(self, canary: Canary) -> list[FieldChange]:
+        """Copy the target's pod template (and rollout settings) into `<target>-primary`."""
+        target = self.target(canary)
+        primary = self.require("Deployment", canary.namespace, canary.primary_name,
+                               f"promotion of Canary {canary.key}")
+        label, value = selector_label(plain(target.doc.data), target.subject)
+        source, dest = target.doc.data["spec"], primary.doc.data.setdefault("spec", CommentedMap())
+        want = {"template": primary_template(source.get("template"), label, value)}
+        want.update((k, source[k]) for k in PROMOTED_SPEC_FIELDS if k in source)
+        keep = frozenset(k for k in dest if k not in PROMOTED_SPEC_FIELDS)
+        changes: Changes = []
+        merge_mapping(dest, want, "spec", changes, keep=keep)
+        return record(primary, changes)
+
+    # -- bootstrap ------------------------------------------------------------------------
+    def bootstrap(self, canary: Canary) -> list[FieldChange]:
+        """Generate the primary, services, destination rules and VirtualService (idempotent)."""
+        changes = generator.bootstrap(self.index, canary, self.target(canary))
+        vs = self.index.find("VirtualService", canary.namespace, canary.service_name)
+        if vs is not None and not is_generated(vs):
+            changes += self.set_traffic(canary, Traffic())
+        return changes
+
+    def is_bootstrapped(self, canary: Canary) -> bool:
+        return all(self.index.find(kind, canary.namespace, name) is not None
+                   for kind, name in generator.required_objects(canary))
+
+    # -- observation ----------------------------------------------------------------------
+    def target_revision(self, canary: Canary) -> str:
+        """Hash of the target's pod template and the ConfigMaps/Secrets it references."""
+        target = self.get("Deployment", canary.namespace, canary.target.name)
+        template = ((target or {}).get("spec") or {}).get("template")
+        if not isinstance(template, dict):
+            return ""
+        configs: dict[tuple[str, str], dict[str, Any]] = {}
+        for kind, name in referenced_configs(template):
+            data = self.get(kind, canary.namespace, name)
+            if data is not None:
+                configs[(kind, name)] = {k: data[k] for k in ("data", "binaryData", "stringData")
+                                         if k in data}
+        return revision_hash(template, configs)
+
+    def changed_files(self) -> list[str]:
+        return sorted(rel for rel, f in self.index.files.items() if f.changed)
+
+    def save(self) -> list[str]:
+        """Write the changed and new files; returns their repository-relative paths."""
+        return sorted(rel for rel, f in self.index.files.items() if f.save())
+
+
+def is_generated(entry: Entry) -> bool:
+    """True for objects in files gitbot generated (their header carries the mark)."""
+    return entry.file.is_new or GENERATED_MARK in entry.file.original
+
+
+def primary_template(template: Any, label: str, value: str) -> Any:
+    """The target's pod template as the primary wants it: `-primary` label, no Flux keys."""
+    want = copy.deepcopy(template) if template is not None else CommentedMap()
+    meta = want.setdefault("metadata", CommentedMap())
+    labels = meta.setdefault("labels", CommentedMap())
+    labels[label] = f"{value}-primary"
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        for key in [k for k in annotations if "toolkit.fluxcd.io" in str(k)]:
+            del annotations[key]
+    return want
+
+
+def service_hosts(canary: Canary) -> set[str]:
+    svc, ns = canary.service_name, canary.namespace
+    return {svc, f"{svc}.{ns}", f"{svc}.{ns}.svc", f"{svc}.{ns}.svc.cluster.local",
+            f"{svc}-primary", f"{svc}-canary"}
+
+
+def carries_service(canary: Canary, route: Any) -> bool:
+    """A route whose destinations point at the service (apex, FQDN, primary or canary)."""
+    if not isinstance(route, dict):
+        return False
+    hosts = service_hosts(canary)
+    return any(isinstance(d, dict) and isinstance(d.get("destination"), dict)
+               and d["destination"].get("host") in hosts for d in route.get("route") or ())
+
+
+def apply_routes(canary: Canary, vs: CommentedMap, desired: list[dict[str, Any]],
+                 adopted: bool, changes: Changes) -> None:
+    """Merge the desired managed routes into `spec.http`, keeping every other route.
+
+    A generated VirtualService gets exactly the desired routes. In an adopted one, each route
+    that carries the service keeps its own fields (match, fault, ...) except the destinations
+    and mirror, and one desired route is applied to every such route.
+    """
+    spec = vs.setdefault("spec", CommentedMap())
+    http = spec.setdefault("http", CommentedSeq())
+    slots = [i for i, r in enumerate(http) if carries_service(canary, r)]
+    if adopted and len(desired) == 1 and slots:
+        for i in slots:
+            _merge_route(http[i], desired[0], f"spec.http[{i}]", True, changes)
+        return
+    for i, want in zip(slots, desired, strict=False):
+        _merge_route(http[i], want, f"spec.http[{i}]", adopted, changes)
+    for i in reversed(slots[len(desired):]):
+        changes.append((f"spec.http[{i}]", plain(http[i]), None))
+        del http[i]
+    at = slots[-1] + 1 if slots else 0
+    for offset, want in enumerate(desired[len(slots):]):
+        http.insert(at + offset, to_node(want))
+        changes.append((f"spec.http[{at + offset}]", None, want))
+
+
+def _merge_route(node: Any, want: dict[str, Any], path: str, adopted: bool,
+                 changes: Changes) -> None:
+    keep = frozenset(k for k in node if k not in TRAFFIC_KEYS) if adopted else frozenset()
+    merge_mapping(node, want, path, changes, keep=keep)
