@@ -44,7 +44,7 @@ def parse_canary(spec: Node, name: str, namespace: str) -> Canary | None:
     analysis = _analysis(spec, namespace, skip)
     provider = spec.string("provider", "istio")
     if provider not in SUPPORTED_PROVIDERS:
-        spec.fail("provider", f"provider {provider!r} is not supported, gitbot drives Istio only")
+        spec.fail("provider", f"{provider!r} is not supported, gitbot drives Istio only")
     canary = Canary(
         name=name,
         namespace=namespace,
@@ -75,7 +75,7 @@ def _target(spec: Node) -> ObjectRef | None:
     name = node.string("name", required=True)
     kind = node.string("kind", "Deployment")
     if kind != "Deployment":
-        node.fail("kind", f"kind {kind!r} is not supported, gitbot supports Deployment")
+        node.fail("kind", f"{kind!r} is not supported, gitbot supports Deployment only")
     api_version = node.string("apiVersion", "apps/v1")
     return ObjectRef(name=name, kind=kind, api_version=api_version) if name else None
 
@@ -87,7 +87,7 @@ def _autoscaler(spec: Node) -> AutoscalerRef | None:
     node.check_keys(AUTOSCALER_FIELDS)
     kind = node.string("kind", "HorizontalPodAutoscaler")
     if kind != "HorizontalPodAutoscaler":
-        node.fail("kind", f"kind {kind!r} is not supported, gitbot supports "
+        node.fail("kind", f"{kind!r} is not supported, gitbot supports "
                   "HorizontalPodAutoscaler")
     replicas = node.child("primaryScalerReplicas")
     if replicas is not None:
