@@ -10,6 +10,7 @@ Called by the reconciler on each sync and by `gitbot validate` (with `format_pro
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +87,15 @@ def load_repository(root: Path) -> SpecSet:
 
 def yaml_files(root: Path) -> Iterator[Path]:
     """Every `*.yaml` / `*.yml` file under `root`, sorted, outside hidden directories."""
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root).parts
-        if any(part.startswith(".") for part in relative):
-            continue
-        if path.suffix in (".yaml", ".yml") and path.is_file():
-            yield path
+    found: list[Path] = []
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        found.extend(
+            Path(directory, name)
+            for name in files
+            if not name.startswith(".") and name.endswith((".yaml", ".yml"))
+        )
+    yield from sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 class _Namespaces:
