@@ -1,0 +1,177 @@
+"""Call a canary's Flagger webhooks: gates, tests, rollback signals and event sinks.
+
+The reconciler calls `call_hooks` while observing (confirm-rollout, pre-rollout, rollout,
+confirm-traffic-increase, confirm-promotion, rollback) and after acting (post-rollout);
+`gitbot.notify` calls `send_event` for every event. Flagger's rules: POST JSON
+`{"name","namespace","phase","checksum","metadata"}`, pass only when the status is <= 202,
+`retries` extra attempts on connection errors and 5xx/429 with a short backoff, the response
+body (truncated) in the result. Nothing here raises for a failed hook.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from urllib3.exceptions import InsecureRequestWarning
+
+from gitbot.core.spec import Canary, Webhook, WebhookType
+from gitbot.core.state import HookResult
+
+BODY_LIMIT = 500
+BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 4.0
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def hook_payload(
+    canary: Canary, phase: str, checksum: str, metadata: Mapping[str, str]
+) -> dict[str, Any]:
+    """Flagger's `CanaryWebhookPayload` (metadata omitted when empty, as Go's omitempty)."""
+    payload: dict[str, Any] = {
+        "name": canary.name,
+        "namespace": canary.namespace,
+        "phase": phase,
+        "checksum": checksum,
+    }
+    if metadata:
+        payload["metadata"] = dict(metadata)
+    return payload
+
+
+def event_metadata(hook: Webhook, message: str, event_type: str, now_ms: int) -> dict[str, str]:
+    """eventMessage, eventType and timestamp, plus user metadata that cannot override them."""
+    metadata = {"eventMessage": message, "eventType": event_type, "timestamp": str(now_ms)}
+    for key, value in hook.metadata.items():
+        metadata.setdefault(key, value)
+    return metadata
+
+
+def call_hooks(
+    canary: Canary,
+    kind: WebhookType,
+    phase: str,
+    checksum: str,
+    *,
+    stop_at_first_failure: bool = True,
+    backoff_s: float = BACKOFF_SECONDS,
+) -> tuple[HookResult, ...]:
+    """Call the canary's hooks of one type in spec order; by default stop at the first failure."""
+    results: list[HookResult] = []
+    with requests.Session() as session:
+        for hook in canary.analysis.hooks(kind):
+            payload = hook_payload(canary, phase, checksum, hook.metadata)
+            result = post_hook(session, hook, payload, backoff_s=backoff_s)
+            results.append(result)
+            if stop_at_first_failure and not result.passed:
+                break
+    return tuple(results)
+
+
+def send_event(
+    canary: Canary,
+    message: str,
+    event_type: str,
+    phase: str,
+    checksum: str,
+    now_ms: int,
+    *,
+    webhooks: Sequence[Webhook] | None = None,
+    backoff_s: float = BACKOFF_SECONDS,
+) -> tuple[HookResult, ...]:
+    """Send one event to every event hook (the canary's `type: event` hooks by default)."""
+    hooks = canary.analysis.hooks(WebhookType.EVENT) if webhooks is None else tuple(webhooks)
+    results: list[HookResult] = []
+    with requests.Session() as session:
+        for hook in hooks:
+            metadata = event_metadata(hook, message, event_type, now_ms)
+            payload = hook_payload(canary, phase, checksum, metadata)
+            results.append(post_hook(session, hook, payload, backoff_s=backoff_s))
+    return tuple(results)
+
+
+def post_hook(
+    session: requests.Session,
+    hook: Webhook,
+    payload: Mapping[str, Any],
+    *,
+    backoff_s: float = BACKOFF_SECONDS,
+) -> HookResult:
+    """POST the payload with up to `hook.retries` retries; pass when the status is <= 202."""
+    body = json.dumps(payload).encode()
+    attempts = max(0, hook.retries) + 1
+    result = _failure(hook, None, "not called")
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
+        result, retry = _attempt(session, hook, body)
+        if not retry:
+            break
+    if attempts > 1 and not result.passed:
+        result = _with_message(result, f"{result.message} (after {attempts} attempts)")
+    return result
+
+
+def _attempt(session: requests.Session, hook: Webhook, body: bytes) -> tuple[HookResult, bool]:
+    """One POST; returns the result and whether it is worth retrying."""
+    try:
+        with warnings.catch_warnings():
+            if hook.disable_tls:
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+            response = session.post(
+                hook.url,
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=hook.timeout_seconds,
+                verify=not hook.disable_tls,
+            )
+    except requests.Timeout:
+        return _failure(hook, None, f"timeout after {hook.timeout_seconds:g}s"), True
+    except requests.ConnectionError as exc:
+        return _failure(hook, None, _connection_error(hook, exc)), True
+    except requests.RequestException as exc:
+        return _failure(hook, None, f"request failed: {type(exc).__name__}"), False
+    with response:
+        text = _truncate(response.text)
+        status = response.status_code
+    passed = status <= 202
+    message = text or f"HTTP {status}"
+    result = HookResult(hook.name, hook.type, passed, status=status, message=message)
+    return result, status in _RETRY_STATUSES
+
+
+def _failure(hook: Webhook, status: int | None, message: str) -> HookResult:
+    return HookResult(hook.name, hook.type, False, status=status, message=message)
+
+
+def _with_message(result: HookResult, message: str) -> HookResult:
+    return HookResult(result.name, result.type, result.passed, result.status, message)
+
+
+def _truncate(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + "..."
+
+
+def _connection_error(hook: Webhook, exc: requests.ConnectionError) -> str:
+    where = redact_url(hook.url)
+    text = str(exc)
+    for cause in ("Connection refused", "Name or service not known", "No route to host"):
+        if cause in text:
+            return f"{where}: {cause.lower()}"
+    if "SSL" in text or "CERTIFICATE" in text:
+        return f"{where}: TLS error (set disableTLS to skip verification)"
+    return f"{where}: connection failed"
+
+
+def redact_url(url: str) -> str:
+    """Scheme, host, port and path only: no user:password, query or fragment (safe to show)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
