@@ -227,6 +227,21 @@ def test_target_in_another_namespace_is_not_found(tmp_path: Path) -> None:
     assert specs.canaries == ()
 
 
+def test_same_canary_defined_twice(tmp_path: Path) -> None:
+    shutil.copytree(SPECS / "mixed", tmp_path, dirs_exist_ok=True)
+    shutil.copy(tmp_path / "delivery" / "canaries.yaml", tmp_path / "delivery" / "copy.yaml")
+    specs = load_repository(tmp_path)
+    assert format_problems(specs.problems).splitlines()[1:] == [
+        "delivery/copy.yaml:16: Canary test/podinfo-broken: analysis.stepWeight: must be between "
+        "1 and 100",
+        "delivery/copy.yaml:21: Canary test/podinfo: metadata.name: duplicate Canary, also "
+        "defined at delivery/canaries.yaml:18",
+        "delivery/copy.yaml:24: Canary test/podinfo: targetRef: duplicate canary for target "
+        "Deployment test/podinfo, also targeted by test/podinfo at delivery/canaries.yaml:18",
+    ]
+    assert [c.source.path for c in specs.canaries if c.source] == ["delivery/canaries.yaml"]
+
+
 def test_format_problems_sorts_by_path_then_line() -> None:
     problems = [Problem("b.yaml", 3, "Canary", "t/a", "x", "m"),
                 Problem("a.yaml", 10, "Canary", "t/a", "", "m"),

@@ -163,6 +163,7 @@ def _checked_canaries(
     templates = {(o.namespace, o.name) for o, _ in parsed if isinstance(o, MetricTemplate)}
     providers = {(o.namespace, o.name) for o, _ in parsed if isinstance(o, AlertProvider)}
     claimed: dict[tuple[str, str], tuple[Canary, Document]] = {}
+    names: dict[str, Document] = {}
     valid: list[Canary] = []
     for obj, doc in parsed:
         if not isinstance(obj, Canary):
@@ -170,6 +171,7 @@ def _checked_canaries(
         check = _CanaryCheck(obj, doc)
         check.references(templates, providers)
         check.target(deployments, claimed)
+        check.unique_name(names)
         problems.extend(check.problems)
         if not check.problems:
             valid.append(obj)
@@ -222,6 +224,14 @@ class _CanaryCheck:
                      f"targeted by {other.key} at {doc.path}:{line}")
         else:
             claimed[target] = (self.canary, self.doc)
+
+    def unique_name(self, names: dict[str, Document]) -> None:
+        first = names.setdefault(self.canary.key, self.doc)
+        if first is not self.doc:
+            self.problems.append(Problem(
+                self.doc.path, self.doc.locate(("metadata", "name")), "Canary", self.canary.key,
+                "metadata.name", f"duplicate Canary, also defined at {first.path}:"
+                f"{first.locate(())}"))
 
 
 def _ns_name(ref: ObjectRef) -> tuple[str, str]:
