@@ -1,0 +1,253 @@
+"""Send chat alerts through a canary's Flagger `AlertProvider`s (best effort, never raises).
+
+`gitbot.notify` calls `notify` after each tick with the alerts a decision produced. Each
+`analysis.alerts[]` entry receives an alert by Flagger's severity rule (info: everything,
+warn: warn and error, error: error only, omitted: nothing), then its provider gets a payload in
+Flagger's shape: Slack attachments (discord: Slack shape posted to `<url>/slack`, rocket: Slack
+shape with Teams colours), an MS Teams MessageCard, a Google Chat card, or a plain `generic`
+JSON document; type `null` sends nothing. Delivery: POST JSON, 5 s timeout, no retries; a
+failure comes back as an error text that never contains the (secret) webhook address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from gitbot.core.spec import AlertProvider, Canary, Severity
+from gitbot.core.state import AlertMessage
+
+SecretResolver = Callable[[str, str], Mapping[str, str]]
+
+TIMEOUT_SECONDS = 5.0
+CHAT_TYPES = frozenset({"slack", "discord", "rocket", "msteams", "gchat", "generic", "null"})
+_RANK = {Severity.INFO: 0, Severity.WARN: 1, Severity.ERROR: 2}
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """What one chat message says, whatever the service."""
+
+    name: str  # the canary
+    namespace: str
+    message: str
+    severity: Severity
+    link: str = ""  # commit URL, when known
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def workload(self) -> str:
+        """`<canary>.<namespace>`, as Flagger's author_name/subtitle."""
+        return f"{self.name}.{self.namespace}"
+
+
+class Notifier(Protocol):
+    """Flagger's notifier interface: one method that posts a message (None = delivered)."""
+
+    def post(self, message: ChatMessage) -> str | None: ...
+
+
+class NullNotifier:
+    """A notifier that sends nothing (unconfigured, or provider type `null`)."""
+
+    def post(self, message: ChatMessage) -> str | None:
+        return None
+
+
+class ChatNotifier:
+    """Posts a Flagger-shaped payload to one chat webhook."""
+
+    def __init__(
+        self,
+        kind: str,
+        address: str,
+        *,
+        channel: str = "general",
+        username: str = "flagger",
+        token: str = "",
+        proxy: str = "",
+        label: str = "",
+    ) -> None:
+        if kind not in CHAT_TYPES or kind == "null":
+            raise ValueError(f"unsupported alert provider type {kind!r}")
+        self.kind = kind
+        self._url = address.rstrip("/") + "/slack" if kind == "discord" else address
+        self.channel = channel
+        self.username = username
+        self._token = token
+        self._proxy = proxy
+        self.label = label or kind
+
+    def post(self, message: ChatMessage) -> str | None:
+        headers = {"Content-Type": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        proxies = {"http": self._proxy, "https": self._proxy} if self._proxy else None
+        try:
+            with (
+                requests.Session() as session,
+                session.post(
+                    self._url,
+                    json=build_payload(self.kind, message, self.channel, self.username),
+                    headers=headers,
+                    proxies=proxies,
+                    timeout=TIMEOUT_SECONDS,
+                ) as response,
+            ):
+                status = response.status_code
+        except requests.Timeout:
+            return f"{self.label}: timeout after {TIMEOUT_SECONDS:g}s"
+        except requests.ConnectionError as exc:
+            refused = "Connection refused" in str(exc)
+            return f"{self.label}: {'connection refused' if refused else 'connection failed'}"
+        except requests.RequestException as exc:
+            return f"{self.label}: request failed: {type(exc).__name__}"
+        return None if 200 <= status < 300 else f"{self.label}: HTTP {status}"
+
+
+def receives(entry: Severity | None, severity: Severity) -> bool:
+    """Flagger's filter: an entry gets alerts at or above its severity; no severity, nothing."""
+    return entry is not None and _RANK[severity] >= _RANK[entry]
+
+
+def notify(
+    canary: Canary,
+    alert: AlertMessage,
+    providers: Mapping[str, AlertProvider],
+    resolve_secret: SecretResolver,
+    *,
+    commit_url: str = "",
+    fields: Sequence[tuple[str, str]] = (),
+) -> list[str]:
+    """Send `alert` to every matching alert entry; returns the errors (never raises).
+
+    `providers` maps "namespace/name" to AlertProvider. `fields` (Target, Failed checks
+    threshold, ...) are shown when `alert.with_metadata` is set, as Flagger does.
+    """
+    message = ChatMessage(
+        name=canary.name,
+        namespace=canary.namespace,
+        message=alert.message,
+        severity=alert.severity,
+        link=commit_url,
+        fields=tuple(fields) if alert.with_metadata else (),
+    )
+    errors: list[str] = []
+    for entry in canary.analysis.alerts:
+        if not receives(entry.severity, alert.severity):
+            continue
+        key = f"{entry.provider_ref.namespace or canary.namespace}/{entry.provider_ref.name}"
+        error = _send(key, providers.get(key), message, resolve_secret)
+        if error:
+            errors.append(f"alert {entry.name}: {error}")
+    return errors
+
+
+def _send(
+    key: str,
+    provider: AlertProvider | None,
+    message: ChatMessage,
+    resolve_secret: SecretResolver,
+) -> str | None:
+    if provider is None:
+        return f"AlertProvider {key} not found"
+    try:
+        notifier = notifier_for(provider, resolve_secret)
+        return notifier.post(message)
+    except Exception as exc:  # a bad provider or secret must never break a tick
+        return f"AlertProvider {key}: {exc}"
+
+
+def notifier_for(provider: AlertProvider, resolve_secret: SecretResolver) -> Notifier:
+    """Build the notifier of a provider; the secret's `address`/`token`/`proxy` win."""
+    if provider.type == "null":
+        return NullNotifier()
+    secret: Mapping[str, str] = {}
+    if provider.secret_ref:
+        secret = resolve_secret(provider.namespace, provider.secret_ref)
+    address = secret.get("address") or provider.address
+    if not address:
+        raise ValueError("no address (set spec.address or the secret key 'address')")
+    return ChatNotifier(
+        provider.type,
+        address,
+        channel=provider.channel,
+        username=provider.username,
+        token=secret.get("token", ""),
+        proxy=secret.get("proxy") or provider.proxy,
+        label=f"AlertProvider {provider.key} ({provider.type})",
+    )
+
+
+def build_payload(kind: str, msg: ChatMessage, channel: str, username: str) -> dict[str, Any]:
+    """The JSON body for one chat service, in Flagger's shapes."""
+    if kind in ("slack", "discord"):
+        return _slack(msg, channel, username, ("good", "danger"))
+    if kind == "rocket":
+        return _slack(msg, channel, username, ("#0076D7", "#FF0000"))
+    if kind == "msteams":
+        return _teams(msg)
+    if kind == "gchat":
+        return _gchat(msg)
+    if kind == "generic":
+        return _generic(msg)
+    raise ValueError(f"unsupported alert provider type {kind!r}")
+
+
+def _slack(
+    msg: ChatMessage, channel: str, username: str, colours: tuple[str, str]
+) -> dict[str, Any]:
+    text = f"{msg.message}\n<{msg.link}|View commit>" if msg.link else msg.message
+    attachment = {
+        "color": colours[1] if msg.severity is Severity.ERROR else colours[0],
+        "author_name": msg.workload,
+        "text": text,
+        "mrkdwn_in": ["text"],
+        "fields": [{"title": k, "value": v, "short": False} for k, v in msg.fields],
+    }
+    return {
+        "channel": channel,
+        "username": username,
+        "icon_emoji": ":rocket:",
+        "attachments": [attachment],
+    }
+
+
+def _teams(msg: ChatMessage) -> dict[str, Any]:
+    title = f"{msg.message} [View commit]({msg.link})" if msg.link else msg.message
+    return {
+        "@type": "MessageCard",
+        "@context": "http://schema.org/extensions",
+        "themeColor": "FF0000" if msg.severity is Severity.ERROR else "0076D7",
+        "summary": msg.workload,
+        "sections": [
+            {
+                "activityTitle": title,
+                "activitySubtitle": msg.workload,
+                "facts": [{"name": k, "value": v} for k, v in msg.fields],
+            }
+        ],
+    }
+
+
+def _gchat(msg: ChatMessage) -> dict[str, Any]:
+    text = f'{msg.message} <a href="{msg.link}">View commit</a>' if msg.link else msg.message
+    sections: list[dict[str, Any]] = [{"widgets": [{"textParagraph": {"text": text}}]}]
+    sections += [{"header": k, "widgets": [{"textParagraph": {"text": v}}]} for k, v in msg.fields]
+    return {
+        "cards": [{"header": {"title": "Flagger", "subtitle": msg.workload}, "sections": sections}]
+    }
+
+
+def _generic(msg: ChatMessage) -> dict[str, Any]:
+    return {
+        "name": msg.name,
+        "namespace": msg.namespace,
+        "severity": msg.severity.value,
+        "message": msg.message,
+        "link": msg.link,
+        "fields": dict(msg.fields),
+    }
