@@ -34,13 +34,17 @@ class User:
     jars: dict[str, dict[str, tuple[str, float]]] = field(default_factory=dict)
 
     def headers(self, host: str, now: float) -> dict[str, str]:
-        """Request headers (lowercase names) this user sends to ``host`` at ``now``."""
+        """Request headers (lowercase names) this user sends to ``host`` at ``now``.
+
+        The A/B cookie comes first: Flagger's example regex ``^(.*?;)?(canary=always)(;.*)?$`` is
+        a full match, so it only matches the cookie at the start (no space before it).
+        """
         jar = self.jars.get(host, {})
-        cookies = [f"{k}={v}" for k, (v, expires) in sorted(jar.items()) if expires > now]
+        cookies = ["=".join(AB_COOKIE)] if self.insider else []
+        cookies += [f"{k}={v}" for k, (v, expires) in sorted(jar.items()) if expires > now]
         headers: dict[str, str] = {}
         if self.insider:
             headers[AB_HEADER[0]] = AB_HEADER[1]
-            cookies.append("=".join(AB_COOKIE))
         if cookies:
             headers["cookie"] = "; ".join(cookies)
         return headers
