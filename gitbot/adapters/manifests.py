@@ -120,10 +120,14 @@ class ManifestEditor:
 
     # -- bootstrap ------------------------------------------------------------------------
     def bootstrap(self, canary: Canary) -> list[FieldChange]:
-        """Generate the primary, services, destination rules and VirtualService (idempotent)."""
+        """Generate the primary, services, destination rules and VirtualService (idempotent).
+
+        An existing VirtualService `<svc>` without managed routes is adopted: its routes to the
+        service are pointed at `<svc>-primary` (100) and `<svc>-canary` (0).
+        """
         changes = generator.bootstrap(self.index, canary, self.target(canary))
         vs = self.index.find("VirtualService", canary.namespace, canary.service_name)
-        if vs is not None and not is_generated(vs):
+        if vs is not None and not is_generated(vs) and self.get_traffic(canary) is None:
             changes += self.set_traffic(canary, Traffic())
         return changes
 

@@ -75,7 +75,11 @@ def quote_if_needed(value: Any, like: Any = None) -> Any:
 
 
 def restore_nulls(original: str, dumped: str) -> str:
-    """Put back `~`/`null` tokens that ruamel dumped as empty values, line by line."""
+    """Put back `~`/`null` tokens dumped as empty values, and re-indented unchanged regions.
+
+    A replaced region whose lines all kept their content (block scalars that ruamel
+    indents by its own rule) is taken from the original text as a whole.
+    """
     old = original.splitlines(keepends=True)
     new = dumped.splitlines(keepends=True)
     out: list[str] = []
@@ -84,12 +88,32 @@ def restore_nulls(original: str, dumped: str) -> str:
         if tag != "replace":
             out.extend(new[j1:j2])
             continue
+        pairs = list(zip(old[i1:i2], new[j1:j2], strict=False))
+        if i2 - i1 == j2 - j1 and all(_reindented(a, b) or _null_dropped(a, b) for a, b in pairs):
+            out.extend(old[i1:i2])  # an unchanged region ruamel only re-indented
+            continue
         for k in range(j2 - j1):
             line = new[j1 + k]
-            if k < i2 - i1 and _null_dropped(old[i1 + k], line):
-                line = old[i1 + k]
+            if k < i2 - i1:
+                line = old[i1 + k] if _null_dropped(old[i1 + k], line) else _comment_gap(
+                    old[i1 + k], line)
             out.append(line)
     return "".join(out)
+
+
+_COMMENT = re.compile(r"([ \t]+)(#[^\n]*)(\n?)$")
+
+
+def _comment_gap(old: str, new: str) -> str:
+    """Keep the original spacing before an unchanged trailing comment of an edited line."""
+    was, now = _COMMENT.search(old), _COMMENT.search(new)
+    if was and now and was.group(2) == now.group(2) and was.group(1) != now.group(1):
+        return new[: now.start()] + was.group(1) + now.group(2) + now.group(3)
+    return new
+
+
+def _reindented(old: str, new: str) -> bool:
+    return old.strip() == new.strip() and old.strip() != ""
 
 
 def _null_dropped(old: str, new: str) -> bool:
