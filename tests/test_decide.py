@@ -226,4 +226,4 @@ def test_waiting_revision_withdrawn_returns_to_succeeded() -> None:
     old = idle_state(Phase.WAITING)
     decision = run_decide(podinfo(), old, observe(REV_B, hooks=hooks(refused(CR))))
     assert decision.state.phase is Phase.SUCCEEDED and decision.change is None
-    assert REV_B == decision.state.last_applied_spec
+    assert decision.state.last_applied_spec == REV_B

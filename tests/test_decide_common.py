@@ -9,7 +9,7 @@ decision must keep.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -160,11 +160,11 @@ class Expect:
     post_rollout: str = ""
 
 
-def N(message: str) -> tuple[str, str]:  # noqa: N802 - reads like the event type
+def N(message: str) -> tuple[str, str]:
     return ("Normal", message)
 
 
-def W(message: str) -> tuple[str, str]:  # noqa: N802
+def W(message: str) -> tuple[str, str]:
     return ("Warning", message)
 
 
