@@ -1,0 +1,149 @@
+"""SimCluster's Flux and Deployments end to end: intervals, pauses, broken manifests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from test_sim_support import (
+    DATA,
+    NS,
+    GitOpsRepo,
+    dest,
+    flux_info,
+    podinfo,
+    ready,
+    requests_to,
+    start_clusters,
+    total,
+    vs,
+    wait_for,
+    window,
+)
+
+from gitbot.sim.cluster import SimCluster
+from gitbot.sim.scenario import Scenario
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitOpsRepo:
+    return GitOpsRepo(tmp_path)
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    return Scenario.load(DATA / "scenario.yaml")
+
+
+@pytest.fixture
+def start(repo: GitOpsRepo, scenario: Scenario) -> Iterator[Callable[..., SimCluster]]:
+    """Start fast SimClusters on the repo; stopped after the test."""
+    yield from start_clusters(repo, scenario)
+
+
+def test_flux_applies_a_new_commit_only_after_its_interval(
+    repo: GitOpsRepo, start: Callable[..., SimCluster]
+) -> None:
+    first = repo.copy_tree(DATA / "podinfo", "podinfo")
+    cluster = start(flux_interval=0.8)
+    assert cluster.wait_applied(first, 5)
+    second = repo.commit("50/50", {"virtualservice.yaml": vs(
+        {"route": [dest("podinfo-primary", 50), dest("podinfo-canary", 50)]})})
+    assert not cluster.wait_applied(second, 0.5)
+    assert cluster.applied_revision == first
+    assert [i["revision"] for i in flux_info(cluster)] == [f"main@sha1:{first}"]
+    assert cluster.wait_applied(second, 3)
+    info = flux_info(cluster)
+    assert len(info) == 1
+    assert info[0]["revision"] == f"main@sha1:{second}"
+    assert (info[0]["customresource_kind"], info[0]["name"], info[0]["namespace"],
+            info[0]["ready"]) == ("Kustomization", "flux-system", "flux-system", "True")
+
+
+def test_paused_flux_applies_nothing_until_resumed(
+    repo: GitOpsRepo, start: Callable[..., SimCluster]
+) -> None:
+    first = repo.copy_tree(DATA / "podinfo", "podinfo")
+    cluster = start()
+    assert cluster.wait_applied(first, 5)
+    cluster.pause_flux()
+    second = repo.commit("50/50", {"virtualservice.yaml": vs(
+        {"route": [dest("podinfo-primary", 50), dest("podinfo-canary", 50)]})})
+    assert not cluster.wait_applied(second, 0.4)
+    cluster.set_flux_interval(0.3)
+    cluster.resume_flux()
+    started = time.monotonic()
+    assert cluster.wait_applied(second, 3)
+    assert time.monotonic() - started >= 0.25
+
+
+def test_broken_manifest_keeps_the_last_good_revision(
+    repo: GitOpsRepo, start: Callable[..., SimCluster]
+) -> None:
+    good = repo.copy_tree(DATA / "podinfo", "podinfo")
+    cluster = start()
+    assert cluster.wait_applied(good, 5)
+    broken = repo.commit("broken", {"virtualservice.yaml": "spec: [unclosed\n"})
+    wait_for(lambda: not cluster.flux_status().ready)
+    assert cluster.applied_revision == good
+    assert "virtualservice.yaml" in cluster.flux_status().error
+    assert [(i["revision"], i["ready"]) for i in flux_info(cluster)] == [
+        (f"main@sha1:{good}", "False")]
+    fixed = repo.commit("fixed", {"virtualservice.yaml": vs(
+        {"route": [dest("podinfo-primary", 100), dest("podinfo-canary", 0)]})})
+    assert cluster.wait_applied(fixed, 5)
+    assert cluster.wait_applied(broken, 0.1)  # contained in the applied history
+    assert cluster.flux_status().ready
+
+
+def test_kustomization_resources_and_namespace_are_respected(
+    repo: GitOpsRepo, start: Callable[..., SimCluster]
+) -> None:
+    sha = repo.copy_tree(DATA / "kustomized", "kustomized app")
+    cluster = start()
+    assert cluster.wait_applied(sha, 5)
+    assert [(d.namespace, d.name, d.replicas) for d in cluster.deployments()] == [
+        (NS, "podinfo", 3)]
+    wait_for(ready(cluster, "podinfo"))
+    delta = window(cluster, 0.3)
+    assert requests_to(delta, "podinfo", destination_service_name="podinfo") > 300
+
+
+def test_new_pods_become_available_after_the_image_ready_delay(
+    repo: GitOpsRepo, start: Callable[..., SimCluster]
+) -> None:
+    cluster = podinfo(repo, start)
+    text = (DATA / "podinfo" / "deployments.yaml").read_text(encoding="utf-8")
+    sha = repo.commit("slow canary", {"deployments.yaml": text.replace(
+        "podinfo:6.0.2", "podinfo:6.0.3").replace("replicas: 1", "replicas: 2")})
+    assert cluster.wait_applied(sha, 5)
+    snap = cluster.deployment(NS, "podinfo")
+    assert snap is not None
+    assert (snap.replicas, snap.updated) == (2, 0)
+    assert snap.image == "ghcr.io/stefanprodan/podinfo:6.0.3"
+    assert snap.available <= 1
+    wait_for(ready(cluster, "podinfo"), timeout=2)
+    delta = window(cluster, 0.4)
+    by_le = {le: total(delta, "istio_request_duration_milliseconds_bucket", le=le,
+                       reporter="destination", destination_workload="podinfo")
+             for le in ("250", "1000", "+Inf")}
+    assert by_le["+Inf"] > 30
+    assert by_le["250"] / by_le["+Inf"] < 0.1
+    assert by_le["1000"] / by_le["+Inf"] > 0.95
+
+
+def test_stop_leaves_no_thread_or_socket(
+    repo: GitOpsRepo, scenario: Scenario
+) -> None:
+    repo.copy_tree(DATA / "podinfo", "podinfo")
+    before = set(threading.enumerate())
+    with SimCluster(str(repo.remote), scenario=scenario, flux_interval=0, tick=0.02) as cluster:
+        url = cluster.metrics_url
+        assert requests.get(url, timeout=5).status_code == 200
+    assert set(threading.enumerate()) <= before
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=2)
