@@ -115,7 +115,7 @@ def _sticky_routes(canary: Canary, traffic: Traffic, affinity: SessionAffinity) 
             "response": {"add": {SET_COOKIE_HEADER: build_cookie(affinity, traffic.session_cookie)}}
         }
         sticky["match"] = merge_match([cookie_match(traffic.session_cookie)], svc_match)
-        sticky["route"] = [destination(primary_host(canary), 0), destination(canary_host(canary), 100)]
+        sticky["route"] = weighted_route(canary, Traffic(0, 100))["route"]
     elif traffic.canary_weight == 0 and traffic.previous_cookie:
         sticky["match"] = merge_match([cookie_match(traffic.previous_cookie)], svc_match)
         headers = sticky.setdefault("headers", {})
