@@ -10,6 +10,7 @@ reconciler and notifiers for commit messages and alert fields.
 from __future__ import annotations
 
 import math
+import textwrap
 from decimal import Decimal
 
 from gitbot.core.spec import Canary, Strategy, WebhookType
@@ -274,7 +275,7 @@ _WHY = {
     "initialize": "Generate {primary}, the Services, DestinationRules and VirtualService for "
     "{dotted}, route all traffic to the primary and scale {target} to 0.",
     "scale-up": "New revision of {target} detected; scale the canary up to {replicas} "
-    "replica(s) to start the analysis.",
+    "to start the analysis.",
     "restart": "A new revision of {target} arrived during the analysis; route all traffic "
     "back to the primary and restart the analysis.",
     "mirror": "Analysis passed; mirror traffic to the canary before any live traffic moves.",
@@ -305,11 +306,15 @@ def _explanation(canary: Canary, change: RepoChange, state: RolloutState) -> str
         dotted=canary.dotted,
         target=canary.target.name,
         primary=canary.primary_name,
-        replicas=change.target_replicas,
+        replicas=_replicas(change.target_replicas),
         weight=traffic.canary_weight,
         primary_w=traffic.primary_weight,
         scope=_scope(canary, change),
     )
+
+
+def _replicas(count: int | None) -> str:
+    return "1 replica" if count == 1 else f"{count} replicas"
 
 
 def _weight(change: RepoChange, state: RolloutState) -> int:
@@ -330,11 +335,12 @@ def commit_message(
         facts.append(f"Iterations: {state.iterations}/{canary.analysis.iterations}")
     if change.reason:
         facts.append(f"Reason: {change.reason}")
-    body = _explanation(canary, change, state) + "\n\n" + "\n".join(facts)
+    why = textwrap.fill(_explanation(canary, change, state), width=72)
+    body = why + "\n\n" + "\n".join(facts)
     trailers = (
         ("Gitbot-Canary", canary.key),
         ("Gitbot-Action", change.action),
-        ("Gitbot-Rollout", state.rollout_id),
+        ("Gitbot-Rollout", state.rollout_id or "none"),
         ("Gitbot-Revision", state.last_applied_spec),
         ("Gitbot-Weight", str(_weight(change, state))),
         ("Gitbot-Step", str(state.step)),
