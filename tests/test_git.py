@@ -30,6 +30,7 @@ from gitbot.adapters.git import (
     GitRejectedError,
     GitWorkspace,
 )
+from gitbot.adapters.git_runner import Runner
 from gitbot.errors import InvalidInputError, NeedsHumanError, RetryableError
 
 VS = "apps/podinfo/vs.yaml"
@@ -54,10 +55,18 @@ def other(tmp_path: Path, remote: Path) -> Clone:
     return Clone(remote, tmp_path / "other")
 
 
+def commit_file(ws: GitWorkspace, path: str, text: str) -> str:
+    """Write one file and commit it; the commit must happen."""
+    write(ws.root, path, text)
+    sha = ws.commit(f"write {path}")
+    assert sha is not None
+    return sha
+
+
 def assert_matches_remote(ws: GitWorkspace, remote: Path) -> None:
     assert ws.head() == remote_head(remote)
     assert not ws.is_dirty()
-    for path, text in SEED.items():
+    for path in SEED:
         assert (ws.root / path).read_text() == remote_file(remote, path), path
     assert git(ws.root, "symbolic-ref", "HEAD") == "refs/heads/main"
     assert git(ws.root, "status", "--porcelain", "--ignored") == ""
@@ -178,16 +187,17 @@ def test_unreachable_remote_is_retryable_and_keeps_clone(
 
 
 def test_clone_of_missing_remote_fails_cleanly(tmp_path: Path) -> None:
-    with GitWorkspace(str(tmp_path / "nope.git"), "main", tmp_path / "w") as bad:
-        with pytest.raises(GitError, match="clone"):
-            bad.sync()
+    with GitWorkspace(str(tmp_path / "nope.git"), "main", tmp_path / "w") as bad, pytest.raises(
+        GitError, match="clone"
+    ):
+        bad.sync()
     assert not (tmp_path / "w").exists()
 
 
 def test_missing_branch(tmp_path: Path, remote: Path) -> None:
-    with GitWorkspace(str(remote), "prod", tmp_path / "w") as bad:
-        with pytest.raises(GitError, match="prod does not exist"):
-            bad.sync()
+    bad = GitWorkspace(str(remote), "prod", tmp_path / "w")
+    with bad, pytest.raises(GitError, match="prod does not exist"):
+        bad.sync()
 
 
 @pytest.mark.parametrize(
@@ -261,7 +271,7 @@ def test_commit_stages_new_and_deleted_files(ws: GitWorkspace) -> None:
     sha = ws.commit("add and delete")
     assert sha is not None and not ws.is_dirty()
     changed = git(ws.root, "show", "--name-status", "--format=", sha).splitlines()
-    assert sorted(changed) == sorted([f"A\tapps/new/canary.yaml", f"D\t{DEPLOY}"])
+    assert sorted(changed) == sorted(["A\tapps/new/canary.yaml", f"D\t{DEPLOY}"])
 
 
 @pytest.mark.parametrize(
@@ -273,7 +283,8 @@ def test_commit_stages_new_and_deleted_files(ws: GitWorkspace) -> None:
         pytest.param("ok", [("Key", "a\nb")], id="multiline-value"),
     ],
 )
-def test_commit_rejects_bad_message(ws: GitWorkspace, subject: str, trailers: list) -> None:
+def test_commit_rejects_bad_message(ws: GitWorkspace, subject: str, trailers: list[tuple[str, str]]
+) -> None:
     (ws.root / VS).write_text("x\n")
     with pytest.raises(GitInputError):
         ws.commit(subject, trailers=trailers)
@@ -281,10 +292,7 @@ def test_commit_rejects_bad_message(ws: GitWorkspace, subject: str, trailers: li
 
 def test_log_since_and_ancestry(ws: GitWorkspace) -> None:
     base = ws.head()
-    shas = []
-    for step in range(3):
-        (ws.root / VS).write_text(f"step {step}\n")
-        shas.append(ws.commit(f"step {step}"))
+    shas = [commit_file(ws, VS, f"step {step}\n") for step in range(3)]
     assert [c.sha for c in ws.log(since_sha=base)] == shas[::-1]
     assert [c.sha for c in ws.log(max_count=2)] == shas[:0:-1]
     assert len(ws.log(since_sha="0" * 40)) == 4  # unknown since_sha: whole history
@@ -360,9 +368,8 @@ def test_push_refused_by_hook_needs_human(ws: GitWorkspace, remote: Path) -> Non
 def test_revert_three_commits_as_one(ws: GitWorkspace, remote: Path) -> None:
     shas = []
     for weight in (10, 20, 30):
-        (ws.root / VS).write_text(f"route:\n  primary: {100 - weight}\n  canary: {weight}\n")
         write(ws.root, f"apps/podinfo/step-{weight}.yaml", "x\n")
-        shas.append(ws.commit(f"advance {weight}"))
+        shas.append(commit_file(ws, VS, f"route:\n  primary: {100 - weight}\n  canary: {weight}\n"))
     ws.push()
     before = ws.head()
     sha = ws.revert([shas[0], shas[2], shas[1]], "Rollback podinfo.test",
@@ -401,13 +408,11 @@ def test_revert_to_nothing_returns_none(ws: GitWorkspace) -> None:
 
 
 def test_revert_conflict_aborts(ws: GitWorkspace) -> None:
-    (ws.root / VS).write_text("a\n")
-    old = ws.commit("a")
-    (ws.root / VS).write_text("b\n")
-    ws.commit("b")
+    old = commit_file(ws, VS, "a\n")
+    commit_file(ws, VS, "b\n")
     head = ws.head()
     with pytest.raises(GitConflictError) as caught:
-        ws.revert([old], "revert a only")  # type: ignore[list-item]
+        ws.revert([old], "revert a only")
     assert caught.value.files == (VS,)
     assert ws.head() == head and not ws.is_dirty()
 
@@ -448,8 +453,8 @@ def test_branch_file_concurrent_writer(
     real_fetch = git_branches.fetch_branch
     raced = threading.Event()
 
-    def fetch_then_lose_race(run: object, branch: str) -> str | None:
-        head = real_fetch(run, branch)  # type: ignore[arg-type]
+    def fetch_then_lose_race(run: Runner, branch: str) -> str | None:
+        head = real_fetch(run, branch)
         if not raced.is_set():
             raced.set()
             rival.write_branch_file("gitbot-state", "b.json", "2", "b")  # lands first
@@ -493,20 +498,32 @@ def _cycles(ws: GitWorkspace, count: int) -> list[int]:
     return samples
 
 
+def _non_timer_threads() -> int:
+    return sum(1 for t in threading.enumerate() if not isinstance(t, threading.Timer))
+
+
+def _threads_settle(baseline: int) -> bool:
+    """GitPython's timeout watchdogs are cancelled Timer threads that exit a moment later."""
+    deadline = time.monotonic() + 2
+    while threading.active_count() > baseline and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return threading.active_count() <= baseline
+
+
 def test_no_process_or_thread_leak_short(ws: GitWorkspace) -> None:
-    threads = threading.active_count()
-    samples = _cycles(ws, 20)
+    threads = _non_timer_threads()
+    samples = _cycles(ws, 10)
     assert max(samples) == 0, child_processes()
-    assert threading.active_count() == threads
+    assert _threads_settle(threads), threading.enumerate()
 
 
 @pytest.mark.e2e
 def test_no_process_leak_300_cycles(ws: GitWorkspace, remote: Path) -> None:
-    threads = threading.active_count()
+    threads = _non_timer_threads()
     started = time.monotonic()
     samples = _cycles(ws, 300)
     elapsed = time.monotonic() - started
     assert max(samples) == 0, child_processes()
-    assert threading.active_count() == threads
+    assert _threads_settle(threads), threading.enumerate()
     assert len(git(remote, "rev-list", "main").split()) == 301
     print(f"300 sync+commit+push cycles in {elapsed:.1f}s; children {set(samples)}")
