@@ -8,14 +8,16 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from gitfixtures import make_remote, remote_head
+from gitfixtures import child_processes, make_remote, remote_head
 
 from gitbot.adapters.git import GitAuthError, GitError, GitInputError, GitWorkspace
 from gitbot.adapters.git_credentials import (
@@ -258,3 +260,20 @@ def test_http_wrong_token_is_auth_error(
     assert wrong not in str(caught.value) and SECRET not in str(caught.value)
     assert isinstance(caught.value, NeedsHumanError)
     assert not (tmp_path / "w").exists()
+
+
+def test_hanging_remote_is_killed_after_timeout(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (backlog) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/remote.git"
+        started = time.monotonic()
+        ws = GitWorkspace(url, "main", tmp_path / "w", timeout=1)
+        with ws, pytest.raises(GitError, match="Timeout") as caught:
+            ws.sync()
+        assert time.monotonic() - started < 10
+    assert "did not complete in 1 secs" in str(caught.value)
+    deadline = time.monotonic() + 3
+    while child_processes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert child_processes() == []

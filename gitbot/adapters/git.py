@@ -29,11 +29,9 @@ from gitbot.adapters import git_branches, git_ops
 from gitbot.adapters.git_credentials import (
     Credentials,
     check_url,
-    config_env,
-    credential_config,
-    credential_env,
     read_token,
     require_token,
+    workspace_env,
 )
 from gitbot.adapters.git_errors import (
     GitAuthError,
@@ -61,7 +59,6 @@ __all__ = [
 
 log = logging.getLogger("gitbot.git")
 
-_BASE_CONFIG = [("gc.autoDetach", "false"), ("advice.detachedHead", "false")]
 
 
 class GitWorkspace:
@@ -87,7 +84,7 @@ class GitWorkspace:
         self._credentials = credentials
         self._push_retries = max(0, push_retries)
         self._timeout = timeout
-        self._env = _environment(url, author_name, author_email, credentials)
+        self._env = workspace_env(url, author_name, author_email, credentials)
         self._repo: Repo | None = None
         self._runner: Runner | None = None
 
@@ -344,20 +341,3 @@ class GitWorkspace:
 
 class _LocalDamageError(Exception):
     """The local repository cannot be reset; sync clones it again."""
-
-
-def _environment(
-    url: str, name: str, email: str, credentials: Credentials | None
-) -> dict[str, str]:
-    env = {
-        "GIT_TERMINAL_PROMPT": "0",
-        "GCM_INTERACTIVE": "never",
-        "GIT_AUTHOR_NAME": name,
-        "GIT_AUTHOR_EMAIL": email,
-        "GIT_COMMITTER_NAME": name,
-        "GIT_COMMITTER_EMAIL": email,
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
-    }
-    env.update(credential_env(credentials, url))
-    env.update(config_env(_BASE_CONFIG + credential_config(credentials, url)))
-    return env

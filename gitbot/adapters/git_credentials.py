@@ -18,6 +18,7 @@ from gitbot.adapters.git_errors import GitAuthError, GitInputError, scrub_url
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HTTP_SCHEMES = ("http", "https")
+_BASE_CONFIG = [("gc.autoDetach", "false"), ("advice.detachedHead", "false")]
 
 # A git credential helper (a shell function, so no token ever reaches an argv): on `get` it
 # prints the username and the token read from the file or the environment variable named by
@@ -114,4 +115,24 @@ def config_env(entries: list[tuple[str, str]]) -> dict[str, str]:
     for index, (key, value) in enumerate(entries):
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value
+    return env
+
+
+def workspace_env(
+    url: str, name: str, email: str, credentials: Credentials | None
+) -> dict[str, str]:
+    """Everything git needs from the environment: identity, no prompts, gc in the foreground
+    (no detached background processes), and the credential helper for http(s) remotes."""
+    env = {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GCM_INTERACTIVE": "never",
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
+    if "GIT_SSH" not in os.environ and "GIT_SSH_COMMAND" not in os.environ:
+        env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
+    env.update(credential_env(credentials, url))
+    env.update(config_env(_BASE_CONFIG + credential_config(credentials, url)))
     return env
