@@ -257,6 +257,15 @@ def test_commit_mapping_trailers_without_body(ws: GitWorkspace) -> None:
     assert info.trailers["Gitbot-Action"] == ["promote"]
 
 
+def test_reopen_after_close_keeps_work(tmp_path: Path, ws: GitWorkspace, remote: Path) -> None:
+    write(ws.root, VS, "edited before close\n")
+    ws.close()
+    assert ws.is_dirty()  # reopening does not reset
+    with GitWorkspace(str(remote), "main", ws.root) as again:
+        sha = again.commit("after reopen")
+        assert sha is not None and again.push() == remote_head(remote)
+
+
 def test_commit_nothing_changed_returns_none(ws: GitWorkspace) -> None:
     head = ws.head()
     assert ws.commit("nothing") is None

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from git import Repo
+from git.cmd import Git
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
 
 from gitbot.adapters import git_branches, git_ops
@@ -160,18 +161,18 @@ class GitWorkspace:
             self._clone()
         try:
             self._repo = Repo(str(self._workdir))
-            self._runner = self._make_runner(self._workdir)
+            self._runner = self._make_runner(self._repo.git)
             self._runner.text("rev-parse", "--git-dir")
             self._ensure_remote(self._runner)
         except (InvalidGitRepositoryError, NoSuchPathError, GitFailure) as exc:
             log.warning("cannot open %s (%s); cloning again", self._workdir, type(exc).__name__)
             self._reclone()
             self._repo = Repo(str(self._workdir))
-            self._runner = self._make_runner(self._workdir)
+            self._runner = self._make_runner(self._repo.git)
         return self._runner
 
-    def _make_runner(self, cwd: Path) -> Runner:
-        return Runner(cwd, self._env, self._timeout, self._secrets)
+    def _make_runner(self, git: Git) -> Runner:
+        return Runner(git, self._env, self._timeout, self._secrets)
 
     def _secrets(self) -> list[str]:
         token = read_token(self._credentials)
@@ -182,7 +183,7 @@ class GitWorkspace:
         tmp = self._workdir.with_name(self._workdir.name + ".gitbot-clone")
         shutil.rmtree(tmp, ignore_errors=True)
         self._workdir.parent.mkdir(parents=True, exist_ok=True)
-        runner = self._make_runner(self._workdir.parent)
+        runner = self._make_runner(Git(str(self._workdir.parent)))
         result = runner.run("clone", "-q", "--no-checkout", "--", self._url, str(tmp), check=False)
         if not result.ok:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -218,8 +219,12 @@ class GitWorkspace:
         return f"refs/remotes/origin/{self._branch}"
 
     def _run(self) -> Runner:
-        if self._runner is None or not (self._workdir / ".git").is_dir():
-            self.sync()
+        """The runner, opening the existing clone as it is (no reset); clone + sync if none."""
+        if self._runner is not None and self._git_dir.is_dir():
+            return self._runner
+        if self._git_dir.is_dir():
+            return self._open()
+        self.sync()
         assert self._runner is not None
         return self._runner
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 from git.cmd import Git
@@ -34,16 +33,19 @@ class Result:
 
 
 class Runner:
-    """Runs git in one directory with a fixed environment. Not thread-safe (one per thread)."""
+    """Runs git through one GitPython `Git` (e.g. `repo.git`) with a fixed environment.
+
+    Not thread-safe: one runner per thread, like the `Repo` it belongs to.
+    """
 
     def __init__(
         self,
-        cwd: Path,
+        git: Git,
         env: Mapping[str, str],
         timeout: float,
         secrets: Callable[[], list[str]],
     ) -> None:
-        self._git = Git(str(cwd))
+        self._git = git
         self._env = dict(env)
         self._timeout = timeout
         self._secrets = secrets
