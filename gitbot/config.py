@@ -29,8 +29,8 @@ class CredentialsRef(_Strict):
     """An https token by reference: the name of an environment variable or a file path."""
 
     username: str = "x-access-token"
-    token_env: str = Field("", alias="tokenEnv")
-    token_file: str = Field("", alias="tokenFile")
+    token_env: str = Field(default="", alias="tokenEnv")
+    token_file: str = Field(default="", alias="tokenFile")
 
 
 class AuthorConfig(_Strict):
@@ -43,11 +43,11 @@ class GitConfig(_Strict):
     branch: str = "main"
     mode: Literal["push", "pull-request"] = "push"
     workdir: str = ""  # the working copy; default: a directory under ~/.cache/gitbot
-    state_branch: str = Field("gitbot/state", alias="stateBranch")
+    state_branch: str = Field(default="gitbot/state", alias="stateBranch")
     author: AuthorConfig = AuthorConfig()
     credentials: CredentialsRef | None = None
-    push_retries: int = Field(5, alias="pushRetries", ge=0, le=50)
-    commit_url: str = Field("", alias="commitUrl")  # e.g. https://github.com/o/r/commit/{sha}
+    push_retries: int = Field(default=5, alias="pushRetries", ge=0, le=50)
+    commit_url: str = Field(default="", alias="commitUrl")  # e.g. https://github.com/o/r/commit/{sha}
 
     @field_validator("url")
     @classmethod
@@ -63,7 +63,7 @@ class GitConfig(_Strict):
 
 class PrometheusConfig(_Strict):
     url: str = "http://127.0.0.1:9090"
-    timeout: float = Field(5.0, gt=0, le=120)
+    timeout: float = Field(default=5.0, gt=0, le=120)
     kustomization: str = ""  # Flux Kustomization whose applied revision counts; "" = any
 
 
@@ -73,7 +73,7 @@ class ForgeConfig(_Strict):
 
 class DaemonConfig(_Strict):
     listen: str = "127.0.0.1:8080"
-    pass_interval: float = Field(10.0, alias="passInterval", gt=0)
+    pass_interval: float = Field(default=10.0, alias="passInterval", gt=0)
 
 
 class Settings(_Strict):
@@ -81,7 +81,7 @@ class Settings(_Strict):
     prometheus: PrometheusConfig = PrometheusConfig()
     forge: ForgeConfig = ForgeConfig()
     daemon: DaemonConfig = DaemonConfig()
-    secrets_dir: str = Field("", alias="secretsDir")  # Secret values for secretRef, by file
+    secrets_dir: str = Field(default="", alias="secretsDir")  # Secret values for secretRef, by file
     base_dir: Path = Field(Path("."), exclude=True)
 
     def workdir(self) -> Path:

@@ -118,7 +118,7 @@ class Daemon:
 
 def _handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        def do_GET(self) -> None:
             if self.path == "/metrics":
                 self._reply(200, generate_latest(daemon.metrics.registry), "text/plain")
             elif self.path == "/healthz":

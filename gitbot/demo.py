@@ -49,7 +49,9 @@ class Story:
         state = self.world.state()
         for tick in report.ticks:
             if tick.commit or tick.error:
-                commit = f"{tick.commit[:7]} {tick.subject}" if tick.commit else f"error: {tick.error}"
+                commit = (
+                    f"{tick.commit[:7]} {tick.subject}" if tick.commit else f"error: {tick.error}"
+                )
                 last = state.events[-1].message if state.events else ""
                 self.rows.append((state.phase.value, str(state.canary_weight),
                                   str(state.failed_checks), commit, last))

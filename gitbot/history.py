@@ -34,12 +34,24 @@ def find_step(history: Iterable[CommitInfo], key: str, step: int) -> CommitInfo 
     )
 
 
-def rollout_commits(history: Iterable[CommitInfo], key: str, rollout_id: str) -> list[CommitInfo]:
-    """This run's own commits, newest first, excluding rollbacks (what a rollback reverts)."""
-    return [
-        c
-        for c in history
-        if trailer(c, "Gitbot-Canary") == key
-        and trailer(c, "Gitbot-Rollout") == rollout_id
-        and trailer(c, "Gitbot-Action") != "rollback"
-    ]
+RUN_START = "scale-up"
+RUN_BOUNDARIES = frozenset({"rollback", "scale-down", "initialize"})
+
+
+def run_commits(history: Iterable[CommitInfo], key: str) -> list[CommitInfo]:
+    """The current run's own commits, newest first: back to its `scale-up` commit.
+
+    Found by walking the branch rather than by rollout id, so a run restarted by a new revision
+    (which takes a new rollout id) is reverted whole, scale-up included.
+    """
+    commits: list[CommitInfo] = []
+    for commit in history:
+        if trailer(commit, "Gitbot-Canary") != key:
+            continue
+        action = trailer(commit, "Gitbot-Action")
+        if action in RUN_BOUNDARIES:
+            break
+        commits.append(commit)
+        if action == RUN_START:
+            break
+    return commits

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from gitbot.adapters.notifiers import notify
 from gitbot.adapters.webhooks import call_hooks, send_event
+from gitbot.core.messages import alert_metadata
 from gitbot.core.spec import AlertProvider, Canary, Severity, WebhookType
 from gitbot.core.state import AlertMessage, Decision, RolloutState
 
@@ -36,7 +37,7 @@ class Announcer:
         self.commit_url = commit_url
 
     def announce(
-        self, canary: Canary, state: RolloutState, decision: Decision, sha: str
+        self, canary: Canary, state: RolloutState, decision: Decision, sha: str, subject: str
     ) -> None:
         checksum = state.last_applied_spec
         for event in decision.events:
@@ -45,10 +46,11 @@ class Announcer:
                 send_event, canary, event.message, event.type, state.phase.value, checksum,
                 int(time.time() * 1000),
             )
-        for alert in _chat_messages(decision, sha):
-            url = self.commit_url.format(sha=sha) if sha and self.commit_url else ""
+        url = self.commit_url.format(sha=sha) if sha and self.commit_url else ""
+        for alert in _chat_messages(decision, sha, subject):
             errors = self._safely(
-                notify, canary, alert, self.providers(), self.secrets, commit_url=url
+                notify, canary, alert, self.providers(), self.secrets, commit_url=url,
+                fields=alert_metadata(canary),
             )
             for error in errors or ():
                 log.warning("%s: chat: %s", canary.key, error)
@@ -66,12 +68,12 @@ class Announcer:
         return result if isinstance(result, list) else ()
 
 
-def _chat_messages(decision: Decision, sha: str) -> list[AlertMessage]:
+def _chat_messages(decision: Decision, sha: str, subject: str) -> list[AlertMessage]:
     """One message per commit (carrying the alerts' text), else the alerts themselves."""
     alerts = list(decision.alerts)
     if decision.change is None or not sha:
         return alerts
     severity = max((a.severity for a in alerts), key=_RANK.__getitem__, default=Severity.INFO)
-    lines = [a.message for a in alerts] + [f"Commit {sha[:12]}: {decision.change.subject}"]
+    lines = [a.message for a in alerts] + [f"Committed {sha[:12]} {subject}"]
     metadata = any(a.with_metadata for a in alerts)
     return [AlertMessage(severity, "\n".join(lines), with_metadata=metadata)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from gitbot.adapters.git import CommitInfo, GitWorkspace
@@ -21,7 +22,6 @@ from gitbot.adapters.webhooks import call_hooks
 from gitbot.core.analysis import evaluate_metric
 from gitbot.core.plan import plan_tick
 from gitbot.core.spec import Canary, MetricTemplate, WebhookType
-from gitbot.history import last_gitbot_commit
 from gitbot.core.state import (
     ACTIVE_PHASES,
     HookResult,
@@ -30,6 +30,7 @@ from gitbot.core.state import (
     Readiness,
     RolloutState,
 )
+from gitbot.history import last_gitbot_commit
 
 log = logging.getLogger("gitbot.observe")
 
@@ -73,19 +74,17 @@ class Observer:
         )
         if not synced and state.phase in ACTIVE_PHASES:
             return base
-        plan = plan_tick(canary, state, revision, bootstrapped)
+        canary_ready = self._readiness(canary, canary.target.name, "canary")
+        primary_ready = self._readiness(canary, canary.primary_name, "primary")
+        plan = plan_tick(
+            canary, state, revision, bootstrapped, cluster_synced=synced,
+            canary_ready=canary_ready.ready, primary_ready=primary_ready.ready,
+        )
         checksum = state.last_applied_spec or revision
         hooks = self._call_hooks(canary, state, plan.hooks, checksum)
         results = self._metrics(canary, specs) if plan.metrics else ()
-        return Observation(
-            target_revision=revision,
-            bootstrapped=bootstrapped,
-            cluster_synced=synced,
-            canary=self._readiness(canary, canary.target.name, "canary"),
-            primary=self._readiness(canary, canary.primary_name, "primary"),
-            scale_up_replicas=base.scale_up_replicas,
-            metrics=results,
-            hooks=hooks,
+        return replace(
+            base, canary=canary_ready, primary=primary_ready, metrics=results, hooks=hooks
         )
 
     def cluster_synced(self, canary: Canary, history: list[CommitInfo], now: datetime) -> bool:
@@ -125,8 +124,12 @@ class Observer:
         kinds: tuple[WebhookType, ...],
         checksum: str,
     ) -> dict[WebhookType, tuple[HookResult, ...]]:
+        # every rollback hook is asked: for them a failure means "do not roll back"
         return {
-            kind: call_hooks(canary, kind, state.phase.value, checksum)
+            kind: call_hooks(
+                canary, kind, state.phase.value, checksum,
+                stop_at_first_failure=kind is not WebhookType.ROLLBACK,
+            )
             for kind in kinds
             if canary.analysis.hooks(kind)
         }

@@ -32,9 +32,9 @@ from gitbot.core.decide import decide
 from gitbot.core.spec import Canary
 from gitbot.core.state import Decision, RepoChange, RolloutState
 from gitbot.errors import GitbotError
-from gitbot.history import find_step, rollout_commits
-from gitbot.observe import Observer
+from gitbot.history import find_step, run_commits
 from gitbot.notify import Announcer
+from gitbot.observe import Observer
 
 log = logging.getLogger("gitbot.reconciler")
 
@@ -156,8 +156,8 @@ class Reconciler:
             state = replace(state, pending=None)
             self.store.save(canary.key, state, "change landed")
             report.commit = sha
-            report.subject = decision.change.subject
-        self.announcer.announce(canary, state, decision, sha)
+            report.subject = self.ws.log(max_count=1)[0].subject if sha else ""
+        self.announcer.announce(canary, state, decision, sha, report.subject)
         return report
 
     def _finish_pending(
@@ -192,7 +192,7 @@ class Reconciler:
 
     def _rollback(self, canary: Canary, state: RolloutState, change: RepoChange) -> str:
         """Revert this run's commits as one commit; fall back to a plain edit on conflict."""
-        commits = rollout_commits(self.ws.log(max_count=300), canary.key, state.rollout_id)
+        commits = run_commits(self.ws.log(max_count=300), canary.key)
         _, body, trailers = messages.commit_message(canary, change, state)
         subject = messages.rollback_subject(canary, len(commits), change.reason)
         try:

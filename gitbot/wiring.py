@@ -58,7 +58,9 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     secrets = SecretResolver(secrets_dir)
     metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
     store = GitStateStore(workspace, git.state_branch)
-    observer = Observer(workspace, metrics, secrets, kustomization=settings.prometheus.kustomization)
+    observer = Observer(
+        workspace, metrics, secrets, kustomization=settings.prometheus.kustomization
+    )
 
     def providers() -> Mapping[str, AlertProvider]:
         return {p.key: p for p in load_repository(workspace.root).providers}

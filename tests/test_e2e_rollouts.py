@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from e2e_helpers import events, head, initialize
+
 from gitbot.core.state import Traffic
 from gitbot.sim.gitops import IMAGE, CanaryOptions
 from gitbot.sim.world import World
