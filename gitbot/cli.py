@@ -125,6 +125,30 @@ def run(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.argument("key", metavar="NAMESPACE/NAME")
+@click.pass_context
+def approve(ctx: click.Context, key: str) -> None:
+    """Approve the promotion that NAMESPACE/NAME waits for (phase WaitingPromotion)."""
+    from gitbot.approval import approve_promotion
+
+    if "/" not in key:
+        click.echo("gitbot: approve takes NAMESPACE/NAME, e.g. test/podinfo", err=True)
+        sys.exit(2)
+    from gitbot.wiring import build_app
+
+    app = build_app(_settings(ctx))
+    try:
+        ok, message = approve_promotion(app, key)
+    except GitbotError as err:
+        click.echo(f"gitbot: {err}", err=True)
+        sys.exit(1)
+    finally:
+        app.close()
+    click.echo(message, err=not ok)
+    sys.exit(0 if ok else 2)
+
+
+@cli.command()
 @click.option("--keep", is_flag=True, help="Keep the demo's repository and print where it is.")
 @click.option("--fast", is_flag=True, help="Shorter intervals (used by the tests).")
 def demo(keep: bool, fast: bool) -> None:

@@ -30,6 +30,7 @@ from gitbot.core.state import (
     Readiness,
     RolloutState,
 )
+from gitbot.errors import RetryableError
 from gitbot.history import last_gitbot_commit
 
 log = logging.getLogger("gitbot.observe")
@@ -47,7 +48,9 @@ class Observer:
         secrets: SecretLookup,
         *,
         kustomization: str = "",
+        approvals: Callable[[str], Mapping[str, str] | None] = lambda _key: None,
     ) -> None:
+        self.approvals = approvals
         self.ws = workspace
         self.metrics = metrics
         self.secrets = secrets
@@ -92,7 +95,12 @@ class Observer:
         last = last_gitbot_commit(history, canary.key)
         if last is None:
             return True
-        applied = self.metrics.applied_revisions()
+        try:
+            applied = self.metrics.applied_revisions()
+        except RetryableError as err:
+            log.warning("%s: cannot tell which commit the cluster runs (%s); holding",
+                        canary.key, err)
+            return False
         if applied is None:
             return self._fallback_synced(canary, last, now)
         shas = [sha for name, sha in applied.items() if self._counts(name)]
@@ -124,8 +132,11 @@ class Observer:
         kinds: tuple[WebhookType, ...],
         checksum: str,
     ) -> dict[WebhookType, tuple[HookResult, ...]]:
+        approved = self._approved(canary, state)
+        if approved is not None and WebhookType.CONFIRM_PROMOTION in kinds:
+            kinds = tuple(k for k in kinds if k is not WebhookType.CONFIRM_PROMOTION)
         # every rollback hook is asked: for them a failure means "do not roll back"
-        return {
+        results = {
             kind: call_hooks(
                 canary, kind, state.phase.value, checksum,
                 stop_at_first_failure=kind is not WebhookType.ROLLBACK,
@@ -133,6 +144,19 @@ class Observer:
             for kind in kinds
             if canary.analysis.hooks(kind)
         }
+        if approved is not None:
+            results[WebhookType.CONFIRM_PROMOTION] = (approved,)
+        return results
+
+    def _approved(self, canary: Canary, state: RolloutState) -> HookResult | None:
+        """`gitbot approve` for the current run stands in for the confirm-promotion gates."""
+        approval = self.approvals(canary.key)
+        if not approval or approval.get("rollout") != state.rollout_id or not state.rollout_id:
+            return None
+        return HookResult(
+            name="gitbot approve", type=WebhookType.CONFIRM_PROMOTION, passed=True,
+            status=200, message=f"approved by {approval.get('by', 'someone')}",
+        )
 
     def _metrics(self, canary: Canary, specs: SpecSet) -> tuple[MetricResult, ...]:
         templates: dict[str, MetricTemplate] = {t.key: t for t in specs.templates}

@@ -59,7 +59,8 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
     store = GitStateStore(workspace, git.state_branch)
     observer = Observer(
-        workspace, metrics, secrets, kustomization=settings.prometheus.kustomization
+        workspace, metrics, secrets, kustomization=settings.prometheus.kustomization,
+        approvals=store.approval,
     )
 
     def providers() -> Mapping[str, AlertProvider]:

@@ -40,6 +40,21 @@ class GitStateStore:
             return None
         return RolloutState.from_json(json.loads(text))
 
+    def approval(self, key: str) -> dict[str, str] | None:
+        """The recorded `gitbot approve` for this canary: rollout, by, time."""
+        text = self._files.read_branch_file(self._branch, self._approval_path(key))
+        return dict(json.loads(text)) if text else None
+
+    def approve(self, key: str, rollout_id: str, by: str, time: str) -> None:
+        content = json.dumps({"rollout": rollout_id, "by": by, "time": time}, indent=2) + "\n"
+        subject = f"{key}: promotion of rollout {rollout_id} approved by {by}"
+        self._files.write_branch_file(self._branch, self._approval_path(key), content, subject)
+
+    @staticmethod
+    def _approval_path(key: str) -> str:
+        namespace, name = key.split("/", 1)
+        return f"approvals/{namespace}/{name}.json"
+
     def save(self, key: str, state: RolloutState, reason: str) -> None:
         content = json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n"
         subject = f"{key}: {state.phase.value} weight {state.canary_weight}: {reason}"
