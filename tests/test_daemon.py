@@ -1,0 +1,73 @@
+"""`gitbot run` as a real process: it initializes the canary on its own schedule, serves
+/healthz and /metrics, and exits 0 on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from gitbot.sim.gitops import CanaryOptions, create_gitops_repo
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _get(url: str) -> requests.Response | None:
+    try:
+        return requests.get(url, timeout=2)
+    except requests.ConnectionError:
+        return None
+
+
+def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
+    dev = create_gitops_repo(tmp_path, options=CanaryOptions())
+    port = _free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"git:\n  url: {dev.remote}\n  workdir: {tmp_path / 'work'}\n"
+        f"prometheus:\n  url: http://127.0.0.1:{_free_port()}\n  timeout: 1\n"
+        f"daemon:\n  listen: 127.0.0.1:{port}\n  passInterval: 1\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitbot", "--config", str(config), "run"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            reply = _get(f"{base}/healthz")
+            return reply is not None and reply.status_code == 200
+
+        _wait(healthy)
+        _wait(lambda: any("initialize" in s for s in dev.log_subjects()))
+        _wait(lambda: 'phase="Initialized"} 1.0' in (_get(f"{base}/metrics") or _none()).text)
+        metrics = requests.get(f"{base}/metrics", timeout=2).text
+        assert 'gitbot_commits_total{name="podinfo",namespace="test"} 1.0' in metrics
+        assert requests.get(f"{base}/nope", timeout=2).status_code == 404
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "finishing the step in progress" in out
+
+
+class _none:  # noqa: N801 - a stand-in response while the server is not up
+    text = ""
