@@ -69,5 +69,5 @@ def test_daemon_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) -
     assert "finishing the step in progress" in out
 
 
-class _none:  # noqa: N801 - a stand-in response while the server is not up
+class _none:
     text = ""
