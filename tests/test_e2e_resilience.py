@@ -86,17 +86,18 @@ CRASH_POINTS = ["after-state-write", "after-edit", "after-commit", "after-push"]
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
 def test_killed_between_steps_resumes_without_duplicates(tmp_path: Path, point: str) -> None:
-    """Run `gitbot reconcile --once` as a real process killed (exit 86) at `point` on the
-    3rd time it gets there, then without crashing until the rollout ends."""
+    """Run `gitbot reconcile --once` as a real process; once the canary carries 20 % of the
+    traffic, kill it (exit 86) the first time it reaches `point`, then run on to the end."""
     with World(tmp_path) as world:
         initialize(world)
         world.dev.release("6.0.1")
-        env = dict(os.environ, GITBOT_CRASH_AT=f"{point}:3")
+        crash_env = dict(os.environ, GITBOT_CRASH_AT=point)
         crashed = False
         deadline = time.monotonic() + 240
         while world.state().phase.value != "Succeeded" or world.state().pending is not None:
             assert time.monotonic() < deadline, events(world)
-            code = _reconcile_process(world, env if not crashed else None)
+            armed = not crashed and world.state().canary_weight >= 20
+            code = _reconcile_process(world, crash_env if armed else None)
             if code == 86:
                 crashed = True
             else:
