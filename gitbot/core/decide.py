@@ -17,7 +17,7 @@ from datetime import datetime
 
 from gitbot.core import messages
 from gitbot.core.decide_run import advance, manual_rollback_requested
-from gitbot.core.decide_tick import Tick, first_failure, rollout_id
+from gitbot.core.decide_tick import Tick, begin_run, first_failure
 from gitbot.core.plan import is_new_revision
 from gitbot.core.spec import Canary, Severity, WebhookType
 from gitbot.core.state import ACTIVE_PHASES, Decision, Observation, Phase, RepoChange, RolloutState
@@ -126,21 +126,8 @@ def _confirm_rollout(tick: Tick) -> bool:
 
 def start_run(tick: Tick) -> None:
     """Scale the canary up; phase Progressing with counters at 0 and a new rollout id."""
-    revision = tick.obs.target_revision
-    run = tick.state.run + 1
-    tick.normal(messages.new_revision(tick.spec))
     tick.alert(Severity.INFO, messages.ALERT_RUN_STARTED, metadata=True)
-    traffic = tick.traffic(100, 0)
-    tick.update(
-        phase=Phase.PROGRESSING,
-        traffic=traffic,
-        failed_checks=0,
-        iterations=0,
-        run=run,
-        rollout_id=rollout_id(revision, run),
-        last_applied_spec=revision,
-        not_ready_since="",
-    )
+    traffic = begin_run(tick, messages.new_revision(tick.spec))
     replicas = tick.obs.scale_up_replicas
     change = RepoChange("scale-up", "scale up canary", traffic=traffic, target_replicas=replicas)
     tick.commit(change)

@@ -14,11 +14,11 @@ from gitbot.core import messages, strategies
 from gitbot.core.analysis import failed_results
 from gitbot.core.decide_tick import (
     Tick,
+    begin_run,
     deadline_rollback,
     first_failure,
     readiness_gate,
     rollback,
-    rollout_id,
 )
 from gitbot.core.plan import ANALYSIS_PHASES, is_first_analysis_tick, revision_changed
 from gitbot.core.spec import Severity, WebhookType
@@ -68,20 +68,7 @@ def _analysis_phase(tick: Tick) -> None:
 
 def restart(tick: Tick) -> None:
     """A new revision mid-run: traffic back to primary, counters reset, a new rollout id."""
-    revision = tick.obs.target_revision
-    run = tick.state.run + 1
-    tick.normal(messages.restarting_analysis(tick.spec))
-    traffic = tick.traffic(100, 0)
-    tick.update(
-        phase=Phase.PROGRESSING,
-        traffic=traffic,
-        failed_checks=0,
-        iterations=0,
-        run=run,
-        rollout_id=rollout_id(revision, run),
-        last_applied_spec=revision,
-        not_ready_since="",
-    )
+    traffic = begin_run(tick, messages.restarting_analysis(tick.spec))
     subject = "restart analysis for new revision"
     replicas = tick.obs.scale_up_replicas
     tick.commit(RepoChange("restart", subject, traffic=traffic, target_replicas=replicas))

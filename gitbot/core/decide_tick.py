@@ -190,3 +190,23 @@ def deadline_rollback(tick: Tick, detail: str) -> None:
     tick.warning(messages.rolling_back_deadline(tick.spec, detail))
     tick.alert(Severity.ERROR, messages.alert_deadline(detail))
     rollback(tick, "progress deadline exceeded")
+
+
+def begin_run(tick: Tick, event: str) -> Traffic:
+    """Start (or restart) a run for the observed revision: traffic to the primary, counters at
+    0, a new rollout id. Returns the traffic the run's first commit declares."""
+    revision = tick.obs.target_revision
+    run = tick.state.run + 1
+    tick.normal(event)
+    traffic = tick.traffic(100, 0)
+    tick.update(
+        phase=Phase.PROGRESSING,
+        traffic=traffic,
+        failed_checks=0,
+        iterations=0,
+        run=run,
+        rollout_id=rollout_id(revision, run),
+        last_applied_spec=revision,
+        not_ready_since="",
+    )
+    return traffic
