@@ -10,6 +10,7 @@ Every process it starts is stopped, also on Ctrl-C. Called by the CLI.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,39 +23,40 @@ from gitbot.errors import GitbotError
 from gitbot.reconciler import PassReport
 from gitbot.sim.gitops import CanaryOptions
 from gitbot.sim.world import World
+from gitbot.status import render_table
 
 
 class Story:
-    """The live view: one table row per pass that committed something, plus the status."""
+    """The live view: one row per commit gitbot makes, and a last row for the status now."""
 
     def __init__(self, world: World, console: Console) -> None:
         self.world = world
         self.console = console
-        self.rows: list[tuple[str, str, str, str, str]] = []
+        self.rows: list[tuple[str, str, str, str]] = []
         self.live: Live | None = None
 
     def table(self) -> Table:
-        table = Table(title="gitbot reconcile passes (commits only)", expand=False)
-        for col in ("STATUS", "WEIGHT", "FAILEDCHECKS", "COMMIT", "LAST EVENT"):
-            table.add_column(col, no_wrap=col != "LAST EVENT")
+        table = Table(title="gitbot, one reconcile pass at a time (passes that committed)")
+        table.add_column("STATUS", no_wrap=True)
+        table.add_column("WEIGHT", justify="right", no_wrap=True)
+        table.add_column("FAILED", justify="right", no_wrap=True)
+        table.add_column("COMMIT", overflow="fold")
         for row in self.rows[-14:]:
             table.add_row(*row)
         state = self.world.state()
         last = state.events[-1].message if state.events else ""
         table.add_row(f"[bold]{state.phase.value}", str(state.canary_weight),
-                      str(state.failed_checks), "[dim](now)", last)
+                      str(state.failed_checks), f"[dim]now: {last}")
         return table
 
     def on_pass(self, report: PassReport) -> None:
         state = self.world.state()
         for tick in report.ticks:
             if tick.commit or tick.error:
-                commit = (
-                    f"{tick.commit[:7]} {tick.subject}" if tick.commit else f"error: {tick.error}"
-                )
-                last = state.events[-1].message if state.events else ""
+                subject = tick.subject.split(": ", 1)[-1]
+                commit = f"{tick.commit[:7]} {subject}" if tick.commit else f"error: {tick.error}"
                 self.rows.append((state.phase.value, str(state.canary_weight),
-                                  str(state.failed_checks), commit, last))
+                                  str(state.failed_checks), commit))
         if self.live:
             self.live.update(self.table())
 
@@ -70,6 +72,7 @@ class Story:
 
 def run_demo(*, keep: bool = False, fast: bool = False) -> int:
     console = Console()
+    logging.getLogger().setLevel(logging.WARNING)  # the table tells the story, not the log
     base = Path(tempfile.mkdtemp(prefix="gitbot-demo-"))
     options = CanaryOptions(alert_url="inbox", interval="10s", metric_interval="8s")
     try:
@@ -108,15 +111,19 @@ def _tell(world: World, console: Console, fast: bool) -> None:
 
 
 def _epilogue(world: World, console: Console) -> None:
-    console.rule("[bold]The rollout log is the Git history")
-    console.print(world.dev.log_graph(), markup=False, highlight=False)
-    console.rule("[bold]Events (Flagger's wording)")
+    console.print()
+    console.rule("[bold]The rollout log is the Git history: git log --graph --oneline")
+    print(world.dev.log_graph())
+    console.rule("[bold]gitbot status")
+    print(render_table([world.status()]))
+    console.rule("[bold]Events of the last run (Flagger's wording)")
     for event in world.state().events[-10:]:
-        console.print(f"{event.type:8} {event.message}", markup=False, highlight=False)
+        print(f"{event.type:8} {event.message}")
     primary = world.dev.read("apps/podinfo/podinfo-primary.yaml")
-    image = next((ln.strip() for ln in primary.splitlines() if "image:" in ln), "?")
+    image = next((ln.split("image:", 1)[1].strip() for ln in primary.splitlines()
+                  if "image:" in ln), "?")
     chats = world.inbox.messages("/slack")
-    console.print(
-        f"\npodinfo-primary still runs [green]{image}[/]; {len(chats)} chat messages were "
-        "posted to the on-call channel."
+    print(
+        f"\npodinfo-primary still runs {image}; gitbot posted {len(chats)} chat messages to "
+        "the on-call channel."
     )

@@ -139,7 +139,7 @@ class Reconciler:
         observation = self.observer.observe(canary, state, specs, history, now)
         decision = decide(canary, state, observation, now)
         if decision.log:
-            log.info("%s: %s", canary.key, decision.log)
+            log.info("%s", decision.log)
         return self._record_and_act(canary, state, decision)
 
     def _record_and_act(

@@ -1,0 +1,27 @@
+"""`gitbot demo` runs to the end as a newcomer would start it, and shows both stories."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
+
+
+def test_demo_runs_to_the_end() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitbot", "demo", "--fast"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    for text in (
+        "podinfo.test: promote: copy podinfo template spec to podinfo-primary",
+        "podinfo.test: rollback: revert 2 commits (failed checks threshold reached 5)",
+        "Rolling back podinfo.test failed checks threshold reached 5",
+        "podinfo-primary still runs ghcr.io/stefanprodan/podinfo:6.0.1",
+    ):
+        assert text in out, out
+    assert "Traceback" not in proc.stderr
