@@ -58,7 +58,25 @@ class Daemon:
         self.intervals: dict[str, int] = {}
         self.healthy = threading.Event()
 
+    def announce_flux_visibility(self) -> None:
+        """Say at start-up whether gitbot can see which commit the cluster runs."""
+        try:
+            applied = self.app.metrics.applied_revisions()
+        except Exception as err:  # Prometheus down at start-up is not fatal
+            log.warning("cannot ask Prometheus which commit Flux applied yet: %s", err)
+            return
+        if applied is None:
+            log.warning(
+                "Prometheus has no gotk_resource_info series (Flux's monitoring): gitbot cannot "
+                "see which commit the cluster runs, so it waits one analysis interval after "
+                "each of its commits before counting a tick"
+            )
+        else:
+            seen = ", ".join(f"{name} at {sha[:12]}" for name, sha in sorted(applied.items()))
+            log.info("Flux's applied revisions are visible: %s", seen)
+
     def start(self) -> None:
+        self.announce_flux_visibility()
         self.scheduler.add_job(self.rescan, "interval", id="rescan",
                                seconds=self.app.settings.daemon.pass_interval)
         self.scheduler.start()
