@@ -28,6 +28,7 @@ from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.specs import SpecSet, load_repository
 from gitbot.adapters.statestore import GitStateStore
 from gitbot.core import messages
+from gitbot.core.analysis_report import analysis_lines
 from gitbot.core.decide import decide
 from gitbot.core.spec import Canary
 from gitbot.core.state import Decision, RepoChange, RolloutState
@@ -140,10 +141,11 @@ class Reconciler:
         decision = decide(canary, state, observation, now)
         if decision.log:
             log.info("%s", decision.log)
-        return self._record_and_act(canary, state, decision)
+        analysis = analysis_lines(canary, observation.metrics)
+        return self._record_and_act(canary, state, decision, analysis)
 
     def _record_and_act(
-        self, canary: Canary, before: RolloutState, decision: Decision
+        self, canary: Canary, before: RolloutState, decision: Decision, analysis: str = ""
     ) -> TickReport:
         state = decision.state
         report = TickReport(canary.key, phase=state.phase.value)
@@ -152,7 +154,7 @@ class Reconciler:
             self.crash("after-state-write")
         sha = ""
         if decision.change is not None:
-            sha = self._land(canary, state, decision.change)
+            sha = self._land(canary, state, decision.change, analysis)
             state = replace(state, pending=None)
             self.store.save(canary.key, state, "change landed")
             report.commit = sha
@@ -172,16 +174,18 @@ class Reconciler:
         self.store.save(canary.key, done, "change landed")
         return done
 
-    def _land(self, canary: Canary, state: RolloutState, change: RepoChange) -> str:
+    def _land(
+        self, canary: Canary, state: RolloutState, change: RepoChange, analysis: str = ""
+    ) -> str:
         """Make the repository declare `change`: edit, commit with trailers, push."""
         if change.revert:
-            return self._rollback(canary, state, change)
+            return self._rollback(canary, state, change, analysis)
         editor = ManifestEditor(self.ws.root)
         _apply_edits(editor, canary, change)
         editor.save()
         self.crash("after-edit")
         subject, body, trailers = messages.commit_message(canary, change, state)
-        sha = self.ws.commit(subject, body, trailers)
+        sha = self.ws.commit(subject, _with(body, analysis), trailers)
         if sha is None:
             log.info("%s: %s: repository already up to date", canary.key, change.action)
             return ""
@@ -190,10 +194,13 @@ class Reconciler:
         self.crash("after-push")
         return pushed
 
-    def _rollback(self, canary: Canary, state: RolloutState, change: RepoChange) -> str:
+    def _rollback(
+        self, canary: Canary, state: RolloutState, change: RepoChange, analysis: str
+    ) -> str:
         """Revert this run's commits as one commit; fall back to a plain edit on conflict."""
         commits = run_commits(self.ws.log(max_count=300), canary.key)
         _, body, trailers = messages.commit_message(canary, change, state)
+        body = _with(body, analysis)
         subject = messages.rollback_subject(canary, len(commits), change.reason)
         try:
             sha = self.ws.revert([c.sha for c in commits], subject, body, trailers)
@@ -224,6 +231,10 @@ def _apply_edits(editor: ManifestEditor, canary: Canary, change: RepoChange) -> 
         editor.set_traffic(canary, change.traffic)
     if change.target_replicas is not None:
         editor.set_replicas(canary.namespace, canary.target.name, change.target_replicas)
+
+
+def _with(body: str, analysis: str) -> str:
+    return f"{body}\n\n{analysis}" if analysis else body
 
 
 def _reason(decision: Decision) -> str:
