@@ -91,6 +91,22 @@ def test_rollback_on_latency(tmp_path: Path) -> None:
         assert head(world).primary_image == f"{IMAGE}:6.0.0"
 
 
+def test_canary_never_ready_rolls_back_after_the_progress_deadline(tmp_path: Path) -> None:
+    with World(tmp_path, options=CanaryOptions(progress_deadline=10)) as world:
+        initialize(world)
+        world.dev.release("6.0.4")
+        world.run_until({"Failed"})
+        messages = events(world)
+        assert any(
+            m.startswith("Rolling back podinfo.test progress deadline exceeded") for m in messages
+        ), messages
+        assert any("not ready" in m for m in messages), messages
+        end = head(world)
+        assert (end.traffic, end.canary_replicas) == (Traffic(100, 0), 0)
+        assert end.primary_image == f"{IMAGE}:6.0.0"
+        assert world.state().canary_weight == 0
+
+
 def test_blue_green_switches_after_iterations(tmp_path: Path) -> None:
     options = CanaryOptions(iterations=3)
     with World(tmp_path, options=options, loadtest_rate=20.0) as world:

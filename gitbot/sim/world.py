@@ -32,6 +32,7 @@ DEFAULT_SCENARIO: dict[str, Any] = {
         "podinfo:6.0.1": {},
         "podinfo:6.0.2": {"error_rate": 0.30},
         "podinfo:6.0.3": {"latency_ms": {"p50": 400, "p99": 900}},
+        "podinfo:6.0.4": {"ready_after": "600s"},  # never becomes ready in a test's time
     },
 }
 
