@@ -81,6 +81,28 @@ def test_confirm_gates_hold_until_approved(tmp_path: Path) -> None:
         assert head(world).primary_image == f"{IMAGE}:6.0.1"
 
 
+def test_gitbot_approve_releases_a_waiting_promotion(tmp_path: Path) -> None:
+    options = CanaryOptions(
+        max_weight=20,
+        webhooks=[{"name": "promotion-gate", "type": "confirm-promotion", "url": "INBOX/halt"}],
+    )
+    with World(tmp_path, options=options) as world:
+        world.inbox.status = 403  # the gate never opens by itself
+        initialize(world)
+        world.dev.release("6.0.1")
+        world.run_until({"WaitingPromotion"})
+        approve = [sys.executable, "-m", "gitbot", "--config", str(world.config_path),
+                   "approve", "test/podinfo"]
+        done = subprocess.run(approve, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "approved the promotion of test/podinfo" in done.stdout
+        world.run_until({"Succeeded"})
+        assert head(world).primary_image == f"{IMAGE}:6.0.1"
+        again = subprocess.run(approve, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 2
+        assert "nothing waits for approval: test/podinfo is Succeeded" in again.stderr
+
+
 CRASH_POINTS = ["after-state-write", "after-edit", "after-commit", "after-push"]
 
 
