@@ -77,6 +77,28 @@ class PrometheusConfig(_Strict):
     kustomization: str = ""  # Flux Kustomization whose applied revision counts; "" = any
 
 
+class ChatConfig(_Strict):
+    """A global chat channel, like Flagger's -slack-url: used for canaries without `alerts`.
+
+    The webhook URL is a secret: give it by reference (`addressEnv` / `addressFile`); a plain
+    `address` is accepted for local endpoints.
+    """
+
+    type: Literal["slack", "msteams", "discord", "rocket", "gchat", "generic"]
+    address: str = ""
+    address_env: str = Field(default="", alias="addressEnv")
+    address_file: str = Field(default="", alias="addressFile")
+    channel: str = "general"
+    username: str = "gitbot"
+
+    def resolve_address(self, base_dir: Path) -> str:
+        if self.address_env:
+            return os.environ.get(self.address_env, "")
+        if self.address_file:
+            return (base_dir / self.address_file).read_text(encoding="utf-8").strip()
+        return self.address
+
+
 class ForgeConfig(_Strict):
     type: Literal["local", "github"] = "local"
 
@@ -90,6 +112,7 @@ class Settings(_Strict):
     git: GitConfig
     prometheus: PrometheusConfig = PrometheusConfig()
     forge: ForgeConfig = ForgeConfig()
+    chat: ChatConfig | None = None
     daemon: DaemonConfig = DaemonConfig()
     secrets_dir: str = Field(default="", alias="secretsDir")  # Secret values for secretRef, by file
     base_dir: Path = Field(Path("."), exclude=True)

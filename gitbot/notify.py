@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from gitbot.adapters.notifiers import notify
+from gitbot.adapters.notifiers import ChatMessage, Notifier, notify
 from gitbot.adapters.webhooks import call_hooks, send_event
 from gitbot.core.messages import alert_metadata
 from gitbot.core.spec import AlertProvider, Canary, Severity, WebhookType
@@ -31,7 +31,9 @@ class Announcer:
         secrets: Callable[[str, str], Mapping[str, str]],
         *,
         commit_url: str = "",
+        global_chat: Notifier | None = None,
     ) -> None:
+        self.global_chat = global_chat
         self.providers = providers
         self.secrets = secrets
         self.commit_url = commit_url
@@ -48,15 +50,28 @@ class Announcer:
             )
         url = self.commit_url.format(sha=sha) if sha and self.commit_url else ""
         for alert in _chat_messages(decision, sha, subject):
-            errors = self._safely(
-                notify, canary, alert, self.providers(), self.secrets, commit_url=url,
-                fields=alert_metadata(canary),
-            )
+            errors: Sequence[str]
+            if not canary.analysis.alerts and self.global_chat is not None:
+                errors = self._global(canary, alert, url)
+            else:
+                errors = self._safely(
+                    notify, canary, alert, self.providers(), self.secrets, commit_url=url,
+                    fields=alert_metadata(canary),
+                )
             for error in errors or ():
                 log.warning("%s: chat: %s", canary.key, error)
         if decision.post_rollout:
             self._safely(call_hooks, canary, WebhookType.POST_ROLLOUT, decision.post_rollout,
                          checksum)
+
+    def _global(self, canary: Canary, alert: AlertMessage, url: str) -> list[str]:
+        """Flagger's global notifier: every message, whatever its severity."""
+        assert self.global_chat is not None
+        fields = alert_metadata(canary) if alert.with_metadata else ()
+        message = ChatMessage(canary.name, canary.namespace, alert.message, alert.severity,
+                              link=url, fields=tuple(fields))
+        error = self.global_chat.post(message)
+        return [error] if error else []
 
     @staticmethod
     def _safely(fn: Callable[..., object], *args: object, **kwargs: object) -> Sequence[str]:

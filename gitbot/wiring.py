@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitbot.adapters.git import Credentials, GitWorkspace
+from gitbot.adapters.notifiers import ChatNotifier, Notifier
 from gitbot.adapters.prometheus import PrometheusMetrics
 from gitbot.adapters.secrets import SecretResolver
 from gitbot.adapters.specs import load_repository
 from gitbot.adapters.statestore import GitStateStore
 from gitbot.config import Settings
 from gitbot.core.spec import AlertProvider
+from gitbot.errors import InvalidInputError
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
 from gitbot.reconciler import CrashHook, Reconciler, crash_hook_from_env
@@ -66,8 +68,23 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     def providers() -> Mapping[str, AlertProvider]:
         return {p.key: p for p in load_repository(workspace.root).providers}
 
-    announcer = Announcer(providers, secrets, commit_url=git.commit_url)
+    announcer = Announcer(
+        providers, secrets, commit_url=git.commit_url, global_chat=_global_chat(settings)
+    )
     reconciler = Reconciler(
         workspace, store, observer, announcer, crash=crash or crash_hook_from_env(os.environ)
     )
     return App(settings, workspace, store, reconciler, metrics)
+
+
+def _global_chat(settings: Settings) -> Notifier | None:
+    chat = settings.chat
+    if chat is None:
+        return None
+    address = chat.resolve_address(settings.base_dir)
+    if not address:
+        raise InvalidInputError(
+            f"chat: no webhook address (is {chat.address_env or chat.address_file} set?)"
+        )
+    return ChatNotifier(chat.type, address, channel=chat.channel, username=chat.username,
+                        label=f"chat ({chat.type})")

@@ -123,3 +123,23 @@ def test_approve_when_nothing_waits_exits_2(tmp_path: Path, repo: Path) -> None:
     code, _, err = _run("--config", config, "approve", "test/podinfo")
     assert code == 2
     assert "nothing waits for approval" in err
+
+
+def test_global_chat_gets_a_message_for_every_commit(tmp_path: Path, repo: Path) -> None:
+    """A canary without `alerts` is announced on the config's global chat channel."""
+    from gitbot.sim.inbox import Inbox
+
+    with Inbox() as inbox:
+        extra = "chat:\n  type: slack\n  addressEnv: GITBOT_TEST_CHAT\n  channel: deploys\n"
+        config = str(_config(tmp_path, str(repo), extra=extra))
+        env = {"GITBOT_TEST_CHAT": f"{inbox.url}/hook"}
+        result = CliRunner(env=env).invoke(cli, ["--config", config, "reconcile", "--once"])
+        assert result.exit_code == 0, result.output
+        posted = inbox.messages("/hook")
+    assert len(posted) == 1
+    attachment = posted[0]["attachments"][0]
+    assert posted[0]["channel"] == "deploys"
+    assert attachment["author_name"] == "podinfo.test"
+    assert "New Deployment detected, initialization completed." in attachment["text"]
+    assert "podinfo.test: initialize" in attachment["text"]
+    assert [f["title"] for f in attachment["fields"]][:2] == ["Target", "Failed checks threshold"]
