@@ -90,6 +90,12 @@ CASES = [
     pytest.param("session-affinity",
                  lambda e: e.set_traffic(STICKY, Traffic(90, 10, session_cookie=COOKIE)),
                  id="session-affinity"),
+    pytest.param("config-tracking-bootstrap", lambda e: e.bootstrap(PLAIN),
+                 id="config-tracking-bootstrap-copies-tracked-configs"),
+    pytest.param("config-tracking-promote-config-change", lambda e: e.promote(PLAIN),
+                 id="config-tracking-promote-config-change"),
+    pytest.param("config-tracking-promote-image", lambda e: e.promote(PLAIN),
+                 id="config-tracking-promote-image"),
 ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from gitbot.adapters import bootstrap as generator
+from gitbot.adapters import configs as tracking
 from gitbot.adapters.manifest_index import DocRef, Entry, ManifestIndex
 from gitbot.adapters.manifest_merge import Changes, merge_mapping, plain, set_path, to_node
 from gitbot.adapters.manifest_types import (
@@ -23,6 +24,7 @@ from gitbot.adapters.manifest_types import (
     ManifestNotFoundError,
     selector_label,
 )
+from gitbot.core.configrefs import config_payload, primary_pod_template
 from gitbot.core.revision import referenced_configs, revision_hash
 from gitbot.core.routes import http_routes, read_traffic
 from gitbot.core.spec import Canary
@@ -105,27 +107,39 @@ class ManifestEditor:
 
     # -- promotion ------------------------------------------------------------------------
     def promote(self, canary: Canary) -> list[FieldChange]:
-        """Copy the target's pod template (and rollout settings) into `<target>-primary`."""
+        """Copy the target's pod template (and rollout settings) into `<target>-primary`.
+
+        The `-primary` copies of the tracked configs are refreshed (or created) first; the
+        copied template references them and carries their checksum annotation.
+        """
         target = self.target(canary)
         primary = self.require("Deployment", canary.namespace, canary.primary_name,
                                f"promotion of Canary {canary.key}")
+        tracked = tracking.tracked_configs(self.index, canary.namespace, target)
+        found = tracking.refresh_copies(self.index, canary, target, tracked)
         label, value = selector_label(plain(target.doc.data), target.subject)
         source, dest = target.doc.data["spec"], primary.doc.data.setdefault("spec", CommentedMap())
-        want = {"template": primary_template(source.get("template"), label, value)}
+        template = primary_template(source.get("template"), label, value)
+        want = {"template": primary_pod_template(template, tracking.payloads(tracked))}
         want.update((k, source[k]) for k in PROMOTED_SPEC_FIELDS if k in source)
         keep = frozenset(k for k in dest if k not in PROMOTED_SPEC_FIELDS)
         changes: Changes = []
         merge_mapping(dest, want, "spec", changes, keep=keep)
-        return record(primary, changes)
+        return found + record(primary, changes)
 
     # -- bootstrap ------------------------------------------------------------------------
     def bootstrap(self, canary: Canary) -> list[FieldChange]:
-        """Generate the primary, services, destination rules and VirtualService (idempotent).
+        """Generate the primary, config copies, services, destination rules and VirtualService.
+
+        Idempotent: objects already in the repository are not generated again.
 
         An existing VirtualService `<svc>` without managed routes is adopted: its routes to the
         service are pointed at `<svc>-primary` (100) and `<svc>-canary` (0).
         """
-        changes = generator.bootstrap(self.index, canary, self.target(canary))
+        target = self.target(canary)
+        tracked = tracking.tracked_configs(self.index, canary.namespace, target)
+        changes = generator.bootstrap(self.index, canary, target, tracking.payloads(tracked))
+        changes += tracking.create_copies(self.index, canary, target, tracked)
         vs = self.index.find("VirtualService", canary.namespace, canary.service_name)
         if vs is not None and not is_generated(vs) and self.get_traffic(canary) is None:
             changes += self.set_traffic(canary, Traffic())
@@ -146,8 +160,7 @@ class ManifestEditor:
         for kind, name in referenced_configs(template):
             data = self.get(kind, canary.namespace, name)
             if data is not None:
-                configs[(kind, name)] = {k: data[k] for k in ("data", "binaryData", "stringData")
-                                         if k in data}
+                configs[(kind, name)] = config_payload(data)
         return revision_hash(template, configs)
 
     def changed_files(self) -> list[str]:

@@ -73,7 +73,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _canonical(value: Any) -> str:
+def canonical_json(value: Any) -> str:
+    """Compact JSON with sorted keys: the same text for the same data in any key order."""
     return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -90,4 +91,4 @@ def revision_hash(
         "configs": [[kind, name, configs[(kind, name)]] for kind, name in used
                     if (kind, name) in configs],
     }
-    return hashlib.sha256(_canonical(payload).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()[:16]
