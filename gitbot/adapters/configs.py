@@ -8,7 +8,8 @@ next to the target, registered in the folder's `kustomization.yaml` when there i
 
 Which configs are tracked: those the target's pod template references that are found in the
 repository and pass `gitbot.core.configrefs.tracking_exclusion`. SOPS-encrypted configs stay
-shared with the primary: copying the document would break the SOPS MAC.
+shared with the primary: copying the document would break the SOPS MAC. The `FieldChange`
+records of Secrets carry their keys but not their values.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from gitbot.core.spec import Canary
 log = logging.getLogger("gitbot.configs")
 
 COPIED_KEYS = frozenset({"type", "data", "stringData", "binaryData"})
+PAYLOAD_FIELDS = ("data", "stringData", "binaryData")
+REDACTED = "<redacted>"
 Obj = dict[str, Any]
 
 
@@ -76,11 +79,28 @@ def copy_object(entry: Entry) -> Obj:
     return obj
 
 
+def redact(value: Any) -> Any:
+    """A Secret value as it may appear in a FieldChange: keys kept, values masked."""
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    return None if value is None else REDACTED
+
+
 def _record(entry: Entry, changes: Changes) -> list[FieldChange]:
     if changes:
         entry.doc.touch()
-    return [FieldChange(entry.file.rel, entry.kind, entry.namespace, entry.name, f, old, new)
+    secret = entry.kind == "Secret"
+    return [FieldChange(entry.file.rel, entry.kind, entry.namespace, entry.name, f,
+                        redact(old) if secret and f.startswith(PAYLOAD_FIELDS) else old,
+                        redact(new) if secret and f.startswith(PAYLOAD_FIELDS) else new)
             for f, old, new in changes]
+
+
+def _created(rel: str, namespace: str, obj: Obj) -> FieldChange:
+    data = plain(obj)
+    if obj["kind"] == "Secret":
+        data.update((k, redact(data[k])) for k in PAYLOAD_FIELDS if k in data)
+    return FieldChange(rel, obj["kind"], namespace, obj["metadata"]["name"], "", None, data)
 
 
 def refresh_copy(copy: Entry, source: Entry) -> list[FieldChange]:
@@ -106,8 +126,7 @@ def create_copies(index: ManifestIndex, canary: Canary, target: Entry,
     rel_folder = target.file.rel.rpartition("/")[0]
     name = configs_file_name(canary)
     rel = f"{rel_folder}/{name}" if rel_folder else name
-    changes = [FieldChange(rel, o["kind"], canary.namespace, o["metadata"]["name"], "", None,
-                           plain(o)) for o in objs]
+    changes = [_created(rel, canary.namespace, o) for o in objs]
     existing = index.files.get(rel)
     if existing is not None:
         _append(index, existing, objs)
