@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gitbot.adapters.git import CommitInfo, GitConflictError, GitWorkspace
+from gitbot.adapters.manifest_types import FieldChange
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.specs import SpecSet, load_repository
 from gitbot.adapters.statestore import GitStateStore
@@ -181,11 +182,12 @@ class Reconciler:
         if change.revert:
             return self._rollback(canary, state, change, analysis)
         editor = ManifestEditor(self.ws.root)
-        _apply_edits(editor, canary, change)
+        edits = _apply_edits(editor, canary, change)
         editor.save()
         self.crash("after-edit")
         subject, body, trailers = messages.commit_message(canary, change, state)
-        sha = self.ws.commit(subject, _with(body, analysis), trailers)
+        body = _with(_with(body, analysis), _section("Changes:", [str(e) for e in edits]))
+        sha = self.ws.commit(subject, body, trailers)
         if sha is None:
             log.info("%s: %s: repository already up to date", canary.key, change.action)
             return ""
@@ -200,7 +202,8 @@ class Reconciler:
         """Revert this run's commits as one commit; fall back to a plain edit on conflict."""
         commits = run_commits(self.ws.log(max_count=300), canary.key)
         _, body, trailers = messages.commit_message(canary, change, state)
-        body = _with(body, analysis)
+        reverted = [f"{c.sha[:12]} {c.subject}" for c in commits]
+        body = _with(_with(body, analysis), _section("Reverts:", reverted))
         subject = messages.rollback_subject(canary, len(commits), change.reason)
         try:
             sha = self.ws.revert([c.sha for c in commits], subject, body, trailers)
@@ -222,15 +225,28 @@ class Reconciler:
         return pushed
 
 
-def _apply_edits(editor: ManifestEditor, canary: Canary, change: RepoChange) -> None:
+def _apply_edits(editor: ManifestEditor, canary: Canary, change: RepoChange) -> list[FieldChange]:
+    """Apply the desired values of `change`; returns what actually changed."""
+    edits: list[FieldChange] = []
     if change.bootstrap:
-        editor.bootstrap(canary)
+        edits += editor.bootstrap(canary)
     if change.promote:
-        editor.promote(canary)
+        edits += editor.promote(canary)
     if change.traffic is not None:
-        editor.set_traffic(canary, change.traffic)
+        edits += editor.set_traffic(canary, change.traffic)
     if change.target_replicas is not None:
-        editor.set_replicas(canary.namespace, canary.target.name, change.target_replicas)
+        edits += editor.set_replicas(canary.namespace, canary.target.name, change.target_replicas)
+    return edits
+
+
+def _section(title: str, lines: list[str], most: int = 25) -> str:
+    """A titled list for a commit body ("" when empty), cut after `most` lines."""
+    if not lines:
+        return ""
+    shown = [f"- {line}" for line in lines[:most]]
+    if len(lines) > most:
+        shown.append(f"- ... and {len(lines) - most} more")
+    return "\n".join([title, *shown])
 
 
 def _with(body: str, analysis: str) -> str:

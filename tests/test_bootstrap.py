@@ -126,3 +126,18 @@ def test_weight_edit_changes_exactly_the_weight_lines(weight: int) -> None:
         noop = ManifestEditor(repo)
         assert noop.set_traffic(RICH, Traffic(100 - weight, weight)) == []
         assert noop.save() == [] and (repo / RICH_VS).read_text() == after
+
+
+def test_field_change_texts_for_commit_bodies() -> None:
+    from gitbot.adapters.manifest_types import FieldChange
+
+    added = FieldChange("apps/kustomization.yaml", "Kustomization", "", "", "resources[+]",
+                        None, "podinfo-routing.yaml")
+    assert str(added) == (
+        "apps/kustomization.yaml: Kustomization: resources[+]: added 'podinfo-routing.yaml'"
+    )
+    weight = FieldChange("apps/vs.yaml", "VirtualService", "test", "podinfo",
+                         "spec.http[0].route[0].weight", 100, 90)
+    assert str(weight) == (
+        "apps/vs.yaml: VirtualService test/podinfo: spec.http[0].route[0].weight: 100 -> 90"
+    )

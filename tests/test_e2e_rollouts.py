@@ -4,6 +4,7 @@ manifests at the head, the status and the events."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,16 @@ def test_rollback_on_errors_reverts_commits(tmp_path: Path) -> None:
         assert "Rolling back podinfo.test failed checks threshold reached 5" in messages
         assert "Canary failed! Scaling down podinfo.test" in messages
         rollback = world.gitbot_subjects()[-1]
-        assert rollback.startswith("podinfo.test: rollback: revert ")
-        assert rollback.endswith("(failed checks threshold reached 5)")
+        assert rollback == (
+            "podinfo.test: rollback: revert 2 commits (failed checks threshold reached 5)"
+        )
+        body = subprocess.run(["git", "log", "-1", "--format=%B"], cwd=world.dev.clone,
+                              capture_output=True, text=True, check=True).stdout
+        reverted = body.split("Reverts:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        assert [line.split(" ", 2)[2] for line in reverted] == [
+            "podinfo.test: advance canary weight 10", "podinfo.test: scale up canary",
+        ]
+        assert "- request-success-rate: " in body and "(min 99%): failed" in body
         end = head(world)
         assert end.traffic == Traffic(100, 0)
         assert end.canary_replicas == 0

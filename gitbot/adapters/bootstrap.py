@@ -208,8 +208,7 @@ def register_resource(index: ManifestIndex, rel_folder: str, name: str) -> list[
         resources = data.setdefault("resources", CommentedSeq())
         if name in resources:
             return []
-        old = plain(resources)
         resources.append(name)
         doc.touch()
-        return [FieldChange(rel, "Kustomization", "", "", "resources", old, plain(resources))]
+        return [FieldChange(rel, "Kustomization", "", "", "resources[+]", None, name)]
     return []

@@ -30,9 +30,12 @@ class FieldChange:
     new: Any
 
     def __str__(self) -> str:
-        where = f"{self.path}: {self.kind} {self.namespace}/{self.name}"
+        obj = f"{self.namespace}/{self.name}" if self.name else ""
+        where = f"{self.path}: {self.kind} {obj}".rstrip()
         if not self.field:
             return f"{where}: created"
+        if self.old is None:
+            return f"{where}: {self.field}: added {self.new!r}"
         return f"{where}: {self.field}: {self.old!r} -> {self.new!r}"
 
 
