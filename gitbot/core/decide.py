@@ -17,7 +17,7 @@ from datetime import datetime
 
 from gitbot.core import messages
 from gitbot.core.decide_run import advance, manual_rollback_requested
-from gitbot.core.decide_tick import Tick, begin_run, first_failure
+from gitbot.core.decide_tick import Tick, approval_gate, begin_run
 from gitbot.core.plan import is_new_revision
 from gitbot.core.spec import Canary, Severity, WebhookType
 from gitbot.core.state import ACTIVE_PHASES, Decision, Observation, Phase, RepoChange, RolloutState
@@ -108,18 +108,15 @@ def _waiting(tick: Tick) -> None:
 
 def _confirm_rollout(tick: Tick) -> bool:
     """Flagger's confirm-rollout gate: a refusal enters Waiting (event and alert once)."""
-    results = tick.obs.hook_results(WebhookType.CONFIRM_ROLLOUT)
-    refused = first_failure(results)
-    if refused is not None:
-        if tick.phase is not Phase.WAITING:
-            tick.update(phase=Phase.WAITING)
-            tick.warning(messages.halt_waiting_approval(tick.spec, refused.name))
-            if not tick.muted(WebhookType.CONFIRM_ROLLOUT, refused.name):
-                tick.alert(Severity.WARN, messages.ALERT_WAITING_APPROVAL)
-        tick.log = f"{tick.spec.key}: rollout waits for {refused.name}"
+    was_waiting = tick.phase is Phase.WAITING
+    if not approval_gate(
+        tick, WebhookType.CONFIRM_ROLLOUT, Phase.WAITING,
+        lambda hook: messages.halt_waiting_approval(tick.spec, hook),
+        messages.ALERT_WAITING_APPROVAL, "rollout",
+    ):
         return False
-    if tick.phase is Phase.WAITING:
-        for result in results:
+    if was_waiting:
+        for result in tick.obs.hook_results(WebhookType.CONFIRM_ROLLOUT):
             tick.normal(messages.check_passed(WebhookType.CONFIRM_ROLLOUT, result.name))
     return True
 

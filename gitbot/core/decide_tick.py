@@ -210,3 +210,27 @@ def begin_run(tick: Tick, event: str) -> Traffic:
         not_ready_since="",
     )
     return traffic
+
+
+def approval_gate(
+    tick: Tick,
+    kind: WebhookType,
+    waiting: Phase,
+    halt: Callable[[str], str],
+    alert: str,
+    what: str,
+) -> bool:
+    """The confirm-rollout / confirm-promotion gates: True when every hook of `kind` passed.
+
+    A refusal enters `waiting`, telling people once (the Halt event, and the alert unless the
+    hook mutes it); later refusals only leave a log line."""
+    refused = first_failure(tick.obs.hook_results(kind))
+    if refused is None:
+        return True
+    if tick.phase is not waiting:
+        tick.update(phase=waiting)
+        tick.warning(halt(refused.name))
+        if not tick.muted(kind, refused.name):
+            tick.alert(Severity.WARN, alert)
+    tick.log = f"{tick.spec.key}: {what} waits for {refused.name}"
+    return False

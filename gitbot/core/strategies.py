@@ -8,7 +8,7 @@ decides at most one repository change through `Tick.commit`.
 from __future__ import annotations
 
 from gitbot.core import messages
-from gitbot.core.decide_tick import Tick, first_failure
+from gitbot.core.decide_tick import Tick, approval_gate, first_failure
 from gitbot.core.plan import at_promotion, increases_weight, is_mirror_step
 from gitbot.core.spec import Severity, Strategy, WebhookType
 from gitbot.core.state import Phase, RepoChange
@@ -108,17 +108,13 @@ def confirm_traffic_increase(tick: Tick) -> bool:
 
 def confirm_promotion(tick: Tick) -> bool:
     """Flagger's confirm-promotion gate: a refusal moves to WaitingPromotion (told once)."""
-    results = tick.obs.hook_results(WebhookType.CONFIRM_PROMOTION)
-    refused = first_failure(results)
-    if refused is not None:
-        if tick.phase is not Phase.WAITING_PROMOTION:
-            tick.update(phase=Phase.WAITING_PROMOTION)
-            tick.warning(messages.halt_waiting_promotion(tick.spec, refused.name))
-            if not tick.muted(WebhookType.CONFIRM_PROMOTION, refused.name):
-                tick.alert(Severity.WARN, messages.ALERT_WAITING_PROMOTION)
-        tick.log = f"{tick.spec.key}: promotion waits for {refused.name}"
+    if not approval_gate(
+        tick, WebhookType.CONFIRM_PROMOTION, Phase.WAITING_PROMOTION,
+        lambda hook: messages.halt_waiting_promotion(tick.spec, hook),
+        messages.ALERT_WAITING_PROMOTION, "promotion",
+    ):
         return False
-    for result in results:
+    for result in tick.obs.hook_results(WebhookType.CONFIRM_PROMOTION):
         tick.normal(messages.check_passed(WebhookType.CONFIRM_PROMOTION, result.name))
     return True
 
