@@ -29,8 +29,16 @@ SUCCESS_SUBJECTS = [
 ]
 
 
+SEED_WEBHOOKS = [  # the podinfo seed's hooks, pointed at the local inbox
+    {"name": "acceptance-test", "type": "pre-rollout", "url": "INBOX/acceptance",
+     "timeout": "30s"},
+    {"name": "load-test", "url": "INBOX/load", "timeout": "5s"},
+]
+
+
 def test_canary_success_promotes_step_by_step(tmp_path: Path) -> None:
-    with World(tmp_path, options=CanaryOptions(alert_url="inbox")) as world:
+    options = CanaryOptions(alert_url="inbox", webhooks=[dict(h) for h in SEED_WEBHOOKS])
+    with World(tmp_path, options=options) as world:
         initialize(world)
         boot = head(world)
         assert boot.traffic == Traffic(100, 0)
@@ -56,6 +64,13 @@ def test_canary_success_promotes_step_by_step(tmp_path: Path) -> None:
             assert f"Advance podinfo.test canary weight {weight}" in messages
         assert "Promotion completed! Scaling down podinfo.test" in messages
         assert len(world.inbox.messages("/slack")) >= len(SUCCESS_SUBJECTS)
+        acceptance = world.inbox.messages("/acceptance")
+        assert len(acceptance) == 1
+        assert {k: acceptance[0][k] for k in ("name", "namespace", "phase")} == {
+            "name": "podinfo", "namespace": "test", "phase": "Progressing",
+        }
+        assert acceptance[0]["checksum"]
+        assert len(world.inbox.messages("/load")) >= 5  # every analysis tick
 
 
 def test_rollback_on_errors_reverts_commits(tmp_path: Path) -> None:
