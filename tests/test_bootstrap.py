@@ -55,16 +55,22 @@ def test_bootstrap_generates_everything_and_is_idempotent(tmp_path: Path) -> Non
     assert again.bootstrap(PLAIN) == [] and again.save() == []
 
 
-def test_existing_services_are_kept(tmp_path: Path) -> None:
+def test_existing_apex_service_is_kept_and_selects_the_primary(tmp_path: Path) -> None:
     repo = repo_from(tmp_path, "long-line-untouched")
-    (repo / "apps" / "podinfo" / "service.yaml").write_text(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: podinfo\n  namespace: test\n"
-        "spec:\n  selector:\n    app: podinfo\n")
+    text = ("apiVersion: v1\nkind: Service\nmetadata:\n  name: podinfo\n  namespace: test\n"
+            "spec:\n  # owned by the app team\n  selector:\n    app: podinfo  # pods\n"
+            "    tier: web\n  ports:\n  - name: http\n    port: 80\n    targetPort: 9898\n")
+    (repo / "apps" / "podinfo" / "service.yaml").write_text(text)
     editor = ManifestEditor(repo)
     changes = editor.bootstrap(PLAIN)
-    assert ("Service", "podinfo") not in {(c.kind, c.name) for c in changes}
+    mine = [(c.field, c.old, c.new) for c in changes if (c.kind, c.name) == ("Service", "podinfo")]
+    assert mine == [("spec.selector.app", "podinfo", "podinfo-primary"),
+                    ("spec.selector.tier", "web", None)]
     editor.save()
-    assert (repo / "apps" / "podinfo" / "service.yaml").read_text().endswith("app: podinfo\n")
+    want = text.replace("app: podinfo  # pods\n    tier: web\n", "app: podinfo-primary  # pods\n")
+    assert (repo / "apps" / "podinfo" / "service.yaml").read_text() == want
+    again = ManifestEditor(repo)
+    assert again.bootstrap(PLAIN) == []
 
 
 def test_missing_hpa_is_reported(tmp_path: Path) -> None:

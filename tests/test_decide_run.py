@@ -32,7 +32,7 @@ from test_decide_common import (
 )
 
 from gitbot.core.decide_tick import cookie_value, rfc3339
-from gitbot.core.spec import Canary, Severity, WebhookType
+from gitbot.core.spec import Canary, SessionAffinity, Severity, WebhookType
 from gitbot.core.state import MetricResult, Observation, Phase, Readiness, RolloutState, Traffic
 
 PRE = WebhookType.PRE_ROLLOUT
@@ -391,6 +391,20 @@ def test_session_affinity_cookie_while_canary_has_weight() -> None:
     assert decision.change is not None and decision.change.traffic is not None
     assert decision.change.traffic.session_cookie == cookie
     assert decision.state.traffic == Traffic(80, 20, False, cookie, "")
+
+
+def test_session_affinity_primary_cookie_while_canary_has_weight() -> None:
+    affinity = SessionAffinity(cookie_name="canary-flagger-cookie",
+                               primary_cookie_name="primary-flagger-cookie")
+    spec = podinfo(session_affinity=affinity)
+    decision = run_decide(spec, run_state(weight=10), observe(metrics=passing()))
+    traffic = decision.state.traffic
+    assert traffic.session_cookie == f"canary-flagger-cookie={cookie_value(RUN_ID)}"
+    assert traffic.primary_cookie == (
+        f"primary-flagger-cookie={cookie_value(RUN_ID + '/primary')}")
+    assert traffic.primary_cookie.split("=")[1] != traffic.session_cookie.split("=")[1]
+    old = run_state(Phase.PROMOTING, traffic=traffic)
+    assert run_decide(spec, old, observe()).state.traffic.primary_cookie == ""
 
 
 def test_session_affinity_cookie_moves_to_previous_at_weight_zero() -> None:

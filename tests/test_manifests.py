@@ -79,6 +79,8 @@ CASES = [
     pytest.param("kustomize-bootstrap",
                  lambda e: e.bootstrap(WITH_HPA), id="kustomize-bootstrap-adds-resources"),
     pytest.param("adopted-virtualservice", adopt_then_shift, id="adopted-virtualservice"),
+    pytest.param("adopted-virtualservice-port", adopt_then_shift,
+                 id="adopted-virtualservice-keeps-destination-port"),
     pytest.param("flow-style-promote", lambda e: e.promote(PLAIN), id="flow-style-promote"),
     pytest.param("long-line-untouched",
                  lambda e: e.set_replicas("test", "podinfo", 0), id="long-line-untouched"),

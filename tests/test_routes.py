@@ -24,6 +24,8 @@ def dests(p: int, c: int) -> list[dict[str, Any]]:
 URI = {"uri": {"prefix": "/api"}}
 HDR = {"headers": {"x-canary": {"exact": "insider"}}}
 AFFINITY = SessionAffinity(cookie_name="c", max_age=60, domain="x.io", http_only=True)
+PRIMARY_AFFINITY = SessionAffinity(cookie_name="c", primary_cookie_name="p", max_age=60,
+                                   domain="x.io", http_only=True)
 
 ROUTE_CASES = [
     pytest.param(canary(), Traffic(90, 10), [{"route": dests(90, 10)}], id="canary-weights"),
@@ -62,6 +64,26 @@ ROUTE_CASES = [
                    "headers": {"response": {"add": {"Set-Cookie": "c=old; Max-Age=-1"}}},
                    "route": dests(100, 0)},
                   {"route": dests(100, 0)}], id="session-affinity-expires-previous-cookie"),
+    pytest.param(canary(Analysis(interval_seconds=30, session_affinity=PRIMARY_AFFINITY)),
+                 Traffic(90, 10, session_cookie="c=v", primary_cookie="p=w"),
+                 [{"name": "sticky-route",
+                   "match": [{"headers": {"Cookie": {"regex": ".*c.*v.*"}}}],
+                   "route": dests(0, 100)},
+                  {"name": "sticky-route-primary",
+                   "match": [{"headers": {"Cookie": {"regex": ".*p.*w.*"}}}],
+                   "route": dests(100, 0)},
+                  {"route": [{**dests(90, 10)[0], "headers": {"response": {
+                      "add": {"Set-Cookie": "p=w; Max-Age=30; Domain=x.io; HttpOnly"}}}},
+                             {**dests(90, 10)[1], "headers": {"response": {
+                      "add": {"Set-Cookie": "c=v; Max-Age=60; Domain=x.io; HttpOnly"}}}}]}],
+                 id="session-affinity-primary-cookie-lasts-one-interval"),
+    pytest.param(canary(Analysis(interval_seconds=30, session_affinity=PRIMARY_AFFINITY)),
+                 Traffic(100, 0, previous_cookie="c=old"),
+                 [{"name": "sticky-route",
+                   "match": [{"headers": {"Cookie": {"regex": ".*c.*old.*"}}}],
+                   "headers": {"response": {"add": {"Set-Cookie": "c=old; Max-Age=-1"}}},
+                   "route": dests(100, 0)},
+                  {"route": dests(100, 0)}], id="session-affinity-primary-cookie-gone-at-zero"),
 ]
 
 
@@ -78,6 +100,9 @@ READ_CASES = [
                  Traffic(60, 40, session_cookie="c=v"), id="sticky"),
     pytest.param(canary(Analysis(session_affinity=AFFINITY)),
                  Traffic(100, 0, previous_cookie="c=old"), id="sticky-previous"),
+    pytest.param(canary(Analysis(session_affinity=PRIMARY_AFFINITY)),
+                 Traffic(60, 40, session_cookie="c=v", primary_cookie="p=w"),
+                 id="sticky-with-primary-cookie"),
 ]
 
 

@@ -24,6 +24,9 @@ from test_sim_support import (
     window,
 )
 
+from gitbot.core.routes import http_routes
+from gitbot.core.spec import Analysis, Canary, ObjectRef, ServiceSpec, SessionAffinity
+from gitbot.core.state import Traffic
 from gitbot.sim.cluster import SimCluster
 from gitbot.sim.scenario import Scenario
 
@@ -156,6 +159,32 @@ def test_session_affinity_keeps_users_on_the_canary(
     delta = window(cluster, 0.4)
     primary, canary = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
     assert canary / (primary + canary) > 0.9
+
+
+@pytest.mark.parametrize(("primary_cookie", "low", "high"), [
+    pytest.param("", 0.9, 1.0, id="canary-cookie-only-drifts-everyone-to-the-canary"),
+    pytest.param("primary-cookie", 0.2, 0.8, id="primary-cookie-keeps-the-split"),
+])
+def test_session_affinity_with_gitbots_routes(
+    repo: GitOpsRepo, start: Callable[..., SimCluster], primary_cookie: str, low: float,
+    high: float,
+) -> None:
+    """The routes gitbot writes: with `primaryCookieName` users stay where they landed."""
+    affinity = SessionAffinity(cookie_name="flagger-cookie", primary_cookie_name=primary_cookie)
+    spec = Canary(name="podinfo", namespace=NS, target=ObjectRef("podinfo"),
+                  service=ServiceSpec(port=9898),
+                  analysis=Analysis(interval_seconds=3600, session_affinity=affinity))
+    traffic = Traffic(50, 50, session_cookie="flagger-cookie=abcdefghij",
+                      primary_cookie="primary-cookie=klmnopqrst" if primary_cookie else "")
+    repo.copy_tree(DATA / "podinfo", "podinfo")
+    sha = repo.commit("session affinity", {"virtualservice.yaml": vs(*http_routes(spec, traffic))})
+    cluster = start(ab_share=0.0, users=50)
+    assert cluster.wait_applied(sha, 5)
+    wait_for(ready(cluster, "podinfo", "podinfo-primary"))
+    time.sleep(0.5)
+    delta = window(cluster, 0.4)
+    primary, canary = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
+    assert low <= canary / (primary + canary) <= high
 
 
 def test_loadtest_traffic_goes_straight_to_the_canary(

@@ -3,8 +3,8 @@
 Used by the manifest editor (`gitbot.adapters.manifests`) for every edit: a scalar is assigned
 only when its value differs (keeping the old quoting style; a new string that YAML 1.1 would
 read as a bool or number is double-quoted), same-shaped mappings are merged key by key in
-their existing order, sequences of the same length element by element, and anything else is
-replaced. Each change is recorded as `(field path, old, new)` with plain values.
+their existing order, sequences element by element (appending or removing the tail), and
+anything else is replaced. Each change is recorded as `(field path, old, new)` with plain values.
 """
 
 from __future__ import annotations
@@ -77,17 +77,35 @@ def merge_value(old: Any, want: Any, path: str, out: Changes, prune: bool = True
     if isinstance(old, CommentedMap) and isinstance(want, Mapping):
         merge_mapping(old, want, path, out, prune=prune)
         return old
-    if isinstance(old, CommentedSeq) and isinstance(want, list | tuple) and len(old) == len(want):
-        for index, item in enumerate(want):
-            new = merge_value(old[index], item, f"{path}[{index}]", out, prune)
-            if new is not old[index]:
-                old[index] = new
+    if isinstance(old, CommentedSeq) and isinstance(want, list | tuple) and (
+        len(old) == len(want) or prune
+    ):
+        merge_sequence(old, want, path, out, prune)
         return old
     is_scalar = not isinstance(old, Mapping | list) and not isinstance(want, Mapping | list | tuple)
     if is_scalar and same_scalar(old, want):
         return old
     out.append((path, plain(old), plain(want)))
     return to_node(want, like=old)
+
+
+def merge_sequence(old: CommentedSeq, want: list[Any] | tuple[Any, ...], path: str,
+                   out: Changes, prune: bool) -> None:
+    """Merge item by item; items past the shorter end are appended or removed.
+
+    Keeps the comments and layout of the common items (a destination list that grows from one
+    to two entries keeps the first one's comments).
+    """
+    for index, item in enumerate(want[: len(old)]):
+        new = merge_value(old[index], item, f"{path}[{index}]", out, prune)
+        if new is not old[index]:
+            old[index] = new
+    for index in range(len(old) - 1, len(want) - 1, -1):
+        out.append((f"{path}[{index}]", plain(old[index]), None))
+        del old[index]
+    for index in range(len(old), len(want)):
+        old.append(to_node(want[index]))
+        out.append((f"{path}[{index}]", None, plain(want[index])))
 
 
 def merge_mapping(

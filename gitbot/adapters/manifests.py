@@ -140,10 +140,29 @@ class ManifestEditor:
         tracked = tracking.tracked_configs(self.index, canary.namespace, target)
         changes = generator.bootstrap(self.index, canary, target, tracking.payloads(tracked))
         changes += tracking.create_copies(self.index, canary, target, tracked)
+        changes += self.adopt_apex_service(canary, target)
         vs = self.index.find("VirtualService", canary.namespace, canary.service_name)
         if vs is not None and not is_generated(vs) and self.get_traffic(canary) is None:
             changes += self.set_traffic(canary, Traffic())
         return changes
+
+    def adopt_apex_service(self, canary: Canary, target: Entry) -> list[FieldChange]:
+        """Point the team's own Service `<svc>` at the primary pods, as Flagger does.
+
+        Initialization scales the target to 0, so a Service still selecting the target's pods
+        would lose every endpoint for clients outside the mesh. Only `spec.selector` changes;
+        ports, metadata and comments stay as written.
+        """
+        found = self.index.find("Service", canary.namespace, canary.service_name)
+        if found is None or is_generated(found):
+            return []
+        entry = self.require("Service", canary.namespace, canary.service_name)
+        label, value = selector_label(plain(target.doc.data), target.subject)
+        spec = entry.doc.data.setdefault("spec", CommentedMap())
+        changes: Changes = []
+        merge_mapping(spec, {"selector": {label: f"{value}-primary"}}, "spec", changes,
+                      keep=frozenset(k for k in spec if k != "selector"))
+        return record(entry, changes)
 
     def is_bootstrapped(self, canary: Canary) -> bool:
         return all(self.index.find(kind, canary.namespace, name) is not None
@@ -233,4 +252,31 @@ def apply_routes(canary: Canary, vs: CommentedMap, desired: list[dict[str, Any]]
 def _merge_route(node: Any, want: dict[str, Any], path: str, adopted: bool,
                  changes: Changes) -> None:
     keep = frozenset(k for k in node if k not in TRAFFIC_KEYS) if adopted else frozenset()
+    if adopted:
+        want = with_destination_port(want, destination_port(node))
     merge_mapping(node, want, path, changes, keep=keep)
+
+
+def destination_port(route: Any) -> Any:
+    """The `destination.port` the team wrote on a route of its own VirtualService, if any.
+
+    A service with several ports needs it (Istio rejects an ambiguous destination), so an
+    adopted route keeps it on the primary and canary destinations that replace the original.
+    """
+    for dest in route.get("route") or ():
+        if isinstance(dest, dict) and isinstance(dest.get("destination"), dict):
+            port = dest["destination"].get("port")
+            if port is not None:
+                return plain(port)
+    return None
+
+
+def with_destination_port(want: dict[str, Any], port: Any) -> dict[str, Any]:
+    if port is None or not want.get("route"):
+        return want
+    routes = []
+    for dest in want["route"]:
+        target = dict(dest["destination"])
+        target.setdefault("port", port)
+        routes.append({**dest, "destination": target})
+    return {**want, "route": routes}

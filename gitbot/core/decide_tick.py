@@ -111,7 +111,11 @@ class Tick:
             previous = current.session_cookie or current.previous_cookie
             return Traffic(primary, canary, mirror, "", previous)
         cookie = f"{affinity.cookie_name}={cookie_value(self.state.rollout_id)}"
-        return Traffic(primary, canary, mirror, cookie, current.previous_cookie)
+        primary_cookie = ""
+        if affinity.primary_cookie_name:
+            value = cookie_value(f"{self.state.rollout_id}/primary")
+            primary_cookie = f"{affinity.primary_cookie_name}={value}"
+        return Traffic(primary, canary, mirror, cookie, current.previous_cookie, primary_cookie)
 
     def muted(self, kind: WebhookType, hook: str) -> bool:
         """True when the named webhook of that type has `muteAlert`."""

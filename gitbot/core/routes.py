@@ -10,6 +10,7 @@ weighted route for session affinity, and `mirror`/`mirrorPercentage` on the firs
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from gitbot.core.spec import Canary, SessionAffinity, thaw
@@ -17,6 +18,7 @@ from gitbot.core.state import Traffic
 
 ISTIO_API_VERSION = "networking.istio.io/v1beta1"
 STICKY_ROUTE_NAME = "sticky-route"
+STICKY_PRIMARY_ROUTE_NAME = "sticky-route-primary"
 COOKIE_HEADER = "Cookie"
 SET_COOKIE_HEADER = "Set-Cookie"
 
@@ -106,22 +108,34 @@ def cookie_match(cookie: str) -> dict[str, Any]:
     return {"headers": {COOKIE_HEADER: {"regex": f".*{name}.*{value}.*"}}}
 
 
+def _set_cookie_header(value: str) -> dict[str, Any]:
+    return {"response": {"add": {SET_COOKIE_HEADER: value}}}
+
+
 def _sticky_routes(canary: Canary, traffic: Traffic, affinity: SessionAffinity) -> list[Route]:
     weighted = weighted_route(canary, traffic)
     sticky = {"name": STICKY_ROUTE_NAME, **weighted_route(canary, traffic)}
     svc_match = canary.service.match
+    routes = [sticky]
     if traffic.canary_weight != 0 and traffic.session_cookie:
-        weighted["route"][1]["headers"] = {
-            "response": {"add": {SET_COOKIE_HEADER: build_cookie(affinity, traffic.session_cookie)}}
-        }
+        weighted["route"][1]["headers"] = _set_cookie_header(
+            build_cookie(affinity, traffic.session_cookie))
         sticky["match"] = merge_match([cookie_match(traffic.session_cookie)], svc_match)
         sticky["route"] = weighted_route(canary, Traffic(0, 100))["route"]
+        if traffic.primary_cookie:
+            # Users the primary served keep it for one analysis interval, then roll again.
+            interval = replace(affinity, max_age=max(1, canary.analysis.interval_seconds))
+            weighted["route"][0]["headers"] = _set_cookie_header(
+                build_cookie(interval, traffic.primary_cookie))
+            pinned = {"name": STICKY_PRIMARY_ROUTE_NAME, **weighted_route(canary, Traffic())}
+            pinned["match"] = merge_match([cookie_match(traffic.primary_cookie)], svc_match)
+            routes.append(pinned)
     elif traffic.canary_weight == 0 and traffic.previous_cookie:
         sticky["match"] = merge_match([cookie_match(traffic.previous_cookie)], svc_match)
         headers = sticky.setdefault("headers", {})
         add = headers.setdefault("response", {}).setdefault("add", {})
         add[SET_COOKIE_HEADER] = f"{traffic.previous_cookie}; Max-Age=-1"
-    return [_ordered(sticky), weighted]
+    return [*(_ordered(r) for r in routes), weighted]
 
 
 def _ordered(route: Route) -> Route:
@@ -233,8 +247,9 @@ def read_traffic(canary: Canary, http: Sequence[Any]) -> Traffic | None:
         primary_weight=weights.get(primary_host(canary), 0),
         canary_weight=weights.get(canary_host(canary), 0),
         mirror=bool(mirror),
-        session_cookie=_session_cookie(canary, chosen),
+        session_cookie=_session_cookie(canary, chosen, canary_host(canary)),
         previous_cookie=_previous_cookie(managed),
+        primary_cookie=_session_cookie(canary, chosen, primary_host(canary)),
     )
 
 
@@ -242,7 +257,8 @@ def _weighted_of(canary: Canary, managed: list[Mapping[str, Any]]) -> Mapping[st
     with_canary = [r for r in managed if canary_host(canary) in dict(_hosts_of(r))]
     if not with_canary:
         return managed[-1]
-    unnamed = [r for r in with_canary if r.get("name") != STICKY_ROUTE_NAME]
+    sticky = (STICKY_ROUTE_NAME, STICKY_PRIMARY_ROUTE_NAME)
+    unnamed = [r for r in with_canary if r.get("name") not in sticky]
     if canary.analysis.session_affinity is not None and unnamed:
         return unnamed[-1]
     if canary.analysis.match:
@@ -250,9 +266,12 @@ def _weighted_of(canary: Canary, managed: list[Mapping[str, Any]]) -> Mapping[st
     return with_canary[-1]
 
 
-def _session_cookie(canary: Canary, route: Mapping[str, Any]) -> str:
+def _session_cookie(canary: Canary, route: Mapping[str, Any], wanted: str) -> str:
+    """The `name=value` a destination of the weighted route sets (canary or primary cookie)."""
+    if canary.analysis.session_affinity is None:
+        return ""
     for host, dest in _hosts_of(route):
-        if host == canary_host(canary):
+        if host == wanted:
             value = _set_cookie(dest)
             if value:
                 return value.split(";", 1)[0].strip()

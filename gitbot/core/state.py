@@ -42,6 +42,8 @@ class Traffic:
     For A/B testing the weights are those of the matched route (the fallback route always goes
     to the primary). `session_cookie` is `name=value` while the canary carries weight;
     `previous_cookie` is the cookie of the last run, expired by the sticky route.
+    `primary_cookie` is `name=value` of `sessionAffinity.primaryCookieName` while the canary
+    carries weight: it keeps the users the primary served on the primary for one interval.
     """
 
     primary_weight: int = 100
@@ -49,6 +51,7 @@ class Traffic:
     mirror: bool = False
     session_cookie: str = ""
     previous_cookie: str = ""
+    primary_cookie: str = ""
 
 
 @dataclass(frozen=True)
