@@ -11,11 +11,19 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from gitbot.adapters.git_credentials import is_ssh_url
 from gitbot.errors import InvalidInputError
 
 DEFAULT_CONFIG = "config.yaml"
@@ -33,6 +41,13 @@ class CredentialsRef(_Strict):
     token_file: str = Field(default="", alias="tokenFile")
 
 
+class SshConfig(_Strict):
+    """An ssh deploy key by file: Flux's `identity` and `known_hosts` Secret keys, mounted."""
+
+    key_file: str = Field(alias="keyFile", min_length=1)
+    known_hosts_file: str = Field(default="", alias="knownHostsFile")
+
+
 class AuthorConfig(_Strict):
     name: str = "gitbot"
     email: str = "gitbot@users.noreply.localhost"
@@ -46,6 +61,7 @@ class GitConfig(_Strict):
     state_branch: str = Field(default="gitbot/state", alias="stateBranch")
     author: AuthorConfig = AuthorConfig()
     credentials: CredentialsRef | None = None
+    ssh: SshConfig | None = None
     push_retries: int = Field(default=5, alias="pushRetries", ge=0, le=50)
     commit_url: str = Field(default="", alias="commitUrl")  # e.g. https://github.com/o/r/commit/{sha}
 
@@ -58,6 +74,16 @@ class GitConfig(_Strict):
                 "commit straight to the branch you meant to protect)"
             )
         return mode
+
+    @field_validator("ssh")
+    @classmethod
+    def _ssh_needs_an_ssh_url(cls, ssh: SshConfig | None, info: ValidationInfo) -> SshConfig | None:
+        url = info.data.get("url")
+        if ssh is not None and isinstance(url, str) and not is_ssh_url(url):
+            raise ValueError(
+                "a deploy key needs an ssh git.url (ssh://host/path or user@host:path)"
+            )
+        return ssh
 
     @field_validator("url")
     @classmethod

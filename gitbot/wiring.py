@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitbot.adapters.git import Credentials, GitWorkspace
+from gitbot.adapters.git_credentials import SshIdentity
 from gitbot.adapters.notifiers import ChatNotifier, Notifier
 from gitbot.adapters.prometheus import PrometheusMetrics
 from gitbot.adapters.secrets import SecretResolver
@@ -47,6 +48,14 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
             token_env=git.credentials.token_env,
             token_file=git.credentials.token_file,
         )
+    ssh = None
+    if git.ssh is not None:
+        ssh = SshIdentity(
+            key_file=str(settings.base_dir / git.ssh.key_file),
+            known_hosts_file=(
+                str(settings.base_dir / git.ssh.known_hosts_file)
+                if git.ssh.known_hosts_file else ""),
+        )
     workspace = GitWorkspace(
         git.url,
         git.branch,
@@ -54,6 +63,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
         author_name=git.author.name,
         author_email=git.author.email,
         credentials=creds,
+        ssh=ssh,
         push_retries=git.push_retries,
     )
     secrets_dir = Path(settings.base_dir, settings.secrets_dir) if settings.secrets_dir else None

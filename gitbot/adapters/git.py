@@ -29,6 +29,7 @@ from git.exc import InvalidGitRepositoryError, NoSuchPathError
 from gitbot.adapters import git_branches, git_ops
 from gitbot.adapters.git_credentials import (
     Credentials,
+    SshIdentity,
     check_url,
     read_token,
     require_token,
@@ -74,10 +75,13 @@ class GitWorkspace:
         author_name: str = "gitbot",
         author_email: str = "gitbot@localhost",
         credentials: Credentials | None = None,
+        ssh: SshIdentity | None = None,
         push_retries: int = 5,
         timeout: float = 60,
     ) -> None:
         check_url(url)
+        if ssh is not None:
+            ssh.check()
         git_branches.check_branch(branch)
         self._url = url
         self._branch = branch
@@ -85,7 +89,7 @@ class GitWorkspace:
         self._credentials = credentials
         self._push_retries = max(0, push_retries)
         self._timeout = timeout
-        self._env = workspace_env(url, author_name, author_email, credentials)
+        self._env = workspace_env(url, author_name, author_email, credentials, ssh)
         self._repo: Repo | None = None
         self._runner: Runner | None = None
 

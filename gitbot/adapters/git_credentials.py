@@ -1,15 +1,21 @@
-"""HTTPS credentials for the Git workspace, passed by reference and never written anywhere.
+"""Credentials for the Git workspace, passed by reference and never written anywhere.
 
 `GitWorkspace` (gitbot.adapters.git) calls `check_url` on its remote URL and merges
-`credential_env` into the environment of every git command. The token is read at run time by a
-credential helper given to git through `GIT_CONFIG_*` environment variables: the token itself
-is never in a URL, `.git/config`, a command line, a log line or an exception.
+`workspace_env` into the environment of every git command.
+
+- https: the token is read at run time by a credential helper given to git through
+  `GIT_CONFIG_*` environment variables: the token itself is never in a URL, `.git/config`, a
+  command line, a log line or an exception.
+- ssh: a deploy key and a known_hosts file by path (what Flux keeps in its `identity` and
+  `known_hosts` Secret keys), handed to ssh through `GIT_SSH_COMMAND` with strict host-key
+  checking and no prompts.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -49,6 +55,47 @@ class Credentials:
             )
         if not self.username or "\n" in self.username:
             raise GitInputError("git credentials: username must be one non-empty line")
+
+
+@dataclass(frozen=True)
+class SshIdentity:
+    """An ssh private key file and, optionally, the known_hosts file to check the host with.
+
+    Without `known_hosts_file` ssh uses its own (~/.ssh/known_hosts); an unknown host is
+    refused either way, never accepted on first sight.
+    """
+
+    key_file: str
+    known_hosts_file: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key_file:
+            raise GitInputError("git ssh: keyFile is required")
+
+    def check(self) -> None:
+        """Fail fast, naming the file (a path, never its content), when one is unreadable."""
+        for what, path in (("keyFile", self.key_file), ("knownHostsFile", self.known_hosts_file)):
+            if path and not os.access(path, os.R_OK):
+                raise GitInputError(f"git ssh: {what} {path} does not exist or is unreadable")
+
+    def command(self) -> str:
+        """The `GIT_SSH_COMMAND`: this key only, strict host keys, never a prompt."""
+        args = ["ssh", "-i", str(Path(self.key_file).absolute()), "-o", "IdentitiesOnly=yes",
+                "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
+        if self.known_hosts_file:
+            known = Path(self.known_hosts_file).absolute()
+            args += ["-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null"]
+        return shlex.join(args)
+
+
+_SCP_LIKE = re.compile(r"^(?:[^@/:]+@)?(?:\[[^\]]+\]|[^@/:\[\]]+):")
+
+
+def is_ssh_url(url: str) -> bool:
+    """`ssh://host/path`, `git+ssh://…`, or git's scp-like `[user@]host:path`."""
+    if "://" in url:
+        return urlsplit(url).scheme.lower() in ("ssh", "git+ssh", "ssh+git")
+    return bool(_SCP_LIKE.match(url)) and not url.startswith(("/", "./", "../"))
 
 
 def check_url(url: str) -> None:
@@ -119,10 +166,12 @@ def config_env(entries: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def workspace_env(
-    url: str, name: str, email: str, credentials: Credentials | None
+    url: str, name: str, email: str, credentials: Credentials | None,
+    ssh: SshIdentity | None = None,
 ) -> dict[str, str]:
     """Everything git needs from the environment: identity, no prompts, gc in the foreground
-    (no detached background processes), and the credential helper for http(s) remotes."""
+    (no detached background processes), the credential helper for http(s) remotes and the
+    deploy key for ssh remotes."""
     env = {
         "GIT_TERMINAL_PROMPT": "0",
         "GCM_INTERACTIVE": "never",
@@ -131,7 +180,13 @@ def workspace_env(
         "GIT_COMMITTER_NAME": name,
         "GIT_COMMITTER_EMAIL": email,
     }
-    if "GIT_SSH" not in os.environ and "GIT_SSH_COMMAND" not in os.environ:
+    if ssh is not None:
+        if not is_ssh_url(url):
+            raise GitInputError(
+                f"git ssh key is configured but the git url {scrub_url(url)} is not an ssh URL "
+                "(ssh://host/path or user@host:path)")
+        env["GIT_SSH_COMMAND"] = ssh.command()
+    elif "GIT_SSH" not in os.environ and "GIT_SSH_COMMAND" not in os.environ:
         env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
     env.update(credential_env(credentials, url))
     env.update(config_env(_BASE_CONFIG + credential_config(credentials, url)))

@@ -21,6 +21,7 @@ _AUTH_HINTS = (
     "terminal prompts disabled",
     "invalid username or password",
     "permission denied (publickey",
+    "host key verification failed",
     "returned error: 401",
     "returned error: 403",
     "http basic: access denied",
@@ -95,6 +96,10 @@ def classify(command: str, status: int, stderr: str, secrets: Iterable[str] = ()
     detail = _tail(scrub(stderr, secrets))
     message = f"git {command} failed (exit {status}): {detail}"
     lowered = stderr.lower()
+    if "host key verification failed" in lowered:
+        return GitAuthError(
+            f"{message} (the server's host key is not in the known_hosts file gitbot uses: "
+            "git.ssh.knownHostsFile)")
     if any(hint in lowered for hint in _AUTH_HINTS):
         return GitAuthError(f"{message} (check the token or key gitbot uses)")
     return GitError(message)
