@@ -141,6 +141,17 @@ def test_mirror_copies_a_share_to_the_canary(
     assert client == pytest.approx(primary, rel=0.05)
 
 
+def settled_canary_share(start: Callable[..., SimCluster], sha: str) -> float:
+    """The canary's share of 50 cookie-keeping users' requests once their cookies settled."""
+    cluster = start(ab_share=0.0, users=50)
+    assert cluster.wait_applied(sha, 5)
+    wait_for(ready(cluster, "podinfo", "podinfo-primary"))
+    time.sleep(0.5)
+    delta = window(cluster, 0.4)
+    primary, canary = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
+    return canary / (primary + canary)
+
+
 def test_session_affinity_keeps_users_on_the_canary(
     repo: GitOpsRepo, start: Callable[..., SimCluster]
 ) -> None:
@@ -152,13 +163,7 @@ def test_session_affinity_keeps_users_on_the_canary(
         {"route": [dest("podinfo-primary", 90),
                    dest("podinfo-canary", 10,
                         headers={"response": {"add": {"Set-Cookie": cookie}}})]})})
-    cluster = start(ab_share=0.0, users=50)
-    assert cluster.wait_applied(sha, 5)
-    wait_for(ready(cluster, "podinfo", "podinfo-primary"))
-    time.sleep(0.5)
-    delta = window(cluster, 0.4)
-    primary, canary = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
-    assert canary / (primary + canary) > 0.9
+    assert settled_canary_share(start, sha) > 0.9
 
 
 @pytest.mark.parametrize(("primary_cookie", "low", "high"), [
@@ -178,13 +183,7 @@ def test_session_affinity_with_gitbots_routes(
                       primary_cookie="primary-cookie=klmnopqrst" if primary_cookie else "")
     repo.copy_tree(DATA / "podinfo", "podinfo")
     sha = repo.commit("session affinity", {"virtualservice.yaml": vs(*http_routes(spec, traffic))})
-    cluster = start(ab_share=0.0, users=50)
-    assert cluster.wait_applied(sha, 5)
-    wait_for(ready(cluster, "podinfo", "podinfo-primary"))
-    time.sleep(0.5)
-    delta = window(cluster, 0.4)
-    primary, canary = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
-    assert low <= canary / (primary + canary) <= high
+    assert low <= settled_canary_share(start, sha) <= high
 
 
 def test_loadtest_traffic_goes_straight_to_the_canary(
