@@ -153,10 +153,9 @@ class ManifestEditor:
         would lose every endpoint for clients outside the mesh. Only `spec.selector` changes;
         ports, metadata and comments stay as written.
         """
-        found = self.index.find("Service", canary.namespace, canary.service_name)
-        if found is None or is_generated(found):
+        entry = self.index.find("Service", canary.namespace, canary.service_name)
+        if entry is None or is_generated(entry):
             return []
-        entry = self.require("Service", canary.namespace, canary.service_name)
         label, value = selector_label(plain(target.doc.data), target.subject)
         spec = entry.doc.data.setdefault("spec", CommentedMap())
         changes: Changes = []
