@@ -64,6 +64,10 @@ STICKY = canary(Analysis(step_weight=10, session_affinity=SessionAffinity(
     cookie_name="flagger-cookie", max_age=3600, path="/", secure=True)))
 
 
+DISCOVERY = canary(target_port="http", port_discovery=True, headless=True,
+                   traffic_distribution="PreferClose",
+                   gateways=("istio-system/public-gateway",), hosts=("app.example.com",))
+
 COOKIE = "flagger-cookie=abc"
 
 
@@ -81,6 +85,8 @@ CASES = [
     pytest.param("adopted-virtualservice", adopt_then_shift, id="adopted-virtualservice"),
     pytest.param("adopted-virtualservice-port", adopt_then_shift,
                  id="adopted-virtualservice-keeps-destination-port"),
+    pytest.param("port-discovery-bootstrap", lambda e: e.bootstrap(DISCOVERY),
+                 id="port-discovery-headless-traffic-distribution"),
     pytest.param("flow-style-promote", lambda e: e.promote(PLAIN), id="flow-style-promote"),
     pytest.param("long-line-untouched",
                  lambda e: e.set_replicas("test", "podinfo", 0), id="long-line-untouched"),

@@ -170,6 +170,15 @@ def test_canary_defaults(spec: dict[str, Any], attribute: str, expected: Any) ->
                      id="hosts"),
         pytest.param({"port": 9898, "timeout": "5s"}, "timeout", "5s", id="timeout"),
         pytest.param({"port": 9898, "name": "frontend"}, "name", "frontend", id="name"),
+        pytest.param({"port": 9898}, "port_discovery", False, id="port-discovery-off"),
+        pytest.param({"port": 9898, "portDiscovery": True}, "port_discovery", True,
+                     id="port-discovery"),
+        pytest.param({"port": 9898, "headless": True}, "headless", True, id="headless"),
+        pytest.param({"port": 9898, "trafficDistribution": "PreferClose"},
+                     "traffic_distribution", "PreferClose", id="traffic-distribution"),
+        pytest.param({"port": 9898, "delegation": True}, "delegation", True, id="delegation"),
+        pytest.param({"port": 9898, "appProtocol": "http"}, "app_protocol", "http",
+                     id="app-protocol-http"),
     ],
 )
 def test_service_defaults(service: dict[str, Any], attribute: str, expected: Any) -> None:
@@ -355,6 +364,19 @@ P = "delivery/podinfo.yaml"
         pytest.param(bad(("service", "gateways"), "mesh"),
                      f"{P}:4: Canary test/podinfo: service.gateways: must be a list, got string "
                      "'mesh'", id="gateways-not-a-list"),
+        pytest.param(bad(("service", "appProtocol"), "tcp"),
+                     f"{P}:4: Canary test/podinfo: service.appProtocol: tcp (Istio tcp routes) is "
+                     "not supported yet; gitbot writes http routes, which would not carry this "
+                     "service's traffic", id="tcp-service"),
+        pytest.param(bad(("service", "trafficDistribution"), "Nearby"),
+                     f"{P}:4: Canary test/podinfo: service.trafficDistribution: must be one of "
+                     "PreferClose, PreferSameZone, PreferSameNode",
+                     id="traffic-distribution-unknown"),
+        pytest.param(bad(("service",), {"port": 9898, "delegation": True,
+                                        "hosts": ["app.example.com"]}),
+                     f"{P}:4: Canary test/podinfo: service.delegation: a delegate VirtualService "
+                     "has no hosts or gateways: remove service.hosts and service.gateways",
+                     id="delegation-with-hosts"),
         pytest.param(bad(("service", "prot"), 80),
                      f"{P}:4: Canary test/podinfo: service.prot: unknown field", id="service-typo"),
         pytest.param(bad(("targetRef", "nmae"), "podinfo"),

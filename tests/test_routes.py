@@ -136,3 +136,30 @@ def test_virtual_service_hosts(hosts: tuple[str, ...], want: list[str]) -> None:
     assert vs["spec"]["gateways"] == ["mesh"]
     assert vs["metadata"] == {"name": "podinfo", "namespace": "test"}
     assert vs["apiVersion"] == "networking.istio.io/v1beta1"
+
+
+def test_delegate_virtual_service_has_no_hosts_or_gateways() -> None:
+    vs = virtual_service(canary(delegation=True), Traffic(90, 10))
+    assert set(vs["spec"]) == {"http"}
+
+
+PORT = {"number": 9898}
+
+
+@pytest.mark.parametrize(("service", "port"), [
+    pytest.param({}, None, id="no-discovery"),
+    pytest.param({"port_discovery": True}, None, id="discovery-mesh-only"),
+    pytest.param({"port_discovery": True, "gateways": ("mesh", "istio-system/public")}, None,
+                 id="discovery-mesh-first"),
+    pytest.param({"port_discovery": True, "gateways": ("istio-system/public",)}, PORT,
+                 id="discovery-behind-a-gateway"),
+    pytest.param({"port_discovery": True, "delegation": True}, PORT, id="discovery-delegate"),
+    pytest.param({"gateways": ("istio-system/public",)}, None, id="gateway-without-discovery"),
+])
+def test_destination_port_named_like_flagger(service: dict[str, Any],
+                                             port: dict[str, int] | None) -> None:
+    for spec in (canary(**service), canary(Analysis(iterations=5, match=freeze([HDR])),
+                                           **service)):
+        for route in http_routes(spec, Traffic(80, 20)):
+            assert [d["destination"].get("port") for d in route["route"]] == (
+                [port] * len(route["route"]))

@@ -30,10 +30,11 @@ from gitbot.adapters.yamlio import YamlFile, dump_text
 from gitbot.core.configrefs import primary_pod_template
 from gitbot.core.revision import ConfigKey
 from gitbot.core.routes import destination_rule, object_metadata, virtual_service
-from gitbot.core.spec import Canary, ServiceMetadata
+from gitbot.core.spec import Canary, ServiceMetadata, ServiceSpec
 from gitbot.core.state import Traffic
 
 Obj = dict[str, Any]
+MESH_SIDECARS = frozenset({"istio-proxy", "envoy"})
 Payloads = Mapping[ConfigKey, Mapping[str, Any]]
 
 
@@ -100,27 +101,66 @@ def primary_hpa(canary: Canary, hpa: Obj, namespace: str) -> Obj:
 
 
 def service(canary: Canary, name: str, selector: dict[str, str], meta: ServiceMetadata,
-            namespace: str) -> Obj:
+            namespace: str, extra_ports: list[Obj] | None = None) -> Obj:
     svc = canary.service
     port: Obj = {"name": svc.port_name, "port": svc.port, "protocol": "TCP",
                  "targetPort": svc.target_port if svc.target_port is not None else svc.port}
     if svc.app_protocol:
         port["appProtocol"] = svc.app_protocol
+    spec: Obj = {"type": "ClusterIP"}
+    if svc.headless:
+        spec["clusterIP"] = "None"
+    spec["selector"] = selector
+    spec["ports"] = [port, *(extra_ports or [])]
+    if svc.traffic_distribution:
+        spec["trafficDistribution"] = svc.traffic_distribution
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": object_metadata(name, namespace, meta.labels, meta.annotations),
-        "spec": {"type": "ClusterIP", "selector": selector, "ports": [port]},
+        "spec": spec,
     }
 
 
-def services(canary: Canary, label: str, value: str, namespace: str) -> list[Obj]:
+def discovered_ports(canary: Canary, target: Obj) -> list[Obj]:
+    """`portDiscovery`: every container port of the target except the service's own port and
+    the mesh sidecars' (Flagger's `getPorts`), named as in the pod spec or `tcp-<c>-<i>`."""
+    svc = canary.service
+    if not svc.port_discovery:
+        return []
+    containers = (((target.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "containers") or []
+    found: dict[str, int] = {}
+    for container in containers:
+        name = str(container.get("name", ""))
+        if name in MESH_SIDECARS:
+            continue
+        for index, port in enumerate(container.get("ports") or []):
+            number = port.get("containerPort")
+            if not isinstance(number, int) or _is_service_port(svc, port):
+                continue
+            found[str(port.get("name") or f"tcp-{name}-{index}")] = number
+    return [{"name": n, "port": p, "protocol": "TCP", "targetPort": p}
+            for n, p in sorted(found.items(), key=lambda item: (item[1], item[0]))]
+
+
+def _is_service_port(svc: ServiceSpec, port: Obj) -> bool:
+    if svc.target_port is None:
+        return bool(port.get("containerPort") == svc.port)
+    if isinstance(svc.target_port, int):
+        return bool(port.get("containerPort") == svc.target_port)
+    return bool(port.get("name") == svc.target_port)
+
+
+def services(canary: Canary, label: str, value: str, namespace: str,
+             target: Obj | None = None) -> list[Obj]:
     svc, s = canary.service_name, canary.service
     primary = {label: f"{value}-primary"}
+    extra = discovered_ports(canary, target or {})
     return [
-        service(canary, svc, primary, s.apex, namespace),
-        service(canary, f"{svc}-primary", primary, s.primary, namespace),
-        service(canary, f"{svc}-canary", {label: value}, s.canary, namespace),
+        service(canary, svc, primary, s.apex, namespace, extra),
+        service(canary, f"{svc}-primary", primary, s.primary, namespace, extra),
+        service(canary, f"{svc}-canary", {label: value}, s.canary, namespace, extra),
     ]
 
 
@@ -154,7 +194,7 @@ def generated_groups(index: ManifestIndex, canary: Canary, target: Entry,
     groups: dict[str, list[Obj]] = {
         f"{canary.target.name}-primary.yaml": [
             primary_deployment(data, label, value, namespace, configs)],
-        f"{svc}-services.yaml": services(canary, label, value, namespace),
+        f"{svc}-services.yaml": services(canary, label, value, namespace, data),
         f"{svc}-routing.yaml": routing(canary, namespace),
     }
     if canary.autoscaler is not None:

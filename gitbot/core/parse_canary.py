@@ -121,7 +121,11 @@ def _service(spec: Node) -> ServiceSpec | None:
         name=node.string("name"),
         port_name=node.string("portName", "http"),
         target_port=_target_port(node),
-        app_protocol=node.string("appProtocol"),
+        app_protocol=_app_protocol(node),
+        port_discovery=node.boolean("portDiscovery"),
+        headless=node.boolean("headless"),
+        traffic_distribution=_traffic_distribution(node),
+        delegation=_delegation(node),
         gateways=node.strings("gateways"),
         hosts=node.strings("hosts"),
         traffic_policy=node.free("trafficPolicy"),
@@ -136,6 +140,32 @@ def _service(spec: Node) -> ServiceSpec | None:
         canary=_metadata(node, "canary"),
     )
     return service if port else None
+
+
+TRAFFIC_DISTRIBUTIONS = ("PreferClose", "PreferSameZone", "PreferSameNode")
+
+
+def _app_protocol(node: Node) -> str:
+    value = node.string("appProtocol")
+    if value.lower() == "tcp":
+        node.fail("appProtocol", "tcp (Istio tcp routes) is not supported yet; gitbot writes "
+                  "http routes, which would not carry this service's traffic")
+    return value
+
+
+def _traffic_distribution(node: Node) -> str:
+    value = node.string("trafficDistribution")
+    if value and value not in TRAFFIC_DISTRIBUTIONS:
+        node.fail("trafficDistribution", f"must be one of {', '.join(TRAFFIC_DISTRIBUTIONS)}")
+    return value
+
+
+def _delegation(node: Node) -> bool:
+    delegation = node.boolean("delegation")
+    if delegation and (node.strings("hosts") or node.strings("gateways")):
+        node.fail("delegation", "a delegate VirtualService has no hosts or gateways: "
+                  "remove service.hosts and service.gateways")
+    return delegation
 
 
 def _target_port(node: Node) -> int | str | None:

@@ -33,9 +33,23 @@ def canary_host(canary: Canary) -> str:
     return f"{canary.service_name}-canary"
 
 
-def destination(host: str, weight: int) -> Route:
+def destination(host: str, weight: int, port: int | None = None) -> Route:
     """A route destination; the weight is always written, also 0."""
-    return {"destination": {"host": host}, "weight": weight}
+    target: dict[str, Any] = {"host": host}
+    if port is not None:
+        target["port"] = {"number": port}
+    return {"destination": target, "weight": weight}
+
+
+def destination_port(canary: Canary) -> int | None:
+    """Flagger names the port when `portDiscovery` exposes several and the route is not the
+    mesh's own (the first gateway is not `mesh`, or the VirtualService is a delegate)."""
+    svc = canary.service
+    if not svc.port_discovery:
+        return None
+    if svc.delegation or (svc.gateways and svc.gateways[0] != "mesh"):
+        return svc.port
+    return None
 
 
 def base_route(canary: Canary, match: Sequence[Any] | None = None) -> Route:
@@ -60,9 +74,10 @@ def base_route(canary: Canary, match: Sequence[Any] | None = None) -> Route:
 
 def weighted_route(canary: Canary, traffic: Traffic, match: Sequence[Any] | None = None) -> Route:
     route = base_route(canary, match)
+    port = destination_port(canary)
     route["route"] = [
-        destination(primary_host(canary), traffic.primary_weight),
-        destination(canary_host(canary), traffic.canary_weight),
+        destination(primary_host(canary), traffic.primary_weight, port),
+        destination(canary_host(canary), traffic.canary_weight, port),
     ]
     return route
 
@@ -148,7 +163,8 @@ def _ab_routes(canary: Canary, traffic: Traffic) -> list[Route]:
         canary, traffic, merge_match(canary.analysis.match, canary.service.match)
     )
     fallback = base_route(canary)
-    fallback["route"] = [destination(primary_host(canary), traffic.primary_weight)]
+    fallback["route"] = [
+        destination(primary_host(canary), traffic.primary_weight, destination_port(canary))]
     return [matched, fallback]
 
 
@@ -169,6 +185,8 @@ def http_routes(canary: Canary, traffic: Traffic) -> list[Route]:
 
 
 def vs_hosts(canary: Canary) -> list[str]:
+    if canary.service.delegation:
+        return []
     hosts = list(canary.service.hosts)
     if canary.service_name not in hosts and "*" not in hosts:
         hosts.append(canary.service_name)
@@ -190,17 +208,18 @@ def object_metadata(name: str, namespace: str, labels: Mapping[str, str],
 def virtual_service(canary: Canary, traffic: Traffic) -> dict[str, Any]:
     """The whole VirtualService `<svc>` gitbot generates (Istio `networking.istio.io/v1beta1`)."""
     apex = canary.service.apex
+    spec: dict[str, Any] = {}
+    if not canary.service.delegation:  # a delegate takes both from the root VirtualService
+        spec["hosts"] = vs_hosts(canary)
+        spec["gateways"] = list(canary.service.gateways) or ["mesh"]
+    spec["http"] = http_routes(canary, traffic)
     return {
         "apiVersion": ISTIO_API_VERSION,
         "kind": "VirtualService",
         "metadata": object_metadata(
             canary.service_name, canary.namespace, apex.labels, apex.annotations
         ),
-        "spec": {
-            "hosts": vs_hosts(canary),
-            "gateways": list(canary.service.gateways) or ["mesh"],
-            "http": http_routes(canary, traffic),
-        },
+        "spec": spec,
     }
 
 

@@ -110,6 +110,10 @@ class ServiceSpec:
     port_name: str = "http"
     target_port: int | str | None = None  # None means = port
     app_protocol: str = ""
+    port_discovery: bool = False  # also expose the target's other container ports
+    headless: bool = False  # generated Services get clusterIP: None
+    traffic_distribution: str = ""  # Service spec.trafficDistribution
+    delegation: bool = False  # an Istio delegate VirtualService: no hosts, no gateways
     gateways: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
     traffic_policy: JSON = None
