@@ -52,7 +52,9 @@ def validate(ctx: click.Context, path: Path | None) -> None:
         app = build_app(_settings(ctx))
         try:
             app.workspace.sync()
-            specs = load_repository(app.workspace.root)
+            specs = load_repository(
+                app.workspace.root,
+                no_cross_namespace_refs=app.settings.security.no_cross_namespace_refs)
         finally:
             app.close()
     else:

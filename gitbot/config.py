@@ -23,7 +23,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from gitbot.adapters.git_credentials import is_ssh_url
+from gitbot.adapters.git_credentials import is_ssh_url, query_credentials
 from gitbot.errors import InvalidInputError
 
 DEFAULT_CONFIG = "config.yaml"
@@ -94,13 +94,31 @@ class GitConfig(_Strict):
                 "must not carry credentials; put the token in an environment variable or a "
                 "file and name it under git.credentials (tokenEnv or tokenFile)"
             )
+        _no_query_credentials(url, "put the token in an environment variable or a file and "
+                              "name it under git.credentials (tokenEnv or tokenFile)")
         return url
+
+
+def _no_query_credentials(url: str, instead: str) -> None:
+    """Refuse `?access_token=…` and the like, naming the parameter, never its value."""
+    names = query_credentials(url)
+    if names:
+        raise ValueError(
+            f"must not carry credentials in its query string ({', '.join(names)}); {instead}"
+        )
 
 
 class PrometheusConfig(_Strict):
     url: str = "http://127.0.0.1:9090"
     timeout: float = Field(default=5.0, gt=0, le=120)
     kustomization: str = ""  # Flux Kustomization whose applied revision counts; "" = any
+
+    @field_validator("url")
+    @classmethod
+    def _url_without_credentials(cls, url: str) -> str:
+        _no_query_credentials(url, "for a Prometheus that needs a token use a MetricTemplate "
+                              "with a secretRef (secretsDir), or an authenticating local proxy")
+        return url
 
 
 class ChatConfig(_Strict):
@@ -134,12 +152,20 @@ class DaemonConfig(_Strict):
     pass_interval: float = Field(default=10.0, alias="passInterval", gt=0)
 
 
+class SecurityConfig(_Strict):
+    """What a repository may refer to; `noCrossNamespaceRefs` is Flagger's
+    `-no-cross-namespace-refs`: a Canary's templateRef and providerRef stay in its namespace."""
+
+    no_cross_namespace_refs: bool = Field(default=False, alias="noCrossNamespaceRefs")
+
+
 class Settings(_Strict):
     git: GitConfig
     prometheus: PrometheusConfig = PrometheusConfig()
     forge: ForgeConfig = ForgeConfig()
     chat: ChatConfig | None = None
     daemon: DaemonConfig = DaemonConfig()
+    security: SecurityConfig = SecurityConfig()
     secrets_dir: str = Field(default="", alias="secretsDir")  # Secret values for secretRef, by file
     base_dir: Path = Field(Path("."), exclude=True)
 

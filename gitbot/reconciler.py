@@ -101,8 +101,10 @@ class Reconciler:
         *,
         clock: Callable[[], datetime] = utcnow,
         crash: CrashHook = _no_crash,
+        no_cross_namespace_refs: bool = False,
     ) -> None:
         self.ws = workspace
+        self.no_cross_namespace_refs = no_cross_namespace_refs
         self.store = store
         self.observer = observer
         self.announcer = announcer
@@ -112,7 +114,7 @@ class Reconciler:
     def run_pass(self, only: str | None = None) -> PassReport:
         """Sync the repository, then give every valid canary (or one) one tick."""
         head = self.ws.sync()
-        specs = load_repository(self.ws.root)
+        specs = load_repository(self.ws.root, no_cross_namespace_refs=self.no_cross_namespace_refs)
         report = PassReport(head=head, specs=specs)
         for problem in specs.problems:
             log.warning("invalid: %s", problem)

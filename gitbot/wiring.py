@@ -75,14 +75,18 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
         approvals=store.approval,
     )
 
+    strict_refs = settings.security.no_cross_namespace_refs
+
     def providers() -> Mapping[str, AlertProvider]:
-        return {p.key: p for p in load_repository(workspace.root).providers}
+        specs = load_repository(workspace.root, no_cross_namespace_refs=strict_refs)
+        return {p.key: p for p in specs.providers}
 
     announcer = Announcer(
         providers, secrets, commit_url=git.commit_url, global_chat=_global_chat(settings)
     )
     reconciler = Reconciler(
-        workspace, store, observer, announcer, crash=crash or crash_hook_from_env(os.environ)
+        workspace, store, observer, announcer, crash=crash or crash_hook_from_env(os.environ),
+        no_cross_namespace_refs=strict_refs,
     )
     return App(settings, workspace, store, reconciler, metrics)
 

@@ -18,7 +18,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from gitbot.adapters.git_errors import GitAuthError, GitInputError, scrub_url
 
@@ -99,7 +99,8 @@ def is_ssh_url(url: str) -> bool:
 
 
 def check_url(url: str) -> None:
-    """Reject an empty URL or one that carries credentials (userinfo `user:token` before `@`)."""
+    """Reject an empty URL or one that carries credentials (userinfo `user:token` before `@`,
+    or a query parameter such as `access_token=`)."""
     if not url.strip():
         raise GitInputError("git url is empty")
     if "://" not in url:
@@ -111,6 +112,39 @@ def check_url(url: str) -> None:
             f"git url {scrub_url(url)} carries credentials in it; remove them from the URL and "
             "reference the token instead (credentials token_env or token_file)"
         )
+    names = query_credentials(url)
+    if names:
+        raise GitInputError(
+            f"git url {scrub_url(url)} carries credentials in its query string "
+            f"({', '.join(names)}); remove them from the URL and reference the token instead "
+            "(credentials token_env or token_file)"
+        )
+
+
+def query_credentials(url: str) -> list[str]:
+    """The names (never the values) of the query parameters of `url` that look like
+    credentials: `access_token`, `private_token`, anything with `token`, `key`, `password`,
+    `secret`, `sig`, `auth`."""
+    if "://" not in url:
+        return []
+    query = urlsplit(url).query.replace(";", "&")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return sorted({_shown_name(name) for name, _ in pairs if is_credential_name(name)})
+
+
+_CREDENTIAL_NAME = re.compile(r"token|secret|passw|pwd|auth|credential|sig|key", re.IGNORECASE)
+
+
+def _shown_name(name: str) -> str:
+    return name if _PLAIN_NAME.fullmatch(name) else "a parameter"
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+def is_credential_name(name: str) -> bool:
+    """True for a parameter name that is likely to carry a credential."""
+    return bool(_CREDENTIAL_NAME.search(name))
 
 
 def read_token(credentials: Credentials | None) -> str | None:

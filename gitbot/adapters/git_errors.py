@@ -13,6 +13,14 @@ from collections.abc import Iterable
 from gitbot.errors import GitbotError, InvalidInputError, NeedsHumanError, RetryableError
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+# A URL query parameter whose name looks like a credential (`?access_token=…`, `&sig=…`): its
+# value runs to the next separator, quote or white space. Same names as
+# `git_credentials.is_credential_name`.
+_QUERY_CREDENTIAL = re.compile(
+    r"(?P<name>[?&;][^=&;#\s'\"]*(?:token|secret|passw|pwd|auth|credential|sig|key)"
+    r"[^=&;#\s'\"]*=)[^&;#\s'\"]*",
+    re.IGNORECASE,
+)
 _MIN_SECRET = 4
 _AUTH_HINTS = (
     "authentication failed",
@@ -78,8 +86,10 @@ class GitInputError(GitFailure, InvalidInputError):
 
 
 def scrub_url(text: str) -> str:
-    """Remove the userinfo part (`user:token@`) of every URL in `text`."""
-    return _USERINFO.sub(lambda m: m.group("scheme"), text)
+    """Remove the userinfo part (`user:token@`) of every URL in `text` and mask the values of
+    credential-like query parameters (`?access_token=***`)."""
+    text = _USERINFO.sub(lambda m: m.group("scheme"), text)
+    return _QUERY_CREDENTIAL.sub(lambda m: f"{m.group('name')}***", text)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:

@@ -68,8 +68,9 @@ def format_problems(problems: Iterable[Problem]) -> str:
     return "\n".join(str(p) for p in ordered)
 
 
-def load_repository(root: Path) -> SpecSet:
-    """Load and validate every Flagger document under `root` (see the module docstring)."""
+def load_repository(root: Path, *, no_cross_namespace_refs: bool = False) -> SpecSet:
+    """Load and validate every Flagger document under `root` (see the module docstring);
+    `no_cross_namespace_refs` is the config's `security.noCrossNamespaceRefs`."""
     problems: list[Problem] = []
     documents: list[Document] = []
     for path in yaml_files(root):
@@ -79,7 +80,7 @@ def load_repository(root: Path) -> SpecSet:
     namespaces = _Namespaces(root)
     parsed = _parse_all(documents, namespaces, problems)
     deployments = _deployments(documents, namespaces)
-    canaries = _checked_canaries(parsed, deployments, problems)
+    canaries = _checked_canaries(parsed, deployments, problems, no_cross_namespace_refs)
     templates = tuple(obj for obj, _ in parsed if isinstance(obj, MetricTemplate))
     providers = tuple(obj for obj, _ in parsed if isinstance(obj, AlertProvider))
     return SpecSet(canaries, templates, providers, tuple(problems))
@@ -158,7 +159,10 @@ def _deployments(docs: list[Document], namespaces: _Namespaces) -> set[tuple[str
 
 
 def _checked_canaries(
-    parsed: list[Entry], deployments: set[tuple[str, str]], problems: list[Problem]
+    parsed: list[Entry],
+    deployments: set[tuple[str, str]],
+    problems: list[Problem],
+    no_cross_namespace_refs: bool = False,
 ) -> tuple[Canary, ...]:
     templates = {(o.namespace, o.name) for o, _ in parsed if isinstance(o, MetricTemplate)}
     providers = {(o.namespace, o.name) for o, _ in parsed if isinstance(o, AlertProvider)}
@@ -169,7 +173,7 @@ def _checked_canaries(
         if not isinstance(obj, Canary):
             continue
         check = _CanaryCheck(obj, doc)
-        check.references(templates, providers)
+        check.references(templates, providers, no_cross_namespace_refs)
         check.target(deployments, claimed)
         check.unique_name(names)
         problems.extend(check.problems)
@@ -193,19 +197,28 @@ class _CanaryCheck:
         problem = Problem(self.doc.path, line, "Canary", self.canary.key, field, message)
         self.problems.append(problem)
 
-    def references(self, templates: set[tuple[str, str]], providers: set[tuple[str, str]]) -> None:
-        for i, metric in enumerate(self.canary.analysis.metrics):
-            ref = metric.template_ref
-            if ref is not None and _ns_name(ref) not in templates:
-                self.add(("analysis", "metrics", i, "templateRef"),
-                         f"analysis.metrics[{i}].templateRef",
-                         f"MetricTemplate {ref.namespace}/{ref.name} not found in the repository")
-        for i, alert in enumerate(self.canary.analysis.alerts):
-            ref = alert.provider_ref
-            if _ns_name(ref) not in providers:
-                self.add(("analysis", "alerts", i, "providerRef"),
-                         f"analysis.alerts[{i}].providerRef",
-                         f"AlertProvider {ref.namespace}/{ref.name} not found in the repository")
+    def references(
+        self,
+        templates: set[tuple[str, str]],
+        providers: set[tuple[str, str]],
+        no_cross_namespace_refs: bool = False,
+    ) -> None:
+        """Every templateRef and providerRef names an object of the repository and, with
+        `security.noCrossNamespaceRefs` (Flagger's `-no-cross-namespace-refs`), one in the
+        canary's own namespace."""
+        refs = [(("metrics", i, "templateRef"), "MetricTemplate", m.template_ref, templates)
+                for i, m in enumerate(self.canary.analysis.metrics) if m.template_ref]
+        refs += [(("alerts", i, "providerRef"), "AlertProvider", a.provider_ref, providers)
+                 for i, a in enumerate(self.canary.analysis.alerts)]
+        for (key, i, field), kind, ref, known in refs:
+            at, where = ("analysis", key, i, field), f"analysis.{key}[{i}].{field}"
+            if no_cross_namespace_refs and ref.namespace != self.canary.namespace:
+                self.add((*at, "namespace"), f"{where}.namespace", f"{kind} {ref.namespace}/"
+                         f"{ref.name} is in another namespace than the canary, and "
+                         "security.noCrossNamespaceRefs forbids cross-namespace references")
+            elif _ns_name(ref) not in known:
+                self.add(at, where, f"{kind} {ref.namespace}/{ref.name} not found in the "
+                         "repository")
 
     def target(
         self,

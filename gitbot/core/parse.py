@@ -13,7 +13,8 @@ from dataclasses import replace
 from typing import Any
 
 from gitbot.core.parse_canary import parse_canary
-from gitbot.core.parse_fields import Locator, Node, Report
+from gitbot.core.parse_fields import FieldPath, Locator, Node, Report
+from gitbot.core.parse_names import LABEL, SUBDOMAIN, is_valid, name_problem, shown
 from gitbot.core.parse_providers import parse_alert_provider, parse_metric_template
 from gitbot.core.spec import API_VERSION, AlertProvider, Canary, MetricTemplate, Problem, Source
 
@@ -46,7 +47,7 @@ def parse_document(
     if not _known_kind(root):
         return None, report.problems
     name, namespace = _metadata(root, namespace)
-    report.obj = f"{namespace}/{name}" if name else ""
+    report.obj = _display(name, namespace) if name else ""
     report.problems = [_with_obj(p, report.obj) for p in report.problems]
     root.check_keys(DOCUMENT_FIELDS)
     spec = root.child("spec", required=True)
@@ -70,11 +71,29 @@ def _known_kind(root: Node) -> bool:
 
 
 def _metadata(root: Node, namespace: str) -> tuple[str, str]:
+    """`metadata.name` (an RFC 1123 subdomain) and the namespace (an RFC 1123 label)."""
     meta = root.child("metadata", required=True)
     if meta is None:
+        _check_inherited(root, ("metadata",), namespace)
         return "", namespace
-    name = meta.string("name", required=True)
-    return name, meta.string("namespace", namespace)
+    name = meta.name("name", SUBDOMAIN, required=True)
+    own = meta.name("namespace", LABEL, namespace)
+    if not meta.has("namespace"):
+        _check_inherited(root, ("metadata", "namespace"), own)
+    return name, own
+
+
+def _check_inherited(root: Node, at: FieldPath, namespace: str) -> None:
+    problem = name_problem(namespace, LABEL)
+    if problem:
+        root.report.add(at, f"the namespace this document inherits (from its directory's "
+                        f"kustomization.yaml) is invalid: {problem}")
+
+
+def _display(name: str, namespace: str) -> str:
+    """`namespace/name` for messages; a part that is no valid name is shown quoted."""
+    parts = (namespace, LABEL), (name, SUBDOMAIN)
+    return "/".join(v if is_valid(v, rule) else shown(v) for v, rule in parts)
 
 
 def _with_obj(problem: Problem, obj: str) -> Problem:

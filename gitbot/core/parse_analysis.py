@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gitbot.core.durations import analysis_interval_seconds, parse_duration
 from gitbot.core.parse_fields import Node
+from gitbot.core.parse_names import LABEL, SUBDOMAIN
 from gitbot.core.spec import (
     Alert,
     Analysis,
@@ -188,8 +189,8 @@ def _ref(parent: Node, key: str, namespace: str) -> ObjectRef | None:
     if node is None:
         return None
     node.check_keys(REF_FIELDS)
-    name = node.string("name", required=True)
-    return ObjectRef(name=name, namespace=node.string("namespace", namespace))
+    name = node.name("name", SUBDOMAIN, required=True)
+    return ObjectRef(name=name, namespace=node.name("namespace", LABEL, namespace))
 
 
 def _webhook(node: Node) -> Webhook:

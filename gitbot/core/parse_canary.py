@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from gitbot.core.parse_analysis import parse_analysis
 from gitbot.core.parse_fields import Node
+from gitbot.core.parse_names import (
+    CANARY_SUFFIX,
+    PRIMARY_SUFFIX,
+    SERVICE,
+    SUBDOMAIN,
+    derived_problem,
+    name_problem,
+)
 from gitbot.core.spec import (
     Analysis,
     AutoscalerRef,
@@ -45,6 +53,8 @@ def parse_canary(spec: Node, name: str, namespace: str) -> Canary | None:
     provider = spec.string("provider", "istio")
     if provider not in SUPPORTED_PROVIDERS:
         spec.fail("provider", f"{provider!r} is not supported, gitbot drives Istio only")
+    if target and service:
+        _check_service_names(spec, target.name, service.name)
     canary = Canary(
         name=name,
         namespace=namespace,
@@ -72,7 +82,10 @@ def _target(spec: Node) -> ObjectRef | None:
     if node is None:
         return None
     node.check_keys(TARGET_FIELDS)
-    name = node.string("name", required=True)
+    name = node.name("name", SUBDOMAIN, required=True)
+    problem = derived_problem(name, (PRIMARY_SUFFIX,), SUBDOMAIN, "the Deployment")
+    if problem and name_problem(name, SUBDOMAIN) is None:
+        node.fail("name", problem)
     kind = node.string("kind", "Deployment")
     if kind != "Deployment":
         node.fail("kind", f"{kind!r} is not supported, gitbot supports Deployment only")
@@ -92,8 +105,12 @@ def _autoscaler(spec: Node) -> AutoscalerRef | None:
     replicas = node.child("primaryScalerReplicas")
     if replicas is not None:
         replicas.check_keys(frozenset({"minReplicas", "maxReplicas"}))
+    name = node.name("name", SUBDOMAIN, required=True)
+    problem = derived_problem(name, (PRIMARY_SUFFIX,), SUBDOMAIN, "the autoscaler")
+    if problem and name_problem(name, SUBDOMAIN) is None:
+        node.fail("name", problem)
     return AutoscalerRef(
-        name=node.string("name", required=True),
+        name=name,
         kind=kind,
         api_version=node.string("apiVersion", "autoscaling/v2"),
         primary_min_replicas=_optional_int(replicas, "minReplicas"),
@@ -118,7 +135,7 @@ def _service(spec: Node) -> ServiceSpec | None:
     port = node.integer("port", 0, 1, 65535)
     service = ServiceSpec(
         port=port,
-        name=node.string("name"),
+        name=node.name("name", SERVICE),
         port_name=node.string("portName", "http"),
         target_port=_target_port(node),
         app_protocol=_app_protocol(node),
@@ -140,6 +157,22 @@ def _service(spec: Node) -> ServiceSpec | None:
         canary=_metadata(node, "canary"),
     )
     return service if port else None
+
+
+def _check_service_names(spec: Node, target: str, service: str) -> None:
+    """The apex, `-primary` and `-canary` Services are named after `service.name`, else after
+    the target (Flagger's `GetServiceNames`): each must be a Service name Kubernetes accepts."""
+    at, base = ("service", "name") if service else ("targetRef", "name"), service or target
+    if name_problem(base, SUBDOMAIN if not service else SERVICE) is not None:
+        return  # already reported as it is
+    problem = name_problem(base, SERVICE)
+    if problem:
+        spec.report.add((*spec.at, *at), "without service.name it is also the Service "
+                        f"name: {problem}")
+        return
+    problem = derived_problem(base, (PRIMARY_SUFFIX, CANARY_SUFFIX), SERVICE, "the Services")
+    if problem:
+        spec.report.add((*spec.at, *at), problem)
 
 
 TRAFFIC_DISTRIBUTIONS = ("PreferClose", "PreferSameZone", "PreferSameNode")

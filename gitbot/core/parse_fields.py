@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitbot.core.parse_names import NameRule, name_problem
 from gitbot.core.spec import EMPTY, Problem, freeze
 
 Key = str | int
@@ -103,6 +104,14 @@ class Node:
         if not isinstance(value, str):
             self.wrong_type(key, "a string")
             return default
+        return value
+
+    def name(self, key: str, rule: NameRule, default: str = "", required: bool = False) -> str:
+        """A Kubernetes name (`rule`: label, subdomain, ...); a broken one is reported."""
+        value = self.string(key, default, required)
+        problem = name_problem(value, rule) if value and key in self.data else None
+        if problem:
+            self.fail(key, problem)
         return value
 
     def integer(

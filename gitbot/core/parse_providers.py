@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gitbot.core.parse_fields import Node
+from gitbot.core.parse_names import SUBDOMAIN
 from gitbot.core.spec import EMPTY, AlertProvider, MetricTemplate, freeze
 
 METRIC_PROVIDER_TYPES = (
@@ -71,7 +72,7 @@ def _secret_name(parent: Node) -> str:
     if node is None:
         return ""
     node.check_keys(frozenset({"name"}))
-    return node.string("name", required=True)
+    return node.name("name", SUBDOMAIN, required=True)
 
 
 def _headers(provider: Node) -> Mapping[str, str]:
