@@ -139,7 +139,7 @@ def _shown_name(name: str) -> str:
     return name if _PLAIN_NAME.fullmatch(name) else "a parameter"
 
 
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_PLAIN_NAME = re.compile(r"[A-Za-z_.-]{1,24}")  # no digits: a token is never shown as a name
 
 
 def is_credential_name(name: str) -> bool:
