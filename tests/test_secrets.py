@@ -197,6 +197,20 @@ def test_a_legitimate_secret_ref_does_authenticate(secrets: Path) -> None:
     assert _authorizations(server) == [f"Bearer {APP_TOKEN}"]
 
 
+def test_the_secret_is_looked_up_in_the_namespace_of_the_template(secrets: Path) -> None:
+    """A canary in `test` using a template of `istio-system` (Flagger's cross-namespace ref)
+    authenticates with the template's own Secret, never with one of the canary's namespace."""
+    (secrets / "istio-system" / "prom-auth").mkdir(parents=True)
+    (secrets / "istio-system" / "prom-auth" / "token").write_text("mesh-token", encoding="utf-8")
+    with RecordingServer(Reply(200, VECTOR)) as server:
+        template = _template("istio-system", "prom-auth", server.url)
+        canary = _canary(template=ObjectRef(name="exfil", namespace="istio-system"))
+        with PrometheusMetrics("http://127.0.0.1:1", timeout=2) as prometheus:
+            prometheus.query_metrics(
+                canary, {template.key: template}, SecretResolver(secrets, environ={}))
+    assert _authorizations(server) == ["Bearer mesh-token"]
+
+
 def test_an_alert_provider_cannot_send_a_host_token(secrets: Path) -> None:
     with RecordingServer(200) as server:
         provider = AlertProvider(name="on-call", namespace="test", type="slack",
