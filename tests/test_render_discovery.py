@@ -162,3 +162,12 @@ def test_helm_chart_templates_are_not_read_as_documents() -> None:
     assert not any(f and f.startswith("charts/") for f in files)
     assert {k.kustomization.key for k in view.kustomizations} == {
         "flux-system/flux-system", "flux-system/podinfo", "flux-system/webapp-dev"}
+
+
+def test_symlinks_do_not_reach_the_artifact(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(CONFIGMAP.format(name="outside"))
+    root = layout(tmp_path, "gitops-istio")
+    (root / "apps/linked.yaml").symlink_to(outside)
+    view = render_repository(root)
+    assert view is not None and not view.find("ConfigMap", "outside")

@@ -9,6 +9,7 @@ without any Flux Kustomization yields None (plain repository). Called by `flux.r
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from gitbot.errors import InvalidInputError
 
 BOOTSTRAP_NAME = "flux-system"
 _FLUX_MARKERS = ("kustomize.toolkit.fluxcd.io", "source.toolkit.fluxcd.io")
+_FLUX_KIND = re.compile(r"^kind:\s*[\"']?(Kustomization|GitRepository)\b", re.MULTILINE)
 
 
 class DiscoveryError(InvalidInputError):
@@ -79,7 +81,7 @@ def scan(root: Path, ignore: SourceIgnore) -> Scan:
         if not any(marker in path.read_text(encoding="utf-8", errors="replace")
                    for marker in _FLUX_MARKERS):
             continue
-        for line, doc in load_mappings(path):
+        for line, doc in load_mappings(path, _may_be_flux_object):
             if is_flux_kustomization(doc):
                 kustomizations.append(parse_kustomization(doc, rel, line))
             elif (doc.get("kind") == "GitRepository"
@@ -88,6 +90,10 @@ def scan(root: Path, ignore: SourceIgnore) -> Scan:
                 key = (str(meta.get("namespace") or "default"), str(meta.get("name")))
                 repositories[key] = doc
     return Scan(tuple(kustomizations), repositories)
+
+
+def _may_be_flux_object(chunk: str) -> bool:
+    return bool(_FLUX_KIND.search(chunk)) and any(m in chunk for m in _FLUX_MARKERS)
 
 
 def _home(kustomization: FluxKustomization) -> str:

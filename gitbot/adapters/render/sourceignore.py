@@ -75,15 +75,15 @@ class SourceIgnore:
                     yield rel
 
     def copy_artifact(self, root: Path, dest: Path) -> None:
-        """Copy what Flux would package into `dest` (symlinks kept as links, like the tarball)."""
+        """Copy what Flux would package into `dest`: regular files only, as source-controller's
+        archive leaves symlinks and other special files out."""
         for rel in self.files(root):
+            source = root / rel
+            if source.is_symlink() or not source.is_file():
+                continue
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            source = root / rel
-            if source.is_symlink():
-                target.symlink_to(os.readlink(source))
-            else:
-                shutil.copyfile(source, target)
+            shutil.copyfile(source, target)
 
 
 def _tree_rules(directory: Path, domain: tuple[str, ...]) -> list[_Rule]:

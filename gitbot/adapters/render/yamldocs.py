@@ -7,7 +7,7 @@ object back to its line). Files that are not YAML (Helm templates) yield nothing
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,12 @@ def split_documents(text: str) -> list[tuple[int, str]]:
                    for ln in lines)]
 
 
-def load_mappings(path: Path) -> list[tuple[int, Mapping[str, Any]]]:
-    """The mapping documents of a file with their lines; [] when it is not readable YAML."""
+def load_mappings(path: Path, wanted: Callable[[str], bool] | None = None
+                  ) -> list[tuple[int, Mapping[str, Any]]]:
+    """The mapping documents of a file with their lines; [] when it is not readable YAML.
+
+    `wanted` picks, from its text, which documents are worth parsing (a speed-up for scans).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -47,6 +51,8 @@ def load_mappings(path: Path) -> list[tuple[int, Mapping[str, Any]]]:
     loader = YAML(typ="safe", pure=True)
     found: list[tuple[int, Mapping[str, Any]]] = []
     for line, chunk in split_documents(text):
+        if wanted is not None and not wanted(chunk):
+            continue
         try:
             doc = loader.load(chunk)
         except YAMLError:
