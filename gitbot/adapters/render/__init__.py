@@ -2,6 +2,7 @@
 
 `render_repository(root, cluster)` -> `FluxView` (None for a plain repository); each
 `RenderedObject` keeps its `Origin` (Kustomization, file, line, transformers).
+`selecting_entries` (transformers.py) names the images/patch entries that select an object;
 `effective_revision` hashes a rendered target's pod template with its configs.
 """
 
