@@ -1,0 +1,148 @@
+"""Find the Flux Kustomizations of a repository and the cluster gitbot serves.
+
+A cluster is a directory holding Flux Kustomizations (or a `flux-system/` with them) that no
+Kustomization of another cluster builds. `choose_cluster` applies the `flux.cluster` setting
+(CONTRACT.md): omitted, the only cluster; several and none chosen is an error; a repository
+without any Flux Kustomization yields None (plain repository). Called by `flux.render_repository`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitbot.adapters.render.model import FluxKustomization, SourceRef, is_flux_kustomization
+from gitbot.adapters.render.sourceignore import SourceIgnore
+from gitbot.adapters.render.yamldocs import load_mappings
+from gitbot.errors import InvalidInputError
+
+BOOTSTRAP_NAME = "flux-system"
+_FLUX_MARKERS = ("kustomize.toolkit.fluxcd.io", "source.toolkit.fluxcd.io")
+_FLUX_KIND = re.compile(r"^kind:\s*[\"']?(Kustomization|GitRepository)\b", re.MULTILINE)
+
+
+class DiscoveryError(InvalidInputError):
+    """The Flux layout cannot be understood: bad Kustomization, ambiguous or unknown cluster."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The Flux objects declared in the repository's files (before any rendering)."""
+
+    kustomizations: tuple[FluxKustomization, ...]
+    git_repositories: Mapping[tuple[str, str], Mapping[str, Any]]  # (namespace, name) -> doc
+
+
+def normalize_path(raw: object, where: str) -> str:
+    """A Flux `spec.path` as a repository-relative directory ("." for the root)."""
+    if raw is None or raw == "":
+        return "."
+    if not isinstance(raw, str):
+        raise DiscoveryError(f"{where}: spec.path: must be a string")
+    path = posixpath.normpath(raw.strip().lstrip("/")) if raw.strip().lstrip("/") else "."
+    if path == ".." or path.startswith("../"):
+        raise DiscoveryError(f"{where}: spec.path: {raw!r} leaves the repository")
+    return path
+
+
+def parse_kustomization(doc: Mapping[str, Any], file: str | None,
+                        line: int | None) -> FluxKustomization:
+    """A FluxKustomization from its document; bad fields are a DiscoveryError with FILE:LINE."""
+    meta = doc.get("metadata") or {}
+    name, namespace = meta.get("name"), meta.get("namespace") or "default"
+    where = f"{file}:{line}: Kustomization {namespace}/{name}"
+    if not isinstance(name, str) or not name:
+        raise DiscoveryError(f"{file}:{line}: Kustomization: metadata.name: required")
+    spec = doc.get("spec")
+    if not isinstance(spec, Mapping):
+        raise DiscoveryError(f"{where}: spec: required")
+    ref = spec.get("sourceRef")
+    if not isinstance(ref, Mapping) or not ref.get("name"):
+        raise DiscoveryError(f"{where}: spec.sourceRef.name: required")
+    source = SourceRef(str(ref.get("kind", "GitRepository")), str(ref["name"]),
+                       str(ref.get("namespace") or namespace))
+    return FluxKustomization(name=name, namespace=str(namespace),
+                             path=normalize_path(spec.get("path"), where), source=source,
+                             spec=spec, file=file, line=line)
+
+
+def scan(root: Path, ignore: SourceIgnore) -> Scan:
+    """Every Flux Kustomization and GitRepository in the files that reach Flux."""
+    kustomizations: list[FluxKustomization] = []
+    repositories: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for rel in ignore.files(root):
+        if not rel.endswith((".yaml", ".yml")):
+            continue
+        path = root / rel
+        if not any(marker in path.read_text(encoding="utf-8", errors="replace")
+                   for marker in _FLUX_MARKERS):
+            continue
+        for line, doc in load_mappings(path, _may_be_flux_object):
+            if is_flux_kustomization(doc):
+                kustomizations.append(parse_kustomization(doc, rel, line))
+            elif (doc.get("kind") == "GitRepository"
+                  and str(doc.get("apiVersion", "")).startswith("source.toolkit.fluxcd.io/")):
+                meta = doc.get("metadata") or {}
+                key = (str(meta.get("namespace") or "default"), str(meta.get("name")))
+                repositories[key] = doc
+    return Scan(tuple(kustomizations), repositories)
+
+
+def _may_be_flux_object(chunk: str) -> bool:
+    return bool(_FLUX_KIND.search(chunk)) and any(m in chunk for m in _FLUX_MARKERS)
+
+
+def _home(kustomization: FluxKustomization) -> str:
+    directory = posixpath.dirname(kustomization.file or "") or "."
+    if posixpath.basename(directory) == BOOTSTRAP_NAME:
+        directory = posixpath.dirname(directory) or "."
+    return directory
+
+
+def _within(path: str, directory: str) -> bool:
+    return directory == "." or path == directory or path.startswith(directory + "/")
+
+
+def clusters(found: Scan) -> list[str]:
+    """The cluster directories: homes of Flux Kustomizations not built by another cluster's."""
+    homes = sorted({_home(k) for k in found.kustomizations})
+    nested = {home for home in homes for k in found.kustomizations
+              if _home(k) != home and _within(home, k.path) and not _within(_home(k), k.path)}
+    return [home for home in homes if home not in nested]
+
+
+def choose_cluster(root: Path, found: Scan, configured: str | None) -> str | None:
+    """The cluster directory to serve, per `flux.cluster`; None for a plain repository."""
+    if configured:
+        chosen = normalize_path(configured, "config.yaml: flux.cluster")
+        if not (root / chosen).is_dir():
+            raise DiscoveryError(f"config.yaml: flux.cluster: directory {chosen!r} "
+                                 "not found in the repository")
+        return chosen
+    candidates = clusters(found)
+    if not candidates:
+        return None
+    if len(candidates) > 1:
+        raise DiscoveryError("config.yaml: flux.cluster: the repository holds several clusters ("
+                             + ", ".join(candidates) + "); set flux.cluster to the one gitbot "
+                             "serves")
+    return candidates[0]
+
+
+def root_kustomization(found: Scan, cluster: str) -> FluxKustomization:
+    """The Kustomization that builds the cluster directory (bootstrap's `flux-system`).
+
+    When the repository does not declare it (gitops-istio, flux2-kustomize-helm-example keep
+    only a placeholder), it is the one `flux bootstrap` creates: flux-system/flux-system
+    building the cluster directory from GitRepository flux-system.
+    """
+    for kustomization in found.kustomizations:
+        if kustomization.path == cluster and _home(kustomization) == cluster:
+            return kustomization
+    source = SourceRef("GitRepository", BOOTSTRAP_NAME, BOOTSTRAP_NAME)
+    return FluxKustomization(name=BOOTSTRAP_NAME, namespace=BOOTSTRAP_NAME, path=cluster,
+                             source=source, spec={"path": f"./{cluster}", "prune": True})

@@ -1,0 +1,90 @@
+"""The repository as Flux sees it: render every Flux Kustomization of the served cluster.
+
+`render_repository(root, cluster)` copies what source-controller would package (ignore rules),
+starts from the cluster's bootstrap Kustomization, renders it with kustomize, and follows every
+Flux Kustomization found in the rendered output that uses the same source (recursively, as
+kustomize-controller applies them); Kustomizations of other sources are listed as external.
+Returns None for a plain repository (no Flux Kustomization): callers keep reading loose files.
+Called by the reconciler / specs loader (integration pending) and by tests.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+
+from gitbot.adapters.render import discovery, kustomize
+from gitbot.adapters.render.model import (
+    FluxKustomization,
+    FluxView,
+    RenderedKustomization,
+    RenderedObject,
+    is_flux_kustomization,
+)
+from gitbot.adapters.render.origins import OriginFinder
+from gitbot.adapters.render.sourceignore import SourceIgnore
+
+DEFAULT_TIMEOUT = 60.0
+
+
+def render_repository(root: Path, cluster: str | None = None,
+                      timeout: float = DEFAULT_TIMEOUT) -> FluxView | None:
+    """Render the served cluster's Flux Kustomizations; None for a plain repository.
+
+    Raises DiscoveryError (layout, `flux.cluster`) or RenderError (kustomize failed/timed out).
+    """
+    found = discovery.scan(root, SourceIgnore.load(root))
+    chosen = discovery.choose_cluster(root, found, cluster)
+    if chosen is None:
+        return None
+    start = discovery.root_kustomization(found, chosen)
+    source = found.git_repositories.get((start.source.namespace, start.source.name)) or {}
+    ignore_spec = (source.get("spec") or {}).get("ignore")
+    ignore = SourceIgnore.load(root, str(ignore_spec) if ignore_spec else None)
+    with tempfile.TemporaryDirectory(prefix="gitbot-render-") as tmp:
+        artifact = Path(tmp)
+        ignore.copy_artifact(root, artifact)
+        return _walk(artifact, chosen, start, timeout)
+
+
+def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float) -> FluxView:
+    finder = OriginFinder(artifact)
+    queue: deque[FluxKustomization] = deque([start])
+    seen = {start.key}
+    rendered: list[RenderedKustomization] = []
+    external: list[FluxKustomization] = []
+    while queue:
+        current = queue.popleft()
+        result = render_one(artifact, current, finder, timeout)
+        rendered.append(result)
+        for child in _children(result):
+            if child.key in seen:
+                continue
+            seen.add(child.key)
+            (queue if child.source == start.source else external).append(child)
+    return FluxView(cluster, tuple(rendered), tuple(external))
+
+
+def _children(result: RenderedKustomization) -> list[FluxKustomization]:
+    children = []
+    for item in result.objects:
+        if is_flux_kustomization(item.obj):
+            children.append(discovery.parse_kustomization(item.obj, item.origin.file,
+                                                          item.origin.line))
+    return children
+
+
+def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginFinder,
+               timeout: float) -> RenderedKustomization:
+    """Build one Flux Kustomization in the artifact copy; its objects with their origins."""
+    began = time.monotonic()
+    with kustomize.prepared(artifact, kustomization) as (directory, keep):
+        docs = kustomize.build(directory, artifact, kustomization, timeout)
+    seconds = time.monotonic() - began
+    objects = []
+    for doc in docs:
+        plain, origin = finder.split(doc, kustomization.path, kustomization.key, keep)
+        objects.append(RenderedObject(plain, origin))
+    return RenderedKustomization(kustomization, tuple(objects), seconds)

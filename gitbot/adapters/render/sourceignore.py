@@ -1,0 +1,97 @@
+"""Which repository files reach Flux: source-controller's default exclusions, `.sourceignore`
+files and the GitRepository's `spec.ignore`, with gitignore syntax.
+
+As fluxcd/pkg `sourceignore` does: the default patterns (VCS, images/archives, CI files,
+`.goreleaser.yml`/`.sops.yaml`/`.flux.yaml`) have the lowest priority, then every `.sourceignore`
+in the tree (scoped to its directory, parents before children), then `spec.ignore`; the last
+matching pattern decides. Called by `discovery` (to scan) and `flux` (to build the artifact copy).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pathspec
+
+IGNORE_FILE = ".sourceignore"
+EXCLUDE_VCS = ".git/,.gitignore,.gitmodules,.gitattributes"
+EXCLUDE_EXT = "*.jpg,*.jpeg,*.gif,*.png,*.wmv,*.flv,*.tar.gz,*.zip"
+EXCLUDE_CI = (".github/,.circleci/,.travis.yml,.gitlab-ci.yml,appveyor.yml,.drone.yml,"
+              "cloudbuild.yaml,codeship-services.yml,codeship-steps.yml")
+EXCLUDE_EXTRA = "**/.goreleaser.yml,**/.sops.yaml,**/.flux.yaml"
+DEFAULT_PATTERNS = ",".join([EXCLUDE_VCS, EXCLUDE_EXT, EXCLUDE_CI, EXCLUDE_EXTRA]).split(",")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    domain: tuple[str, ...]  # the directory whose .sourceignore declared it (() = the root)
+    pattern: Any  # a compiled gitignore pattern of pathspec
+
+
+def _rules(lines: Iterable[str], domain: tuple[str, ...]) -> list[_Rule]:
+    kept = [ln for ln in lines if ln.strip() and not ln.startswith("#")]
+    spec = pathspec.GitIgnoreSpec.from_lines(kept)
+    return [_Rule(domain, p) for p in spec.patterns if p.include is not None]
+
+
+class SourceIgnore:
+    """Answers "does this repository path reach the Flux artifact?"."""
+
+    def __init__(self, rules: list[_Rule]) -> None:
+        self._rules = rules
+
+    @classmethod
+    def load(cls, root: Path, extra: str | None = None) -> SourceIgnore:
+        rules = _rules(DEFAULT_PATTERNS, ())
+        rules += _tree_rules(root, ())
+        if extra:
+            rules += _rules(extra.splitlines(), ())
+        return cls(rules)
+
+    def ignored(self, rel: str, is_dir: bool = False) -> bool:
+        parts = tuple(rel.split("/"))
+        for rule in reversed(self._rules):
+            size = len(rule.domain)
+            if len(parts) <= size or parts[:size] != rule.domain:
+                continue
+            sub = "/".join(parts[size:]) + ("/" if is_dir else "")
+            if rule.pattern.match_file(sub) is not None:
+                return bool(rule.pattern.include)
+        return False
+
+    def files(self, root: Path) -> Iterator[str]:
+        """Repository-relative paths of the files that reach the artifact, sorted per directory."""
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d != ".git")
+            base = Path(dirpath).relative_to(root).as_posix()
+            for name in sorted(filenames):
+                rel = name if base == "." else f"{base}/{name}"
+                if not self.ignored(rel):
+                    yield rel
+
+    def copy_artifact(self, root: Path, dest: Path) -> None:
+        """Copy what Flux would package into `dest`: regular files only, as source-controller's
+        archive leaves symlinks and other special files out."""
+        for rel in self.files(root):
+            source = root / rel
+            if source.is_symlink() or not source.is_file():
+                continue
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+
+
+def _tree_rules(directory: Path, domain: tuple[str, ...]) -> list[_Rule]:
+    rules: list[_Rule] = []
+    ignore_file = directory / IGNORE_FILE
+    if ignore_file.is_file():
+        rules += _rules(ignore_file.read_text(encoding="utf-8").splitlines(), domain)
+    for child in sorted(directory.iterdir()):
+        if child.is_dir() and not child.is_symlink() and child.name != ".git":
+            rules += _tree_rules(child, (*domain, child.name))
+    return rules

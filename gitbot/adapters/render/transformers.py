@@ -1,0 +1,131 @@
+"""Which `images:` / `patches` entries select a rendered object, with file and line.
+
+kustomize's transformations annotation lists every transformer of a kustomization file that
+ran over an object, changed or not. `selecting_entries` narrows that to the entries whose
+selector matches the object (an `images` name matching one of its images, a patch target or
+inline patch naming its kind and name), including those of the Flux Kustomization itself, so
+a render-edit-render check can say "overridden by images[0] at apps/kustomization.yaml:7".
+Called by the reconciler's verify step (integration pending).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from gitbot.adapters.render.model import RenderedKustomization, RenderedObject
+
+PATCH_FIELDS = ("patches", "patchesJson6902", "patchesStrategicMerge")
+
+
+@dataclass(frozen=True)
+class SelectingEntry:
+    """One transformer entry that applies to an object: `images[0]`, `patches[1]`, …"""
+
+    field: str  # e.g. "images[0]"
+    file: str
+    line: int | None
+
+    def where(self) -> str:
+        place = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{place}: {self.field}"
+
+
+def _image_name(image: str) -> str:
+    name = image.split("@", 1)[0]
+    colon, slash = name.rfind(":"), name.rfind("/")
+    return name[:colon] if colon > slash else name
+
+
+def _images(value: Any) -> set[str]:
+    """Every container image name (without tag or digest) anywhere in an object."""
+    found: set[str] = set()
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in ("containers", "initContainers") and isinstance(item, list):
+                found |= {_image_name(str(c.get("image", ""))) for c in item
+                          if isinstance(c, Mapping)}
+            else:
+                found |= _images(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _images(item)
+    return found
+
+
+def _matches(pattern: object, value: str) -> bool:
+    if pattern in (None, ""):
+        return True
+    try:
+        return re.fullmatch(str(pattern), value) is not None
+    except re.error:
+        return str(pattern) == value
+
+
+def _selects(entry: Any, obj: RenderedObject, directory: Path) -> bool:
+    target = entry.get("target")
+    if isinstance(target, Mapping):
+        group, _, version = obj.api_version.rpartition("/")
+        return all((_matches(target.get("kind"), obj.kind), _matches(target.get("name"), obj.name),
+                    _matches(target.get("namespace"), obj.namespace or ""),
+                    _matches(target.get("group"), group),
+                    _matches(target.get("version"), version)))
+    patch = entry.get("patch") if isinstance(entry, Mapping) else entry
+    path = entry.get("path") if isinstance(entry, Mapping) else entry
+    if patch is None and isinstance(path, str) and (directory / path).is_file():
+        patch = (directory / path).read_text(encoding="utf-8")
+    inline = _load(str(patch)) if isinstance(patch, str) else patch
+    if isinstance(inline, Mapping):
+        meta = inline.get("metadata") or {}
+        return inline.get("kind") == obj.kind and meta.get("name") == obj.name
+    return False
+
+
+def _load(text: str) -> Any:
+    try:
+        return YAML(typ="rt").load(text)
+    except YAMLError:
+        return None
+
+
+def _line(sequence: Any, index: int) -> int | None:
+    try:
+        return int(sequence.lc.item(index)[0]) + 1
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _entries(doc: Mapping[str, Any], obj: RenderedObject,
+             directory: Path) -> Iterator[tuple[str, int, Any]]:
+    images = _images(obj.obj)
+    for index, entry in enumerate(doc.get("images") or []):
+        if isinstance(entry, Mapping) and (entry.get("name") in images
+                                           or entry.get("newName") in images):
+            yield f"images[{index}]", index, doc["images"]
+    for field in PATCH_FIELDS:
+        for index, entry in enumerate(doc.get(field) or []):
+            if _selects(entry, obj, directory):
+                yield f"{field}[{index}]", index, doc[field]
+
+
+def selecting_entries(root: Path, rendered: RenderedKustomization,
+                      obj: RenderedObject) -> list[SelectingEntry]:
+    """The images/patch entries (team files, then the Flux Kustomization) that select `obj`."""
+    found: list[SelectingEntry] = []
+    files = sorted({t.file for t in obj.origin.transformers if t.file})
+    for file in files:
+        doc = _load((root / file).read_text(encoding="utf-8")) if (root / file).is_file() else None
+        if isinstance(doc, Mapping):
+            found += [SelectingEntry(field, file, _line(seq, index))
+                      for field, index, seq in _entries(doc, obj, (root / file).parent)]
+    flux = rendered.kustomization
+    if flux.file:
+        found += [SelectingEntry(f"spec.{field}", flux.file, flux.line)
+                  for field, _index, _seq in _entries(flux.spec, obj, root / flux.path)]
+    return found

@@ -1,0 +1,68 @@
+"""Split a YAML file into its documents with the line each starts on, and load them safely.
+
+Used by `discovery` (to find Flux objects and say FILE:LINE) and `origins` (to map a rendered
+object back to its line). Files that are not YAML (Helm templates) yield nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+_SEPARATOR = re.compile(r"^---(\s|$)")
+
+
+def _first_content_line(lines: list[str], start: int) -> int:
+    for offset, text in enumerate(lines):
+        stripped = text.strip()
+        if stripped and not stripped.startswith("#") and not _SEPARATOR.match(text):
+            return start + offset
+    return start
+
+
+def split_documents(text: str) -> list[tuple[int, str]]:
+    """(1-based line of the document's first content line, document text) for each document."""
+    chunks: list[tuple[int, list[str]]] = [(1, [])]
+    for number, line in enumerate(text.splitlines(), start=1):
+        if _SEPARATOR.match(line):
+            chunks.append((number, [line]))
+        else:
+            chunks[-1][1].append(line)
+    return [(_first_content_line(lines, start), "\n".join(lines)) for start, lines in chunks
+            if any(ln.strip() and not ln.strip().startswith("#") and not _SEPARATOR.match(ln)
+                   for ln in lines)]
+
+
+def load_mappings(path: Path, wanted: Callable[[str], bool] | None = None
+                  ) -> list[tuple[int, Mapping[str, Any]]]:
+    """The mapping documents of a file with their lines; [] when it is not readable YAML.
+
+    `wanted` picks, from its text, which documents are worth parsing (a speed-up for scans).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    loader = YAML(typ="safe", pure=True)
+    found: list[tuple[int, Mapping[str, Any]]] = []
+    for line, chunk in split_documents(text):
+        if wanted is not None and not wanted(chunk):
+            continue
+        try:
+            doc = loader.load(chunk)
+        except YAMLError:
+            return []
+        if isinstance(doc, Mapping):
+            found.append((line, doc))
+    return found
+
+
+def load_all(text: str) -> list[Mapping[str, Any]]:
+    """Every mapping document of a YAML stream (kustomize's output)."""
+    docs = YAML(typ="safe", pure=True).load_all(text)
+    return [doc for doc in docs if isinstance(doc, Mapping)]
