@@ -76,7 +76,7 @@ def _parts(rel: str) -> list[str]:
     """The components of a relative path that must stay inside the root (and out of .git)."""
     pure = PurePosixPath(rel)
     parts = list(pure.parts)
-    if not rel or pure.is_absolute() or ".." in parts or "." in parts:
+    if not parts or pure.is_absolute() or ".." in parts:
         raise FileRefusedError(rel, "path leaves the repository")
     if ".git" in parts:
         raise FileRefusedError(rel, "path is inside .git")
@@ -96,10 +96,14 @@ def _inside(root: Path, rel: str) -> str:
     except OSError as err:
         raise FileRefusedError(rel, f"cannot resolve: {err.strerror}") from None
     base = os.path.realpath(root)
-    if os.path.commonpath([base, real]) != base or real == base:
-        target = os.readlink(path) if path.is_symlink() else "a path"
-        raise FileRefusedError(rel, f"symlink to {target}, outside the repository")
-    return Path(os.path.relpath(real, base)).as_posix()
+    if os.path.commonpath([base, real]) != base:
+        if path.is_symlink():
+            raise FileRefusedError(rel, f"symlink to {os.readlink(path)}, outside the repository")
+        raise FileRefusedError(rel, "resolves outside the repository (a symlinked directory)")
+    inside = Path(os.path.relpath(real, base)).as_posix()
+    if ".git" in inside.split("/"):
+        raise FileRefusedError(rel, "path is inside .git")
+    return inside
 
 
 def _kind(mode: int) -> str:
@@ -121,9 +125,9 @@ def _directory(root: Path, rel: str, dirs: list[str], create: bool = False) -> I
                 if create and not _exists(name, fd):
                     os.mkdir(name, dir_fd=fd)
                 nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
-            except OSError as err:
+            except OSError:
                 raise FileRefusedError(rel, f"directory {name} is a symlink or not a "
-                                       f"directory ({err.strerror})") from None
+                                       "directory") from None
             os.close(fd)
             fd = nxt
         yield fd
@@ -140,7 +144,8 @@ def _exists(name: str, dir_fd: int) -> bool:
 
 
 def _human(size: int) -> str:
-    return f"{size / 1024 / 1024:g} MiB" if size >= 1024 * 1024 else f"{size} bytes"
+    mib = 1024 * 1024
+    return f"{size // mib} MiB" if size and size % mib == 0 else f"{size} bytes"
 
 
 def read_text(root: Path, rel: str, limit: int = MAX_BYTES) -> str:
@@ -162,7 +167,7 @@ def _read_bytes(root: Path, rel: str, limit: int) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise FileRefusedError(rel, f"is {_kind(st.st_mode)}, not a regular file")
         if st.st_size > limit:
-            raise FileRefusedError(rel, f"is {_human(st.st_size)}, over gitbot's limit of "
+            raise FileRefusedError(rel, f"is {st.st_size} bytes, over gitbot's limit of "
                                    f"{_human(limit)} per file")
         fd = os.open(real[-1], _READ_FLAGS, dir_fd=dir_fd)
     with os.fdopen(fd, "rb") as file:
