@@ -167,6 +167,9 @@ CASES = [
         "bomb.yaml:12: document: refused: expands to 2111111 nodes and 3000000 characters "
         "through aliases, over gitbot's limit of 1000000 nodes and 33554432 characters per "
         "document (a YAML bomb?)"], BOTH, id="billion-laughs"),
+    pytest.param(text("alpha/dates.yaml", "a: 1\nwhen: 2020-13-45\n"), [
+        "alpha/dates.yaml:2: document: invalid YAML: invalid timestamp value"], BOTH,
+        id="thirteenth-month"),
     pytest.param(huge, [
         "huge.yaml:1: document: is 52428800 bytes, over gitbot's limit of 4 MiB per file"],
         BOTH, id="50MB-file"),

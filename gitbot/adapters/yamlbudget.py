@@ -8,6 +8,9 @@ a node that contains it raises `YamlBudgetError` (a ruamel `MarkedYAMLError`, so
 line). Expanded sizes are memoised per node, so the cost is one addition per node and alias:
 a bomb is refused after composing its few dozen real nodes, long before anything expands it
 (ruamel shares aliased nodes; copying them into plain data is what would blow up).
+
+A value its tag cannot hold (`2020-13-45`, `!!int abc`) raises ruamel's bare ValueError
+without a line; the constructors here turn it into a `YamlValueError` at the value's line.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.composer import Composer
+from ruamel.yaml.constructor import RoundTripConstructor, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -28,6 +32,10 @@ MAX_CHARS = 32 * 1024 * 1024  # expanded scalar characters per document
 
 class YamlBudgetError(MarkedYAMLError):
     """A document over one of gitbot's YAML budgets; `problem` says which, with the limit."""
+
+
+class YamlValueError(MarkedYAMLError):
+    """A scalar that its (explicit or implicit) tag cannot convert, e.g. a 13th month."""
 
 
 class BudgetComposer(Composer):
@@ -109,11 +117,31 @@ class BudgetRoundTripScanner(_FlowDepth, RoundTripScanner):
     """The round-trip loader's scanner with the flow depth limit."""
 
 
+class _MarkedValues:
+    """Constructor mixin: a ValueError/TypeError while converting a node names its line."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)  # type: ignore[misc]
+        except (ValueError, TypeError, OverflowError):
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise YamlValueError(None, None, f"invalid {kind} value", node.start_mark) from None
+
+
+class MarkedSafeConstructor(_MarkedValues, SafeConstructor):
+    """The safe loader's constructor, with lines on conversion errors."""
+
+
+class MarkedRoundTripConstructor(_MarkedValues, RoundTripConstructor):
+    """The round-trip loader's constructor, with lines on conversion errors."""
+
+
 def budgeted(yaml: YAML) -> YAML:
     """The same YAML instance, loading within the budgets (pure-Python parser only)."""
     rt = isinstance(yaml.Scanner, type) and issubclass(yaml.Scanner, RoundTripScanner)
     yaml.Scanner = BudgetRoundTripScanner if rt else BudgetScanner
     yaml.Composer = BudgetComposer
+    yaml.Constructor = MarkedRoundTripConstructor if rt else MarkedSafeConstructor
     return yaml
 
 
