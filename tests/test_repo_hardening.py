@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gitbot.adapters.manifest_types import ManifestNotFoundError
+from gitbot.adapters.manifest_types import ManifestNotFoundError, ManifestShapeError
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.safefs import FileRefusedError
 from gitbot.adapters.specs import format_problems, load_repository
@@ -263,3 +263,22 @@ def test_the_atime_probe_sees_a_read(world: World) -> None:
     before = world.snapshot()
     (world.outside / "token").read_bytes()
     assert world.snapshot() != before
+
+
+def test_an_unreadable_configs_file_stops_only_that_bootstrap(world: World) -> None:
+    deployment = world.repo / "alpha" / "deployment.yaml"
+    deployment.write_text(deployment.read_text(encoding="utf-8") + (
+        "        envFrom:\n        - configMapRef:\n            name: alpha-cfg\n"),
+        encoding="utf-8")
+    (world.repo / "alpha" / "config.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: alpha-cfg\n  namespace: test\n"
+        "data:\n  color: blue\n", encoding="utf-8")
+    (world.repo / "alpha" / "alpha-primary-configs.yaml").write_text("a: [1\n", encoding="utf-8")
+    canary = load_repository(world.repo).canary("test/alpha")
+    assert canary is not None
+    editor = ManifestEditor(world.repo)
+    with pytest.raises(ManifestShapeError) as caught:
+        editor.bootstrap(canary)
+    assert str(caught.value) == (
+        "alpha/alpha-primary-configs.yaml:2: cannot parse YAML: expected ',' or ']', but got "
+        "'<stream end>'; cannot add the primary copies of the configs of test/alpha")
