@@ -201,8 +201,17 @@ def test_a_bad_file_costs_only_its_own_documents(
     assert world.snapshot() == before
 
 
-def test_the_canary_whose_target_is_refused_gets_the_reason(world: World) -> None:
+@pytest.mark.parametrize(("others", "tail"), [
+    pytest.param(0, "", id="one-unread-file"),
+    pytest.param(4, "; beta/b0.yaml: dangling symlink (to gone); beta/b1.yaml: dangling symlink "
+                 "(to gone); and 2 more", id="five-unread-files"),
+])
+def test_the_canary_whose_target_is_refused_gets_the_reason(
+    world: World, others: int, tail: str
+) -> None:
     symlink("alpha/deployment.yaml", "../../../outside/deployment.yaml")(world)
+    for i in range(others):
+        symlink(f"beta/b{i}.yaml", "gone")(world)
     before = world.snapshot()
     editor = ManifestEditor(world.repo)
     with pytest.raises(ManifestNotFoundError) as caught:
@@ -210,7 +219,7 @@ def test_the_canary_whose_target_is_refused_gets_the_reason(world: World) -> Non
     assert str(caught.value) == (
         f"Deployment test/alpha not found in any YAML file under {world.repo}; files not read: "
         "alpha/deployment.yaml: symlink to ../../../outside/deployment.yaml, outside the "
-        "repository")
+        f"repository{tail}")
     assert editor.save() == []
     assert world.snapshot() == before
     assert "replicas: 2" in (world.outside / "deployment.yaml").read_text(encoding="utf-8")

@@ -67,8 +67,9 @@ class ManifestEditor:
         entry = self.index.find(kind, namespace, name)
         if entry is None:
             where = f" (needed by {why})" if why else ""
-            skipped = "; ".join(self.index.skipped.values())
-            unread = f"; files not read: {skipped}" if skipped else ""
+            skipped = list(self.index.skipped.values())
+            more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+            unread = f"; files not read: {'; '.join(skipped[:3])}{more}" if skipped else ""
             raise ManifestNotFoundError(
                 f"{kind} {namespace}/{name} not found in any YAML file under {self.root}{where}"
                 f"{unread}"
