@@ -45,7 +45,8 @@ class FileRefusedError(InvalidInputError):
 
 
 def repo_files(root: Path, suffixes: tuple[str, ...], skip_hidden: bool = False) -> list[str]:
-    """Repository-relative POSIX paths of the files ending in `suffixes`, sorted.
+    """Repository-relative POSIX paths of the files ending in `suffixes`, in walk order
+    (a folder's files by name, then its subfolders by name).
 
     Symlinked directories are not entered. A file symlink whose target is another listed file
     is left out (the target is read under its own name); other symlinks stay listed, so that
@@ -55,10 +56,10 @@ def repo_files(root: Path, suffixes: tuple[str, ...], skip_hidden: bool = False)
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d != ".git" and not (skip_hidden and d[0] == "."))
         base = Path(folder).relative_to(root)
-        found += [(base / n).as_posix() for n in names
+        found += [(base / n).as_posix() for n in sorted(names)
                   if n.endswith(suffixes) and not (skip_hidden and n[0] == ".")]
     listed = set(found)
-    return sorted(rel for rel in found if _link_target(root, rel) not in listed)
+    return [rel for rel in found if _link_target(root, rel) not in listed]
 
 
 def _link_target(root: Path, rel: str) -> str | None:

@@ -97,7 +97,7 @@ def load_repository(root: Path) -> SpecSet:
 def yaml_files(root: Path) -> Iterator[Path]:
     """Every `*.yaml` / `*.yml` file under `root`, sorted, outside hidden and symlinked
     directories (a symlink to another listed file is read under the target's name)."""
-    yield from (root / rel for rel in repo_files(root, (".yaml", ".yml"), skip_hidden=True))
+    yield from (root / rel for rel in sorted(repo_files(root, (".yaml", ".yml"), skip_hidden=True)))
 
 
 class _Namespaces:
