@@ -291,3 +291,14 @@ def test_an_unreadable_configs_file_stops_only_that_bootstrap(world: World) -> N
     assert str(caught.value) == (
         "alpha/alpha-primary-configs.yaml:2: cannot parse YAML: expected ',' or ']', but got "
         "'<stream end>'; cannot add the primary copies of the configs of test/alpha")
+
+
+def test_a_parse_error_in_a_later_document_has_the_same_line_everywhere(world: World) -> None:
+    text("alpha/multi.yaml", "a: 1\n---\n# c\n\nb: [1, 2\nc: 3\n")(world)
+    editor = ManifestEditor(world.repo)
+    editor.index.scan()
+    assert editor.index.skipped == {
+        "alpha/multi.yaml": "alpha/multi.yaml:6: cannot parse YAML: expected ',' or ']', but "
+                            "got ':'"}
+    assert format_problems(load_repository(world.repo).problems) == (
+        "alpha/multi.yaml:6: document: invalid YAML: expected ',' or ']', but got ':'")

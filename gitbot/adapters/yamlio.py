@@ -6,7 +6,8 @@ each document is parsed on demand and only a document whose data was changed is 
 so markers, comments between documents and the other documents stay byte-identical. The
 indentation is detected per document (the setting whose no-edit round trip reproduces the
 text wins), lines of 4096 characters are never folded, and the values ruamel loses (`~` and
-`null` written as nothing) are restored from the original text.
+`null` written as nothing) are restored from the original text. Files are read and written
+through `gitbot.adapters.safefs` and parsed within the budgets of `gitbot.adapters.yamlbudget`.
 """
 
 from __future__ import annotations
