@@ -76,3 +76,28 @@ def test_reconcile_initializes_the_good_canary_and_reports_each_bad_file(config:
     result = CliRunner().invoke(cli, ["--config", str(config), "validate"],
                                 catch_exceptions=False)
     assert (result.exit_code, result.stdout.splitlines()) == (2, PROBLEMS)
+
+
+@pytest.mark.timeout(120)
+def test_the_daemon_logs_each_bad_file_once_until_it_changes(
+    config: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gitbot.config import load_settings
+    from gitbot.wiring import build_app
+
+    app = build_app(load_settings(config))
+    try:
+        for _ in range(3):  # the daemon's jobs run a pass per canary tick
+            app.reconciler.run_pass()
+        clone = config.parent / "developer"  # a person pushes another bad link
+        _git(clone, "pull", "-q", "--rebase", "origin", "main")
+        (clone / "apps" / "bad" / "zero.yaml").unlink()
+        (clone / "apps" / "bad" / "zero.yaml").symlink_to("/dev/null")
+        _git(clone, "commit", "-q", "-am", "Another bad link")
+        _git(clone, "push", "-q", "origin", "HEAD:main")
+        app.reconciler.run_pass()
+    finally:
+        app.close()
+    logged = [r.getMessage().removeprefix("invalid: ") for r in caplog.records
+              if r.name == "gitbot.reconciler" and r.getMessage().startswith("invalid: ")]
+    assert logged == [*PROBLEMS, PROBLEMS[-1].replace("/dev/zero", "/dev/null")]
