@@ -110,14 +110,17 @@ class Reconciler:
         self.announcer = announcer
         self.clock = clock
         self.crash = crash
+        self._reported: frozenset[str] = frozenset()  # problems already logged
 
     def run_pass(self, only: str | None = None) -> PassReport:
         """Sync the repository, then give every valid canary (or one) one tick."""
         head = self.ws.sync()
         specs = load_repository(self.ws.root, no_cross_namespace_refs=self.no_cross_namespace_refs)
         report = PassReport(head=head, specs=specs)
-        for problem in specs.problems:
-            log.warning("invalid: %s", problem)
+        problems = frozenset(str(p) for p in specs.problems)
+        for line in sorted(problems - self._reported):  # each once, until it is fixed
+            log.warning("invalid: %s", line)
+        self._reported = problems
         for canary in specs.canaries:
             if only and only not in (canary.key, canary.name):
                 continue

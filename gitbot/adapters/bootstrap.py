@@ -12,6 +12,7 @@ Objects already in the repository are never regenerated, so a second bootstrap c
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from gitbot.adapters.manifest_types import (
     ManifestShapeError,
     selector_label,
 )
+from gitbot.adapters.safefs import new_file
 from gitbot.adapters.yamlio import YamlFile, dump_text
 from gitbot.core.configrefs import primary_pod_template
 from gitbot.core.revision import ConfigKey
@@ -219,15 +221,14 @@ def bootstrap(index: ManifestIndex, canary: Canary, target: Entry,
     `configs` are the tracked configs' payloads (see `gitbot.adapters.configs`): the primary's
     template references their `-primary` copies and carries their checksum annotation.
     """
-    folder = target.file.path.parent
     rel_folder = target.file.rel.rpartition("/")[0]
     changes: list[FieldChange] = []
     for name, objs in generated_groups(index, canary, target, configs).items():
-        rel = f"{rel_folder}/{name}" if rel_folder else name
-        if (folder / name).exists() or rel in index.files:
+        rel = new_file(index.root, rel_folder, name, f"Canary {canary.key}")
+        if os.path.lexists(index.root / rel) or rel in index.files:
             raise ManifestShapeError(
                 f"{rel}: exists but lacks {', '.join(o['kind'] for o in objs)} for {canary.key}")
-        index.add_file(YamlFile.create(folder / name, rel, render_file(canary, objs)))
+        index.add_file(YamlFile.create(index.root, rel, render_file(canary, objs)))
         changes += [FieldChange(rel, o["kind"], canary.namespace, o["metadata"]["name"], "",
                                 None, o) for o in objs]
         changes += register_resource(index, rel_folder, name)

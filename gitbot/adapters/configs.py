@@ -15,12 +15,14 @@ records of Secrets carry their keys but not their values.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from gitbot.adapters.bootstrap import register_resource, without_flux
 from gitbot.adapters.manifest_index import Entry, ManifestIndex
 from gitbot.adapters.manifest_merge import Changes, merge_mapping, plain, to_node
 from gitbot.adapters.manifest_types import GENERATED_MARK, FieldChange, ManifestShapeError
+from gitbot.adapters.safefs import new_file
 from gitbot.adapters.yamlio import YamlDocument, YamlFile, dump_text
 from gitbot.core.configrefs import config_payload, primary_name, tracking_exclusion
 from gitbot.core.revision import ConfigKey, referenced_configs
@@ -125,17 +127,17 @@ def create_copies(index: ManifestIndex, canary: Canary, target: Entry,
         return []
     rel_folder = target.file.rel.rpartition("/")[0]
     name = configs_file_name(canary)
-    rel = f"{rel_folder}/{name}" if rel_folder else name
+    rel = new_file(index.root, rel_folder, name, f"Canary {canary.key}")
     changes = [_created(rel, canary.namespace, o) for o in objs]
     existing = index.files.get(rel)
     if existing is not None:
         _append(index, existing, objs)
         return changes
-    path = target.file.path.parent / name
-    if path.exists():
-        raise ManifestShapeError(f"{rel}: exists but cannot be read as YAML; cannot add "
-                                 f"the primary copies of the configs of {canary.key}")
-    index.add_file(YamlFile.create(path, rel, render_configs(canary, objs)))
+    if os.path.lexists(index.root / rel):
+        reason = index.skipped.get(rel, f"{rel}: exists but cannot be read as YAML")
+        raise ManifestShapeError(f"{reason}; cannot add the primary copies of the configs "
+                                 f"of {canary.key}")
+    index.add_file(YamlFile.create(index.root, rel, render_configs(canary, objs)))
     return changes + register_resource(index, rel_folder, name)
 
 

@@ -4,20 +4,22 @@ Used by `gitbot.adapters.manifests.ManifestEditor`. Every `*.yaml`/`*.yml` file 
 (except `.git`) is split into documents; a document with `kind` and `metadata.name` is an
 object. Its namespace is `metadata.namespace`, else the `namespace:` of the `kustomization.yaml`
 in its directory, else unresolved (it then matches any namespace asked for, so the Canary's
-namespace acts as the default). Files that do not parse are skipped and listed in `skipped`.
+namespace acts as the default). Files are read through `gitbot.adapters.safefs` (regular files
+inside the root only) and parsed within the YAML budgets; a file that is refused or does not
+parse is skipped and listed in `skipped` with the reason, and costs only its own objects.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from gitbot.adapters.safefs import FileRefusedError, read_text, repo_files
+from gitbot.adapters.yamlbudget import safe_yaml
 from gitbot.adapters.yamlio import YamlDocument, YamlFile, YamlSyntaxError
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -52,7 +54,7 @@ class Entry:
 
 
 def _safe_load(text: str) -> Any:
-    return YAML(typ="safe", pure=True).load(text)
+    return safe_yaml().load(text)
 
 
 def _identity(data: Any) -> tuple[str, str, str] | None:
@@ -72,33 +74,29 @@ class ManifestIndex:
         self.root = root
         self.files: dict[str, YamlFile] = {}
         self.entries: list[Entry] = []
-        self.skipped: list[str] = []
+        self.skipped: dict[str, str] = {}  # rel -> why it was not indexed
         self._scanned = False
         self._kustomize_ns: dict[Path, str] = {}
-
-    def _yaml_paths(self) -> Iterator[Path]:
-        for folder, dirs, names in os.walk(self.root):
-            dirs[:] = sorted(d for d in dirs if d != ".git")
-            for name in sorted(names):
-                if name.endswith((".yaml", ".yml")):
-                    yield Path(folder) / name
 
     def scan(self) -> None:
         if self._scanned:
             return
         self._scanned = True
-        for path in self._yaml_paths():
-            rel = path.relative_to(self.root).as_posix()
+        for rel in repo_files(self.root, (".yaml", ".yml")):
             try:
-                self.add_file(YamlFile.read(path, rel))
-            except (YamlSyntaxError, YAMLError, UnicodeDecodeError):
-                self.skipped.append(rel)
+                self.add_file(YamlFile.read(self.root, rel))
+            except (FileRefusedError, YamlSyntaxError) as err:
+                self.skipped[rel] = str(err)
 
     def add_file(self, yfile: YamlFile) -> None:
         """Register a file (read from disk or newly generated) and its objects."""
         found = []
         for doc in yfile.documents:
-            ident = _identity(_safe_load(doc.text))
+            try:
+                data = _safe_load(doc.text)
+            except YAMLError as err:
+                raise doc.syntax_error(err) from err
+            ident = _identity(data)
             if ident is not None:
                 kind, name, namespace = ident
                 namespace = namespace or self.kustomize_namespace(yfile.path.parent)
@@ -108,7 +106,7 @@ class ManifestIndex:
 
     def kustomize_namespace(self, folder: Path) -> str:
         if folder not in self._kustomize_ns:
-            self._kustomize_ns[folder] = _read_kustomize_namespace(folder)
+            self._kustomize_ns[folder] = _read_kustomize_namespace(self.root, folder)
         return self._kustomize_ns[folder]
 
     def find(self, kind: str, namespace: str, name: str) -> Entry | None:
@@ -128,13 +126,13 @@ class ManifestIndex:
         return [e for e in self.entries if e.kind == kind and e.namespace in (namespace, "")]
 
 
-def _read_kustomize_namespace(folder: Path) -> str:
+def _read_kustomize_namespace(root: Path, folder: Path) -> str:
     for name in KUSTOMIZATION_NAMES:
         path = folder / name
         if path.is_file():
             try:
-                data = _safe_load(path.read_text(encoding="utf-8"))
-            except (YAMLError, UnicodeDecodeError):
+                data = _safe_load(read_text(root, path.relative_to(root).as_posix()))
+            except (YAMLError, FileRefusedError):
                 return ""
             if isinstance(data, Mapping) and isinstance(data.get("namespace"), str):
                 return str(data["namespace"])

@@ -24,6 +24,7 @@ from gitbot.adapters.manifest_types import (
     ManifestNotFoundError,
     selector_label,
 )
+from gitbot.adapters.safefs import check_writable
 from gitbot.core.configrefs import config_payload, primary_pod_template
 from gitbot.core.revision import referenced_configs, revision_hash
 from gitbot.core.routes import http_routes, read_traffic
@@ -66,8 +67,12 @@ class ManifestEditor:
         entry = self.index.find(kind, namespace, name)
         if entry is None:
             where = f" (needed by {why})" if why else ""
+            skipped = list(self.index.skipped.values())
+            more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+            unread = f"; files not read: {'; '.join(skipped[:3])}{more}" if skipped else ""
             raise ManifestNotFoundError(
                 f"{kind} {namespace}/{name} not found in any YAML file under {self.root}{where}"
+                f"{unread}"
             )
         return entry
 
@@ -185,7 +190,12 @@ class ManifestEditor:
         return sorted(rel for rel, f in self.index.files.items() if f.changed)
 
     def save(self) -> list[str]:
-        """Write the changed and new files; returns their repository-relative paths."""
+        """Write the changed and new files; returns their repository-relative paths.
+
+        Every path is checked first (`safefs.check_writable`), so a refused one writes nothing.
+        """
+        for rel in self.changed_files():
+            check_writable(self.root, rel)
         return sorted(rel for rel, f in self.index.files.items() if f.save())
 
 

@@ -5,21 +5,30 @@ numbers), hands each `flagger.app` document to the pure `gitbot.core.parse.parse
 the checks that need the whole repository (template and provider references, target
 Deployments, duplicate canaries) and returns a `SpecSet`: the valid objects plus every problem.
 Called by the reconciler on each sync and by `gitbot validate` (with `format_problems`).
+Files are read through `gitbot.adapters.safefs` and parsed within `gitbot.adapters.yamlbudget`:
+a file that is refused (symlink out, FIFO, too big) or over a budget becomes one Problem at
+its line and costs only its own documents.
 """
 
 from __future__ import annotations
 
 import datetime
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import YAMLError
 
+from gitbot.adapters.safefs import FileRefusedError, read_text, repo_files
+from gitbot.adapters.yamlbudget import (
+    YamlBudgetError,
+    rt_yaml,
+    safe_yaml,
+    yaml_error_line,
+    yaml_error_text,
+)
 from gitbot.core.parse import is_flagger, parse_document
 from gitbot.core.parse_fields import FieldPath
 from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, ObjectRef, Problem
@@ -87,16 +96,9 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False) -> Spe
 
 
 def yaml_files(root: Path) -> Iterator[Path]:
-    """Every `*.yaml` / `*.yml` file under `root`, sorted, outside hidden directories."""
-    found: list[Path] = []
-    for directory, subdirs, files in os.walk(root):
-        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-        found.extend(
-            Path(directory, name)
-            for name in files
-            if not name.startswith(".") and name.endswith((".yaml", ".yml"))
-        )
-    yield from sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    """Every `*.yaml` / `*.yml` file under `root`, sorted, outside hidden and symlinked
+    directories (a symlink to another listed file is read under the target's name)."""
+    yield from (root / rel for rel in sorted(repo_files(root, (".yaml", ".yml"), skip_hidden=True)))
 
 
 class _Namespaces:
@@ -113,17 +115,19 @@ class _Namespaces:
             return own
         directory = str(Path(doc.path).parent)
         if directory not in self._by_dir:
-            self._by_dir[directory] = _kustomization_namespace(self._root / directory)
+            self._by_dir[directory] = _kustomization_namespace(self._root,
+                                                               self._root / directory)
         return self._by_dir[directory] or "default"
 
 
-def _kustomization_namespace(directory: Path) -> str:
+def _kustomization_namespace(root: Path, directory: Path) -> str:
     for name in KUSTOMIZATION_FILES:
         path = directory / name
         if path.is_file():
             try:
-                data: Any = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-            except (YAMLError, OSError, UnicodeDecodeError):
+                text = read_text(root, path.relative_to(root).as_posix())
+                data: Any = safe_yaml().load(text)
+            except (YAMLError, FileRefusedError):
                 return ""
             value = data.get("namespace") if isinstance(data, dict) else None
             return value if isinstance(value, str) else ""
@@ -258,33 +262,21 @@ def read_documents(root: Path, path: Path) -> tuple[list[Document], Problem | No
     """The mapping documents of `path`, or none and one Problem when the YAML is broken."""
     relative = path.relative_to(root).as_posix()
     try:
-        text = path.read_text(encoding="utf-8")
-        raw = list(YAML(typ="rt").load_all(text))
-    except UnicodeDecodeError:
-        return [], Problem(relative, 1, "", "", "", "not valid UTF-8 text")
+        raw = list(rt_yaml().load_all(read_text(root, relative)))
+    except FileRefusedError as error:
+        return [], Problem(relative, 1, "", "", "", error.reason)
+    except YamlBudgetError as error:
+        return [], Problem(relative, yaml_error_line(error), "", "", "",
+                           f"refused: {yaml_error_text(error)}")
     except YAMLError as error:
-        return [], Problem(relative, _error_line(error), "", "", "", _error_text(error))
+        return [], Problem(relative, yaml_error_line(error), "", "", "",
+                           f"invalid YAML: {yaml_error_text(error)}")
     docs = [
         Document(relative, index, to_plain(doc), make_locator(doc))
         for index, doc in enumerate(raw)
         if isinstance(doc, CommentedMap)
     ]
     return docs, None
-
-
-def _error_line(error: YAMLError) -> int:
-    if isinstance(error, MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        if mark is not None:
-            return int(mark.line) + 1
-    return 1
-
-
-def _error_text(error: YAMLError) -> str:
-    if isinstance(error, MarkedYAMLError):
-        detail = error.problem or error.context or "syntax error"
-        return f"invalid YAML: {detail}"
-    return f"invalid YAML: {error}"
 
 
 def to_plain(value: Any) -> Any:

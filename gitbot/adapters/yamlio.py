@@ -6,7 +6,8 @@ each document is parsed on demand and only a document whose data was changed is 
 so markers, comments between documents and the other documents stay byte-identical. The
 indentation is detected per document (the setting whose no-edit round trip reproduces the
 text wins), lines of 4096 characters are never folded, and the values ruamel loses (`~` and
-`null` written as nothing) are restored from the original text.
+`null` written as nothing) are restored from the original text. Files are read and written
+through `gitbot.adapters.safefs` and parsed within the budgets of `gitbot.adapters.yamlbudget`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, ScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from gitbot.adapters import safefs
+from gitbot.adapters.yamlbudget import budgeted, yaml_error_line, yaml_error_text
 from gitbot.errors import InvalidInputError
 
 _MARKER = re.compile(r"^(---|\.\.\.)([ \t]+#.*)?[ \t]*\r?\n?$")
@@ -40,8 +43,11 @@ class YamlSyntaxError(InvalidInputError):
 
 
 def make_yaml(indent: Indent = (2, 4, 2)) -> YAML:
-    """A round-trip YAML instance with the fidelity settings (quotes kept, no folding)."""
-    yaml = YAML()
+    """A round-trip YAML instance with the fidelity settings (quotes kept, no folding).
+
+    Loading with it stays within gitbot's YAML budgets (`gitbot.adapters.yamlbudget`).
+    """
+    yaml = budgeted(YAML())
     yaml.preserve_quotes = True
     yaml.width = 4096
     yaml.indent(mapping=indent[0], sequence=indent[1], offset=indent[2])
@@ -147,9 +153,19 @@ class YamlDocument:
     def data(self) -> Any:
         """The round-trip data (ruamel CommentedMap/CommentedSeq); edit it, then `touch()`."""
         if not self._loaded:
-            self._data = _load(self.text, self.file.rel)
+            try:
+                self._data = make_yaml().load(self.text)
+            except YAMLError as err:
+                raise self.syntax_error(err) from err
             self._loaded = True
         return self._data
+
+    def syntax_error(self, err: YAMLError) -> YamlSyntaxError:
+        """`err` (raised parsing this document's text) with the file's path and line."""
+        start = self.line - _first_content_line(self.text.splitlines(), 0)
+        line = yaml_error_line(err, start)
+        return YamlSyntaxError(f"{self.file.rel}:{line}: cannot parse YAML: "
+                               f"{yaml_error_text(err)}")
 
     def touch(self) -> None:
         """Mark the document changed so the file dumps it again."""
@@ -162,13 +178,6 @@ class YamlDocument:
         if not self.text.endswith("\n") and out.endswith("\n"):
             out = out[:-1]
         return out
-
-
-def _load(text: str, rel: str) -> Any:
-    try:
-        return make_yaml().load(text)
-    except YAMLError as err:
-        raise YamlSyntaxError(f"{rel}: cannot parse YAML: {err}") from err
 
 
 def choose_indent(text: str) -> Indent:
@@ -208,8 +217,9 @@ def _changed_lines(a: str, b: str) -> int:
 class YamlFile:
     """A YAML file split into marker segments and documents; renders back byte for byte."""
 
-    def __init__(self, path: Path, rel: str, text: str) -> None:
-        self.path = path
+    def __init__(self, root: Path, rel: str, text: str) -> None:
+        self.root = root
+        self.path = root / rel
         self.rel = rel
         self.original = text
         self.is_new = False
@@ -217,13 +227,14 @@ class YamlFile:
         self._split(text)
 
     @classmethod
-    def read(cls, path: Path, rel: str) -> YamlFile:
-        return cls(path, rel, path.read_text(encoding="utf-8"))
+    def read(cls, root: Path, rel: str) -> YamlFile:
+        """Repository file `rel` under `root`; `safefs.FileRefusedError` when not readable."""
+        return cls(root, rel, safefs.read_text(root, rel))
 
     @classmethod
-    def create(cls, path: Path, rel: str, text: str) -> YamlFile:
+    def create(cls, root: Path, rel: str, text: str) -> YamlFile:
         """A file that does not exist yet; `changed` is True until saved."""
-        new = cls(path, rel, text)
+        new = cls(root, rel, text)
         new.original = ""
         new.is_new = True
         return new
@@ -264,8 +275,7 @@ class YamlFile:
         if not self.changed:
             return False
         text = self.render()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(text, encoding="utf-8")
+        safefs.write_text(self.root, self.rel, text)
         self.original, self.is_new = text, False
         for doc in self.documents:
             doc.text, doc.dirty = doc.render(), False
