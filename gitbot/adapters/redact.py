@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values would mask ordinary words
@@ -36,9 +36,9 @@ _QUERY_CREDENTIAL = re.compile(
 
 
 def register_secret(value: str) -> None:
-    """Mask `value` (and its URL-decoded form) in every later log line."""
+    """Mask `value` (and its URL-encoded and -decoded forms) in every later log line."""
     global _ordered
-    candidates = {value, unquote(value)} - {""}
+    candidates = {value, unquote(value), quote(value), quote(value, safe="")}
     fresh = {v for v in candidates if len(v) >= _MIN_LENGTH} - _secrets
     if not fresh:
         return
@@ -63,6 +63,8 @@ def register_url(url: str, *, path_is_secret: bool = True) -> None:
         register_secret(parts.query)
     if path_is_secret and len(parts.path.strip("/")) >= _MIN_LENGTH:
         register_secret(parts.path.rstrip("/"))
+        if parts.query:
+            register_secret(f"{parts.path}?{parts.query}")
 
 
 def redact(text: str) -> str:
