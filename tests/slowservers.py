@@ -3,19 +3,41 @@
 `TricklingServer` answers one byte every `pause` seconds: the body (`part="body"`, headers sent
 at once with a Content-Length) or the status line and headers themselves (`part="headers"`).
 `stop()` wakes every trickling handler, so nothing is left running. Each request is counted in
-`hits` (path list), so a test can prove a redirect target was never called.
+`hits` (path list), so a test can prove a redirect target was never called. With `tls=(cert,
+key)` it speaks HTTPS (`self_signed()` makes a certificate for 127.0.0.1 with openssl).
 """
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1, valid for a day."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
 class TricklingServer:
-    def __init__(self, part: str = "body", pause: float = 0.2, size: int = 10_000) -> None:
+    def __init__(
+        self,
+        part: str = "body",
+        pause: float = 0.2,
+        size: int = 10_000,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.part = part
         self.pause = pause
         self.size = size
@@ -24,13 +46,19 @@ class TricklingServer:
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self._httpd.server_address[1]}"
 
     def trickle(self, wfile: Any, data: bytes) -> None:
         for i in range(len(data)):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from httpfixtures import RecordingServer, Reply
-from slowservers import TricklingServer
+from slowservers import TricklingServer, self_signed
 
 from gitbot.adapters.http import HttpError, bounded_request, bounded_session, origin
 from gitbot.adapters.notifiers import ChatMessage, ChatNotifier
@@ -54,6 +55,16 @@ def test_trickling_answer_ends_at_the_deadline(part: str) -> None:
         elapsed = time.monotonic() - started
     assert (caught.value.kind, caught.value.message) == ("timeout", "timeout after 1s")
     assert elapsed < 1.0 + MARGIN
+
+
+def test_trickling_tls_answer_ends_at_the_deadline(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    with TricklingServer("body", tls=(cert, key)) as slow, bounded_session() as session:
+        started = time.monotonic()
+        with pytest.raises(HttpError, match="timeout after 1s"):
+            bounded_request(session, "GET", f"{slow.url}/x", deadline_s=1.0, verify=str(cert))
+        assert time.monotonic() - started < 1.0 + MARGIN
+        assert slow.hits == ["/x"]  # TLS worked: the request arrived
 
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
@@ -160,3 +171,19 @@ def test_chat_trickle_and_redirect(
         error = ChatNotifier("slack", f"{chat.url}/services/T/B/X", label="chat").post(message)
     assert error == f"chat: refused redirect to another host ({origin(target.url)})"
     assert target.requests == []
+
+
+def test_chat_through_a_trickling_proxy_ends_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("gitbot.adapters.notifiers.TIMEOUT_SECONDS", 1.0)
+    with TricklingServer("body") as proxy:
+        notifier = ChatNotifier("slack", "http://chat.invalid/services/T/B/X", proxy=proxy.url,
+                                label="chat")
+        started = time.monotonic()
+        error = notifier.post(ChatMessage("podinfo", "test", "m", Severity.INFO))
+        elapsed = time.monotonic() - started
+        hits = list(proxy.hits)
+    assert error == "chat: timeout after 1s"
+    assert hits == ["http://chat.invalid/services/T/B/X"]  # it went through the proxy
+    assert elapsed < 1 + MARGIN
