@@ -176,12 +176,14 @@ class Daemon:
             self._end()
 
     def _rescan(self) -> None:
+        step = "repository sync"
         try:
             self.app.workspace.sync()
+            step = "reading the repository"
             canaries = {c.key: c for c in load_repository(self.app.workspace.root).canaries}
         except Exception as err:  # the daemon outlives a remote outage or an unreadable tree
-            log.error("sync failed: %s", err)
-            self.health.synced(f"repository sync failing: {err}")
+            log.error("%s failed: %s", step, err, exc_info=log.isEnabledFor(logging.DEBUG))
+            self.health.synced(f"{step} failing: {err}")
             return
         self.health.synced()
         self.health.canaries(set(canaries))
@@ -215,7 +217,7 @@ class Daemon:
             with self.metrics.duration.time():
                 report = self.app.reconciler.run_pass(only=key)
         except Exception as err:  # a pass that cannot run is this canary's failed tick
-            log.error("%s: tick failed: %s", key, err)
+            log.error("%s: tick failed: %s", key, err, exc_info=log.isEnabledFor(logging.DEBUG))
             self.health.ticked(key, str(err) or type(err).__name__)
             return
         for tick in report.ticks:

@@ -142,3 +142,23 @@ def test_healthz_turns_503_when_every_canary_keeps_failing(tmp_path: Path) -> No
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
+
+
+def test_healthz_turns_503_while_the_remote_is_gone(tmp_path: Path) -> None:
+    proc, base, dev = _start(tmp_path, CanaryOptions())
+    moved = dev.remote.with_name("moved.git")
+    try:
+        def health() -> tuple[int, str]:
+            reply = _get(f"{base}/healthz")
+            return (reply.status_code, reply.text) if reply is not None else (0, "")
+
+        _wait(lambda: health() == (200, "ok\n"))
+        dev.remote.rename(moved)
+        _wait(lambda: health()[1].startswith("unhealthy: repository sync failing: "))
+        assert health()[0] == 503
+        moved.rename(dev.remote)
+        _wait(lambda: health() == (200, "ok\n"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
