@@ -9,10 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from httpfixtures import RecordingServer, Reply
 from slowservers import TricklingServer, self_signed
 
-from gitbot.adapters.http import HttpError, bounded_request, bounded_session, origin
+from gitbot.adapters.http import (
+    BoundedAdapter,
+    HttpError,
+    bounded_request,
+    bounded_session,
+    deadline,
+    origin,
+)
 from gitbot.adapters.notifiers import ChatMessage, ChatNotifier
 from gitbot.adapters.prometheus import PrometheusMetrics
 from gitbot.adapters.webhooks import call_hooks
@@ -187,3 +195,16 @@ def test_chat_through_a_trickling_proxy_ends_at_the_deadline(
     assert error == "chat: timeout after 1s"
     assert hits == ["http://chat.invalid/services/T/B/X"]  # it went through the proxy
     assert elapsed < 1 + MARGIN
+
+
+def test_deadline_bounds_a_client_that_makes_its_own_requests() -> None:
+    """How the GitHub forge bounds PyGithub: its session gets the adapter, each call a deadline."""
+    session = requests.Session()
+    session.mount("http://", BoundedAdapter())
+    with TricklingServer("body") as slow:
+        started = time.monotonic()
+        with deadline(1.0) as watch, pytest.raises(requests.RequestException):
+            session.get(f"{slow.url}/repos/x", timeout=30)  # the client's own per-read timeout
+        elapsed = time.monotonic() - started
+    session.close()
+    assert watch.expired and elapsed < 1 + MARGIN

@@ -107,7 +107,13 @@ _current = threading.local()
 
 
 @contextmanager
-def _watching(deadline_s: float) -> Iterator[_Watch]:
+def deadline(deadline_s: float) -> Iterator[_Watch]:
+    """Bound every request this thread makes through a `BoundedAdapter` inside the block.
+
+    For clients that build their own requests (PyGithub for the GitHub forge): mount
+    `BoundedAdapter()` on their session and wrap each call; when `watch.expired` is true after
+    the client raised, the cause was the deadline.
+    """
     watch = _Watch(deadline_s)
     _current.watch = watch
     watch._timer.start()
@@ -187,7 +193,7 @@ def bounded_request(
     `kwargs` go to `session.request` (params, data, json, headers, auth, verify, proxies).
     A body over `max_body` bytes is an error of kind "too-large", or cut off when `truncate`.
     """
-    with _watching(deadline_s) as watch:
+    with deadline(deadline_s) as watch:
         for _ in range(MAX_REDIRECTS + 1):
             remaining = watch.remaining()
             if remaining <= 0:
