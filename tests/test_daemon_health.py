@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from slowservers import TricklingServer
 
+from gitbot.adapters.redact import forget_secrets
 from gitbot.config import load_settings
 from gitbot.daemon import FAILED_TICKS, Daemon, Health
 from gitbot.sim.gitops import CanaryOptions, create_gitops_repo
@@ -68,6 +69,7 @@ def test_health_rule(steps: list[tuple[str, ...]], expected: str) -> None:
 
 
 def test_health_reason_masks_credentials() -> None:
+    forget_secrets()
     health = Health()
     health.synced("fetch https://bot:pa55word@git.example/x?access_token=abc123 failed")
     assert health.problem() == "fetch https://***@git.example/x?access_token=*** failed"

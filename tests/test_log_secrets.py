@@ -18,6 +18,7 @@ from httpfixtures import RecordingServer, Reply
 
 from gitbot.adapters.redact import (
     RedactingFilter,
+    forget_secrets,
     install_log_redaction,
     redact,
     register_secret,
@@ -42,6 +43,13 @@ spec:
   secretRef:
     name: slack-url
 """
+
+
+@pytest.fixture(autouse=True)
+def clean_registry() -> Iterator[None]:
+    forget_secrets()
+    yield
+    forget_secrets()
 
 
 @pytest.fixture
@@ -150,3 +158,8 @@ def test_filter_cleans_messages_arguments_and_tracebacks() -> None:
     out = stream.getvalue()
     assert "Tfilter" not in out, out
     assert "posting to ***\n" in out and "ValueError: bad url ***\n" in out
+
+
+def test_a_registered_fragment_never_leaves_half_a_credential() -> None:
+    register_url("http://127.0.0.1:1/gate?token=abc", path_is_secret=False)
+    assert redact("GET /x?access_token=abc123 HTTP/1.1") == "GET /x?access_token=*** HTTP/1.1"

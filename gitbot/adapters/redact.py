@@ -69,11 +69,20 @@ def register_url(url: str, *, path_is_secret: bool = True) -> None:
 
 def redact(text: str) -> str:
     """`text` with every registered secret, URL password and query credential masked."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
+    text = _QUERY_CREDENTIAL.sub(lambda m: f"{m['key']}{MASK}", text)
     for secret in _ordered:
         if secret in text:
             text = text.replace(secret, MASK)
-    text = _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
-    return _QUERY_CREDENTIAL.sub(lambda m: f"{m['key']}{MASK}", text)
+    return text
+
+
+def forget_secrets() -> None:
+    """Empty the registry (tests start from a clean one)."""
+    global _ordered
+    with _lock:
+        _secrets.clear()
+        _ordered = ()
 
 
 class RedactingFilter(logging.Filter):
