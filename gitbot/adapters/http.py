@@ -114,14 +114,14 @@ def deadline(deadline_s: float) -> Iterator[_Watch]:
     `BoundedAdapter()` on their session and wrap each call; when `watch.expired` is true after
     the client raised, the cause was the deadline.
     """
-    watch = _Watch(deadline_s)
+    watch, outer = _Watch(deadline_s), getattr(_current, "watch", None)
     _current.watch = watch
     watch._timer.start()
     try:
         yield watch
     finally:
         watch._timer.cancel()
-        _current.watch = None
+        _current.watch = outer
 
 
 def _register(sock: socket.socket | None) -> None:
@@ -293,11 +293,12 @@ def _classify(exc: BaseException, watch: _Watch) -> HttpError:
     return HttpError("request", f"request failed: {type(exc).__name__}")
 
 
+_CAUSES = ("Connection refused", "Name or service not known", "No route to host",
+           "Connection reset", "Network is unreachable", "RemoteDisconnected")
+
+
 def _connect_cause(text: str) -> str:
-    for cause in ("Connection refused", "Name or service not known", "No route to host",
-                  "Connection reset", "Network is unreachable"):
-        if cause in text:
-            return cause.lower()
-    if "RemoteDisconnected" in text or "closed connection without response" in text:
+    cause = next((c for c in _CAUSES if c in text), "")
+    if cause == "RemoteDisconnected":
         return "connection closed without an answer"
-    return "connection failed"
+    return cause.lower() or "connection failed"
