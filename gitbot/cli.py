@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from gitbot.adapters.redact import install_log_redaction
 from gitbot.config import Settings, config_path, load_settings
 from gitbot.errors import GitbotError, InvalidInputError
 from gitbot.status import canary_statuses, render_table
@@ -27,6 +28,7 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
     """gitbot: progressive delivery where Git is the only writer to the cluster."""
     level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()  # secrets (chat URLs, tokens) never reach the log, even with -vv
     ctx.obj = {"config": config}
 
 

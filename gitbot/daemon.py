@@ -2,13 +2,23 @@
 serves `/metrics` and `/healthz`, and exits 0 on SIGTERM after the step in progress.
 
 Called by the CLI. All Git work runs on ONE worker thread (GitPython is not thread-safe): the
-scheduler's executor has a single worker, so ticks never overlap. A rescan job adds, removes or
-re-times canary jobs when the repository changes.
+scheduler's executor has a single worker, so ticks never overlap, and a slow endpoint delays the
+other canaries by at most the deadline of its calls (every outbound call is bounded, see
+`gitbot.adapters.http`). A rescan job adds, removes or re-times canary jobs when the repository
+changes.
+
+`/healthz` answers 503 with the reason (see `Health`) while the repository cannot be synced or
+read, or when every canary's last `FAILED_TICKS` ticks failed; one failing canary alone is its own
+problem, not the daemon's. On SIGTERM/SIGINT no new job starts, the step in progress finishes,
+and the process exits 0; if that step is still running after `SHUTDOWN_GRACE_SECONDS` (under
+Kubernetes' default 30 s grace period) the process exits 1 at once — the rollout resumes from its
+state in Git on the next start, as after a crash.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +29,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from gitbot.adapters.redact import redact
 from gitbot.adapters.specs import load_repository
 from gitbot.config import Settings
 from gitbot.core.spec import Canary
@@ -26,6 +37,48 @@ from gitbot.core.state import Phase
 from gitbot.wiring import App, build_app
 
 log = logging.getLogger("gitbot.daemon")
+
+FAILED_TICKS = 3  # consecutive failed ticks of EVERY canary that make the daemon unhealthy
+SHUTDOWN_GRACE_SECONDS = 25.0
+
+
+class Health:
+    """Why `/healthz` fails, from the outcome of every job (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sync_problem = "repository not synced yet"
+        self._failures: dict[str, int] = {}
+        self._errors: dict[str, str] = {}
+
+    def synced(self, problem: str = "") -> None:
+        with self._lock:
+            self._sync_problem = problem
+
+    def canaries(self, keys: set[str]) -> None:
+        with self._lock:
+            for key in set(self._failures) - keys:
+                del self._failures[key]
+                self._errors.pop(key, None)
+            for key in keys:
+                self._failures.setdefault(key, 0)
+
+    def ticked(self, key: str, error: str) -> None:
+        with self._lock:
+            if key not in self._failures:
+                return
+            self._failures[key] = self._failures[key] + 1 if error else 0
+            self._errors[key] = error
+
+    def problem(self) -> str:
+        """The reason the daemon is unhealthy (secrets masked), or "" when it is healthy."""
+        with self._lock:
+            if self._sync_problem:
+                return redact(self._sync_problem)
+            if not self._failures or min(self._failures.values()) < FAILED_TICKS:
+                return ""
+            last = "; ".join(f"{k}: {self._errors[k][:200]}" for k in sorted(self._errors))
+        return redact(f"every canary failed its last {FAILED_TICKS} ticks ({last})")
 
 
 class DaemonMetrics:
@@ -56,7 +109,12 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
         )
         self.intervals: dict[str, int] = {}
-        self.healthy = threading.Event()
+        self.health = Health()
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._idle = threading.Event()
+        self._idle.set()
 
     def announce_flux_visibility(self) -> None:
         """Say at start-up whether gitbot can see which commit the cluster runs."""
@@ -82,20 +140,53 @@ class Daemon:
         self.scheduler.start()
         self.scheduler.add_job(self.rescan, id="rescan-now")
 
-    def stop(self) -> None:
-        self.scheduler.shutdown(wait=True)
-        self.app.close()
+    def shutdown(self, grace_s: float = SHUTDOWN_GRACE_SECONDS) -> bool:
+        """Start nothing new; wait up to `grace_s` for the job in progress. True if it ended."""
+        with self._lock:
+            self.stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        finished = self._idle.wait(grace_s)
+        if finished:
+            self.app.close()
+        return finished
+
+    def _begin(self) -> bool:
+        """Count a job as running, unless the daemon is stopping (then the job does nothing)."""
+        with self._lock:
+            if self.stopping.is_set():
+                return False
+            self._busy += 1
+            self._idle.clear()
+            return True
+
+    def _end(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
 
     def rescan(self) -> None:
         """Sync, then make the job set match the canaries in the repository."""
+        if not self._begin():
+            return
+        try:
+            self._rescan()
+        finally:
+            self._end()
+
+    def _rescan(self) -> None:
+        step = "repository sync"
         try:
             self.app.workspace.sync()
-        except Exception as err:  # the daemon outlives a remote outage
-            log.error("sync failed: %s", err)
-            self.healthy.clear()
+            step = "reading the repository"
+            canaries = {c.key: c for c in load_repository(self.app.workspace.root).canaries}
+        except Exception as err:  # the daemon outlives a remote outage or an unreadable tree
+            log.error("%s failed: %s", step, err, exc_info=log.isEnabledFor(logging.DEBUG))
+            self.health.synced(f"{step} failing: {err}")
             return
-        self.healthy.set()
-        canaries = {c.key: c for c in load_repository(self.app.workspace.root).canaries}
+        self.health.synced()
+        self.health.canaries(set(canaries))
         for key in set(self.intervals) - set(canaries):
             self.scheduler.remove_job(f"canary:{key}")
             del self.intervals[key]
@@ -114,10 +205,24 @@ class Daemon:
         self.intervals[key] = seconds
 
     def tick(self, key: str) -> None:
-        with self.metrics.duration.time():
-            report = self.app.reconciler.run_pass(only=key)
+        if not self._begin():
+            return
+        try:
+            self._tick(key)
+        finally:
+            self._end()
+
+    def _tick(self, key: str) -> None:
+        try:
+            with self.metrics.duration.time():
+                report = self.app.reconciler.run_pass(only=key)
+        except Exception as err:  # a pass that cannot run is this canary's failed tick
+            log.error("%s: tick failed: %s", key, err, exc_info=log.isEnabledFor(logging.DEBUG))
+            self.health.ticked(key, str(err) or type(err).__name__)
+            return
         for tick in report.ticks:
             ns, name = tick.canary.split("/", 1)
+            self.health.ticked(tick.canary, tick.error)
             if tick.error:
                 self.metrics.errors.labels(ns, name).inc()
             if tick.commit:
@@ -140,9 +245,9 @@ def _handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
             if self.path == "/metrics":
                 self._reply(200, generate_latest(daemon.metrics.registry), "text/plain")
             elif self.path == "/healthz":
-                ok = daemon.healthy.is_set()
-                self._reply(200 if ok else 503, b"ok\n" if ok else b"sync failing\n",
-                            "text/plain")
+                problem = daemon.health.problem()
+                body = f"unhealthy: {problem}\n" if problem else "ok\n"
+                self._reply(503 if problem else 200, body.encode(), "text/plain; charset=utf-8")
             else:
                 self._reply(404, b"not found\n", "text/plain")
 
@@ -176,7 +281,12 @@ def run_daemon(settings: Settings) -> int:
     daemon.start()
     log.info("gitbot running; /metrics and /healthz on %s", settings.daemon.listen)
     stop.wait()
-    daemon.stop()
+    finished = daemon.shutdown(SHUTDOWN_GRACE_SECONDS)
     server.shutdown()
     server.server_close()
+    if not finished:
+        log.warning("the step in progress is still running after %gs; exiting now (the rollout "
+                    "resumes from its state in Git on the next start)", SHUTDOWN_GRACE_SECONDS)
+        logging.shutdown()
+        os._exit(1)  # the worker thread cannot be interrupted; do not wait for it
     return 0

@@ -5,8 +5,12 @@
 warn: warn and error, error: error only, omitted: nothing), then its provider gets a payload in
 Flagger's shape: Slack attachments (discord: Slack shape posted to `<url>/slack`, rocket: Slack
 shape with Teams colours), an MS Teams MessageCard, a Google Chat card, or a plain `generic`
-JSON document; type `null` sends nothing. Delivery: POST JSON, 5 s timeout, no retries; a
-failure comes back as an error text that never contains the (secret) webhook address.
+JSON document; type `null` sends nothing. Delivery: POST JSON through
+`gitbot.adapters.http.bounded_request` — 5 s for the whole call (shorter than any analysis
+interval, so a trickling chat server costs a tick at most 5 s per message), no retries, no
+redirect to another host; a failure comes back as an error text that never contains the (secret)
+webhook address, and the address and token are registered with `gitbot.adapters.redact` so no
+log line (urllib3's included) shows them.
 """
 
 from __future__ import annotations
@@ -15,14 +19,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import requests
-
+from gitbot.adapters.http import HttpError, bounded_request, bounded_session
+from gitbot.adapters.redact import register_secret, register_url
 from gitbot.core.spec import AlertProvider, Canary, Severity
 from gitbot.core.state import AlertMessage
 
 SecretResolver = Callable[[str, str], Mapping[str, str]]
 
 TIMEOUT_SECONDS = 5.0
+MAX_ANSWER_BYTES = 4096  # only the status matters; a longer answer is cut off
 CHAT_TYPES = frozenset({"slack", "discord", "rocket", "msteams", "gchat", "generic", "null"})
 _RANK = {Severity.INFO: 0, Severity.WARN: 1, Severity.ERROR: 2}
 
@@ -73,6 +78,9 @@ class ChatNotifier:
     ) -> None:
         if kind not in CHAT_TYPES or kind == "null":
             raise ValueError(f"unsupported alert provider type {kind!r}")
+        register_url(address)
+        register_secret(token)
+        register_url(proxy, path_is_secret=False)
         self.kind = kind
         self._url = address.rstrip("/") + "/slack" if kind == "discord" else address
         self.channel = channel
@@ -87,25 +95,16 @@ class ChatNotifier:
             headers["Authorization"] = f"Bearer {self._token}"
         proxies = {"http": self._proxy, "https": self._proxy} if self._proxy else None
         try:
-            with (
-                requests.Session() as session,
-                session.post(
-                    self._url,
+            with bounded_session() as session:
+                reply = bounded_request(
+                    session, "POST", self._url, deadline_s=TIMEOUT_SECONDS,
+                    max_body=MAX_ANSWER_BYTES, truncate=True,
                     json=build_payload(self.kind, message, self.channel, self.username),
-                    headers=headers,
-                    proxies=proxies,
-                    timeout=TIMEOUT_SECONDS,
-                ) as response,
-            ):
-                status = response.status_code
-        except requests.Timeout:
-            return f"{self.label}: timeout after {TIMEOUT_SECONDS:g}s"
-        except requests.ConnectionError as exc:
-            refused = "Connection refused" in str(exc)
-            return f"{self.label}: {'connection refused' if refused else 'connection failed'}"
-        except requests.RequestException as exc:
-            return f"{self.label}: request failed: {type(exc).__name__}"
-        return None if 200 <= status < 300 else f"{self.label}: HTTP {status}"
+                    headers=headers, proxies=proxies,
+                )
+        except HttpError as err:
+            return f"{self.label}: {err.message}"
+        return None if 200 <= reply.status < 300 else f"{self.label}: HTTP {reply.status}"
 
 
 def receives(entry: Severity | None, severity: Severity) -> bool:

@@ -1,28 +1,38 @@
 """Read Prometheus for the reconciler: metric values, Deployment readiness, applied revisions.
 
-`PrometheusMetrics` wraps prometheus-api-client's `PrometheusConnect` with an explicit timeout
-and no retry storm (the library's default retries turn a refused connection into 6 s). Every
-method returns plain values from `gitbot.core`: an empty vector or NaN is "no data" (value None,
-error None), a transport or HTTP problem is an error text without secrets or stack trace.
-The reconciler calls `query_metrics` each tick and feeds the outcomes to
-`gitbot.core.analysis.evaluate_metric`.
+`PrometheusMetrics` calls Prometheus' HTTP API (`GET /api/v1/query`) through
+`gitbot.adapters.http.bounded_request`: one attempt per query, `timeout` seconds for the whole
+answer (a server trickling bytes cannot hold a pass), same-origin redirects only, 16 MiB at most.
+prometheus-api-client is not used: its `custom_query` cannot stream the body under a deadline,
+throws the `resultType` away and raises `KeyError` on an answer without `data.result`.
+Every method returns plain values from `gitbot.core`: an empty vector or NaN is "no data" (value
+None, error None); a transport problem or a malformed answer (`{}`, `[]`, `+Inf`, a matrix) is an
+error text without secrets or stack trace (see `prometheus_answer`). The reconciler calls
+`query_metrics` each tick and feeds the outcomes to `gitbot.core.analysis.evaluate_metric`.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
+import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from urllib3.util.retry import Retry
+from urllib3.exceptions import InsecureRequestWarning
 
+from gitbot.adapters.http import HttpError, bounded_request, bounded_session
+from gitbot.adapters.prometheus_answer import (
+    Sample,
+    number,
+    outcome_of,
+    pair_value,
+    parse_answer,
+    vector_of,
+    with_prefix,
+)
+from gitbot.adapters.redact import register_secret
 from gitbot.core.queries import (
     APPLIED_REVISION_QUERY,
     MetricQuery,
@@ -40,6 +50,7 @@ from gitbot.errors import RetryableError
 SecretResolver = Callable[[str, str], Mapping[str, str]]
 
 DEFAULT_TIMEOUT = 5.0
+MAX_ANSWER_BYTES = 16 << 20
 
 
 class PrometheusMetrics:
@@ -57,17 +68,15 @@ class PrometheusMetrics:
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        all_headers = dict(headers or {})
+        self._headers = dict(headers or {})
         if bearer_token:
-            all_headers["Authorization"] = f"Bearer {bearer_token}"
-        self._client = PrometheusConnect(
-            url=self.url,
-            headers=all_headers or None,
-            disable_ssl=insecure_skip_verify,
-            retry=Retry(total=0, connect=0, read=0, status=0, redirect=0),
-            auth=basic_auth,
-            timeout=timeout,
-        )
+            register_secret(bearer_token)
+            self._headers["Authorization"] = f"Bearer {bearer_token}"
+        if basic_auth:
+            register_secret(basic_auth[1])
+        self._auth = basic_auth
+        self._verify = not insecure_skip_verify
+        self._session = bounded_session()
         self._others: dict[tuple[str, ...], PrometheusMetrics] = {}
 
     @property
@@ -77,29 +86,28 @@ class PrometheusMetrics:
 
     def query_value(self, promql: str) -> QueryOutcome:
         """One instant query reduced to one number (the last series wins, as in Flagger)."""
-        try:
-            result = self._client.custom_query(promql)
-        except PrometheusApiClientException as exc:
-            return QueryOutcome(None, f"Prometheus query failed: {_api_error(str(exc))}")
-        except requests.RequestException as exc:
-            return QueryOutcome(None, f"Prometheus query failed: {self._transport_error(exc)}")
-        except ValueError as exc:  # a 200 answer that is not JSON (a proxy page)
-            return QueryOutcome(None, f"Prometheus query failed: invalid response: {exc}")
-        return _reduce(result)
+        return outcome_of(self._query(promql))
 
-    def query_series(self, promql: str) -> list[dict[str, Any]] | str:
+    def query_series(self, promql: str) -> list[Sample] | str:
         """The raw vector result of `promql`, or an error text."""
+        samples = vector_of(self._query(promql), promql)
+        return with_prefix(samples) if isinstance(samples, str) else samples
+
+    def _query(self, promql: str) -> tuple[str, Any] | str:
+        """(resultType, result), or the error text of a failed call or a malformed answer."""
         try:
-            result = self._client.custom_query(promql)
-        except PrometheusApiClientException as exc:
-            return f"Prometheus query failed: {_api_error(str(exc))}"
-        except requests.RequestException as exc:
-            return f"Prometheus query failed: {self._transport_error(exc)}"
-        except ValueError as exc:
-            return f"Prometheus query failed: invalid response: {exc}"
-        if not _is_vector(result):
-            return f"Prometheus query failed: {promql!r} did not return an instant vector"
-        return list(result)
+            with warnings.catch_warnings():
+                if not self._verify:
+                    warnings.simplefilter("ignore", InsecureRequestWarning)
+                reply = bounded_request(
+                    self._session, "GET", f"{self.url}/api/v1/query",
+                    deadline_s=self.timeout, max_body=MAX_ANSWER_BYTES,
+                    params={"query": promql}, headers=self._headers or None,
+                    auth=self._auth, verify=self._verify,
+                )
+        except HttpError as err:
+            return self._transport_error(err)
+        return parse_answer(reply.status, reply.body)
 
     def is_online(self) -> bool:
         """Flagger's health probe: `vector(1)` must return 1."""
@@ -114,15 +122,23 @@ class PrometheusMetrics:
             return Readiness(ready=False, known=False, message=series)
         values: dict[str, float] = {}
         for sample in series:
-            value = _sample_value(sample)
-            if value is not None:
-                values[str(sample["metric"].get("__name__", ""))] = value
+            series_name = str(sample.get("metric", {}).get("__name__", ""))
+            outcome = number(pair_value(sample.get("value")))
+            if outcome.error:
+                return Readiness(
+                    ready=False, known=False,
+                    message=f"{kind} deployment {name}.{namespace} readiness unknown: "
+                    f"{series_name}: {outcome.error}",
+                )
+            if outcome.value is not None:
+                values[series_name] = outcome.value
         return readiness_from_series(values, threshold_pct, name, namespace, kind)
 
     def applied_revisions(self) -> dict[str, str] | None:
         """Kustomization name -> applied commit sha; None when Flux's series does not exist.
 
-        Raises `RetryableError` when Prometheus cannot be queried (try again next tick).
+        Raises `RetryableError` when Prometheus cannot be queried or answers nonsense (try
+        again next tick).
         """
         series = self.query_series(APPLIED_REVISION_QUERY)
         if isinstance(series, str):
@@ -132,8 +148,8 @@ class PrometheusMetrics:
         revisions: dict[str, str] = {}
         for sample in series:
             labels = sample.get("metric", {})
-            if labels.get("name") and labels.get("revision"):
-                revisions[str(labels["name"])] = parse_revision(str(labels["revision"]))
+            if isinstance(labels.get("name"), str) and isinstance(labels.get("revision"), str):
+                revisions[labels["name"]] = parse_revision(labels["revision"])
         return revisions
 
     def query_metrics(
@@ -197,19 +213,19 @@ class PrometheusMetrics:
             )
         return self._others[key]
 
-    def _transport_error(self, exc: requests.RequestException) -> str:
+    def _transport_error(self, err: HttpError) -> str:
         where = self.display_url
-        if isinstance(exc, requests.Timeout):
+        if err.kind == "timeout":
             return f"timeout after {self.timeout:g}s talking to {where}"
-        if isinstance(exc, requests.ConnectionError):
-            return f"cannot connect to {where}: {_root_cause(exc)}"
-        return f"request to {where} failed: {type(exc).__name__}"
+        if err.kind == "connect":
+            return f"cannot connect to {where}: {err.message}"
+        return f"request to {where} failed: {err.message}"
 
     def close(self) -> None:
         for other in self._others.values():
             other.close()
         self._others.clear()
-        self._client.close()
+        self._session.close()
 
     def __enter__(self) -> PrometheusMetrics:
         return self
@@ -235,64 +251,3 @@ def _basic_auth(secret: Mapping[str, str]) -> tuple[str, str] | None:
     if secret.get("username") and "password" in secret:
         return (secret["username"], secret["password"])
     return None
-
-
-def _is_vector(result: Any) -> bool:
-    return isinstance(result, list) and all(isinstance(s, dict) for s in result)
-
-
-def _reduce(result: Any) -> QueryOutcome:
-    """Vector: last series wins; scalar `[ts, "v"]`; matrix is an error; empty/NaN is no data."""
-    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
-        return _number(result[1])
-    if not _is_vector(result):
-        return QueryOutcome(None, "Prometheus query failed: unexpected result type")
-    if not result:
-        return QueryOutcome(None)
-    last = result[-1]
-    if "values" in last:
-        return QueryOutcome(None, "Prometheus query failed: query returned multiple values")
-    return _number(last.get("value", [None, None])[1])
-
-
-def _number(text: Any) -> QueryOutcome:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return QueryOutcome(None, f"Prometheus query failed: not a number: {str(text)[:50]!r}")
-    if math.isnan(value):
-        return QueryOutcome(None)
-    return QueryOutcome(value)
-
-
-def _sample_value(sample: Mapping[str, Any]) -> float | None:
-    outcome = _number(sample.get("value", [None, None])[1])
-    return outcome.value
-
-
-_STATUS = re.compile(r"HTTP Status Code (\d+) \((.*)\)\Z", re.DOTALL)
-
-
-def _api_error(text: str) -> str:
-    """Turn prometheus-api-client's "HTTP Status Code 400 (b'{...}')" into a short message."""
-    match = _STATUS.match(text)
-    if match is None:
-        return text[:300]
-    status, raw = match.groups()
-    body = raw[2:-1] if raw[:2] in ("b'", 'b"') else raw
-    try:
-        data = json.loads(body.encode().decode("unicode_escape"))
-        return f"HTTP {status}: {data.get('errorType', 'error')}: {data.get('error', '')}"[:300]
-    except (ValueError, AttributeError):
-        return f"HTTP {status}: {body[:200]}"
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost cause of a connection error, e.g. "Connection refused"."""
-    text = str(exc)
-    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
-    if match:
-        return match.group(1).strip()
-    if "Name or service not known" in text or "nodename nor servname" in text:
-        return "host name not known"
-    return type(exc).__name__

@@ -6,6 +6,13 @@ confirm-traffic-increase, confirm-promotion, rollback) and after acting (post-ro
 `{"name","namespace","phase","checksum","metadata"}`, pass only when the status is <= 202,
 `retries` extra attempts on connection errors and 5xx/429 with a short backoff, the response
 body (truncated) in the result. Nothing here raises for a failed hook.
+
+Bounds (gitbot's choice, where Flagger bounds each attempt only): a hook's `timeout` is the
+deadline of the whole hook call, retries and backoff included — `retries: 1000` against a failing
+server costs at most `timeout`, not 1000 attempts. Each attempt goes through
+`gitbot.adapters.http.bounded_request` (whole answer within the remaining time, no redirect to
+another host, at most 64 KiB read). Hook URLs come from the repository, so their paths are shown;
+a query string or password in them is registered with `gitbot.adapters.redact` and never logged.
 """
 
 from __future__ import annotations
@@ -20,10 +27,13 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from urllib3.exceptions import InsecureRequestWarning
 
+from gitbot.adapters.http import HttpError, bounded_request, bounded_session
+from gitbot.adapters.redact import register_url
 from gitbot.core.spec import Canary, Webhook, WebhookType
 from gitbot.core.state import HookResult
 
 BODY_LIMIT = 500
+MAX_ANSWER_BYTES = 64 * 1024
 BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 4.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -63,7 +73,7 @@ def call_hooks(
 ) -> tuple[HookResult, ...]:
     """Call the canary's hooks of one type in spec order; by default stop at the first failure."""
     results: list[HookResult] = []
-    with requests.Session() as session:
+    with bounded_session() as session:
         for hook in canary.analysis.hooks(kind):
             payload = hook_payload(canary, phase, checksum, hook.metadata)
             result = post_hook(session, hook, payload, backoff_s=backoff_s)
@@ -87,7 +97,7 @@ def send_event(
     """Send one event to every event hook (the canary's `type: event` hooks by default)."""
     hooks = canary.analysis.hooks(WebhookType.EVENT) if webhooks is None else tuple(webhooks)
     results: list[HookResult] = []
-    with requests.Session() as session:
+    with bounded_session() as session:
         for hook in hooks:
             metadata = event_metadata(hook, message, event_type, now_ms)
             payload = hook_payload(canary, phase, checksum, metadata)
@@ -102,45 +112,45 @@ def post_hook(
     *,
     backoff_s: float = BACKOFF_SECONDS,
 ) -> HookResult:
-    """POST the payload with up to `hook.retries` retries; pass when the status is <= 202."""
+    """POST the payload with up to `hook.retries` retries, all within `hook.timeout_seconds`;
+    pass when the status is <= 202."""
+    register_url(hook.url, path_is_secret=False)
     body = json.dumps(payload).encode()
-    attempts = max(0, hook.retries) + 1
-    result = _failure(hook, None, "not called")
-    for attempt in range(attempts):
+    deadline = time.monotonic() + hook.timeout_seconds
+    result, made = _failure(hook, None, "not called"), 0
+    for attempt in range(max(0, hook.retries) + 1):
         if attempt:
-            time.sleep(min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
-        result, retry = _attempt(session, hook, body)
+            pause = min(backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+            if time.monotonic() + pause >= deadline:
+                break
+            time.sleep(pause)
+        result, retry = _attempt(session, hook, body, deadline - time.monotonic())
+        made += 1
         if not retry:
             break
-    if attempts > 1 and not result.passed:
-        result = _with_message(result, f"{result.message} (after {attempts} attempts)")
+    if made > 1 and not result.passed:
+        result = _with_message(result, f"{result.message} (after {made} attempts)")
     return result
 
 
-def _attempt(session: requests.Session, hook: Webhook, body: bytes) -> tuple[HookResult, bool]:
-    """One POST; returns the result and whether it is worth retrying."""
+def _attempt(
+    session: requests.Session, hook: Webhook, body: bytes, remaining: float
+) -> tuple[HookResult, bool]:
+    """One POST within `remaining` seconds; the result and whether it is worth retrying."""
     try:
         with warnings.catch_warnings():
             if hook.disable_tls:
                 warnings.simplefilter("ignore", InsecureRequestWarning)
-            response = session.post(
-                hook.url,
-                data=body,
-                headers={"Content-Type": "application/json"},
-                timeout=hook.timeout_seconds,
-                verify=not hook.disable_tls,
+            reply = bounded_request(
+                session, "POST", hook.url, deadline_s=remaining,
+                max_body=MAX_ANSWER_BYTES, truncate=True, data=body,
+                headers={"Content-Type": "application/json"}, verify=not hook.disable_tls,
             )
-    except requests.Timeout:
-        return _failure(hook, None, f"timeout after {hook.timeout_seconds:g}s"), True
-    except requests.ConnectionError as exc:
-        return _failure(hook, None, _connection_error(hook, exc)), True
-    except requests.RequestException as exc:
-        return _failure(hook, None, f"request failed: {type(exc).__name__}"), False
-    with response:
-        text = _truncate(response.text)
-        status = response.status_code
+    except HttpError as err:
+        return _failure(hook, None, _error_text(hook, err)), err.kind in ("connect", "timeout")
+    status = reply.status
     passed = status <= 202
-    message = text or f"HTTP {status}"
+    message = _truncate(reply.text) or f"HTTP {status}"
     result = HookResult(hook.name, hook.type, passed, status=status, message=message)
     return result, status in _RETRY_STATUSES
 
@@ -158,15 +168,12 @@ def _truncate(text: str) -> str:
     return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + "..."
 
 
-def _connection_error(hook: Webhook, exc: requests.ConnectionError) -> str:
-    where = redact_url(hook.url)
-    text = str(exc)
-    for cause in ("Connection refused", "Name or service not known", "No route to host"):
-        if cause in text:
-            return f"{where}: {cause.lower()}"
-    if "SSL" in text or "CERTIFICATE" in text:
-        return f"{where}: TLS error (set disableTLS to skip verification)"
-    return f"{where}: connection failed"
+def _error_text(hook: Webhook, err: HttpError) -> str:
+    if err.kind == "timeout":
+        return f"timeout after {hook.timeout_seconds:g}s"
+    if err.kind == "tls":
+        return f"{redact_url(hook.url)}: TLS error (set disableTLS to skip verification)"
+    return f"{redact_url(hook.url)}: {err.message}"
 
 
 def redact_url(url: str) -> str:
