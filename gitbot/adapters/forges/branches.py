@@ -60,10 +60,26 @@ class RemoteBranches:
         if self._run.run("merge-base", "--is-ancestor", sha, head, check=False).ok:
             log.warning("%s carries commits on top of gitbot's %s; kept", branch, sha[:12])
             return PushResult(head=head, created=False, foreign=True)
+        if self._same_change(sha, head):
+            log.info("%s already holds gitbot's earlier commit for this change; kept", branch)
+            return PushResult(head=head, created=False)
         raise GitConflictError(
             f"branch {branch} on the remote holds {head[:12]}, which does not contain gitbot's "
             f"commit {sha[:12]}; gitbot does not force-push over it"
         )
+
+    def _same_change(self, ours: str, theirs: str) -> bool:
+        """Both commits carry the same Gitbot-Canary and Gitbot-Step (a restart re-committed)."""
+        fmt = ("--format=%(trailers:key=Gitbot-Canary,valueonly)|"
+               "%(trailers:key=Gitbot-Step,valueonly)")
+        mine = self._run.run("log", "-1", fmt, ours, check=False).out.strip()
+        other = self._run.run("log", "-1", fmt, theirs, check=False).out.strip()
+        return bool(mine) and mine != "|" and mine == other
+
+    def message(self, sha: str) -> str:
+        """The full message of a commit in the local repository ("" when it is not there)."""
+        result = self._run.run("log", "-1", "--format=%B", sha, "--", check=False, strip=False)
+        return result.out.strip() if result.ok else ""
 
     def head(self, branch: str) -> str | None:
         """The branch head on the remote, or None when it does not exist."""
