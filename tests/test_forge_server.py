@@ -51,7 +51,7 @@ def test_self_approval_is_refused_with_422(server: tuple[GitHubAPI, Clone]) -> N
 def test_a_stale_sha_is_409_and_the_right_one_merges_for_real(
     server: tuple[GitHubAPI, Clone],
 ) -> None:
-    api, clone = server
+    api, _clone = server
     repo = _repo(api, "tok-bot")
     pr = repo.create_pull(base="main", head="feature", title="advance")
     with pytest.raises(GithubException) as stale:
@@ -69,7 +69,7 @@ def test_a_stale_sha_is_409_and_the_right_one_merges_for_real(
 
 
 def test_a_conflicting_pull_request_is_not_mergeable(server: tuple[GitHubAPI, Clone]) -> None:
-    api, clone = server
+    api, _clone = server
     other = Clone(api.bare, api.tmp / "other")
     other.change("apps/podinfo/vs.yaml", "route:\n  primary: 50\n  canary: 50\n")
     repo = _repo(api, "tok-bot")
