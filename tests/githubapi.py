@@ -7,7 +7,8 @@
 
 Serves exactly the endpoints gitbot's GitHub forge uses, with GitHub's JSON shapes and status
 codes: repository, pulls (list by head, create, get, update, merge), issue comments, labels,
-reviews, combined status and statuses, check runs, collaborator permission, rate limit headers.
+reviews, combined status and statuses, check runs, collaborator permission, rate limit headers,
+ETags and 304 answers to conditional GETs (which cost no budget, as on GitHub).
 A merge is a real `git` merge / squash / rebase on the base branch (tests/githubapi_git.py).
 It refuses self-approval (422), a stale merge `sha` (409) and a PR that is not mergeable, whose
 required checks are not green or which lacks required approvals (405); `throttle()` answers the
@@ -16,6 +17,7 @@ next request with a secondary rate limit (403/429 + Retry-After). Every request 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -152,7 +154,15 @@ class GitHubAPI:
         with self._lock:
             user = self._user(headers)
             status, payload = self._answer(method, path, query, data, user)
+            etag = ""
+            if method == "GET" and status == 200 and path != "/rate_limit":
+                etag = '"' + hashlib.sha1(json.dumps(payload).encode()).hexdigest() + '"'
+                if _header(headers, "If-None-Match") == etag:  # a 304 costs no budget
+                    status, payload = 304, None
+                    self.rate_remaining += 1
             extra = self._rate_headers()
+            if etag:
+                extra["ETag"] = etag
             if status in (403, 429) and isinstance(payload, _Throttle):
                 extra["Retry-After"] = str(payload.retry_after)
                 payload = {"message": payload.message, "documentation_url": _DOCS}
@@ -163,7 +173,7 @@ class GitHubAPI:
         return status, payload, extra
 
     def _user(self, headers: dict[str, str]) -> str | None:
-        auth = headers.get("Authorization") or headers.get("authorization") or ""
+        auth = _header(headers, "Authorization")
         scheme, _, token = auth.partition(" ")
         if scheme.lower() not in ("token", "bearer"):
             return None
@@ -206,6 +216,10 @@ class GitHubAPI:
 
 
 _DOCS = "https://docs.github.com/rest"
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
 _RESET = 4102444800  # far in the future: 2100-01-01
 _REPO = r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)"
 Route = Callable[[Model, re.Match[str], str, Any, dict[str, list[str]]], Answer]

@@ -151,3 +151,22 @@ def test_reading_reviews_comments_and_checks(tmp_path: Path) -> None:
         rig.api.check_run(pr.head_sha, "build", "completed", "failure")
         assert rig.forge.checks(pr).details == ("build: failure",)
         assert rig.forge.own_login() == "gitbot-bot"
+
+
+def test_rereading_an_unchanged_pull_request_is_a_free_conditional_request(
+    tmp_path: Path,
+) -> None:
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        sha = rig.commit(1, "promote")
+        pr = rig.driver.propose("test/podinfo", 1, "promote", sha, "promote", "b").pr
+        first = rig.forge.get(pr)
+        remaining = rig.api.rate_remaining
+        assert rig.forge.get(pr) == first
+        last = rig.api.requests[-1]
+        assert (last.method, last.status) == ("GET", 304)
+        assert last.headers["if-none-match"].startswith('"')
+        assert rig.api.rate_remaining == remaining  # a 304 costs nothing
+        rig.api.close(pr.number, "dana")
+        assert rig.forge.get(pr).state is PRState.CLOSED
+        assert rig.api.requests[-1].status == 200

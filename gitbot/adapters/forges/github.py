@@ -119,8 +119,9 @@ class GitHubForge:
         return self._view(pull)
 
     def get(self, pr: PullRequest) -> PullRequest:
-        pull = self._call(f"reading #{pr.number}",
-                          lambda: _complete(self._repo.get_pull(pr.number)))
+        """The PR now; a conditional request (If-None-Match) when it was read before."""
+        pull = self._pulls.get(pr.number) or self._repo.get_pull(pr.number)
+        self._call(f"reading #{pr.number}", pull.update)
         self._pulls[pr.number] = pull
         return self._view(pull)
 
@@ -251,11 +252,6 @@ class GitHubForge:
             merged_sha=(raw.get("merge_commit_sha") or "") if merged else "",
             mergeable=raw.get("mergeable"), mergeable_state=raw.get("mergeable_state") or "",
         )
-
-
-def _complete(pull: GhPull) -> GhPull:
-    pull.complete()
-    return pull
 
 
 def _iso(value: Any) -> str:
