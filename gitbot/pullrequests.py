@@ -20,18 +20,24 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gitbot.adapters.forges import (
     CheckState,
     Comment,
     Forge,
+    ForgeSetup,
+    GitHubSetup,
     PRState,
     PullRequest,
     RemoteBranches,
     Review,
+    make_forge,
 )
+from gitbot.adapters.statestore import BranchFiles
+from gitbot.config import Settings
 
 _COMMAND = re.compile(r"^\s*/gitbot\s+(promote|abort|pause|resume)\b", re.IGNORECASE)
 _CLEAN = frozenset({"clean", "has_hooks"})
@@ -135,11 +141,21 @@ class PullRequestDriver:
 
     def propose(
         self, key: str, step: int, action: str, sha: str, title: str, body: str,
-        *, status: tuple[str, str] = ("success", "analysis passed"),
+        *, status: tuple[str, str] = ("success", "analysis passed"), known: bool = False,
     ) -> Proposal:
+        """Push and open (or adopt) the PR of one change.
+
+        `known`: the state branch recorded this PR before a restart, so look it up even when
+        the branch had to be pushed anew (it is deleted after a merge); otherwise a freshly
+        created branch cannot have a PR yet and the lookup request is saved.
+        """
         branch = branch_name(key, step, action)
+        pr = self.forge.find(branch) if known else None
+        if pr is not None and pr.state is not PRState.OPEN:
+            return Proposal(pr, fresh=False)  # merged or closed already: never a second PR
         pushed = self._branches.push(sha, branch)
-        pr = None if pushed.created else self.forge.find(branch)
+        if pr is None and not pushed.created:
+            pr = self.forge.find(branch)
         fresh = pr is None
         if pr is None:
             pr = self.forge.open(branch, self._base, title, body, labels_for(key, action))
@@ -230,3 +246,34 @@ class PullRequestDriver:
             reason = f"the branch moved since it was read ({reason}); read again next tick"
         return Progress(Outcome.WAITING, pr, reason=reason, approved_by=verdict.approved_by,
                         suspend=verdict.suspend, foreign=foreign)
+
+
+def build_driver(
+    settings: Settings,
+    files: BranchFiles,
+    repo_dir: Path,
+    git_env: Mapping[str, str],
+    *,
+    secrets: Callable[[], list[str]] = list,
+) -> PullRequestDriver:
+    """The driver for `settings` (the entry point for the wiring).
+
+    `files` is the workspace (state branch), `repo_dir` its working copy (where gitbot's commits
+    are), `git_env` the workspace's git environment (`workspace_env(...)`). The local forge
+    merges in its own clone next to the working copy (`<workdir>-forge`).
+    """
+    forge = settings.forge
+    github = None
+    if forge.type == "github" and forge.github is not None:
+        gh = forge.github
+        github = GitHubSetup(gh.api_url, gh.repository, gh.read_token(settings.base_dir))
+    workdir = settings.workdir()
+    setup = ForgeSetup(
+        kind=forge.type, url=settings.git.url, state_branch=settings.git.state_branch,
+        files=files, git_env=git_env, scratch_dir=workdir.with_name(workdir.name + "-forge"),
+        user=settings.git.author.name, github=github, secrets=secrets,
+    )
+    prs = settings.pull_requests
+    policy = Policy(frozenset(prs.review), prs.approvals, prs.merge_method)
+    branches = RemoteBranches(repo_dir, git_env, secrets=secrets)
+    return PullRequestDriver(make_forge(setup), branches, settings.git.branch, policy)

@@ -92,3 +92,28 @@ def test_the_token_is_read_by_reference(tmp_path: Path, monkeypatch: pytest.Monk
         by_env.forge.github.read_token(by_env.base_dir)
     monkeypatch.setenv("GB_TOKEN", "ghp_env")
     assert by_env.forge.github.read_token(by_env.base_dir) == "ghp_env"
+
+
+def test_build_driver_picks_the_forge_by_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitbot.adapters.forges.github import GitHubForge
+    from gitbot.adapters.forges.local import LocalForge
+    from gitbot.adapters.git import GitWorkspace
+    from gitbot.pullrequests import build_driver
+    from tests.gitfixtures import make_remote
+
+    bare = make_remote(tmp_path)
+    head = f"git:\n  url: {bare}\n  workdir: ws\n"
+    (tmp_path / "config.yaml").write_text(head + "pullRequests:\n  mergeMethod: rebase\n")
+    local = load_settings(tmp_path / "config.yaml")
+    monkeypatch.setenv("GB_TOKEN", "ghp_t")
+    (tmp_path / "gh.yaml").write_text(head + "forge:\n  type: github\n  github:\n"
+                                      "    repository: acme/gitops\n    tokenEnv: GB_TOKEN\n")
+    github = load_settings(tmp_path / "gh.yaml")
+    with GitWorkspace(str(bare), "main", local.workdir()) as ws:
+        ws.sync()
+        driver = build_driver(local, ws, ws.root, {})
+        assert isinstance(driver.forge, LocalForge)
+        assert driver._policy.merge_method == "rebase"
+        assert isinstance(build_driver(github, ws, ws.root, {}).forge, GitHubForge)

@@ -149,6 +149,20 @@ def test_a_restart_between_opened_and_merged_neither_duplicates_nor_merges_twice
         assert rig.api.count("PUT") == 1
 
 
+def test_a_restart_after_the_merge_finds_the_merged_pull_request(rig: Rig) -> None:
+    sha = rig.commit(5, "advance")
+    first = rig.driver.propose("test/podinfo", 5, "advance", sha, "advance 5", "why")
+    assert rig.driver.advance(first.pr, "advance", fresh=True).outcome is Outcome.MERGED
+    assert rig.branches() == []  # deleted after the merge
+    # the process died before it recorded the merge; the state branch knows the PR was opened
+    again = rig.driver.propose("test/podinfo", 5, "advance", sha, "advance 5", "why", known=True)
+    assert again.pr.state is PRState.MERGED and again.pr.number == first.pr.number
+    assert rig.driver.advance(again.pr, "advance").outcome is Outcome.MERGED
+    assert rig.branches() == []
+    if rig.api is not None:
+        assert rig.api.count("POST", "/repos/acme/gitops/pulls") == 1
+
+
 def test_a_persons_commit_on_the_pr_branch_is_kept_and_reported(rig: Rig) -> None:
     sha, proposal = _propose(rig, 7, "promote")
     pr = proposal.pr  # type: ignore[attr-defined]

@@ -170,3 +170,10 @@ def test_rereading_an_unchanged_pull_request_is_a_free_conditional_request(
         rig.api.close(pr.number, "dana")
         assert rig.forge.get(pr).state is PRState.CLOSED
         assert rig.api.requests[-1].status == 200
+
+
+def test_the_token_is_not_in_the_setup_repr() -> None:
+    from gitbot.adapters.forges import GitHubSetup
+
+    setup = GitHubSetup("https://api.github.com", "acme/gitops", "ghp_" + "s" * 36)
+    assert "ghp_" not in repr(setup) and "acme/gitops" in repr(setup)

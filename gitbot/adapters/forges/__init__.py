@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitbot.adapters.forges.base import (
@@ -59,7 +59,7 @@ class GitHubSetup:
 
     api_url: str
     repository: str
-    token: str
+    token: str = field(repr=False)  # never in a log line or a repr
     timeout: int = 10
     max_wait: float = 60.0
 

@@ -65,8 +65,8 @@ class LocalForge:
         if head is None:
             raise GitbotError(f"cannot open a pull request: branch {branch} is not on the remote")
         existing = self._load(branch)
-        if existing is not None and existing["state"] == PRState.OPEN.value:
-            return self._view(existing)
+        if existing is not None and existing["state"] != PRState.CLOSED.value:
+            return self._view(existing)  # one PR per gitbot branch: never a duplicate
         number = self._next_number()
         record: dict[str, Any] = {
             "number": number, "branch": branch, "base": base, "title": title, "body": body,
