@@ -197,6 +197,10 @@ class PullRequestDriver:
                                 approved_by=verdict.approved_by, suspend=verdict.suspend)
         return self._merge(pr, verdict, foreign, gitbot_sha or pr.head_sha)
 
+    def report_analysis(self, pr: PullRequest, passed: bool, summary: str) -> None:
+        """The `gitbot/analysis` status of the PR head: this tick's verdict (e.g. while waiting)."""
+        self.forge.set_status(pr, "success" if passed else "failure", summary)
+
     def close(self, pr: PullRequest, why: str) -> None:
         """Close an open PR with a comment saying why (a failed analysis, a rollback)."""
         self.forge.close(pr, why)

@@ -218,3 +218,12 @@ def test_each_merge_method_lands_a_real_commit(tmp_path: Path, method: str) -> N
             assert len(parents) == (2 if method == "merge" else 1), kind
             trailers = git(rig.bare, "log", "-1", "--format=%B", "main")
             assert "Gitbot-Step: 2" in trailers, kind
+
+
+def test_the_analysis_verdict_is_the_gitbot_analysis_status_of_the_head(rig: Rig) -> None:
+    _sha, proposal = _propose(rig, 7, "promote")
+    pr = proposal.pr  # type: ignore[attr-defined]
+    assert rig.forge.checks(pr).state.value == "green"
+    rig.driver.report_analysis(pr, False, "request-success-rate 97.1% < 99%")
+    checks = rig.forge.checks(pr)
+    assert checks.state.value == "red" and checks.details == ("gitbot/analysis: failure",)
