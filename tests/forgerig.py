@@ -117,4 +117,7 @@ def make_rig(kind: str, tmp: Path, policy: Policy | None = None) -> Iterator[Rig
         gh = GitHubForge(api.url, "acme/gitops", "tok-bot", sleep=sleeps.append,
                          seconds_between_requests=0, seconds_between_writes=0)
         driver = PullRequestDriver(gh, branches, "main", policy)
-        yield Rig(kind, tmp, bare, clone, gh, driver, api, sleeps)
+        try:
+            yield Rig(kind, tmp, bare, clone, gh, driver, api, sleeps)
+        finally:
+            gh.shutdown()

@@ -177,3 +177,14 @@ def test_the_token_is_not_in_the_setup_repr() -> None:
 
     setup = GitHubSetup("https://api.github.com", "acme/gitops", "ghp_" + "s" * 36)
     assert "ghp_" not in repr(setup) and "acme/gitops" in repr(setup)
+
+
+def test_opening_a_pull_request_that_already_exists_adopts_it(tmp_path: Path) -> None:
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        sha = rig.commit(1, "advance")
+        first = rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", "b").pr
+        again = rig.forge.open(first.branch, "main", "advance 1", "b", ["gitbot"])
+        assert again.number == first.number and len(rig.api.model.pulls) == 1
+        refused = [c for c in rig.api.requests if c.status == 422]
+        assert [c.path for c in refused] == ["/repos/acme/gitops/pulls"]

@@ -192,6 +192,10 @@ class GitHubForge:
                                      lambda: str(self._gh.get_user().login))
         return self._login
 
+    def shutdown(self) -> None:
+        """Close the HTTP connections (the daemon calls it on exit)."""
+        self._gh.close()
+
     # --- limits and errors -----------------------------------------------------------------
 
     def requests_remaining(self) -> int:
