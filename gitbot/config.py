@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -143,8 +145,103 @@ class ChatConfig(_Strict):
         return self.address
 
 
+_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Actions whose pull request may wait for people (`pullRequests.review`); a rollback never waits.
+REVIEWABLE_ACTIONS = (
+    "initialize", "scale-up", "advance", "mirror", "route-to-canary", "promote",
+    "route-to-primary", "scale-down", "restart",
+)
+
+
+class GithubForgeConfig(_Strict):
+    """`forge.github`: the API, the repository behind git.url, the token by reference."""
+
+    api_url: str = Field(default="https://api.github.com", alias="apiUrl")
+    repository: str
+    token_env: str = Field(default="", alias="tokenEnv")
+    token_file: str = Field(default="", alias="tokenFile")
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        head, sep, rest = url.partition("://")
+        if head not in ("http", "https") or not sep or not rest:
+            raise ValueError("must be an http(s) URL, e.g. https://api.github.com or "
+                             "https://HOST/api/v3")
+        if "@" in rest.split("/", 1)[0]:
+            raise ValueError("must not carry credentials; name the token with tokenEnv or "
+                             "tokenFile")
+        return url.rstrip("/")
+
+    @field_validator("repository")
+    @classmethod
+    def _owner_name(cls, repository: str) -> str:
+        if not _REPOSITORY.match(repository):
+            raise ValueError("must be owner/name, e.g. acme/gitops")
+        return repository
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, name: str) -> str:
+        if name and not _ENV_NAME.match(name):
+            raise ValueError("must name an environment variable (never the token itself)")
+        return name
+
+    @model_validator(mode="after")
+    def _one_token(self) -> GithubForgeConfig:
+        if bool(self.token_env) == bool(self.token_file):
+            raise ValueError("set exactly one of tokenEnv and tokenFile")
+        return self
+
+    def read_token(self, base_dir: Path) -> str:
+        """The token (never log it); InvalidInputError naming the source when it is empty."""
+        if self.token_env:
+            token = os.environ.get(self.token_env, "").strip()
+            where = f"environment variable {self.token_env}"
+        else:
+            path = base_dir / self.token_file
+            try:
+                token = path.read_text(encoding="utf-8").strip()
+            except OSError as err:
+                raise InvalidInputError(
+                    f"forge.github.tokenFile: cannot read {path}: {err.strerror}") from None
+            where = f"file {path}"
+        if not token:
+            raise InvalidInputError(f"forge.github: the {where} holds no token")
+        return token
+
+
 class ForgeConfig(_Strict):
     type: Literal["local", "github"] = "local"
+    github: GithubForgeConfig | None = None
+
+    @model_validator(mode="after")
+    def _github_needs_settings(self) -> ForgeConfig:
+        if self.type == "github" and self.github is None:
+            raise ValueError("type github needs a `github:` section (repository, tokenEnv or "
+                             "tokenFile)")
+        return self
+
+
+class PullRequestsConfig(_Strict):
+    """`pullRequests`: which PRs wait for people, how many approvals, how gitbot merges."""
+
+    review: tuple[str, ...] = ("promote",)
+    approvals: int = Field(default=1, ge=1, le=10)
+    merge_method: Literal["merge", "squash", "rebase"] = Field(default="merge",
+                                                                alias="mergeMethod")
+
+    @field_validator("review")
+    @classmethod
+    def _known_actions(cls, review: tuple[str, ...]) -> tuple[str, ...]:
+        for action in review:
+            if action == "rollback":
+                raise ValueError("rollback cannot wait for review: it is merged at once")
+            if action not in REVIEWABLE_ACTIONS:
+                raise ValueError(
+                    f"unknown action {action!r}; one of {', '.join(REVIEWABLE_ACTIONS)}")
+        return review
 
 
 class DaemonConfig(_Strict):
@@ -163,6 +260,8 @@ class Settings(_Strict):
     git: GitConfig
     prometheus: PrometheusConfig = PrometheusConfig()
     forge: ForgeConfig = ForgeConfig()
+    pull_requests: PullRequestsConfig = Field(default=PullRequestsConfig(),
+                                              alias="pullRequests")
     chat: ChatConfig | None = None
     daemon: DaemonConfig = DaemonConfig()
     security: SecurityConfig = SecurityConfig()

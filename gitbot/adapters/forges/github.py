@@ -1,0 +1,284 @@
+"""The GitHub forge (PyGithub): pull requests, reviews, comments, labels, statuses, checks.
+
+Built by `make_forge`; called by the pull-request driver. Budget-conscious: the client is lazy
+(no `GET` for the repository or a PR object it does not need), so an auto-merged step costs
+create PR + labels + `gitbot/analysis` status + merge = 4 requests; branches are pushed and
+deleted with `git`, not the API. Every call is bounded: a per-request `timeout`, a few retries of
+5xx on idempotent methods only (a retried `POST` could open a duplicate PR), and rate limits
+handled here: `Retry-After` / `X-RateLimit-Reset` honoured up to `max_wait` seconds, beyond that
+a `ForgeBudgetError` (retry next tick), and no request at all while the last response said the
+budget is spent. The token is read from `tokenEnv` / `tokenFile`, handed to PyGithub's
+`Auth.Token`, and never logged or put in a URL or an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import requests
+from github import Auth, Github, GithubException
+from github.PullRequest import PullRequest as GhPull
+from urllib3.util.retry import Retry
+
+from gitbot.adapters.forges.base import (
+    STATUS_CONTEXT,
+    WRITE_PERMISSIONS,
+    Checks,
+    Comment,
+    ForgeBudgetError,
+    MergeResult,
+    PRState,
+    PullRequest,
+    Review,
+    combine_checks,
+)
+from gitbot.errors import GitbotError, NeedsHumanError, RetryableError
+
+log = logging.getLogger("gitbot.forge")
+T = TypeVar("T")
+_SECONDARY_DEFAULT = 60  # GitHub: wait at least a minute when no Retry-After is given
+
+
+def _retry(total: int) -> Retry:
+    return Retry(
+        total=total, connect=total, read=0, status=total,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "PUT", "PATCH", "DELETE"}),
+        backoff_factor=0.5, respect_retry_after_header=False, raise_on_status=False,
+    )
+
+
+class GitHubForge:
+    """Pull requests of one repository `owner/name` on GitHub or GitHub Enterprise."""
+
+    kind = "github"
+
+    def __init__(
+        self,
+        api_url: str,
+        repository: str,
+        token: str,
+        *,
+        timeout: int = 10,
+        retries: int = 2,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        seconds_between_requests: float = 0.25,
+        seconds_between_writes: float = 1.0,
+    ) -> None:
+        self._gh = Github(
+            base_url=api_url.rstrip("/"), auth=Auth.Token(token), timeout=timeout,
+            retry=_retry(retries), lazy=True, per_page=100,
+            seconds_between_requests=seconds_between_requests,
+            seconds_between_writes=seconds_between_writes,
+        )
+        self._repo = self._gh.get_repo(repository)
+        self._name = repository
+        self._owner = repository.split("/", 1)[0]
+        self._max_wait = max_wait
+        self._sleep = sleep
+        self._clock = clock
+        self._pulls: dict[int, GhPull] = {}
+        self._login = ""
+        self._writers: dict[str, bool] = {}
+
+    # --- the Forge interface ----------------------------------------------------------------
+
+    def open(
+        self, branch: str, base: str, title: str, body: str, labels: Sequence[str]
+    ) -> PullRequest:
+        what = f"opening a pull request for {branch}"
+        try:
+            pull = self._call(what, lambda: self._repo.create_pull(
+            base=base, head=branch, title=title, body=body))
+        except GitbotError as err:
+            if "already exists" not in str(err):
+                raise
+            found = self.find(branch)  # a retried or earlier create: adopt it, never duplicate
+            if found is None:
+                raise
+            return found
+        self._pulls[pull.number] = pull
+        if labels:
+            self._call(f"labelling #{pull.number}", lambda: pull.add_to_labels(*labels))
+        return self._view(pull)
+
+    def find(self, branch: str) -> PullRequest | None:
+        def newest() -> GhPull | None:
+            return next(iter(self._repo.get_pulls(state="all", head=f"{self._owner}:{branch}")),
+                        None)
+
+        pull = self._call(f"finding the pull request of {branch}", newest)
+        if pull is None:
+            return None
+        self._pulls[pull.number] = pull
+        return self._view(pull)
+
+    def get(self, pr: PullRequest) -> PullRequest:
+        """The PR now; a conditional request (If-None-Match) when it was read before."""
+        pull = self._pulls.get(pr.number) or self._repo.get_pull(pr.number)
+        self._call(f"reading #{pr.number}", pull.update)
+        self._pulls[pr.number] = pull
+        return self._view(pull)
+
+    def merge(self, pr: PullRequest, method: str, title: str, message: str) -> MergeResult:
+        pull = self._pulls.get(pr.number) or self._repo.get_pull(pr.number)
+
+        def attempt() -> MergeResult:
+            try:
+                done = pull.merge(commit_title=title, commit_message=message,
+                                  merge_method=method, sha=pr.head_sha)
+            except GithubException as err:
+                if err.status in (405, 409):
+                    return MergeResult(False, stale=err.status == 409, reason=_message(err))
+                raise
+            return MergeResult(bool(done.merged), sha=done.sha or "", reason=done.message or "")
+
+        return self._call(f"merging #{pr.number}", attempt)
+
+    def close(self, pr: PullRequest, comment: str) -> None:
+        if comment:
+            self.comment(pr, comment)
+        pull = self._pulls.get(pr.number) or self._repo.get_pull(pr.number)
+        self._call(f"closing #{pr.number}", lambda: pull.edit(state="closed"))
+
+    def comment(self, pr: PullRequest, body: str) -> None:
+        issue = self._repo.get_issue(pr.number)
+        self._call(f"commenting on #{pr.number}", lambda: issue.create_comment(body))
+
+    def reviews(self, pr: PullRequest) -> list[Review]:
+        pull = self._repo.get_pull(pr.number)
+        return self._call(f"reading the reviews of #{pr.number}", lambda: [
+            Review(r.user.login if r.user else "", r.state, _iso(r.submitted_at))
+            for r in pull.get_reviews()
+        ])
+
+    def comments(self, pr: PullRequest) -> list[Comment]:
+        issue = self._repo.get_issue(pr.number)
+        return self._call(f"reading the comments of #{pr.number}", lambda: [
+            Comment(c.user.login if c.user else "", c.body or "", _iso(c.created_at))
+            for c in issue.get_comments()
+        ])
+
+    def checks(self, pr: PullRequest) -> Checks:
+        commit = self._repo.get_commit(pr.head_sha)
+
+        def read() -> Checks:
+            statuses = [(s.context, s.state) for s in commit.get_combined_status().statuses]
+            runs = [(r.name, r.status, r.conclusion or "") for r in commit.get_check_runs()]
+            return combine_checks(statuses, runs)
+
+        return self._call(f"reading the checks of #{pr.number}", read)
+
+    def set_status(self, pr: PullRequest, state: str, description: str) -> None:
+        commit = self._repo.get_commit(pr.head_sha)
+        self._call(f"setting {STATUS_CONTEXT} on #{pr.number}", lambda: commit.create_status(
+            state, description=description[:140], context=STATUS_CONTEXT))
+
+    def can_write(self, user: str) -> bool:
+        if user not in self._writers:
+            perm = self._call(f"reading the permission of {user}",
+                              lambda: self._repo.get_collaborator_permission(user))
+            self._writers[user] = perm in WRITE_PERMISSIONS
+        return self._writers[user]
+
+    def own_login(self) -> str:
+        if not self._login:
+            self._login = self._call("reading gitbot's own account",
+                                     lambda: str(self._gh.get_user().login))
+        return self._login
+
+    def shutdown(self) -> None:
+        """Close the HTTP connections (the daemon calls it on exit)."""
+        self._gh.close()
+
+    # --- limits and errors -----------------------------------------------------------------
+
+    def requests_remaining(self) -> int:
+        """`X-RateLimit-Remaining` of the last response (-1: nothing known yet)."""
+        return int(self._gh.requester.rate_limiting[0])
+
+    def _call(self, what: str, action: Callable[[], T]) -> T:
+        for attempt in range(3):
+            self._check_budget(what)
+            try:
+                return action()
+            except GithubException as err:
+                wait = self._backoff(err)
+                if wait is None:
+                    raise _translate(err, what, self._name) from None
+                if wait > self._max_wait or attempt == 2:
+                    raise ForgeBudgetError(
+                        f"GitHub rate limit while {what}: retry in {wait:.0f}s "
+                        f"(limit {self._max_wait:.0f}s per call); gitbot tries again next tick"
+                    ) from None
+                log.warning("GitHub rate limit while %s; waiting %.0fs", what, wait)
+                self._sleep(wait)
+            except requests.RequestException as err:
+                raise RetryableError(f"GitHub API unreachable while {what}: "
+                                     f"{type(err).__name__}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_budget(self, what: str) -> None:
+        remaining, _limit = self._gh.requester.rate_limiting
+        reset = float(self._gh.requester.rate_limiting_resettime or 0)
+        if remaining == 0 and reset > self._clock():
+            raise ForgeBudgetError(
+                f"GitHub API budget spent (X-RateLimit-Remaining 0) before {what}; it resets in "
+                f"{reset - self._clock():.0f}s; gitbot tries again then")
+
+    def _backoff(self, err: GithubException) -> float | None:
+        if err.status not in (403, 429):
+            return None
+        headers = {k.lower(): v for k, v in (err.headers or {}).items()}
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+        if headers.get("x-ratelimit-remaining") == "0":
+            return max(0.0, float(headers.get("x-ratelimit-reset", 0)) - self._clock()) + 1
+        if err.status == 429 or "rate limit" in _message(err).lower():
+            return float(_SECONDARY_DEFAULT)
+        return None
+
+    # --- shapes ----------------------------------------------------------------------------
+
+    def _view(self, pull: GhPull) -> PullRequest:
+        raw: dict[str, Any] = pull.raw_data
+        merged = bool(raw.get("merged"))
+        state = PRState.MERGED if merged else PRState(raw.get("state", "open"))
+        return PullRequest(
+            number=int(raw["number"]), branch=raw["head"]["ref"], base=raw["base"]["ref"],
+            head_sha=raw["head"]["sha"], state=state, url=raw.get("html_url") or "",
+            title=raw.get("title") or "", author=(raw.get("user") or {}).get("login", ""),
+            merged_sha=(raw.get("merge_commit_sha") or "") if merged else "",
+            mergeable=raw.get("mergeable"), mergeable_state=raw.get("mergeable_state") or "",
+        )
+
+
+def _iso(value: Any) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+
+
+def _message(err: GithubException) -> str:
+    data = err.data if isinstance(err.data, dict) else {}
+    message = str(data.get("message") or err.message or "")
+    details = [e if isinstance(e, str) else str(e.get("message") or e.get("code") or "")
+               for e in data.get("errors") or []]
+    return "; ".join(p for p in [message, *details] if p)
+
+
+def _translate(err: GithubException, what: str, repository: str) -> GitbotError:
+    text = f"GitHub answered {err.status} while {what}: {_message(err)}"
+    if err.status == 401:
+        return NeedsHumanError(f"{text} (check the token named by forge.github.tokenEnv or "
+                               "tokenFile)")
+    if err.status == 404:
+        return NeedsHumanError(f"{text} (does {repository} exist, and may the token see it?)")
+    if err.status == 403:
+        return NeedsHumanError(f"{text} (the token lacks a permission)")
+    if err.status >= 500:
+        return RetryableError(text)
+    return GitbotError(text)
