@@ -372,14 +372,14 @@ class RevertOutcome(enum.Enum):
 
 
 _WRITTEN_WHY = {
-    RevertOutcome.REVERTED: "Canary analysis failed; this rollout's commits were reverted and "
+    RevertOutcome.REVERTED: "Rolling back: this rollout's commits were reverted and "
     "this commit sets what the revert left out: {what}.",
-    RevertOutcome.CONFLICTED: "Canary analysis failed and reverting this rollout's {n} {noun} "
+    RevertOutcome.CONFLICTED: "Rolling back: reverting this rollout's {n} {noun} "
     "conflicted with later changes, so gitbot wrote the rollback directly: {what}. The "
     "commits it could not revert are listed below.",
-    RevertOutcome.CHANGED_NOTHING: "Canary analysis failed; reverting this rollout's {n} {noun} "
+    RevertOutcome.CHANGED_NOTHING: "Rolling back: reverting this rollout's {n} {noun} "
     "changed nothing, so gitbot wrote the rollback directly: {what}.",
-    RevertOutcome.NOTHING_TO_REVERT: "Canary analysis failed and no commit of this rollout "
+    RevertOutcome.NOTHING_TO_REVERT: "Rolling back: no commit of this rollout "
     "was found to revert, so gitbot wrote the rollback directly: {what}.",
 }
 
@@ -404,7 +404,7 @@ def rollback_written(
     )
     intro = _WRITTEN_WHY[outcome].format(n=n_commits, noun=noun, what=what)
     facts = body.split("\n\n", 1)[1]
-    body = textwrap.fill(intro, width=72) + "\n\n" + facts
+    body = textwrap.fill(intro, width=72, break_on_hyphens=False) + "\n\n" + facts
     return f"{canary.dotted}: rollback: {values} ({why})", body, trailers
 
 
