@@ -241,3 +241,26 @@ def test_lost_state_with_weights_edited_by_hand_rolls_back(tmp_path: Path) -> No
     assert state.phase is Phase.FAILED
     [event] = rebuilt_events(state)
     assert "cannot resume Progressing: the VirtualService declares canary weight 0" in event
+
+
+def test_history_is_read_past_any_fixed_window(tmp_path: Path) -> None:
+    """gitbot's last commit for the canary lies behind 400 commits of other people."""
+    rig = Rig.start(tmp_path)
+    rig.to_phase("progressing-20")
+    before = rig.state
+    clone = rig.dev.clone
+    rig.dev.pull()
+    for n in range(400):
+        git(clone, "-c", "user.name=Dana", "-c", "user.email=dana@example.com",
+            "commit", "-q", "--allow-empty", "-m", f"Unrelated change {n}")
+    git(clone, "push", "-q", "origin", "HEAD:main")
+    rig.delete_state_branch()
+
+    rig.reconcile()
+
+    after = rig.state
+    assert (after.phase, after.traffic, after.step) == (Phase.PROGRESSING, before.traffic,
+                                                        before.step)
+    assert after.last_promoted_spec == before.last_promoted_spec
+    [event] = rebuilt_events(after)
+    assert f"at commit {rig.last_podinfo_commit()[:12]} (advance)" in event
