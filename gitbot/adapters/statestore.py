@@ -15,7 +15,8 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from gitbot.core.state import RolloutState, StateFormatError
+from gitbot.core.jsonfields import StateFormatError
+from gitbot.core.state import RolloutState
 
 log = logging.getLogger("gitbot.state")
 

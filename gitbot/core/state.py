@@ -12,6 +12,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from gitbot.core.jsonfields import (
+    StateFormatError,
+    fields_of,
+    flag_field,
+    only_known,
+    text_field,
+    whole_field,
+)
 from gitbot.core.spec import Severity, WebhookType
 
 
@@ -129,86 +137,50 @@ class RolloutState:
         `phase`, `traffic` and `step` are required (without them a resumed run would go back to
         initialization or reuse step numbers); the other fields default as in older files.
         """
-        fields = _fields(data, "state")
-        for required in ("phase", "traffic", "step"):
-            if required not in fields:
-                raise StateFormatError(f"{required}: missing")
-        phase = _text(fields, "phase")
+        fields = fields_of(data, "state")
+        phase = text_field(fields, "phase")
         try:
             parsed_phase = Phase(phase)
         except ValueError:
-            raise StateFormatError(f"phase: {phase!r} is not a valid Phase") from None
+            raise StateFormatError(f"phase: {phase!r} is not a valid Phase" if phase
+                                   else "phase: missing") from None
+        for required in ("traffic", "step"):
+            if required not in fields:
+                raise StateFormatError(f"{required}: missing")
         pending = fields.get("pending")
         return cls(
             phase=parsed_phase,
             traffic=_traffic(fields["traffic"], "traffic"),
-            failed_checks=_count(fields, "failed_checks"),
-            iterations=_count(fields, "iterations"),
-            last_applied_spec=_text(fields, "last_applied_spec"),
-            last_promoted_spec=_text(fields, "last_promoted_spec"),
-            rollout_id=_text(fields, "rollout_id"),
-            run=_count(fields, "run"),
-            step=_count(fields, "step"),
+            failed_checks=whole_field(fields, "failed_checks"),
+            iterations=whole_field(fields, "iterations"),
+            last_applied_spec=text_field(fields, "last_applied_spec"),
+            last_promoted_spec=text_field(fields, "last_promoted_spec"),
+            rollout_id=text_field(fields, "rollout_id"),
+            run=whole_field(fields, "run"),
+            step=whole_field(fields, "step"),
             pending=_change(pending) if pending else None,
-            last_transition_time=_text(fields, "last_transition_time"),
-            not_ready_since=_text(fields, "not_ready_since"),
+            last_transition_time=text_field(fields, "last_transition_time"),
+            not_ready_since=text_field(fields, "not_ready_since"),
             events=_events(fields.get("events", [])),
         )
-
-
-class StateFormatError(ValueError):
-    """A stored state that cannot be read back: the message names the field."""
-
-
-def _fields(data: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise StateFormatError(f"{where}: expected an object, got {type(data).__name__}")
-    return data
-
-
-def _count(data: Mapping[str, Any], key: str, where: str = "") -> int:
-    value = data.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise StateFormatError(f"{where}{key}: expected a whole number >= 0, got {value!r}")
-    return value
-
-
-def _text(data: Mapping[str, Any], key: str, where: str = "") -> str:
-    value = data.get(key, "")
-    if not isinstance(value, str):
-        raise StateFormatError(f"{where}{key}: expected a string, got {value!r}")
-    return value
-
-
-def _flag(data: Mapping[str, Any], key: str, where: str) -> bool:
-    value = data.get(key, False)
-    if not isinstance(value, bool):
-        raise StateFormatError(f"{where}{key}: expected true or false, got {value!r}")
-    return value
-
-
-def _known(data: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise StateFormatError(f"{where.rstrip('.')}: unknown field {unknown[0]!r}")
 
 
 _TRAFFIC_TEXT = ("session_cookie", "previous_cookie", "primary_cookie")
 
 
 def _traffic(data: Any, where: str) -> Traffic:
-    fields = _fields(data, where)
+    fields = fields_of(data, where)
     prefix = where + "."
-    _known(fields, frozenset({"primary_weight", "canary_weight", "mirror", *_TRAFFIC_TEXT}),
+    only_known(fields, frozenset({"primary_weight", "canary_weight", "mirror", *_TRAFFIC_TEXT}),
            prefix)
-    weights = {k: _count(fields, k, prefix) for k in ("primary_weight", "canary_weight")}
+    weights = {k: whole_field(fields, k, prefix) for k in ("primary_weight", "canary_weight")}
     if any(w > 100 for w in weights.values()):
         raise StateFormatError(f"{where}: weights must be 0-100, got {weights}")
     return Traffic(
         primary_weight=weights["primary_weight"] if "primary_weight" in fields else 100,
         canary_weight=weights["canary_weight"],
-        mirror=_flag(fields, "mirror", prefix),
-        **{k: _text(fields, k, prefix) for k in _TRAFFIC_TEXT},
+        mirror=flag_field(fields, "mirror", prefix),
+        **{k: text_field(fields, k, prefix) for k in _TRAFFIC_TEXT},
     )
 
 
@@ -216,21 +188,21 @@ _CHANGE_FLAGS = ("promote", "bootstrap", "revert")
 
 
 def _change(data: Any) -> RepoChange:
-    fields = _fields(data, "pending")
+    fields = fields_of(data, "pending")
     where = "pending."
-    _known(fields, frozenset({"action", "subject", "traffic", "target_replicas", "reason",
+    only_known(fields, frozenset({"action", "subject", "traffic", "target_replicas", "reason",
                               *_CHANGE_FLAGS}), where)
-    if not _text(fields, "action", where):
+    if not text_field(fields, "action", where):
         raise StateFormatError("pending.action: missing")
     replicas = fields.get("target_replicas")
     traffic = fields.get("traffic")
     return RepoChange(
-        action=_text(fields, "action", where),
-        subject=_text(fields, "subject", where),
+        action=text_field(fields, "action", where),
+        subject=text_field(fields, "subject", where),
         traffic=_traffic(traffic, "pending.traffic") if traffic is not None else None,
-        target_replicas=None if replicas is None else _count(fields, "target_replicas", where),
-        reason=_text(fields, "reason", where),
-        **{k: _flag(fields, k, where) for k in _CHANGE_FLAGS},
+        target_replicas=None if replicas is None else whole_field(fields, "target_replicas", where),
+        reason=text_field(fields, "reason", where),
+        **{k: flag_field(fields, k, where) for k in _CHANGE_FLAGS},
     )
 
 
@@ -240,8 +212,8 @@ def _events(data: Any) -> tuple[Event, ...]:
     events = []
     for i, item in enumerate(data):
         where = f"events[{i}]."
-        fields = _fields(item, where.rstrip("."))
-        events.append(Event(*(_text(fields, k, where) for k in ("time", "type", "message"))))
+        fields = fields_of(item, where.rstrip("."))
+        events.append(Event(*(text_field(fields, k, where) for k in ("time", "type", "message"))))
     return tuple(events)
 
 
