@@ -44,7 +44,7 @@ def rebuild_state(
         return stored.state, None
     cause = stored.problem or f"no state on {store.branch}"
     commits = gitbot_commits(ws, canary.key)
-    found = recovery.recover(canary, commits, manifest_facts(ws.root, canary))
+    found = recovery.recover(canary, commits, manifest_facts(ws.root, canary)) if commits else None
     if found is None:
         if not stored.problem:
             return RolloutState(), None  # a canary gitbot has never touched
@@ -55,7 +55,7 @@ def rebuild_state(
     log.warning("%s: %s", canary.key, decision.events[0].message)
     if decision.change is not None:
         return RolloutState(), decision
-    store.save(canary.key, decision.state, "state rebuilt from Git history")
+    store.save(canary.key, decision.state, "state rebuilt: " + cause)
     announcer.announce(canary, decision.state, decision, "", "")
     return decision.state, None
 

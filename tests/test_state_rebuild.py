@@ -264,3 +264,19 @@ def test_history_is_read_past_any_fixed_window(tmp_path: Path) -> None:
     assert after.last_promoted_spec == before.last_promoted_spec
     [event] = rebuilt_events(after)
     assert f"at commit {rig.last_podinfo_commit()[:12]} (advance)" in event
+
+
+def test_unreadable_state_without_gitbot_commits_starts_over(tmp_path: Path) -> None:
+    rig = Rig.start(tmp_path)
+    rig.corrupt_state("{")
+
+    out = rig.reconcile()
+
+    assert f"{KEY}: Initialized — committed " in out
+    messages = [e.message for e in rig.state.events]
+    assert messages[0] == (
+        "State of podinfo.test could not be read (gitbot/state:canaries/test/podinfo.json: "
+        "line 1 column 2: not valid JSON (Expecting property name enclosed in double quotes)) "
+        "and the branch holds no gitbot commit for it: starting over"
+    )
+    assert messages[1] == "Initialization done! podinfo.test"
