@@ -1,7 +1,8 @@
 """The `gitbot` command line (CONTRACT.md): builds objects and calls them, holds no logic.
 
 Exit statuses: 0 success; 2 invalid input (bad config, invalid specs, nothing to approve);
-1 when gitbot itself could not run (remote unreachable, Prometheus launcher missing, ...).
+1 when gitbot itself could not run (remote unreachable, Prometheus launcher missing, ...);
+3 when `reconcile --once` had a push refused by the remote (protected branch, hook, rights).
 """
 
 from __future__ import annotations
@@ -78,7 +79,12 @@ def reconcile(ctx: click.Context, once: bool, name: str | None) -> None:
     """One reconcile pass: sync the repository, give every canary one analysis tick."""
     from gitbot.wiring import build_app
 
-    app = build_app(_settings(ctx))
+    settings = _settings(ctx)
+    try:
+        app = build_app(settings)
+    except GitbotError as err:
+        click.echo(f"gitbot: {err}", err=True)
+        sys.exit(2 if isinstance(err, InvalidInputError) else 1)
     try:
         report = app.reconciler.run_pass(only=name)
     except GitbotError as err:
@@ -95,6 +101,7 @@ def reconcile(ctx: click.Context, once: bool, name: str | None) -> None:
         if tick.error:
             line += f" — error: {tick.error}"
         click.echo(line)
+    sys.exit(report.exit_status)
 
 
 @cli.command()

@@ -1,14 +1,28 @@
 """Read gitbot's own commits back from the branch history by their trailers.
 
-Called by the reconciler (resume a pending step, find a run's commits for the rollback) and by
-the observer (which commit the cluster must have applied).
+Called by the reconciler (resume a pending step, find a run's commits for the rollback, rebuild
+a lost state) and by the observer (which commit the cluster must have applied). History is read
+newest first in growing pages until what is looked for is found, never through a fixed window:
+a canary whose last gitbot commit lies behind thousands of other commits is still found.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from gitbot.adapters.git import CommitInfo
+from gitbot.core.recovery import GitbotCommit, enough_history
+
+FIRST_PAGE = 300
+GROWTH = 4
+BODY_FACTS = ("Phase", "Iterations")
+
+
+class LogSource(Protocol):
+    """The part of `GitWorkspace` history reading needs."""
+
+    def log(self, max_count: int = 200, since_sha: str | None = None) -> list[CommitInfo]: ...
 
 
 def trailer(commit: CommitInfo, key: str) -> str:
@@ -17,21 +31,44 @@ def trailer(commit: CommitInfo, key: str) -> str:
     return values[-1] if values else ""
 
 
+def is_for(commit: CommitInfo, key: str) -> bool:
+    """True for a commit gitbot made for canary `key`."""
+    return trailer(commit, "Gitbot-Canary") == key
+
+
+def walk(source: LogSource, stop: Callable[[CommitInfo], bool]) -> list[CommitInfo]:
+    """Commits newest first, down to and including the first one `stop` accepts (all if none)."""
+    size, seen = FIRST_PAGE, 0
+    while True:
+        page = source.log(max_count=size)
+        for index in range(seen, len(page)):
+            if stop(page[index]):
+                return page[: index + 1]
+        if len(page) < size:
+            return page
+        seen, size = len(page), size * GROWTH
+
+
+def tick_history(source: LogSource, key: str, pending_step: int | None) -> list[CommitInfo]:
+    """Enough history for one tick: back to gitbot's last commit for the canary, or, with a
+    pending step, back to the commit of that step or an older one (steps only grow)."""
+
+    def reached(commit: CommitInfo) -> bool:
+        if not is_for(commit, key):
+            return False
+        return pending_step is None or _step(commit) <= pending_step
+
+    return walk(source, reached)
+
+
 def last_gitbot_commit(history: Iterable[CommitInfo], key: str) -> CommitInfo | None:
     """The newest commit gitbot made for this canary (what the cluster must have applied)."""
-    return next((c for c in history if trailer(c, "Gitbot-Canary") == key), None)
+    return next((c for c in history if is_for(c, key)), None)
 
 
 def find_step(history: Iterable[CommitInfo], key: str, step: int) -> CommitInfo | None:
     """The commit that landed step `step` of this canary, if it is on the branch."""
-    return next(
-        (
-            c
-            for c in history
-            if trailer(c, "Gitbot-Canary") == key and trailer(c, "Gitbot-Step") == str(step)
-        ),
-        None,
-    )
+    return next((c for c in history if is_for(c, key) and _step(c) == step), None)
 
 
 RUN_START = "scale-up"
@@ -46,7 +83,7 @@ def run_commits(history: Iterable[CommitInfo], key: str) -> list[CommitInfo]:
     """
     commits: list[CommitInfo] = []
     for commit in history:
-        if trailer(commit, "Gitbot-Canary") != key:
+        if not is_for(commit, key):
             continue
         action = trailer(commit, "Gitbot-Action")
         if action in RUN_BOUNDARIES:
@@ -55,3 +92,41 @@ def run_commits(history: Iterable[CommitInfo], key: str) -> list[CommitInfo]:
         if action == RUN_START:
             break
     return commits
+
+
+def current_run(source: LogSource, key: str) -> list[CommitInfo]:
+    """`run_commits` over as much history as the run needs."""
+
+    def boundary(commit: CommitInfo) -> bool:
+        action = trailer(commit, "Gitbot-Action")
+        return is_for(commit, key) and (action in RUN_BOUNDARIES or action == RUN_START)
+
+    return run_commits(walk(source, boundary), key)
+
+
+def gitbot_commits(source: LogSource, key: str) -> list[GitbotCommit]:
+    """gitbot's commits for the canary, newest first, as far back as recovery needs them."""
+    found: list[GitbotCommit] = []
+
+    def enough(commit: CommitInfo) -> bool:
+        if is_for(commit, key):
+            found.append(as_gitbot_commit(commit))
+        return enough_history(found)
+
+    walk(source, enough)
+    return found
+
+
+def as_gitbot_commit(commit: CommitInfo) -> GitbotCommit:
+    """The plain trailer values (and the body's Phase / Iterations facts) of one commit."""
+    values = {key: trailer(commit, key) for key in commit.trailers}
+    for line in commit.body.splitlines():
+        name, sep, value = line.partition(": ")
+        if sep and name in BODY_FACTS:
+            values.setdefault(name, value.strip())
+    return GitbotCommit.from_trailers(commit.sha, values)
+
+
+def _step(commit: CommitInfo) -> int:
+    text = trailer(commit, "Gitbot-Step")
+    return int(text) if text.isdigit() else -1

@@ -13,6 +13,11 @@ at any point:
 
 A change carries `Gitbot-Step: <n>`; after a restart, a pending step found in the branch's log
 has landed and is not repeated, one not found is applied again (edits are idempotent).
+
+A state that is missing or unreadable while the branch holds gitbot's commits for the canary is
+rebuilt from those commits (`gitbot.core.recovery`): a run in progress resumes, or is rolled back
+when the manifests do not show it. Any failure of one canary's tick is logged once and costs
+that canary's tick only (`tick_safely`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gitbot.adapters.git import CommitInfo, GitConflictError, GitWorkspace
+from gitbot.adapters.git_errors import GitRejectedError
 from gitbot.adapters.manifest_types import FieldChange
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.specs import SpecSet, load_repository
@@ -34,9 +40,10 @@ from gitbot.core.decide import decide
 from gitbot.core.spec import Canary
 from gitbot.core.state import Decision, RepoChange, RolloutState
 from gitbot.errors import GitbotError
-from gitbot.history import find_step, run_commits
+from gitbot.history import current_run, find_step, tick_history
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
+from gitbot.rebuild import rebuild_state
 
 log = logging.getLogger("gitbot.reconciler")
 
@@ -80,6 +87,11 @@ class TickReport:
     commit: str = ""
     subject: str = ""
     error: str = ""
+    refused: bool = False  # the remote refused a push (protected branch, hook, permissions)
+
+
+#: `reconcile --once` exit statuses (CONTRACT.md); 1 (gitbot could not run) is the CLI's
+EXIT_OK, EXIT_INVALID, EXIT_REFUSED = 0, 2, 3
 
 
 @dataclass
@@ -87,6 +99,13 @@ class PassReport:
     head: str
     specs: SpecSet
     ticks: list[TickReport] = field(default_factory=list)
+
+    @property
+    def exit_status(self) -> int:
+        """3 when a push was refused, else 2 when a document is invalid, else 0."""
+        if any(tick.refused for tick in self.ticks):
+            return EXIT_REFUSED
+        return EXIT_INVALID if self.specs.problems else EXIT_OK
 
 
 class Reconciler:
@@ -128,20 +147,34 @@ class Reconciler:
         return report
 
     def tick_safely(self, canary: Canary, specs: SpecSet) -> TickReport:
-        """A failing canary never stops the others: its error is reported, the repo reset."""
+        """A failing canary never stops the others: any error is logged once with its cause
+        (the traceback at debug level only) and the working copy is reset."""
         try:
             return self.tick(canary, specs)
-        except GitbotError as err:
-            log.error("%s: %s", canary.key, err)
+        except Exception as err:  # the boundary of one canary's tick
+            cause = str(err) or type(err).__name__
+            if not isinstance(err, GitbotError | OSError):
+                cause = f"{type(err).__name__}: {cause}"
+            log.error("%s: tick failed: %s", canary.key, cause,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            self._reset(canary)
+            return TickReport(canary.key, phase="", error=cause,
+                              refused=isinstance(err, GitRejectedError))
+
+    def _reset(self, canary: Canary) -> None:
+        try:
             self.ws.sync()
-            return TickReport(canary.key, phase="", error=str(err))
+        except Exception as err:  # reported; the next pass syncs again
+            log.error("%s: cannot reset the working copy: %s", canary.key, err)
 
     def tick(self, canary: Canary, specs: SpecSet) -> TickReport:
-        state = self.store.load(canary.key) or RolloutState()
-        history = self.ws.log(max_count=300)
+        state, rebuilt = rebuild_state(self.ws, self.store, self.announcer, canary, self.clock())
+        if rebuilt is not None:  # a lost run that cannot be proven: roll it back first
+            return self._record_and_act(canary, state, rebuilt)
+        history = tick_history(self.ws, canary.key, state.step if state.pending else None)
         if state.pending is not None:
             state = self._finish_pending(canary, state, history)
-            history = self.ws.log(max_count=300)
+            history = tick_history(self.ws, canary.key, None)
         now = self.clock()
         observation = self.observer.observe(canary, state, specs, history, now)
         decision = decide(canary, state, observation, now)
@@ -204,30 +237,48 @@ class Reconciler:
     def _rollback(
         self, canary: Canary, state: RolloutState, change: RepoChange, analysis: str
     ) -> str:
-        """Revert this run's commits as one commit; fall back to a plain edit on conflict."""
-        commits = run_commits(self.ws.log(max_count=300), canary.key)
-        _, body, trailers = messages.commit_message(canary, change, state)
-        reverted = [f"{c.sha[:12]} {c.subject}" for c in commits]
-        body = _with(_with(body, analysis), _section("Reverts:", reverted))
-        subject = messages.rollback_subject(canary, len(commits), change.reason)
-        try:
-            sha = self.ws.revert([c.sha for c in commits], subject, body, trailers)
-        except GitConflictError as err:
-            log.warning("%s: revert conflicted, writing 100/0 directly: %s", canary.key, err)
-            sha = None
+        """Revert this run's commits as one commit; when the revert conflicts (or finds nothing
+        to revert), write 100/0 and replicas 0 directly, under a subject that says so."""
+        commits = current_run(self.ws, canary.key)
+        listed = [f"{c.sha[:12]} {c.subject}" for c in commits]
+        sha, outcome = None, messages.RevertOutcome.NOTHING_TO_REVERT
+        if commits:
+            sha, outcome = self._revert(canary, state, change, analysis, commits)
         editor = ManifestEditor(self.ws.root)
-        _apply_edits(editor, canary, replace(change, revert=False))
+        edits = _apply_edits(editor, canary, replace(change, revert=False))
         editor.save()
         self.crash("after-edit")
         if editor.changed_files() or sha is None:
-            fix = self.ws.commit(subject, body, trailers)
-            sha = fix or sha
+            subject, body, trailers = messages.rollback_written(
+                canary, change, state, len(commits), outcome
+            )
+            body = _with(_with(body, analysis), _section("Changes:", [str(e) for e in edits]))
+            body = _with(body, _section(outcome.listing, listed))
+            sha = self.ws.commit(subject, body, trailers) or sha
         if sha is None:
             return ""
         self.crash("after-commit")
         pushed = self.ws.push()
         self.crash("after-push")
         return pushed
+
+    def _revert(
+        self, canary: Canary, state: RolloutState, change: RepoChange, analysis: str,
+        commits: list[CommitInfo],
+    ) -> tuple[str | None, messages.RevertOutcome]:
+        """One commit reverting `commits` (None when it conflicted or changed nothing)."""
+        _, body, trailers = messages.commit_message(canary, change, state)
+        listed = [f"{c.sha[:12]} {c.subject}" for c in commits]
+        body = _with(_with(body, analysis), _section("Reverts:", listed))
+        subject = messages.rollback_subject(canary, len(commits), change.reason)
+        try:
+            sha = self.ws.revert([c.sha for c in commits], subject, body, trailers)
+        except GitConflictError as err:
+            log.warning("%s: revert conflicted, writing 100/0 directly: %s", canary.key, err)
+            return None, messages.RevertOutcome.CONFLICTED
+        if sha is None:
+            return None, messages.RevertOutcome.CHANGED_NOTHING
+        return sha, messages.RevertOutcome.REVERTED
 
 
 def _apply_edits(editor: ManifestEditor, canary: Canary, change: RepoChange) -> list[FieldChange]:

@@ -149,3 +149,49 @@ def _reconcile_process(world: World, env: dict[str, str] | None) -> int:
     if proc.returncode not in (0, 86):
         raise AssertionError(proc.stderr)
     return proc.returncode
+
+
+def _rebuilt(world: World) -> list[str]:
+    return [m for m in events(world) if m.startswith("State of podinfo.test rebuilt from Git")]
+
+
+def test_deleted_state_branch_mid_run_resumes_the_run(tmp_path: Path) -> None:
+    """The state branch is deleted while the canary carries 20 %: the run resumes at 20 % from
+    the commit trailers and is promoted after its analysis, never taken as promoted at once."""
+    with World(tmp_path) as world:
+        initialize(world)
+        world.dev.release("6.0.1")
+        world.run_until({"Progressing"})
+        while world.state().canary_weight < 20:
+            world.reconcile()
+            time.sleep(world.pace)
+        subprocess.run(["git", "branch", "-D", "gitbot/state"], cwd=world.dev.remote, check=True)
+        world.reconcile()  # rebuilt at 20 %, then the same tick's analysis may advance it
+        resumed = world.state()
+        assert resumed.phase.value == "Progressing" and resumed.canary_weight in (20, 30)
+        [rebuilt] = _rebuilt(world)
+        assert rebuilt.endswith("(advance): resuming Progressing at canary weight 20")
+        world.run_until({"Succeeded"})
+        assert len(_rebuilt(world)) == 1
+        advances = [s for s in world.gitbot_subjects() if "advance canary weight" in s]
+        assert advances == [f"podinfo.test: advance canary weight {w}" for w in (10, 20, 30, 40,
+                                                                                  50)]
+        assert head(world).primary_image == f"{IMAGE}:6.0.1"
+        assert head(world).traffic == Traffic(100, 0)
+
+
+def test_corrupted_state_while_promoting_finishes_the_promotion(tmp_path: Path) -> None:
+    with World(tmp_path) as world:
+        initialize(world)
+        world.dev.release("6.0.1")
+        world.run_until({"Promoting", "Finalising", "Succeeded"})
+        assert world.state().phase.value == "Promoting"
+        world.app.workspace.write_branch_file(
+            "gitbot/state", "canaries/test/podinfo.json", '{"phase": "Bogus"}', "hand edit")
+        world.run_until({"Succeeded"})
+        [rebuilt] = _rebuilt(world)
+        assert "phase: 'Bogus' is not a valid Phase" in rebuilt
+        assert "resuming Promoting" in rebuilt
+        assert world.gitbot_subjects()[-2:] == [
+            "podinfo.test: route all traffic to primary", "podinfo.test: scale down canary"]
+        assert head(world).primary_image == f"{IMAGE}:6.0.1"

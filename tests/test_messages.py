@@ -13,12 +13,14 @@ from test_decide_flow import Driver
 
 from gitbot.core import messages
 from gitbot.core.messages import (
+    RevertOutcome,
     alert_metadata,
     commit_message,
     format_commit,
     go_duration_ms,
     go_float,
     rollback_subject,
+    rollback_written,
 )
 from gitbot.core.spec import Canary, WebhookType
 from gitbot.core.state import Phase, RepoChange, RolloutState, Traffic
@@ -89,6 +91,33 @@ def test_commit_message_parts() -> None:
 )
 def test_rollback_subject(n: int, expected: str) -> None:
     assert rollback_subject(podinfo(), n, "failed checks threshold reached 5") == expected
+
+
+def test_rollback_commit_texts_golden() -> None:
+    """The revert's subject, and each subject and body of a rollback gitbot wrote itself (the
+    revert conflicted, changed nothing, found nothing, or needed a follow-up commit)."""
+    state = RolloutState(phase=Phase.FAILED, rollout_id="bbbbbbbbbbbb-1", last_applied_spec=REV_B,
+                         step=9, failed_checks=5)
+    change = RepoChange("rollback", "rollback (failed checks threshold reached 5)",
+                        traffic=Traffic(100, 0), target_replicas=0, revert=True,
+                        reason="failed checks threshold reached 5")
+    texts = [rollback_subject(podinfo(), 5, change.reason) + "\n"]
+    for outcome in RevertOutcome:
+        n = 0 if outcome is RevertOutcome.NOTHING_TO_REVERT else 5
+        texts.append(format_commit(*rollback_written(podinfo(), change, state, n, outcome)))
+    assert_golden("rollback-commits.txt", "-----\n".join(texts))
+
+
+def test_rollback_written_subject_says_what_was_written() -> None:
+    change = RepoChange("rollback", "rollback (x)", traffic=Traffic(100, 0), target_replicas=0,
+                        revert=True, reason="x")
+    subject, _, trailers = rollback_written(podinfo(), change, RolloutState(), 1,
+                                            RevertOutcome.CONFLICTED)
+    assert subject == (
+        "podinfo.test: rollback: set traffic 100/0 and scale canary to 0 "
+        "(revert of 1 commit conflicted)"
+    )
+    assert ("Gitbot-Action", "rollback") in trailers
 
 
 def test_alert_metadata_golden() -> None:

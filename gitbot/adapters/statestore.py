@@ -3,15 +3,30 @@
 Flux follows `git.branch` only, so the state branch is outside its path. One JSON file per
 canary, `canaries/<namespace>/<name>.json`. Every write is a commit pushed to the remote, so a
 restarted gitbot (or one on a new machine) resumes exactly where the last one stopped.
-Called by the reconciler.
+Called by the reconciler, `gitbot status` and `gitbot approve`. A file that is not valid JSON or
+not a valid state (hand-edited, truncated) is never an exception: `read` reports it as a problem,
+and the reconciler rebuilds the state from the main branch's history.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import dataclass
 from typing import Protocol
 
+from gitbot.core.jsonfields import StateFormatError
 from gitbot.core.state import RolloutState
+
+log = logging.getLogger("gitbot.state")
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """What the state branch holds for one canary: a state, nothing, or an unreadable file."""
+
+    state: RolloutState | None
+    problem: str = ""  # why the file could not be read ("" when it could, or is absent)
 
 
 class BranchFiles(Protocol):
@@ -29,21 +44,46 @@ class GitStateStore:
         self._files = files
         self._branch = branch
 
+    @property
+    def branch(self) -> str:
+        return self._branch
+
     @staticmethod
     def path_for(key: str) -> str:
         namespace, name = key.split("/", 1)
         return f"canaries/{namespace}/{name}.json"
 
-    def load(self, key: str) -> RolloutState | None:
-        text = self._files.read_branch_file(self._branch, self.path_for(key))
+    def read(self, key: str) -> StoredState:
+        """The canary's stored state; an unreadable file gives `problem` naming file and cause."""
+        path = self.path_for(key)
+        text = self._files.read_branch_file(self._branch, path)
         if text is None:
-            return None
-        return RolloutState.from_json(json.loads(text))
+            return StoredState(None)
+        try:
+            return StoredState(RolloutState.from_json(json.loads(text)))
+        except json.JSONDecodeError as err:
+            cause = f"line {err.lineno} column {err.colno}: not valid JSON ({err.msg})"
+        except (StateFormatError, RecursionError) as err:
+            cause = str(err) if isinstance(err, StateFormatError) else "nested too deeply"
+        return StoredState(None, f"{self._branch}:{path}: {cause}")
+
+    def load(self, key: str) -> RolloutState | None:
+        """The stored state, or None when absent or unreadable (for status and approve)."""
+        return self.read(key).state
 
     def approval(self, key: str) -> dict[str, str] | None:
-        """The recorded `gitbot approve` for this canary: rollout, by, time."""
-        text = self._files.read_branch_file(self._branch, self._approval_path(key))
-        return dict(json.loads(text)) if text else None
+        """The recorded `gitbot approve` for this canary: rollout, by, time (None if unreadable)."""
+        path = self._approval_path(key)
+        text = self._files.read_branch_file(self._branch, path)
+        try:
+            data = json.loads(text) if text else None
+        except (json.JSONDecodeError, RecursionError):
+            data = None
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            if text:
+                log.warning("%s:%s is not a valid approval record; ignored", self._branch, path)
+            return None
+        return dict(data)
 
     def approve(self, key: str, rollout_id: str, by: str, time: str) -> None:
         content = json.dumps({"rollout": rollout_id, "by": by, "time": time}, indent=2) + "\n"

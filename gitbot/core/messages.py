@@ -9,6 +9,7 @@ reconciler and notifiers for commit messages and alert fields.
 
 from __future__ import annotations
 
+import enum
 import math
 import textwrap
 from decimal import Decimal
@@ -352,6 +353,59 @@ def rollback_subject(canary: Canary, n_commits: int, reason: str) -> str:
     """`podinfo.test: rollback: revert 7 commits (failed checks threshold reached 5)`."""
     noun = "commit" if n_commits == 1 else "commits"
     return f"{canary.dotted}: rollback: revert {n_commits} {noun} ({reason})"
+
+
+class RevertOutcome(enum.Enum):
+    """How the revert of a run's commits went, when a rollback also had to write values."""
+
+    REVERTED = "after reverting {n} {noun}"  # a follow-up commit completed the revert
+    CONFLICTED = "revert of {n} {noun} conflicted"
+    CHANGED_NOTHING = "reverting {n} {noun} changed nothing"
+    NOTHING_TO_REVERT = "no commit of this run to revert"
+
+    @property
+    def listing(self) -> str:
+        """The title of the commit list in the body."""
+        if self is RevertOutcome.CONFLICTED:
+            return "Not reverted (the revert conflicted):"
+        return "Reverted:" if self is RevertOutcome.REVERTED else "Run commits:"
+
+
+_WRITTEN_WHY = {
+    RevertOutcome.REVERTED: "Rolling back: this rollout's commits were reverted and "
+    "this commit sets what the revert left out: {what}.",
+    RevertOutcome.CONFLICTED: "Rolling back: reverting this rollout's {n} {noun} "
+    "conflicted with later changes, so gitbot wrote the rollback directly: {what}. The "
+    "commits it could not revert are listed below.",
+    RevertOutcome.CHANGED_NOTHING: "Rolling back: reverting this rollout's {n} {noun} "
+    "changed nothing, so gitbot wrote the rollback directly: {what}.",
+    RevertOutcome.NOTHING_TO_REVERT: "Rolling back: no commit of this rollout "
+    "was found to revert, so gitbot wrote the rollback directly: {what}.",
+}
+
+
+def rollback_written(
+    canary: Canary, change: RepoChange, state: RolloutState, n_commits: int,
+    outcome: RevertOutcome,
+) -> tuple[str, str, Trailers]:
+    """The commit of a rollback whose values gitbot wrote itself instead of by one revert:
+    `podinfo.test: rollback: set traffic 100/0 and scale canary to 0 (revert of 5 commits
+    conflicted)`. The reconciler appends the written changes to the body."""
+    _, body, trailers = commit_message(canary, change, state)
+    traffic = change.traffic or state.traffic
+    values = f"set traffic {traffic.primary_weight}/{traffic.canary_weight}"
+    if change.target_replicas is not None:
+        values += f" and scale canary to {change.target_replicas}"
+    noun = "commit" if n_commits == 1 else "commits"
+    why = outcome.value.format(n=n_commits, noun=noun)
+    what = (
+        f"all traffic to {canary.primary_name} ({traffic.primary_weight}/"
+        f"{traffic.canary_weight}) and {canary.target.name} scaled to {change.target_replicas}"
+    )
+    intro = _WRITTEN_WHY[outcome].format(n=n_commits, noun=noun, what=what)
+    facts = body.split("\n\n", 1)[1]
+    body = textwrap.fill(intro, width=72, break_on_hyphens=False) + "\n\n" + facts
+    return f"{canary.dotted}: rollback: {values} ({why})", body, trailers
 
 
 def format_commit(subject: str, body: str, trailers: Trailers) -> str:

@@ -12,6 +12,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from gitbot.core.jsonfields import (
+    StateFormatError,
+    fields_of,
+    flag_field,
+    only_known,
+    text_field,
+    whole_field,
+)
 from gitbot.core.spec import Severity, WebhookType
 
 
@@ -123,29 +131,90 @@ class RolloutState:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RolloutState:
-        pending = data.get("pending")
+    def from_json(cls, data: Any) -> RolloutState:
+        """Parse a stored state; `StateFormatError` names the field that is wrong or missing.
+
+        `phase`, `traffic` and `step` are required (without them a resumed run would go back to
+        initialization or reuse step numbers); the other fields default as in older files.
+        """
+        fields = fields_of(data, "state")
+        phase = text_field(fields, "phase")
+        try:
+            parsed_phase = Phase(phase)
+        except ValueError:
+            raise StateFormatError(f"phase: {phase!r} is not a valid Phase" if phase
+                                   else "phase: missing") from None
+        for required in ("traffic", "step"):
+            if required not in fields:
+                raise StateFormatError(f"{required}: missing")
+        pending = fields.get("pending")
         return cls(
-            phase=Phase(data.get("phase", Phase.INITIALIZING.value)),
-            traffic=Traffic(**data.get("traffic", {})),
-            failed_checks=int(data.get("failed_checks", 0)),
-            iterations=int(data.get("iterations", 0)),
-            last_applied_spec=str(data.get("last_applied_spec", "")),
-            last_promoted_spec=str(data.get("last_promoted_spec", "")),
-            rollout_id=str(data.get("rollout_id", "")),
-            run=int(data.get("run", 0)),
-            step=int(data.get("step", 0)),
-            pending=_change_from_json(pending) if pending else None,
-            last_transition_time=str(data.get("last_transition_time", "")),
-            not_ready_since=str(data.get("not_ready_since", "")),
-            events=tuple(Event(**e) for e in data.get("events", ())),
+            phase=parsed_phase,
+            traffic=_traffic(fields["traffic"], "traffic"),
+            failed_checks=whole_field(fields, "failed_checks"),
+            iterations=whole_field(fields, "iterations"),
+            last_applied_spec=text_field(fields, "last_applied_spec"),
+            last_promoted_spec=text_field(fields, "last_promoted_spec"),
+            rollout_id=text_field(fields, "rollout_id"),
+            run=whole_field(fields, "run"),
+            step=whole_field(fields, "step"),
+            pending=_change(pending) if pending else None,
+            last_transition_time=text_field(fields, "last_transition_time"),
+            not_ready_since=text_field(fields, "not_ready_since"),
+            events=_events(fields.get("events", [])),
         )
 
 
-def _change_from_json(data: Mapping[str, Any]) -> RepoChange:
-    fields = dict(data)
-    traffic = fields.pop("traffic", None)
-    return RepoChange(**fields, traffic=Traffic(**traffic) if traffic else None)
+_TRAFFIC_TEXT = ("session_cookie", "previous_cookie", "primary_cookie")
+
+
+def _traffic(data: Any, where: str) -> Traffic:
+    fields = fields_of(data, where)
+    prefix = where + "."
+    only_known(fields, frozenset({"primary_weight", "canary_weight", "mirror", *_TRAFFIC_TEXT}),
+           prefix)
+    weights = {k: whole_field(fields, k, prefix) for k in ("primary_weight", "canary_weight")}
+    if any(w > 100 for w in weights.values()):
+        raise StateFormatError(f"{where}: weights must be 0-100, got {weights}")
+    return Traffic(
+        primary_weight=weights["primary_weight"] if "primary_weight" in fields else 100,
+        canary_weight=weights["canary_weight"],
+        mirror=flag_field(fields, "mirror", prefix),
+        **{k: text_field(fields, k, prefix) for k in _TRAFFIC_TEXT},
+    )
+
+
+_CHANGE_FLAGS = ("promote", "bootstrap", "revert")
+
+
+def _change(data: Any) -> RepoChange:
+    fields = fields_of(data, "pending")
+    where = "pending."
+    only_known(fields, frozenset({"action", "subject", "traffic", "target_replicas", "reason",
+                              *_CHANGE_FLAGS}), where)
+    if not text_field(fields, "action", where):
+        raise StateFormatError("pending.action: missing")
+    replicas = fields.get("target_replicas")
+    traffic = fields.get("traffic")
+    return RepoChange(
+        action=text_field(fields, "action", where),
+        subject=text_field(fields, "subject", where),
+        traffic=_traffic(traffic, "pending.traffic") if traffic is not None else None,
+        target_replicas=None if replicas is None else whole_field(fields, "target_replicas", where),
+        reason=text_field(fields, "reason", where),
+        **{k: flag_field(fields, k, where) for k in _CHANGE_FLAGS},
+    )
+
+
+def _events(data: Any) -> tuple[Event, ...]:
+    if not isinstance(data, list | tuple):
+        raise StateFormatError(f"events: expected a list, got {type(data).__name__}")
+    events = []
+    for i, item in enumerate(data):
+        where = f"events[{i}]."
+        fields = fields_of(item, where.rstrip("."))
+        events.append(Event(*(text_field(fields, k, where) for k in ("time", "type", "message"))))
+    return tuple(events)
 
 
 @dataclass(frozen=True)
