@@ -108,6 +108,7 @@ class RolloutState:
     last_transition_time: str = ""
     not_ready_since: str = ""  # when the canary/primary was first seen not ready in this phase
     events: tuple[Event, ...] = ()
+    drift: str = ""  # the drift event gitbot halted on (told once); "" when not halted
 
     @property
     def canary_weight(self) -> int:
@@ -139,6 +140,7 @@ class RolloutState:
             last_transition_time=str(data.get("last_transition_time", "")),
             not_ready_since=str(data.get("not_ready_since", "")),
             events=tuple(Event(**e) for e in data.get("events", ())),
+            drift=str(data.get("drift", "")),
         )
 
 
