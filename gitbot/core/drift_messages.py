@@ -77,5 +77,5 @@ def resumed_chat(canary: Canary) -> str:
 def rollback_reason(drift: Drift) -> str:
     """For the rollback commit's subject: short, one line."""
     culprit = drift.culprit
-    who = f" ({culprit.sha[:SHORT]} by {culprit.author})" if culprit else ""
+    who = f" since {culprit.sha[:SHORT]} by {culprit.author}" if culprit else ""
     return f"canary at 0 replicas carries traffic{who}"
