@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from test_decide_common import NOW, podinfo, run_state
+from test_decide_common import AB, AFFINITY, BLUE_GREEN, NOW, REV_A, REV_B, podinfo, run_state
+from test_decide_flow import Driver
 
 from gitbot.core.drift import (
     ROUTES_UNREADABLE,
@@ -33,7 +34,8 @@ from gitbot.core.drift_messages import (
     resumed_event,
     rollback_reason,
 )
-from gitbot.core.spec import Severity
+from gitbot.core.routes import http_routes, read_traffic
+from gitbot.core.spec import Canary, Severity
 from gitbot.core.state import Phase, RolloutState, Traffic
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "messages" / "drift.txt"
@@ -211,3 +213,23 @@ def test_chat_names_short_sha_author_subject_and_what_gitbot_did() -> None:
     chat = drift_chat(CANARY, _halt())
     assert 'Commit 1a2b3c4d5e6f "Route traffic by hand" by Dana Developer' in chat
     assert "gitbot halted the rollout" in chat
+
+
+@pytest.mark.parametrize("canary", [
+    pytest.param(podinfo(), id="canary"),
+    pytest.param(podinfo(step_weight_promotion=20), id="step-weight-promotion"),
+    pytest.param(podinfo(mirror=True, max_weight=20), id="mirror"),
+    pytest.param(BLUE_GREEN, id="blue-green"),
+    pytest.param(AB, id="ab"),
+    pytest.param(AFFINITY, id="session-affinity"),
+])
+def test_gitbots_own_routes_never_look_like_drift(canary: Canary) -> None:
+    """Every state of a whole run, written as routes and read back, matches gitbot's state."""
+    driver = Driver(canary)
+    driver.tick(REV_A)
+    driver.run_until(REV_B, {Phase.SUCCEEDED})
+    for decision in driver.decisions:
+        state = decision.state
+        declared = read_traffic(canary, http_routes(canary, state.traffic))
+        replicas = 0 if state.phase is Phase.SUCCEEDED else 2
+        assert assess(state.phase, Expected(state.traffic), Declared(declared, replicas)) is None
