@@ -2,7 +2,7 @@
 compare with gitbot's state and its own last commit, and name the person's commit.
 
 Called by the reconciler's `tick` after a pending change is finished and before observe/decide.
-`DriftWatch.check` returns a `Decision` to record and act on instead of deciding (halt, manual
+`check_drift` returns a `Decision` to record and act on instead of deciding (halt, manual
 rollback, rollback, or the one-time "resuming" notice), or None to tick normally. The policy and
 the texts are pure (`gitbot.core.drift*`); this module only reads the working copy and `git log`.
 """
@@ -32,6 +32,14 @@ log = logging.getLogger("gitbot.drift")
 #: Which managed object's file names the culprit of a finding.
 _FILE_OF = {Field.ROUTES: "vs", Field.WEIGHTS: "vs", Field.REPLICAS: "target",
             Field.TEMPLATE: "primary"}
+
+
+def check_drift(
+    workspace: GitWorkspace, canary: Canary, state: RolloutState, history: list[CommitInfo],
+    now: datetime,
+) -> Decision | None:
+    """The drift decision for this tick, or None (see the module docstring)."""
+    return DriftWatch(workspace).check(canary, state, history, now)
 
 
 class DriftWatch:

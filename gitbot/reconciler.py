@@ -33,7 +33,7 @@ from gitbot.core.analysis_report import analysis_lines
 from gitbot.core.decide import decide
 from gitbot.core.spec import Canary
 from gitbot.core.state import Decision, RepoChange, RolloutState
-from gitbot.drift import DriftWatch
+from gitbot.drift import check_drift
 from gitbot.errors import GitbotError
 from gitbot.history import find_step, run_commits
 from gitbot.notify import Announcer
@@ -109,7 +109,6 @@ class Reconciler:
         self.announcer = announcer
         self.clock = clock
         self.crash = crash
-        self.drift = DriftWatch(workspace)
 
     def run_pass(self, only: str | None = None) -> PassReport:
         """Sync the repository, then give every valid canary (or one) one tick."""
@@ -141,7 +140,7 @@ class Reconciler:
             history = self.ws.log(max_count=300)
         now = self.clock()
         # drift: a person changed what gitbot manages -> halt / roll back instead of deciding
-        drifted = self.drift.check(canary, state, history, now)
+        drifted = check_drift(self.ws, canary, state, history, now)
         if drifted is not None:
             return self._record_and_act(canary, state, drifted)
         observation = self.observer.observe(canary, state, specs, history, now)
