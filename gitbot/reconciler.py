@@ -39,6 +39,7 @@ from gitbot.core.analysis_report import analysis_lines
 from gitbot.core.decide import decide
 from gitbot.core.spec import Canary
 from gitbot.core.state import Decision, RepoChange, RolloutState
+from gitbot.drift import check_drift
 from gitbot.errors import GitbotError
 from gitbot.history import current_run, find_step, tick_history
 from gitbot.notify import Announcer
@@ -176,6 +177,10 @@ class Reconciler:
             state = self._finish_pending(canary, state, history)
             history = tick_history(self.ws, canary.key, None)
         now = self.clock()
+        # drift: a person changed what gitbot manages -> halt / roll back instead of deciding
+        drifted = check_drift(self.ws, canary, state, history, now)
+        if drifted is not None:
+            return self._record_and_act(canary, state, drifted)
         observation = self.observer.observe(canary, state, specs, history, now)
         decision = decide(canary, state, observation, now)
         if decision.log:

@@ -12,6 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitfixtures import git, make_remote, write
+from githubapi import GitHubAPI
+
 from gitbot.adapters.forges import PullRequest, RemoteBranches
 from gitbot.adapters.forges.github import GitHubForge
 from gitbot.adapters.forges.local import LocalForge
@@ -19,8 +22,6 @@ from gitbot.adapters.forges.local_merge import ScratchMerger
 from gitbot.adapters.git import GitWorkspace
 from gitbot.adapters.git_credentials import workspace_env
 from gitbot.pullrequests import Policy, PullRequestDriver
-from tests.gitfixtures import git, make_remote, write
-from tests.githubapi import GitHubAPI
 
 BOT = "gitbot-bot"
 TOKENS = {"tok-bot": BOT, "tok-dana": "dana", "tok-eve": "eve"}

@@ -29,8 +29,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.githubapi_git import BareRepo, MergeConflict
-from tests.githubapi_model import Model
+from githubapi_git import BareRepo, MergeConflict
+from githubapi_model import Model
 
 Answer = tuple[int, Any]
 

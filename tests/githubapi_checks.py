@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tests.githubapi_git import BareRepo
+from githubapi_git import BareRepo
 
 Answer = tuple[int, Any]
 NOW = "2026-11-22T10:00:00Z"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.githubapi_checks import ChecksMixin
-from tests.githubapi_git import BareRepo, MergeConflict
+from githubapi_checks import ChecksMixin
+from githubapi_git import BareRepo, MergeConflict
 
 Answer = tuple[int, Any]
 NOW = "2026-11-22T10:00:00Z"

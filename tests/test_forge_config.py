@@ -97,11 +97,12 @@ def test_the_token_is_read_by_reference(tmp_path: Path, monkeypatch: pytest.Monk
 def test_build_driver_picks_the_forge_by_type(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from gitfixtures import make_remote
+
     from gitbot.adapters.forges.github import GitHubForge
     from gitbot.adapters.forges.local import LocalForge
     from gitbot.adapters.git import GitWorkspace
     from gitbot.pullrequests import build_driver
-    from tests.gitfixtures import make_remote
 
     bare = make_remote(tmp_path)
     head = f"git:\n  url: {bare}\n  workdir: ws\n"

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from forgerig import Rig, make_rig
+from gitfixtures import git, remote_file, write
 
 from gitbot.adapters.forges import PRState
 from gitbot.adapters.git_errors import GitConflictError
 from gitbot.pullrequests import Outcome, Policy, branch_name
-from tests.forgerig import Rig, make_rig
-from tests.gitfixtures import git, remote_file, write
 
 KINDS = [pytest.param("local", id="local"), pytest.param("github", id="github")]
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from forgerig import PERMISSIONS, TOKENS, Rig, make_rig
+from gitfixtures import git, make_remote
+from githubapi import GitHubAPI
 
 from gitbot.adapters.forges import ForgeBudgetError, PRState
 from gitbot.adapters.forges.github import GitHubForge
 from gitbot.errors import NeedsHumanError
 from gitbot.pullrequests import Outcome
-from tests.forgerig import PERMISSIONS, TOKENS, Rig, make_rig
-from tests.gitfixtures import git, make_remote
-from tests.githubapi import GitHubAPI
 
 
 def _forge(api: GitHubAPI, token: str = "tok-bot", **kw: object) -> GitHubForge:

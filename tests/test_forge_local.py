@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from forgerig import make_rig
+from gitfixtures import Clone, git, remote_file
 
 from gitbot.adapters.forges import PRState
 from gitbot.adapters.forges.local import LocalForge
@@ -16,8 +18,6 @@ from gitbot.adapters.git import GitWorkspace
 from gitbot.adapters.git_credentials import workspace_env
 from gitbot.errors import GitbotError
 from gitbot.pullrequests import Outcome
-from tests.forgerig import make_rig
-from tests.gitfixtures import Clone, git, remote_file
 
 
 def test_records_live_on_the_state_branch_and_survive_a_restart(tmp_path: Path) -> None:

@@ -8,17 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from forgerig import PERMISSIONS, TOKENS
+from gitfixtures import Clone, git, remote_head
 from github import Auth, Github, GithubException
 from github.Repository import Repository
-
-from tests.forgerig import PERMISSIONS, TOKENS
-from tests.gitfixtures import Clone, git, remote_head
-from tests.githubapi import GitHubAPI
+from githubapi import GitHubAPI
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[GitHubAPI, Clone]]:
-    from tests.gitfixtures import make_remote
+    from gitfixtures import make_remote
 
     bare = make_remote(tmp_path)
     clone = Clone(bare, tmp_path / "clone")

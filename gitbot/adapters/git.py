@@ -26,7 +26,7 @@ from git import Repo
 from git.cmd import Git
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
 
-from gitbot.adapters import git_branches, git_ops
+from gitbot.adapters import git_branches, git_changes, git_ops
 from gitbot.adapters.git_credentials import (
     Credentials,
     SshIdentity,
@@ -268,6 +268,23 @@ class GitWorkspace:
             "log", f"--max-count={max(0, max_count)}", f"--format={LOG_FORMAT}", target, "--"
         ).out
         return parse_log(out)
+
+    def changes(
+        self, since_sha: str, paths: Sequence[str], max_count: int = 50
+    ) -> list[git_changes.Change]:
+        """Commits on the branch after `since_sha` (all when "" or unknown) touching `paths`
+        (any file when empty), newest first, with author and touched files (used to name who
+        changed what)."""
+        since = since_sha if since_sha and self.has_commit(since_sha) else ""
+        return git_changes.changes(
+            self._run(), f"refs/heads/{self._branch}", since, paths, max_count
+        )
+
+    def file_at(self, sha: str, path: str) -> str | None:
+        """The content of `path` in commit `sha`; None when the commit or file is absent."""
+        if not self.has_commit(sha):
+            return None
+        return git_changes.file_at(self._run(), sha, path)
 
     # --- writing ---------------------------------------------------------------------------
 

@@ -116,6 +116,7 @@ class RolloutState:
     last_transition_time: str = ""
     not_ready_since: str = ""  # when the canary/primary was first seen not ready in this phase
     events: tuple[Event, ...] = ()
+    drift: str = ""  # the drift event gitbot halted on (told once); "" when not halted
 
     @property
     def canary_weight(self) -> int:
@@ -162,6 +163,7 @@ class RolloutState:
             last_transition_time=text_field(fields, "last_transition_time"),
             not_ready_since=text_field(fields, "not_ready_since"),
             events=_events(fields.get("events", [])),
+            drift=text_field(fields, "drift"),
         )
 
 
