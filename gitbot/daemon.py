@@ -57,6 +57,7 @@ class Daemon:
         )
         self.intervals: dict[str, int] = {}
         self.healthy = threading.Event()
+        self.ready = threading.Event()  # /readyz: set once the first pass has completed
 
     def announce_flux_visibility(self) -> None:
         """Say at start-up whether gitbot can see which commit the cluster runs."""
@@ -101,6 +102,7 @@ class Daemon:
             del self.intervals[key]
         for key, canary in canaries.items():
             self._schedule(key, canary)
+        self.ready.set()
 
     def _schedule(self, key: str, canary: Canary) -> None:
         seconds = canary.analysis.interval_seconds
@@ -142,6 +144,11 @@ def _handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
             elif self.path == "/healthz":
                 ok = daemon.healthy.is_set()
                 self._reply(200 if ok else 503, b"ok\n" if ok else b"sync failing\n",
+                            "text/plain")
+            elif self.path == "/readyz":
+                ready = daemon.ready.is_set()
+                self._reply(200 if ready else 503,
+                            b"ready\n" if ready else b"first pass not completed\n",
                             "text/plain")
             else:
                 self._reply(404, b"not found\n", "text/plain")
