@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
@@ -23,6 +24,7 @@ from gitbot.adapters.specs import load_repository
 from gitbot.config import Settings
 from gitbot.core.spec import Canary
 from gitbot.core.state import Phase
+from gitbot.metrics import FlaggerRecorder
 from gitbot.wiring import App, build_app
 
 log = logging.getLogger("gitbot.daemon")
@@ -51,6 +53,8 @@ class Daemon:
     def __init__(self, app: App) -> None:
         self.app = app
         self.metrics = DaemonMetrics()
+        self.flagger = FlaggerRecorder(self.metrics.registry)
+        app.reconciler.observer.metric_listeners.append(self.flagger.on_metrics)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -93,10 +97,12 @@ class Daemon:
             self.app.workspace.sync()
         except Exception as err:  # the daemon outlives a remote outage
             log.error("sync failed: %s", err)
+            self.flagger.git_errors.inc()
             self.healthy.clear()
             return
         self.healthy.set()
         canaries = {c.key: c for c in load_repository(self.app.workspace.root).canaries}
+        self.flagger.set_canaries(canaries.values())
         for key in set(self.intervals) - set(canaries):
             self.scheduler.remove_job(f"canary:{key}")
             del self.intervals[key]
@@ -116,8 +122,10 @@ class Daemon:
         self.intervals[key] = seconds
 
     def tick(self, key: str) -> None:
+        started = time.monotonic()
         with self.metrics.duration.time():
             report = self.app.reconciler.run_pass(only=key)
+        self.flagger.observe_duration(key, time.monotonic() - started)
         for tick in report.ticks:
             ns, name = tick.canary.split("/", 1)
             if tick.error:
@@ -134,6 +142,7 @@ class Daemon:
         self.metrics.failed.labels(ns, name).set(state.failed_checks)
         for phase in Phase:
             self.metrics.status.labels(ns, name, phase.value).set(phase is state.phase)
+        self.flagger.record_state(f"{ns}/{name}", state)
 
 
 def _handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
