@@ -206,3 +206,24 @@ def test_readyz_answers_200_only_after_the_first_completed_pass(tmp_path: Path) 
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
+
+
+def test_readme_kube_state_metrics_config_exports_what_gitbot_queries() -> None:
+    """The README's custom-resource-state config yields gotk_resource_info{name, revision} for
+    Kustomizations (gitbot's APPLIED_REVISION_QUERY) without dropping kube_deployment_*."""
+    from gitbot.core.queries import APPLIED_REVISION_QUERY
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- ksm-config -->\n```yaml\n", 1)[1].split("```", 1)[0]
+    values = YAML(typ="safe").load(block)["kube-state-metrics"]
+    assert "collectors" not in values and "extraArgs" not in values
+    assert values["rbac"]["extraRules"] == [{"apiGroups": ["kustomize.toolkit.fluxcd.io"],
+                                             "resources": ["kustomizations"],
+                                             "verbs": ["list", "watch"]}]
+    [resource] = values["customResourceState"]["config"]["spec"]["resources"]
+    assert resource["groupVersionKind"]["kind"] in APPLIED_REVISION_QUERY
+    [metric] = resource["metrics"]
+    name = f"{resource['metricNamePrefix']}_{metric['name']}"
+    assert APPLIED_REVISION_QUERY.startswith(name + "{")
+    assert metric["each"]["info"]["labelsFromPath"]["name"] == ["metadata", "name"]
+    assert metric["labelsFromPath"]["revision"] == ["status", "lastAppliedRevision"]
