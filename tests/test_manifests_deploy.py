@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -203,9 +202,8 @@ def test_readyz_answers_200_only_after_the_first_completed_pass(tmp_path: Path) 
         _wait(lambda: _status(f"{base}/readyz") == 200)
         assert _status(f"{base}/healthz") == 200
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
+        proc.kill()  # readiness is tested here; the graceful exit in test_daemon.py
+        proc.communicate(timeout=30)
 
 
 def test_readme_kube_state_metrics_config_exports_what_gitbot_queries() -> None:
