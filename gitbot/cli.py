@@ -1,8 +1,11 @@
 """The `gitbot` command line (CONTRACT.md): builds objects and calls them, holds no logic.
 
 Exit statuses: 0 success; 2 invalid input (bad config, invalid specs, nothing to approve);
-1 when gitbot itself could not run (remote unreachable, Prometheus launcher missing, ...);
-3 when `reconcile --once` had a push refused by the remote (protected branch, hook, rights).
+1 when gitbot itself could not run (remote unreachable, Prometheus launcher missing, ...) and,
+as kubectl does, for `status NAME` of a canary the repository does not declare;
+3 when `reconcile` had a push refused by the remote (protected branch, hook, rights). Expected
+failures are one line on stderr, never a traceback. Quiet by default (warnings and results),
+`-v` progress, `-vv` debug; logging is set up by gitbot.logsetup.
 """
 
 from __future__ import annotations
@@ -11,34 +14,70 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from gitbot import logsetup
 from gitbot.adapters.redact import install_log_redaction
 from gitbot.config import Settings, config_path, load_settings
 from gitbot.errors import GitbotError, InvalidInputError
 from gitbot.status import canary_statuses, render_table
 
+if TYPE_CHECKING:
+    from gitbot.wiring import App
+
+OUTPUT = click.Choice(["json", "table"])
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config", metavar="PATH", default=None,
               help="Config file (default ./config.yaml, or $GITBOT_CONFIG).")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="-v progress, -vv debug (default: quiet).")
+@click.option("-o", "--output", type=OUTPUT, default=None,
+              help="Output format of `status` (also accepted after the command).")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, config: str | None, verbose: int, output: str | None) -> None:
     """gitbot: progressive delivery where Git is the only writer to the cluster."""
-    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsetup.setup(verbose, daemon=ctx.invoked_subcommand == "run")
     install_log_redaction()  # secrets (chat URLs, tokens) never reach the log, even with -vv
-    ctx.obj = {"config": config}
+    ctx.obj = {"config": config, "output": output}
 
 
 def _settings(ctx: click.Context) -> Settings:
     try:
-        return load_settings(config_path(ctx.obj["config"]))
+        settings = load_settings(config_path(ctx.obj["config"]))
     except InvalidInputError as err:
         click.echo(str(err), err=True)
         sys.exit(2)
+    git, chat = settings.git, settings.chat
+    logsetup.mask_env([git.credentials.token_env if git.credentials else "",
+                       chat.address_env if chat else ""])
+    return settings
+
+
+def _fail(err: BaseException, code: int = 1) -> NoReturn:
+    """An expected failure: one line on stderr (details with -v in the log), exit `code`."""
+    logging.getLogger("gitbot.cli").debug("%s: %s", type(err).__name__, err)
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    click.echo(f"gitbot: {first}", err=True)
+    sys.exit(code)
+
+
+def _app(ctx: click.Context) -> App:
+    """The wired objects; a config they reject (e.g. an unset chat address) exits 2."""
+    from gitbot.wiring import build_app
+
+    try:
+        return build_app(_settings(ctx))
+    except InvalidInputError as err:
+        _fail(err, 2)
+    except GitbotError as err:
+        _fail(err, 1)
+
+
+def _not_found(name: str) -> str:
+    return f'Error from server (NotFound): canaries.flagger.app "{name}" not found'
 
 
 @cli.command()
@@ -50,14 +89,14 @@ def validate(ctx: click.Context, path: Path | None) -> None:
     from gitbot.adapters.specs import format_problems, load_repository
 
     if path is None:
-        from gitbot.wiring import build_app
-
-        app = build_app(_settings(ctx))
+        app = _app(ctx)
         try:
             app.workspace.sync()
             specs = load_repository(
                 app.workspace.root,
                 no_cross_namespace_refs=app.settings.security.no_cross_namespace_refs)
+        except (GitbotError, OSError) as err:
+            _fail(err)
         finally:
             app.close()
     else:
@@ -72,19 +111,12 @@ def validate(ctx: click.Context, path: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--once", is_flag=True, required=True, help="Run one pass and exit.")
+@click.option("--once", is_flag=True, help="One pass (what reconcile does; kept as an alias).")
 @click.argument("name", required=False)
 @click.pass_context
 def reconcile(ctx: click.Context, once: bool, name: str | None) -> None:
     """One reconcile pass: sync the repository, give every canary one analysis tick."""
-    from gitbot.wiring import build_app
-
-    settings = _settings(ctx)
-    try:
-        app = build_app(settings)
-    except GitbotError as err:
-        click.echo(f"gitbot: {err}", err=True)
-        sys.exit(2 if isinstance(err, InvalidInputError) else 1)
+    app = _app(ctx)
     try:
         report = app.reconciler.run_pass(only=name)
     except GitbotError as err:
@@ -92,9 +124,7 @@ def reconcile(ctx: click.Context, once: bool, name: str | None) -> None:
         sys.exit(1)
     finally:
         app.close()
-    for problem in report.specs.problems:
-        click.echo(f"invalid: {problem}", err=True)
-    for tick in report.ticks:
+    for tick in report.ticks:  # invalid specs: logged once by the reconciler, as warnings
         line = f"{tick.canary}: {tick.phase}"
         if tick.commit:
             line += f" — committed {tick.commit[:12]} {tick.subject}"
@@ -106,20 +136,21 @@ def reconcile(ctx: click.Context, once: bool, name: str | None) -> None:
 
 @cli.command()
 @click.argument("name", required=False)
-@click.option("--output", "-o", type=click.Choice(["json", "table"]), default="table")
+@click.option("--output", "-o", type=OUTPUT, default=None, help="json or table (default).")
 @click.pass_context
-def status(ctx: click.Context, name: str | None, output: str) -> None:
+def status(ctx: click.Context, name: str | None, output: str | None) -> None:
     """Show the status of every canary (or one: NAME or NAMESPACE/NAME)."""
-    from gitbot.wiring import build_app
-
-    app = build_app(_settings(ctx))
+    output = output or ctx.obj["output"] or "table"
+    app = _app(ctx)
     try:
         statuses = canary_statuses(app, name)
     except GitbotError as err:
-        click.echo(f"gitbot: {err}", err=True)
-        sys.exit(1)
+        _fail(err)
     finally:
         app.close()
+    if name and not statuses:
+        click.echo(_not_found(name), err=True)
+        sys.exit(1)
     if output == "json":
         click.echo(json.dumps({"canaries": statuses}, indent=2))
     else:
@@ -140,19 +171,19 @@ def run(ctx: click.Context) -> None:
 @click.pass_context
 def approve(ctx: click.Context, key: str) -> None:
     """Approve the promotion that NAMESPACE/NAME waits for (phase WaitingPromotion)."""
+    from gitbot.adapters.specs import load_repository
     from gitbot.approval import approve_promotion
 
     if "/" not in key:
         click.echo("gitbot: approve takes NAMESPACE/NAME, e.g. test/podinfo", err=True)
         sys.exit(2)
-    from gitbot.wiring import build_app
-
-    app = build_app(_settings(ctx))
+    app = _app(ctx)
     try:
-        ok, message = approve_promotion(app, key)
+        app.workspace.sync()
+        known = {c.key for c in load_repository(app.workspace.root).canaries}
+        ok, message = approve_promotion(app, key) if key in known else (False, _not_found(key))
     except GitbotError as err:
-        click.echo(f"gitbot: {err}", err=True)
-        sys.exit(1)
+        _fail(err)
     finally:
         app.close()
     click.echo(message, err=not ok)

@@ -38,34 +38,56 @@ class _Strict(BaseModel):
 class CredentialsRef(_Strict):
     """An https token by reference: the name of an environment variable or a file path."""
 
-    username: str = "x-access-token"
-    token_env: str = Field(default="", alias="tokenEnv")
-    token_file: str = Field(default="", alias="tokenFile")
+    username: str = Field(
+        default="x-access-token", description="User name sent with the token over https.")
+    token_env: str = Field(default="", alias="tokenEnv",
+                           description="Environment variable that holds the token.")
+    token_file: str = Field(default="", alias="tokenFile",
+                            description="File that holds the token (relative to the config).")
 
 
 class SshConfig(_Strict):
     """An ssh deploy key by file: Flux's `identity` and `known_hosts` Secret keys, mounted."""
 
-    key_file: str = Field(alias="keyFile", min_length=1)
-    known_hosts_file: str = Field(default="", alias="knownHostsFile")
+    key_file: str = Field(alias="keyFile", min_length=1,
+                          description="Private key file (Flux's `identity`), relative to the "
+                          "config.")
+    known_hosts_file: str = Field(default="", alias="knownHostsFile",
+                                  description="known_hosts file (Flux's `known_hosts`); an "
+                                  "unknown host key is refused.")
 
 
 class AuthorConfig(_Strict):
-    name: str = "gitbot"
-    email: str = "gitbot@users.noreply.localhost"
+    """The author and committer of gitbot's commits."""
+
+    name: str = Field(default="gitbot", description="Author name of gitbot's commits.")
+    email: str = Field(default="gitbot@users.noreply.localhost",
+                       description="Author e-mail of gitbot's commits.")
 
 
 class GitConfig(_Strict):
-    url: str
-    branch: str = "main"
-    mode: Literal["push", "pull-request"] = "push"
-    workdir: str = ""  # the working copy; default: a directory under ~/.cache/gitbot
-    state_branch: str = Field(default="gitbot/state", alias="stateBranch")
-    author: AuthorConfig = AuthorConfig()
-    credentials: CredentialsRef | None = None
-    ssh: SshConfig | None = None
-    push_retries: int = Field(default=5, alias="pushRetries", ge=0, le=50)
-    commit_url: str = Field(default="", alias="commitUrl")  # e.g. https://github.com/o/r/commit/{sha}
+    """The GitOps repository gitbot commits to."""
+
+    url: str = Field(description="Any git remote: a path (relative to the config file's "
+                     "directory), file://, ssh or https URL; never with a token in it.")
+    branch: str = Field(default="main", description="The branch Flux applies.")
+    mode: Literal["push", "pull-request"] = Field(
+        default="push", description="push: commit every step to `branch`.")
+    workdir: str = Field(default="", description="The working copy (a cache; relative to the "
+                         "config); default: a directory under ~/.cache/gitbot.")
+    state_branch: str = Field(default="gitbot/state", alias="stateBranch",
+                              description="Branch where gitbot keeps rollout state (outside "
+                              "Flux's path).")
+    author: AuthorConfig = Field(default=AuthorConfig(), description="Author of gitbot's commits.")
+    credentials: CredentialsRef | None = Field(
+        default=None, description="https remotes: the token by reference.")
+    ssh: SshConfig | None = Field(default=None,
+                                  description="ssh remotes: a deploy key by file.")
+    push_retries: int = Field(default=5, alias="pushRetries", ge=0, le=50,
+                              description="Fetch-rebase-push attempts when the branch moved.")
+    commit_url: str = Field(default="", alias="commitUrl",
+                            description="Link to a commit in chat messages, with `{sha}`, e.g. "
+                            "https://github.com/o/r/commit/{sha}.")
 
     @field_validator("mode")
     @classmethod
@@ -111,9 +133,12 @@ def _no_query_credentials(url: str, instead: str) -> None:
 
 
 class PrometheusConfig(_Strict):
-    url: str = "http://127.0.0.1:9090"
-    timeout: float = Field(default=5.0, gt=0, le=120)
-    kustomization: str = ""  # Flux Kustomization whose applied revision counts; "" = any
+    """The Prometheus that holds Istio's, kube-state-metrics' and Flux's series."""
+
+    url: str = Field(default="http://127.0.0.1:9090", description="Prometheus base URL.")
+    timeout: float = Field(default=5.0, gt=0, le=120, description="Seconds per query.")
+    kustomization: str = Field(default="", description="Flux Kustomization whose applied "
+                               "revision counts (`gotk_resource_info`); empty: any.")
 
     @field_validator("url")
     @classmethod
@@ -130,12 +155,16 @@ class ChatConfig(_Strict):
     `address` is accepted for local endpoints.
     """
 
-    type: Literal["slack", "msteams", "discord", "rocket", "gchat", "generic"]
-    address: str = ""
-    address_env: str = Field(default="", alias="addressEnv")
-    address_file: str = Field(default="", alias="addressFile")
-    channel: str = "general"
-    username: str = "gitbot"
+    type: Literal["slack", "msteams", "discord", "rocket", "gchat", "generic"] = Field(
+        description="The chat service.")
+    address: str = Field(default="", description="Webhook URL in clear (local endpoints only).")
+    address_env: str = Field(default="", alias="addressEnv",
+                             description="Environment variable that holds the webhook URL.")
+    address_file: str = Field(default="", alias="addressFile",
+                              description="File that holds the webhook URL (relative to the "
+                              "config).")
+    channel: str = Field(default="general", description="Channel name (Slack-like services).")
+    username: str = Field(default="gitbot", description="Name the messages are posted as.")
 
     def resolve_address(self, base_dir: Path) -> str:
         if self.address_env:
@@ -157,10 +186,13 @@ REVIEWABLE_ACTIONS = (
 class GithubForgeConfig(_Strict):
     """`forge.github`: the API, the repository behind git.url, the token by reference."""
 
-    api_url: str = Field(default="https://api.github.com", alias="apiUrl")
-    repository: str
-    token_env: str = Field(default="", alias="tokenEnv")
-    token_file: str = Field(default="", alias="tokenFile")
+    api_url: str = Field(default="https://api.github.com", alias="apiUrl",
+                         description="GitHub's API; GitHub Enterprise: https://HOST/api/v3.")
+    repository: str = Field(description="owner/name of the repository behind git.url.")
+    token_env: str = Field(default="", alias="tokenEnv",
+                           description="Environment variable holding the token.")
+    token_file: str = Field(default="", alias="tokenFile",
+                            description="File holding the token (relative to the config).")
 
     @field_validator("api_url")
     @classmethod
@@ -213,8 +245,12 @@ class GithubForgeConfig(_Strict):
 
 
 class ForgeConfig(_Strict):
-    type: Literal["local", "github"] = "local"
-    github: GithubForgeConfig | None = None
+    """Where pull requests live (`git.mode: pull-request`)."""
+
+    type: Literal["local", "github"] = Field(
+        default="local", description="local: branches and gitbot's own record; github: GitHub.")
+    github: GithubForgeConfig | None = Field(
+        default=None, description="GitHub or GitHub Enterprise; only for type github.")
 
     @model_validator(mode="after")
     def _github_needs_settings(self) -> ForgeConfig:
@@ -227,10 +263,14 @@ class ForgeConfig(_Strict):
 class PullRequestsConfig(_Strict):
     """`pullRequests`: which PRs wait for people, how many approvals, how gitbot merges."""
 
-    review: tuple[str, ...] = ("promote",)
-    approvals: int = Field(default=1, ge=1, le=10)
-    merge_method: Literal["merge", "squash", "rebase"] = Field(default="merge",
-                                                                alias="mergeMethod")
+    review: tuple[str, ...] = Field(
+        default=("promote",), description="Actions whose pull request waits for people; "
+        "gitbot merges the others itself (a rollback is always merged at once).")
+    approvals: int = Field(default=1, ge=1, le=10, description="Approving reviews needed, "
+                           "never counting gitbot's own account.")
+    merge_method: Literal["merge", "squash", "rebase"] = Field(
+        default="merge", alias="mergeMethod", description="How gitbot merges: merge, squash "
+        "or rebase.")
 
     @field_validator("review")
     @classmethod
@@ -245,27 +285,39 @@ class PullRequestsConfig(_Strict):
 
 
 class DaemonConfig(_Strict):
-    listen: str = "127.0.0.1:8080"
-    pass_interval: float = Field(default=10.0, alias="passInterval", gt=0)
+    """`gitbot run`: the HTTP endpoint and the repository rescan."""
+
+    listen: str = Field(default="127.0.0.1:8080",
+                        description="HOST:PORT of /metrics, /healthz and /readyz.")
+    pass_interval: float = Field(default=10.0, alias="passInterval", gt=0,
+                                 description="Seconds between rescans of the repository for "
+                                 "new, changed or removed canaries.")
 
 
 class SecurityConfig(_Strict):
     """What a repository may refer to; `noCrossNamespaceRefs` is Flagger's
     `-no-cross-namespace-refs`: a Canary's templateRef and providerRef stay in its namespace."""
 
-    no_cross_namespace_refs: bool = Field(default=False, alias="noCrossNamespaceRefs")
+    no_cross_namespace_refs: bool = Field(
+        default=False, alias="noCrossNamespaceRefs", description="Refuse a Canary's templateRef "
+        "or providerRef in another namespace (Flagger's -no-cross-namespace-refs).")
 
 
 class Settings(_Strict):
-    git: GitConfig
-    prometheus: PrometheusConfig = PrometheusConfig()
-    forge: ForgeConfig = ForgeConfig()
-    pull_requests: PullRequestsConfig = Field(default=PullRequestsConfig(),
-                                              alias="pullRequests")
-    chat: ChatConfig | None = None
-    daemon: DaemonConfig = DaemonConfig()
-    security: SecurityConfig = SecurityConfig()
-    secrets_dir: str = Field(default="", alias="secretsDir")  # Secret values for secretRef, by file
+    git: GitConfig = Field(description="The GitOps repository.")
+    prometheus: PrometheusConfig = Field(default=PrometheusConfig(), description="Prometheus.")
+    forge: ForgeConfig = Field(default=ForgeConfig(), description="Where pull requests live.")
+    pull_requests: PullRequestsConfig = Field(
+        default=PullRequestsConfig(), alias="pullRequests",
+        description="Pull-request mode: review, approvals, merge method.")
+    chat: ChatConfig | None = Field(default=None, description="A global chat channel for "
+                                    "canaries without `alerts` (Flagger's -slack-url).")
+    daemon: DaemonConfig = Field(default=DaemonConfig(), description="The daemon.")
+    security: SecurityConfig = Field(default=SecurityConfig(), description="What a repository "
+                                     "may refer to.")
+    secrets_dir: str = Field(default="", alias="secretsDir", description="Directory of Secret "
+                             "values for `secretRef`s: `<secretsDir>/<namespace>/<name>/<key>` "
+                             "(relative to the config).")
     base_dir: Path = Field(Path("."), exclude=True)
 
     def workdir(self) -> Path:
@@ -299,7 +351,21 @@ def load_settings(path: Path) -> Settings:
         settings = Settings.model_validate(_plain(data))
     except ValidationError as err:
         raise InvalidInputError(_format_errors(path, data, err)) from None
-    return settings.model_copy(update={"base_dir": path.parent.resolve()})
+    base_dir = path.parent.resolve()
+    git = settings.git.model_copy(update={"url": resolve_git_url(settings.git.url, base_dir)})
+    return settings.model_copy(update={"base_dir": base_dir, "git": git})
+
+
+def resolve_git_url(url: str, base_dir: Path) -> str:
+    """A relative path remote becomes absolute against the config file's directory.
+
+    URLs (`scheme://`), scp-like ssh remotes and absolute paths are returned unchanged, so
+    clone and fetch see the same remote whatever the working directory.
+    """
+    if "://" in url or is_ssh_url(url):
+        return url
+    path = Path(url).expanduser()
+    return str(path if path.is_absolute() else (base_dir / path).resolve())
 
 
 def _plain(node: Any) -> Any:

@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
@@ -34,6 +35,7 @@ from gitbot.adapters.specs import load_repository
 from gitbot.config import Settings
 from gitbot.core.spec import Canary
 from gitbot.core.state import Phase
+from gitbot.metrics import FlaggerRecorder
 from gitbot.wiring import App, build_app
 
 log = logging.getLogger("gitbot.daemon")
@@ -104,6 +106,8 @@ class Daemon:
     def __init__(self, app: App) -> None:
         self.app = app
         self.metrics = DaemonMetrics()
+        self.flagger = FlaggerRecorder(self.metrics.registry)
+        app.reconciler.observer.metric_listeners.append(self.flagger.on_metrics)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -115,6 +119,7 @@ class Daemon:
         self._busy = 0
         self._idle = threading.Event()
         self._idle.set()
+        self.ready = threading.Event()  # /readyz: set once the first pass has completed
 
     def announce_flux_visibility(self) -> None:
         """Say at start-up whether gitbot can see which commit the cluster runs."""
@@ -183,15 +188,19 @@ class Daemon:
             canaries = {c.key: c for c in load_repository(self.app.workspace.root).canaries}
         except Exception as err:  # the daemon outlives a remote outage or an unreadable tree
             log.error("%s failed: %s", step, err, exc_info=log.isEnabledFor(logging.DEBUG))
+            if step == "repository sync":
+                self.flagger.git_errors.inc()
             self.health.synced(f"{step} failing: {err}")
             return
         self.health.synced()
         self.health.canaries(set(canaries))
+        self.flagger.set_canaries(canaries.values())
         for key in set(self.intervals) - set(canaries):
             self.scheduler.remove_job(f"canary:{key}")
             del self.intervals[key]
         for key, canary in canaries.items():
             self._schedule(key, canary)
+        self.ready.set()
 
     def _schedule(self, key: str, canary: Canary) -> None:
         seconds = canary.analysis.interval_seconds
@@ -213,6 +222,7 @@ class Daemon:
             self._end()
 
     def _tick(self, key: str) -> None:
+        started = time.monotonic()
         try:
             with self.metrics.duration.time():
                 report = self.app.reconciler.run_pass(only=key)
@@ -220,6 +230,7 @@ class Daemon:
             log.error("%s: tick failed: %s", key, err, exc_info=log.isEnabledFor(logging.DEBUG))
             self.health.ticked(key, str(err) or type(err).__name__)
             return
+        self.flagger.observe_duration(key, time.monotonic() - started)
         for tick in report.ticks:
             ns, name = tick.canary.split("/", 1)
             self.health.ticked(tick.canary, tick.error)
@@ -237,6 +248,7 @@ class Daemon:
         self.metrics.failed.labels(ns, name).set(state.failed_checks)
         for phase in Phase:
             self.metrics.status.labels(ns, name, phase.value).set(phase is state.phase)
+        self.flagger.record_state(f"{ns}/{name}", state)
 
 
 def _handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
@@ -248,6 +260,11 @@ def _handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
                 problem = daemon.health.problem()
                 body = f"unhealthy: {problem}\n" if problem else "ok\n"
                 self._reply(503 if problem else 200, body.encode(), "text/plain; charset=utf-8")
+            elif self.path == "/readyz":
+                ready = daemon.ready.is_set()
+                self._reply(200 if ready else 503,
+                            b"ready\n" if ready else b"first pass not completed\n",
+                            "text/plain")
             else:
                 self._reply(404, b"not found\n", "text/plain")
 

@@ -36,6 +36,8 @@ from gitbot.history import last_gitbot_commit
 log = logging.getLogger("gitbot.observe")
 
 SecretLookup = Callable[[str, str], Mapping[str, str]]
+#: Told of every metric analysis: the canary, its results, how many queries failed.
+MetricListener = Callable[[Canary, tuple[MetricResult, ...], int], None]
 
 
 class Observer:
@@ -56,6 +58,7 @@ class Observer:
         self.secrets = secrets
         self.kustomization = kustomization
         self._warned_no_flux = False
+        self.metric_listeners: list[MetricListener] = []  # the daemon's Flagger metrics
 
     def observe(
         self,
@@ -160,11 +163,14 @@ class Observer:
 
     def _metrics(self, canary: Canary, specs: SpecSet) -> tuple[MetricResult, ...]:
         templates: dict[str, MetricTemplate] = {t.key: t for t in specs.templates}
-        outcomes = self.metrics.query_metrics(canary, templates, self.secrets)
-        return tuple(
+        outcomes = list(self.metrics.query_metrics(canary, templates, self.secrets))
+        results = tuple(
             evaluate_metric(canary, metric, outcome.value, outcome.error)
             for metric, outcome in outcomes
         )
+        for listener in self.metric_listeners:
+            listener(canary, results, sum(1 for _m, outcome in outcomes if outcome.error))
+        return results
 
     def _readiness(self, canary: Canary, deployment: str, kind: str) -> Readiness:
         threshold = (

@@ -1,0 +1,127 @@
+"""The config reference in README.md is generated from the settings model and up to date; the
+shipped config.yaml works as its header says; a relative `git.url` is resolved against the config
+file's directory on clone and on fetch alike (real bare remotes, the real CLI)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from ruamel.yaml import YAML
+
+from gitbot.cli import cli
+from gitbot.config import load_settings, resolve_git_url
+from gitbot.configref import BEGIN, END, main, render, rows
+from gitbot.sim.gitops import CanaryOptions, create_gitops_repo
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_readme_config_reference_is_up_to_date() -> None:
+    assert main(["--check", str(ROOT / "README.md")]) == 0, (
+        "README.md is out of date: run `python -m gitbot.configref`"
+    )
+
+
+def test_check_fails_on_a_stale_reference_and_the_script_rewrites_it(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{BEGIN}\n| `git.url` | old |\n{END}\n\nafter\n", encoding="utf-8")
+    assert main(["--check", str(readme)]) == 1
+    assert main([str(readme)]) == 0
+    assert readme.read_text(encoding="utf-8") == f"# x\n\n{render()}\n\nafter\n"
+    assert main(["--check", str(readme)]) == 0
+
+
+def test_missing_markers_exit_2(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n", encoding="utf-8")
+    assert main(["--check", str(readme)]) == 2
+
+
+def test_every_key_has_a_meaning() -> None:
+    undocumented = [key for key, _kind, _default, meaning in rows() if not meaning.strip()]
+    assert undocumented == []
+
+
+def _keys(node: object, prefix: str = "") -> set[str]:
+    if not isinstance(node, dict):
+        return set()
+    keys = set()
+    for key, value in node.items():
+        keys.add(prefix + str(key))
+        keys |= _keys(value, f"{prefix}{key}.")
+    return keys
+
+
+@pytest.mark.parametrize("path", ["config.yaml", "manifests/config.yaml"])
+def test_every_key_of_the_shipped_configs_is_in_the_reference(path: str) -> None:
+    documented = {key for key, *_ in rows()}
+    used = _keys(YAML(typ="safe").load((ROOT / path).read_text(encoding="utf-8")))
+    assert used and used <= documented, used - documented
+    assert "`git.stateBranch` | string | `gitbot/state`" in render()
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    return result.exit_code, result.stdout + result.stderr
+
+
+def test_shipped_config_validates_a_gitops_git_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_gitops_repo(tmp_path, options=CanaryOptions())
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out = _cli("--config", str(tmp_path / "config.yaml"), "validate",
+                     env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert code == 0, out
+    assert out.startswith("valid: 1 Canary"), out
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param("gitops.git", "/etc/gitbot/gitops.git", id="bare-name"),
+        pytest.param("./gitops.git", "/etc/gitbot/gitops.git", id="dot-slash"),
+        pytest.param("../srv/gitops.git", "/etc/srv/gitops.git", id="parent"),
+        pytest.param("/srv/gitops.git", "/srv/gitops.git", id="absolute"),
+        pytest.param("file:///srv/gitops.git", "file:///srv/gitops.git", id="file-url"),
+        pytest.param("git@github.com:acme/gitops.git", "git@github.com:acme/gitops.git",
+                     id="scp-like-ssh"),
+        pytest.param("ssh://git@github.com/acme/gitops.git",
+                     "ssh://git@github.com/acme/gitops.git", id="ssh-url"),
+        pytest.param("https://github.com/acme/gitops.git",
+                     "https://github.com/acme/gitops.git", id="https"),
+    ],
+)
+def test_resolve_git_url(url: str, expected: str) -> None:
+    assert resolve_git_url(url, Path("/etc/gitbot")) == expected
+
+
+def test_relative_remote_is_resolved_against_the_config_directory_on_clone_and_fetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "remotes").mkdir()
+    dev = create_gitops_repo(tmp_path / "remotes", options=CanaryOptions())
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    config = conf / "config.yaml"
+    config.write_text(
+        "git:\n  url: ../remotes/gitops.git\n  workdir: work\n"
+        "prometheus:\n  url: http://127.0.0.1:9\n  timeout: 1\n", encoding="utf-8")
+    assert load_settings(config).git.url == str(dev.remote.resolve())
+    for cwd in ("first", "second/nested"):  # clone from one directory, fetch from another
+        (tmp_path / cwd).mkdir(parents=True)
+        monkeypatch.chdir(tmp_path / cwd)
+        code, out = _cli("--config", "../" * cwd.count("/") + "../conf/config.yaml",
+                         "reconcile", "--once")
+        assert code == 0, out
+    origin = subprocess.run(["git", "-C", str(conf / "work"), "config", "remote.origin.url"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert origin == str(dev.remote.resolve())
+    assert any("initialize" in subject for subject in dev.log_subjects())
