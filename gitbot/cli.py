@@ -1,7 +1,8 @@
 """The `gitbot` command line (CONTRACT.md): builds objects and calls them, holds no logic.
 
 Exit statuses: 0 success; 2 invalid input (bad config, invalid specs, nothing to approve);
-1 when gitbot itself could not run (remote unreachable, Prometheus launcher missing, ...).
+1 when gitbot itself could not run (remote unreachable, Prometheus launcher missing, ...);
+4 when `reconcile` did not act because another instance holds the lease.
 """
 
 from __future__ import annotations
@@ -74,11 +75,16 @@ def validate(ctx: click.Context, path: Path | None) -> None:
 @click.pass_context
 def reconcile(ctx: click.Context, once: bool, name: str | None) -> None:
     """One reconcile pass: sync the repository, give every canary one analysis tick."""
+    from gitbot.lease import LeaseHeldError, held_for_pass
     from gitbot.wiring import build_app
 
     app = build_app(_settings(ctx))
     try:
-        report = app.reconciler.run_pass(only=name)
+        with held_for_pass(app.lease):  # one active instance: refuse while another leads
+            report = app.reconciler.run_pass(only=name)
+    except LeaseHeldError as err:
+        click.echo(f"gitbot: {err}; not acting", err=True)
+        sys.exit(4)
     except GitbotError as err:
         click.echo(f"gitbot: {err}", err=True)
         sys.exit(1)

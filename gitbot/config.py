@@ -24,6 +24,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.git_credentials import is_ssh_url, query_credentials
+from gitbot.core.durations import parse_duration
 from gitbot.errors import InvalidInputError
 
 DEFAULT_CONFIG = "config.yaml"
@@ -159,6 +160,38 @@ class SecurityConfig(_Strict):
     no_cross_namespace_refs: bool = Field(default=False, alias="noCrossNamespaceRefs")
 
 
+class LeaseConfig(_Strict):
+    """One active instance: a lease on the state branch (gitbot.lease)."""
+
+    enabled: bool = True
+    duration: str = "60s"  # renewed every third of it; taken over only after it expired
+    clock_skew: str = Field(default="5s", alias="clockSkew")  # margin added before a takeover
+
+    @field_validator("duration", "clock_skew")
+    @classmethod
+    def _duration(cls, value: str, info: ValidationInfo) -> str:
+        return _check_duration(value, minimum=1 if info.field_name == "duration" else 0)
+
+    def seconds(self) -> tuple[float, float]:
+        """(duration, clock skew) in seconds."""
+        duration, skew = parse_duration(self.duration), parse_duration(self.clock_skew)
+        return float(duration or 0), float(skew or 0)
+
+
+def _check_duration(value: str, minimum: int) -> str:
+    seconds = parse_duration(value)
+    if seconds is None or seconds < minimum:
+        raise ValueError(f"must be a duration such as 30s, 1m or 1m30s (at least {minimum}s)")
+    return value
+
+
+class KubernetesConfig(_Strict):
+    """Write Flagger's Canary status and Events into the cluster (gitbot.adapters.kubestatus)."""
+
+    status: bool = False
+    kubeconfig: str = ""  # default: the in-cluster service account
+
+
 class Settings(_Strict):
     git: GitConfig
     prometheus: PrometheusConfig = PrometheusConfig()
@@ -166,6 +199,8 @@ class Settings(_Strict):
     chat: ChatConfig | None = None
     daemon: DaemonConfig = DaemonConfig()
     security: SecurityConfig = SecurityConfig()
+    lease: LeaseConfig = LeaseConfig()
+    kubernetes: KubernetesConfig = KubernetesConfig()
     secrets_dir: str = Field(default="", alias="secretsDir")  # Secret values for secretRef, by file
     base_dir: Path = Field(Path("."), exclude=True)
 

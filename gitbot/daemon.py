@@ -8,6 +8,7 @@ re-times canary jobs when the repository changes.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -80,10 +81,16 @@ class Daemon:
         self.scheduler.add_job(self.rescan, "interval", id="rescan",
                                seconds=self.app.settings.daemon.pass_interval)
         self.scheduler.start()
+        lease = self.app.lease
+        if lease is not None and lease.enabled:  # one active instance (gitbot.lease)
+            self.scheduler.add_job(lease.keep, "interval", id="lease", seconds=lease.duration / 3)
+            self.scheduler.add_job(lease.keep, id="lease-now")
         self.scheduler.add_job(self.rescan, id="rescan-now")
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=True)
+        if self.app.lease is not None:
+            self.app.lease.keep_released()
         self.app.close()
 
     def rescan(self) -> None:
@@ -114,6 +121,8 @@ class Daemon:
         self.intervals[key] = seconds
 
     def tick(self, key: str) -> None:
+        if self.app.lease is not None and not self.app.lease.may_act():
+            return  # passive: another instance holds the lease
         with self.metrics.duration.time():
             report = self.app.reconciler.run_pass(only=key)
         for tick in report.ticks:
@@ -139,6 +148,9 @@ def _handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/metrics":
                 self._reply(200, generate_latest(daemon.metrics.registry), "text/plain")
+            elif self.path == "/leader" and daemon.app.lease is not None:
+                body = json.dumps(daemon.app.lease.describe()).encode() + b"\n"
+                self._reply(200, body, "application/json")
             elif self.path == "/healthz":
                 ok = daemon.healthy.is_set()
                 self._reply(200 if ok else 503, b"ok\n" if ok else b"sync failing\n",
