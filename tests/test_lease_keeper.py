@@ -222,3 +222,35 @@ def test_reconcile_ignores_the_lease_when_disabled(tmp_path: Path, dev: Develope
     result = CliRunner().invoke(cli, ["--config", str(config), "reconcile", "--once"])
     assert result.exit_code == 0, result.output
     assert lease_commits(dev.remote) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "stale"),
+    [
+        pytest.param("!\tabc:refs/heads/gitbot/state\t[remote rejected] (failed to update ref)",
+                     True, id="lost-the-ref-lock"),
+        pytest.param("!\tabc:refs/heads/gitbot/state\t[remote rejected] (cannot lock ref "
+                     "'refs/heads/gitbot/state')", True, id="cannot-lock-ref"),
+        pytest.param("!\tabc:refs/heads/gitbot/state\t[rejected] (fetch first)", True,
+                     id="remote-moved"),
+        pytest.param("!\tabc:refs/heads/main\t[remote rejected] (protected branch hook declined)",
+                     False, id="refused-by-policy"),
+    ],
+)
+def test_a_push_that_lost_the_race_is_stale_not_refused(line: str, stale: bool) -> None:
+    """Two instances pushing the lease at the same moment: the loser's push is rejected while
+    the remote holds the ref's lock; that is a lost compare-and-swap, decided again."""
+    from gitbot.adapters.git_branches import raise_unless_stale
+    from gitbot.adapters.git_errors import GitRejectedError
+    from gitbot.adapters.git_runner import Result
+
+    class Run:
+        def clean_text(self, text: str) -> str:
+            return text
+
+    result = Result(1, line, "error: failed to push some refs")
+    if stale:
+        raise_unless_stale(Run(), result)  # type: ignore[arg-type]
+    else:
+        with pytest.raises(GitRejectedError, match="protected branch hook declined"):
+            raise_unless_stale(Run(), result)  # type: ignore[arg-type]

@@ -75,9 +75,15 @@ def file_at(run: Runner, commit: str, path: str) -> str | None:
     return run.run("cat-file", "blob", spec, strip=False).out
 
 
+#: How a remote words a push that lost the race for the ref's lock (not a refusal by policy).
+_LOST_RACE = ("failed to update ref", "cannot lock ref", "incorrect old value")
+
+
 def raise_unless_stale(run: Runner, result: Result) -> None:
     """Return when a push was rejected only because the remote moved on; raise otherwise."""
     text = result.out + "\n" + result.err
+    if "[remote rejected]" in text and any(lost in text for lost in _LOST_RACE):
+        return  # another push updated the ref between our fetch and the remote's lock
     if "[remote rejected]" in text:
         line = next((ln for ln in text.splitlines() if "rejected" in ln), text.strip())
         raise GitRejectedError(f"the remote refused the push: {run.clean_text(line)}")
