@@ -128,7 +128,7 @@ class KubeStatusWriter:
     def _patch_status(self, canary: Canary, state: RolloutState) -> str:
         now = rfc3339(self._clock())
         status, _ = _CONDITIONS[state.phase]
-        since = self._since(canary.key, status, state.last_transition_time or now, now)
+        since = self._since(canary.key, status, state.last_transition_time or now)
         body = status_patch(canary, state, promoted_condition(canary, state, since, now))
         unchanged = _without_times(body)
         if self._sent.get(canary.key) == unchanged:
@@ -143,13 +143,13 @@ class KubeStatusWriter:
         self._sent[canary.key] = unchanged
         return self._uids[canary.key]
 
-    def _since(self, key: str, status: str, first: str, now: str) -> str:
-        """The condition's lastTransitionTime: kept while its status stays the same (Flagger);
-        for the first write of this process, the state's last transition."""
+    def _since(self, key: str, status: str, first: str) -> str:
+        """The condition's lastTransitionTime: kept while its status stays the same (Flagger),
+        else the state's last transition (when the tick that changed the phase decided)."""
         known = self._conditions.get(key)
-        if known is None:
-            return first
-        return known[1] if known[0] == status else now
+        if known is not None and known[0] == status:
+            return known[1]
+        return first
 
     def _create_event(self, canary: Canary, uid: str, event_type: str, message: str) -> None:
         now = self._clock()
