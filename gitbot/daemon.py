@@ -24,6 +24,7 @@ from gitbot.adapters.specs import load_repository
 from gitbot.config import Settings
 from gitbot.core.spec import Canary
 from gitbot.core.state import Phase
+from gitbot.lease import register_leader_gauge
 from gitbot.wiring import App, build_app
 
 log = logging.getLogger("gitbot.daemon")
@@ -52,6 +53,8 @@ class Daemon:
     def __init__(self, app: App) -> None:
         self.app = app
         self.metrics = DaemonMetrics()
+        if app.lease is not None:
+            register_leader_gauge(self.metrics.registry, app.lease)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},

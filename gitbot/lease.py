@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from prometheus_client import CollectorRegistry, Gauge
+
 from gitbot.adapters.git_branches import Guard, ReadAt
 from gitbot.core.lease import (
     LeaseDecision,
@@ -285,3 +287,10 @@ def build_lease(settings: Any, files: LeaseFiles, branch: str) -> LeaseKeeper:
     """The keeper for `lease:` in config.yaml (a `gitbot.config.LeaseConfig`)."""
     duration, skew = settings.seconds()
     return LeaseKeeper(files, branch, duration=duration, skew=skew, enabled=settings.enabled)
+
+
+def register_leader_gauge(registry: CollectorRegistry, keeper: LeaseKeeper) -> None:
+    """`gitbot_lease_leader`: 1 while this instance holds the lease (read at scrape time)."""
+    gauge = Gauge("gitbot_lease_leader", "1 while this instance holds the lease and acts, "
+                  "0 while it is passive", registry=registry)
+    gauge.set_function(lambda: 1.0 if keeper.leading() else 0.0)

@@ -65,6 +65,9 @@ class Instance:
         info = self.leader()
         return bool(info and info["leading"])
 
+    def metrics(self) -> str:
+        return requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
+
     def healthy(self) -> bool:
         try:
             return requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2).ok
@@ -120,9 +123,13 @@ def _steps(remote: Path) -> list[int]:
     return [int(line) for line in out.split()]
 
 
-def _phase(remote: Path) -> str:
+def _state(remote: Path) -> dict[str, Any]:
     text = _git(remote, "cat-file", "blob", "gitbot/state:canaries/test/podinfo.json")
-    return str(json.loads(text)["phase"]) if text else ""
+    return dict(json.loads(text)) if text else {}
+
+
+def _phase(remote: Path) -> str:
+    return str(_state(remote).get("phase", ""))
 
 
 def _lease_holder(remote: Path) -> str:
@@ -142,8 +149,11 @@ def test_two_processes_never_both_act_and_the_follower_takes_over(
     passive = follower.leader()
     assert passive is not None and passive["holder"] == _lease_holder(dev.remote)
     assert passive["holder"] == leader.leader()["identity"]  # type: ignore[index]
+    assert "gitbot_lease_leader 1.0" in leader.metrics()
+    assert "gitbot_lease_leader 0.0" in follower.metrics()
 
-    _wait("initialization", lambda: _phase(dev.remote) == "Initialized")
+    _wait("initialization landed", lambda: _state(dev.remote).get("phase") == "Initialized"
+          and _state(dev.remote).get("pending") is None and _steps(dev.remote) == [1])
     dev.release("6.0.1")
     _wait("the first advance (step 3)", lambda: len(_steps(dev.remote)) >= 3)
     steps_before_kill = _steps(dev.remote)
