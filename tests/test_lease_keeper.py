@@ -254,3 +254,43 @@ def test_a_push_that_lost_the_race_is_stale_not_refused(line: str, stale: bool) 
     else:
         with pytest.raises(GitRejectedError, match="protected branch hook declined"):
             raise_unless_stale(Run(), result)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("block", "error"),
+    [
+        pytest.param("lease:\n  duration: soon\n",
+                     "config.yaml:4: lease.duration: must be a duration such as 30s, 1m or 1m30s "
+                     "(at least 1s)", id="unparsable-duration"),
+        pytest.param("lease:\n  duration: 0s\n",
+                     "config.yaml:4: lease.duration: must be a duration such as 30s, 1m or 1m30s "
+                     "(at least 1s)", id="zero-duration"),
+        pytest.param("lease:\n  clockSkew: 5 seconds\n",
+                     "config.yaml:4: lease.clockSkew: must be a duration such as 30s, 1m or "
+                     "1m30s (at least 0s)", id="bad-skew"),
+        pytest.param("lease:\n  renew: 10s\n", "config.yaml:4: lease.renew: unknown key",
+                     id="unknown-key"),
+    ],
+)
+def test_lease_settings_are_checked(tmp_path: Path, block: str, error: str) -> None:
+    from gitbot.config import load_settings
+    from gitbot.errors import InvalidInputError
+
+    config = tmp_path / "config.yaml"
+    config.write_text("git:\n  url: /srv/gitops.git\n" + block, encoding="utf-8")
+    with pytest.raises(InvalidInputError) as info:
+        load_settings(config)
+    assert str(info.value) == f"{tmp_path}/{error}"
+
+
+def test_lease_settings_defaults_and_values(tmp_path: Path) -> None:
+    from gitbot.config import load_settings
+
+    config = tmp_path / "config.yaml"
+    config.write_text("git:\n  url: /srv/gitops.git\n", encoding="utf-8")
+    settings = load_settings(config)
+    assert (settings.lease.enabled, settings.lease.seconds()) == (True, (60.0, 5.0))
+    assert settings.kubernetes.status is False
+    config.write_text("git:\n  url: /srv/gitops.git\nlease:\n  duration: 1m30s\n"
+                      "  clockSkew: 0s\n", encoding="utf-8")
+    assert load_settings(config).lease.seconds() == (90.0, 0.0)
