@@ -103,16 +103,21 @@ class LeaseKeeper:
 
     # --- rounds ------------------------------------------------------------------------
 
-    def step(self) -> bool:
-        """One round: read, decide, compare-and-swap; True when this instance leads after it."""
+    def step(self, *, one_shot: bool = False) -> bool:
+        """One round: read, decide, compare-and-swap; True when this instance leads after it.
+
+        A daemon judges another holder's expiry also by how long it has itself seen the same
+        renewal (from its first sight); a `one_shot` pass never watched and judges by the
+        record alone (gitbot.core.lease)."""
         if not self.enabled:
             return True
         self.engaged = True
         for _round in range(_ROUNDS):
             head, record = self._read()
             now = self.clock()
+            seen = None if one_shot else self._seen_since(record, now)
             decision = decide_lease(record, self.identity, now, duration=self.duration,
-                                    skew=self.skew, seen_since=self._seen_since(record, now))
+                                    skew=self.skew, seen_since=seen)
             if decision.verdict is Verdict.WAIT:
                 self._observe(record, decision)
                 return False
@@ -212,7 +217,8 @@ class LeaseKeeper:
         head, text = self.files.read_branch_file_versioned(self.branch, LEASE_PATH)
         return head, _parse(text)
 
-    def _seen_since(self, record: LeaseRecord | None, now: datetime) -> datetime | None:
+    def _seen_since(self, record: LeaseRecord | None, now: datetime) -> datetime:
+        """When this process first saw this version of the record."""
         version = (record.holder, record.renewed) if record is not None else None
         if self._seen is None or self._seen[0] != version:
             self._seen = (version, now)
@@ -261,7 +267,7 @@ def held_for_pass(keeper: LeaseKeeper | None) -> Iterator[None]:
     if keeper is None or not keeper.enabled:
         yield
         return
-    if not keeper.step():
+    if not keeper.step(one_shot=True):
         raise LeaseHeldError(keeper.refusal())
     try:
         yield

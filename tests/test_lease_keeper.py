@@ -104,6 +104,28 @@ def test_takeover_only_after_expiry_and_skew(
     assert not a.leading()
 
 
+def test_a_holder_whose_clock_runs_behind_is_not_taken_over_by_a_watching_daemon(
+    dev: Developer, workspaces: tuple[GitWorkspace, GitWorkspace]
+) -> None:
+    """a's clock is an hour behind, so its record looks long expired. A daemon (b) waits a
+    whole duration from its first sight of that renewal; a one-shot pass judges by the record."""
+    behind, clock = Clock(), Clock()
+    behind.advance(-3600)
+    a, b = keeper(workspaces[0], "pod-a", behind), keeper(workspaces[1], "pod-b", clock)
+    assert a.step()
+    assert not b.step()
+    clock.advance(59)
+    assert not b.step()
+    assert a.ensure()  # half the duration is left on a's clock: nothing to do
+    behind.advance(30)
+    assert a.ensure()  # a renews on its own clock
+    clock.advance(59)
+    assert not b.step()  # a new renewal: b watches it from now
+    one_shot = keeper(workspaces[1], "laptop", clock)
+    assert one_shot.step(one_shot=True)  # never watched: the record alone says expired
+    assert remote_lease(dev.remote)["holder"] == "laptop"
+
+
 def test_compare_and_swap_race_has_one_winner(
     dev: Developer, workspaces: tuple[GitWorkspace, GitWorkspace]
 ) -> None:
