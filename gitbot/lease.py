@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Gauge
 
 from gitbot.adapters.git_branches import Guard, ReadAt
+from gitbot.config import LeaseConfig
 from gitbot.core.lease import (
     LeaseDecision,
     LeaseError,
@@ -243,22 +244,33 @@ class LeaseKeeper:
         return True
 
 
+class GuardedFiles(Protocol):
+    """The part of `GitWorkspace` that `FencedFiles` wraps."""
+
+    def read_branch_file(self, branch: str, path: str) -> str | None: ...
+
+    def write_branch_file(self, branch: str, path: str, content: str, subject: str) -> str: ...
+
+    def write_branch_file_guarded(
+        self, branch: str, path: str, content: str, subject: str, guard: Guard
+    ) -> str: ...
+
+
 class FencedFiles:
     """The state store's branch files with the lease's fence on rollout-state writes."""
 
-    def __init__(self, workspace: Any, keeper: LeaseKeeper) -> None:
+    def __init__(self, workspace: GuardedFiles, keeper: LeaseKeeper) -> None:
         self._ws = workspace
         self._keeper = keeper
 
     def read_branch_file(self, branch: str, path: str) -> str | None:
-        result: str | None = self._ws.read_branch_file(branch, path)
-        return result
+        return self._ws.read_branch_file(branch, path)
 
     def write_branch_file(self, branch: str, path: str, content: str, subject: str) -> str:
         if not path.startswith("canaries/"):
-            return str(self._ws.write_branch_file(branch, path, content, subject))
-        guard: Guard = self._keeper.fence
-        return str(self._ws.write_branch_file_guarded(branch, path, content, subject, guard))
+            return self._ws.write_branch_file(branch, path, content, subject)
+        return self._ws.write_branch_file_guarded(branch, path, content, subject,
+                                                  self._keeper.fence)
 
 
 @contextmanager
@@ -272,7 +284,7 @@ def held_for_pass(keeper: LeaseKeeper | None) -> Iterator[None]:
     try:
         yield
     finally:
-        keeper.release()
+        keeper.keep_released()
 
 
 def _parse(text: str | None) -> LeaseRecord | None:
@@ -289,8 +301,8 @@ def _dump(record: LeaseRecord) -> str:
     return json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
 
 
-def build_lease(settings: Any, files: LeaseFiles, branch: str) -> LeaseKeeper:
-    """The keeper for `lease:` in config.yaml (a `gitbot.config.LeaseConfig`)."""
+def build_lease(settings: LeaseConfig, files: LeaseFiles, branch: str) -> LeaseKeeper:
+    """The keeper for `lease:` in config.yaml."""
     duration, skew = settings.seconds()
     return LeaseKeeper(files, branch, duration=duration, skew=skew, enabled=settings.enabled)
 
