@@ -163,9 +163,12 @@ class SecurityConfig(_Strict):
 class LeaseConfig(_Strict):
     """One active instance: a lease on the state branch (gitbot.lease)."""
 
-    enabled: bool = True
-    duration: str = "60s"  # renewed every third of it; taken over only after it expired
-    clock_skew: str = Field(default="5s", alias="clockSkew")  # margin added before a takeover
+    enabled: bool = Field(default=True, description="Hold a lease on the state branch so that "
+                          "only one gitbot instance acts; false for a single instance.")
+    duration: str = Field(default="60s", description="How long the lease lasts unrenewed; "
+                          "renewed every third of it, taken over only after it expired.")
+    clock_skew: str = Field(default="5s", alias="clockSkew", description="Margin added to "
+                            "another instance's expiry before taking its lease over.")
 
     @field_validator("duration", "clock_skew")
     @classmethod
@@ -188,8 +191,10 @@ def _check_duration(value: str, minimum: int) -> str:
 class KubernetesConfig(_Strict):
     """Write Flagger's Canary status and Events into the cluster (gitbot.adapters.kubestatus)."""
 
-    status: bool = False
-    kubeconfig: str = ""  # default: the in-cluster service account
+    status: bool = Field(default=False, description="Write each Canary's status and `Synced` "
+                         "Events as Flagger does (needs manifests/components/kubernetes-status).")
+    kubeconfig: str = Field(default="", description="A kubeconfig file; empty: the in-cluster "
+                            "service account.")
 
 
 class Settings(_Strict):
@@ -199,8 +204,10 @@ class Settings(_Strict):
     chat: ChatConfig | None = None
     daemon: DaemonConfig = DaemonConfig()
     security: SecurityConfig = SecurityConfig()
-    lease: LeaseConfig = LeaseConfig()
-    kubernetes: KubernetesConfig = KubernetesConfig()
+    lease: LeaseConfig = Field(default=LeaseConfig(), description="One active instance: the "
+                               "lease on the state branch.")
+    kubernetes: KubernetesConfig = Field(default=KubernetesConfig(), description="Canary status "
+                                         "and Events in Kubernetes.")
     secrets_dir: str = Field(default="", alias="secretsDir")  # Secret values for secretRef, by file
     base_dir: Path = Field(Path("."), exclude=True)
 
