@@ -3,7 +3,8 @@
 Exit statuses: 0 success; 2 invalid input (bad config, invalid specs, nothing to approve);
 1 when gitbot itself could not run (remote unreachable, Prometheus launcher missing, ...) and,
 as kubectl does, for `status NAME` of a canary the repository does not declare;
-3 when `reconcile` had a push refused by the remote (protected branch, hook, rights). Expected
+3 when `reconcile` had a push refused by the remote (protected branch, hook, rights);
+4 when `reconcile` did not act because another instance holds the lease. Expected
 failures are one line on stderr, never a traceback. Quiet by default (warnings and results),
 `-v` progress, `-vv` debug; logging is set up by gitbot.logsetup.
 """
@@ -116,9 +117,16 @@ def validate(ctx: click.Context, path: Path | None) -> None:
 @click.pass_context
 def reconcile(ctx: click.Context, once: bool, name: str | None) -> None:
     """One reconcile pass: sync the repository, give every canary one analysis tick."""
+    from gitbot.lease import LeaseHeldError, held_for_pass, one_shot_identity
+
     app = _app(ctx)
     try:
-        report = app.reconciler.run_pass(only=name)
+        # one active instance: refuse while another leads (a daemon, or a pass elsewhere)
+        with held_for_pass(app.lease, one_shot_identity(str(app.settings.workdir()))):
+            report = app.reconciler.run_pass(only=name)
+    except LeaseHeldError as err:
+        click.echo(f"gitbot: {err}; not acting", err=True)
+        sys.exit(4)
     except GitbotError as err:
         click.echo(f"gitbot: {err}", err=True)
         sys.exit(1)

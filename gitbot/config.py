@@ -26,6 +26,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.git_credentials import is_ssh_url, query_credentials
+from gitbot.core.durations import parse_duration
 from gitbot.errors import InvalidInputError
 
 DEFAULT_CONFIG = "config.yaml"
@@ -303,6 +304,43 @@ class SecurityConfig(_Strict):
         "or providerRef in another namespace (Flagger's -no-cross-namespace-refs).")
 
 
+class LeaseConfig(_Strict):
+    """One active instance: a lease on the state branch (gitbot.lease)."""
+
+    enabled: bool = Field(default=True, description="Hold a lease on the state branch so that "
+                          "only one gitbot instance acts; false for a single instance.")
+    duration: str = Field(default="60s", description="How long the lease lasts unrenewed; "
+                          "renewed every third of it, taken over only after it expired.")
+    clock_skew: str = Field(default="5s", alias="clockSkew", description="Margin added to "
+                            "another instance's expiry before taking its lease over.")
+
+    @field_validator("duration", "clock_skew")
+    @classmethod
+    def _duration(cls, value: str, info: ValidationInfo) -> str:
+        return _check_duration(value, minimum=1 if info.field_name == "duration" else 0)
+
+    def seconds(self) -> tuple[float, float]:
+        """(duration, clock skew) in seconds."""
+        duration, skew = parse_duration(self.duration), parse_duration(self.clock_skew)
+        return float(duration or 0), float(skew or 0)
+
+
+def _check_duration(value: str, minimum: int) -> str:
+    seconds = parse_duration(value)
+    if seconds is None or seconds < minimum:
+        raise ValueError(f"must be a duration such as 30s, 1m or 1m30s (at least {minimum}s)")
+    return value
+
+
+class KubernetesConfig(_Strict):
+    """Write Flagger's Canary status and Events into the cluster (gitbot.adapters.kubestatus)."""
+
+    status: bool = Field(default=False, description="Write each Canary's status and `Synced` "
+                         "Events as Flagger does (needs manifests/components/kubernetes-status).")
+    kubeconfig: str = Field(default="", description="A kubeconfig file; empty: the in-cluster "
+                            "service account.")
+
+
 class Settings(_Strict):
     git: GitConfig = Field(description="The GitOps repository.")
     prometheus: PrometheusConfig = Field(default=PrometheusConfig(), description="Prometheus.")
@@ -315,6 +353,10 @@ class Settings(_Strict):
     daemon: DaemonConfig = Field(default=DaemonConfig(), description="The daemon.")
     security: SecurityConfig = Field(default=SecurityConfig(), description="What a repository "
                                      "may refer to.")
+    lease: LeaseConfig = Field(default=LeaseConfig(), description="One active instance: the "
+                               "lease on the state branch.")
+    kubernetes: KubernetesConfig = Field(default=KubernetesConfig(), description="Canary status "
+                                         "and Events in Kubernetes.")
     secrets_dir: str = Field(default="", alias="secretsDir", description="Directory of Secret "
                              "values for `secretRef`s: `<secretsDir>/<namespace>/<name>/<key>` "
                              "(relative to the config).")

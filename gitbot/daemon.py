@@ -17,6 +17,7 @@ state in Git on the next start, as after a crash.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -35,6 +36,7 @@ from gitbot.adapters.specs import load_repository
 from gitbot.config import Settings
 from gitbot.core.spec import Canary
 from gitbot.core.state import Phase
+from gitbot.lease import register_leader_gauge
 from gitbot.metrics import FlaggerRecorder
 from gitbot.wiring import App, build_app
 
@@ -108,6 +110,8 @@ class Daemon:
         self.metrics = DaemonMetrics()
         self.flagger = FlaggerRecorder(self.metrics.registry)
         app.reconciler.observer.metric_listeners.append(self.flagger.on_metrics)
+        if app.lease is not None:
+            register_leader_gauge(self.metrics.registry, app.lease)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
@@ -143,6 +147,11 @@ class Daemon:
         self.scheduler.add_job(self.rescan, "interval", id="rescan",
                                seconds=self.app.settings.daemon.pass_interval)
         self.scheduler.start()
+        lease = self.app.lease
+        if lease is not None and lease.enabled:  # one active instance (gitbot.lease)
+            self.scheduler.add_job(self.keep_lease, "interval", id="lease",
+                                   seconds=lease.duration / 3)
+            self.scheduler.add_job(self.keep_lease, id="lease-now")
         self.scheduler.add_job(self.rescan, id="rescan-now")
 
     def shutdown(self, grace_s: float = SHUTDOWN_GRACE_SECONDS) -> bool:
@@ -153,8 +162,19 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
         finished = self._idle.wait(grace_s)
         if finished:
+            if self.app.lease is not None:
+                self.app.lease.keep_released()
             self.app.close()
         return finished
+
+    def keep_lease(self) -> None:
+        """Renew (or try to take) the lease; a job like the others, so shutdown waits for it."""
+        if self.app.lease is None or not self._begin():
+            return
+        try:
+            self.app.lease.keep()
+        finally:
+            self._end()
 
     def _begin(self) -> bool:
         """Count a job as running, unless the daemon is stopping (then the job does nothing)."""
@@ -214,6 +234,8 @@ class Daemon:
         self.intervals[key] = seconds
 
     def tick(self, key: str) -> None:
+        if self.app.lease is not None and not self.app.lease.may_act():
+            return  # passive: another instance holds the lease
         if not self._begin():
             return
         try:
@@ -256,15 +278,22 @@ def _handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/metrics":
                 self._reply(200, generate_latest(daemon.metrics.registry), "text/plain")
+            elif self.path == "/leader" and daemon.app.lease is not None:
+                body = json.dumps(daemon.app.lease.describe()).encode() + b"\n"
+                self._reply(200, body, "application/json")
             elif self.path == "/healthz":
                 problem = daemon.health.problem()
-                body = f"unhealthy: {problem}\n" if problem else "ok\n"
-                self._reply(503 if problem else 200, body.encode(), "text/plain; charset=utf-8")
+                text = f"unhealthy: {problem}\n" if problem else "ok\n"
+                self._reply(503 if problem else 200, text.encode(), "text/plain; charset=utf-8")
             elif self.path == "/readyz":
                 ready = daemon.ready.is_set()
-                self._reply(200 if ready else 503,
-                            b"ready\n" if ready else b"first pass not completed\n",
-                            "text/plain")
+                lines = ["ready" if ready else "first pass not completed"]
+                if daemon.app.lease is not None and daemon.app.lease.enabled:
+                    who = daemon.app.lease.describe()
+                    lines.append(f"leader: {who['holder'] or 'none'}"
+                                 f"{' (this instance)' if who['leading'] else ''}")
+                self._reply(200 if ready else 503, ("\n".join(lines) + "\n").encode(),
+                            "text/plain; charset=utf-8")
             else:
                 self._reply(404, b"not found\n", "text/plain")
 

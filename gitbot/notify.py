@@ -37,6 +37,8 @@ class Announcer:
         self.providers = providers
         self.secrets = secrets
         self.commit_url = commit_url
+        # called with (canary, state, decision) after each tick, e.g. the Kubernetes status
+        self.listeners: list[Callable[[Canary, RolloutState, Decision], object]] = []
 
     def announce(
         self, canary: Canary, state: RolloutState, decision: Decision, sha: str, subject: str
@@ -63,6 +65,8 @@ class Announcer:
         if decision.post_rollout:
             self._safely(call_hooks, canary, WebhookType.POST_ROLLOUT, decision.post_rollout,
                          checksum)
+        for listener in self.listeners:
+            self._safely(listener, canary, state, decision)
 
     def _global(self, canary: Canary, alert: AlertMessage, url: str) -> list[str]:
         """Flagger's global notifier: every message, whatever its severity."""

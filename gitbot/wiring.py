@@ -20,6 +20,7 @@ from gitbot.adapters.statestore import GitStateStore
 from gitbot.config import Settings
 from gitbot.core.spec import AlertProvider
 from gitbot.errors import InvalidInputError
+from gitbot.lease import FencedFiles, LeaseKeeper, build_lease
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
 from gitbot.reconciler import CrashHook, Reconciler, crash_hook_from_env
@@ -34,6 +35,7 @@ class App:
     store: GitStateStore
     reconciler: Reconciler
     metrics: PrometheusMetrics
+    lease: LeaseKeeper | None = None
 
     def close(self) -> None:
         self.workspace.close()
@@ -69,7 +71,8 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     secrets_dir = Path(settings.base_dir, settings.secrets_dir) if settings.secrets_dir else None
     secrets = SecretResolver(secrets_dir)
     metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
-    store = GitStateStore(workspace, git.state_branch)
+    lease = build_lease(settings.lease, workspace, git.state_branch)
+    store = GitStateStore(FencedFiles(workspace, lease), git.state_branch)
     observer = Observer(
         workspace, metrics, secrets, kustomization=settings.prometheus.kustomization,
         approvals=store.approval,
@@ -88,7 +91,11 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
         workspace, store, observer, announcer, crash=crash or crash_hook_from_env(os.environ),
         no_cross_namespace_refs=strict_refs,
     )
-    return App(settings, workspace, store, reconciler, metrics)
+    if settings.kubernetes.status:
+        from gitbot.adapters.kubestatus import kube_status_listener
+
+        announcer.listeners.append(kube_status_listener(settings.kubernetes.kubeconfig))
+    return App(settings, workspace, store, reconciler, metrics, lease=lease)
 
 
 def _global_chat(settings: Settings) -> Notifier | None:

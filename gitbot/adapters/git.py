@@ -359,6 +359,33 @@ class GitWorkspace:
         writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
         return writer.write(path, content, message, self._push_retries)
 
+    def read_branch_file_versioned(
+        self, branch: str, path: str
+    ) -> tuple[str | None, str | None]:
+        """(head sha of the side `branch`, content of `path` there); None for what is absent."""
+        self._check_side_branch(branch)
+        require_token(self._credentials)
+        return git_branches.read_versioned(self._run(), branch, path)
+
+    def swap_branch_file(
+        self, branch: str, path: str, content: str, subject: str, expected: str | None
+    ) -> str | None:
+        """Compare-and-swap on a side branch: commit onto `expected` and push once; the new
+        head, or None when the remote branch moved (nothing is retried or re-applied)."""
+        self._check_side_branch(branch)
+        require_token(self._credentials)
+        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
+        return writer.swap(path, content, build_message(subject), expected)
+
+    def write_branch_file_guarded(
+        self, branch: str, path: str, content: str, subject: str, guard: git_branches.Guard
+    ) -> str:
+        """`write_branch_file`, refused by `guard` (which raises) on the commit it builds on."""
+        self._check_side_branch(branch)
+        require_token(self._credentials)
+        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
+        return writer.write(path, content, build_message(subject), self._push_retries, guard)
+
     def _check_side_branch(self, branch: str) -> None:
         git_branches.check_branch(branch)
         if branch == self._branch:

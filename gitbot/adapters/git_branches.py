@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from gitbot.adapters.git_errors import GitError, GitInputError, GitRejectedError
@@ -46,21 +47,43 @@ def fetch_branch(run: Runner, branch: str) -> str | None:
     return run.text("rev-parse", "--verify", f"{tracking}^{{commit}}")
 
 
+#: Reads a file at one commit of the side branch (None when absent); given to write guards.
+ReadAt = Callable[[str], str | None]
+#: Called with a reader at the commit a write builds on; raises to refuse the write.
+Guard = Callable[[ReadAt], None]
+
+
 def read_file(run: Runner, branch: str, path: str) -> str | None:
     """The content of `path` on origin/<branch> after a fetch, or None."""
+    return read_versioned(run, branch, path)[1]
+
+
+def read_versioned(run: Runner, branch: str, path: str) -> tuple[str | None, str | None]:
+    """(head sha of origin/<branch>, content of `path` there) after a fetch; None for absent."""
     path = check_path(path)
     head = fetch_branch(run, branch)
     if head is None:
-        return None
-    spec = f"{head}:{path}"
+        return None, None
+    return head, file_at(run, head, path)
+
+
+def file_at(run: Runner, commit: str, path: str) -> str | None:
+    """The content of `path` at `commit`, or None."""
+    spec = f"{commit}:{check_path(path)}"
     if not run.run("cat-file", "-e", spec, check=False).ok:
         return None
     return run.run("cat-file", "blob", spec, strip=False).out
 
 
+#: How a remote words a push that lost the race for the ref's lock (not a refusal by policy).
+_LOST_RACE = ("failed to update ref", "cannot lock ref", "incorrect old value")
+
+
 def raise_unless_stale(run: Runner, result: Result) -> None:
     """Return when a push was rejected only because the remote moved on; raise otherwise."""
     text = result.out + "\n" + result.err
+    if "[remote rejected]" in text and any(lost in text for lost in _LOST_RACE):
+        return  # another push updated the ref between our fetch and the remote's lock
     if "[remote rejected]" in text:
         line = next((ln for ln in text.splitlines() if "rejected" in ln), text.strip())
         raise GitRejectedError(f"the remote refused the push: {run.clean_text(line)}")
@@ -77,12 +100,20 @@ class BranchWriter:
         self._git_dir = git_dir
         self._branch = branch
 
-    def write(self, path: str, content: str, message: str, retries: int) -> str:
-        """Commit and push; return the branch head sha (unchanged content: the current head)."""
+    def write(
+        self, path: str, content: str, message: str, retries: int, guard: Guard | None = None
+    ) -> str:
+        """Commit and push; return the branch head sha (unchanged content: the current head).
+
+        `guard` sees the files of each commit the write would build on and raises to refuse it
+        (the lease's fence: a state write is refused once another instance holds the lease).
+        """
         path = check_path(path)
         blob = self._hash(content)
         for _attempt in range(retries + 1):
             parent = fetch_branch(self._run, self._branch)
+            if guard is not None:
+                guard(self._reader(parent))
             if parent is not None and self._blob_at(parent, path) == blob:
                 return parent
             sha = self._commit(parent, path, blob, message)
@@ -91,6 +122,19 @@ class BranchWriter:
                 return sha
             log.info("push to side branch %s rejected; re-applying", self._branch)
         raise GitError(f"push to {self._branch} still rejected after {retries + 1} attempts")
+
+    def swap(self, path: str, content: str, message: str, expected: str | None) -> str | None:
+        """Compare-and-swap: commit `content` onto `expected` (None: a new branch) and push
+        without force; the new head, or None when the remote branch is no longer `expected`."""
+        path = check_path(path)
+        sha = self._commit(expected, path, self._hash(content), message)
+        return sha if self._push(sha) else None
+
+    def _reader(self, commit: str | None) -> ReadAt:
+        def read(path: str) -> str | None:
+            return file_at(self._run, commit, path) if commit else None
+
+        return read
 
     def _hash(self, content: str) -> str:
         tmp = self._git_dir / "gitbot-side-blob"

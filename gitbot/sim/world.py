@@ -49,6 +49,9 @@ git:
 prometheus:
   url: {prometheus}
   timeout: 5
+lease:  # one gitbot at a time; a killed one is restarted within a pass, so a short lease
+  duration: 2s
+  clockSkew: 0s
 """
 
 
