@@ -1,0 +1,163 @@
+"""The `<release>-primary` HelmRelease and the revision of a HelmRelease-deployed target (pure).
+
+Called by the bootstrap path (initialization writes `primary_release(...)` as YAML, see
+`gitbot.adapters.helm_edit.primary_yaml`), by the promote path (`promotion(...)` gives the chart
+version and values that `gitbot.adapters.helm_edit.promote` copies into the primary) and by the
+revision check (`release_revision`: a new revision is a new chart version, new `values` or new
+content of a `valuesFrom` ConfigMap/Secret, given as digests by the adapter; secret values never
+reach this module). gitbot's own scaling (the replicas values path it sets, its postRenderers
+entry) is left out of the revision and never copied into the primary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gitbot.core.helm import (
+    ValuesPath,
+    chart_spec,
+    metadata_key,
+    release_name,
+)
+from gitbot.core.spec import JSON
+
+PRIMARY_SUFFIX = "-primary"
+#: First line of the patch of gitbot's postRenderers entry (how gitbot finds its own entry).
+GITBOT_PATCH_MARKER = "# gitbot.io/canary-replicas: managed by gitbot, do not edit"
+
+
+def plain(value: Any) -> Any:
+    """Deep copy of mappings/sequences as plain dicts/lists (frozen or ruamel input)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _spec(release: Mapping[str, JSON]) -> Mapping[str, JSON]:
+    spec = release.get("spec")
+    return spec if isinstance(spec, Mapping) else {}
+
+
+def is_gitbot_entry(entry: JSON) -> bool:
+    """True for gitbot's own postRenderers entry (its patch starts with the marker)."""
+    kustomize = entry.get("kustomize") if isinstance(entry, Mapping) else None
+    patches = kustomize.get("patches") if isinstance(kustomize, Mapping) else None
+    return isinstance(patches, list | tuple) and any(
+        isinstance(p, Mapping) and str(p.get("patch", "")).lstrip().startswith(GITBOT_PATCH_MARKER)
+        for p in patches)
+
+
+def set_path(values: dict[str, Any], path: ValuesPath, value: Any) -> None:
+    """Set `value` at `path` in plain values, creating mappings; None removes the key."""
+    node = values
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            if value is None:
+                return
+            child = node[key] = {}
+        node = child
+    if value is None:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = value
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What promotion copies into `<release>-primary`: chart version and values."""
+
+    version: str | None  # spec.chart.spec.version; None when the release does not pin one
+    values: dict[str, Any]
+
+
+def promotion(release: Mapping[str, JSON], target: str, name_path: ValuesPath,
+              replicas_path: ValuesPath | None = None, replicas: JSON = None) -> Promotion:
+    """The primary's chart version and values for the team's release (as rendered).
+
+    The name path is set to `<target>-primary`; with a replicas path, its value is `replicas`
+    (the team's own value recorded before gitbot scaled the canary; None removes the key).
+    """
+    values = plain(_spec(release).get("values") or {})
+    set_path(values, name_path, target + PRIMARY_SUFFIX)
+    if replicas_path is not None:
+        set_path(values, replicas_path, replicas)
+    version = chart_spec(release).get("version")
+    return Promotion(str(version) if version is not None else None, values)
+
+
+def _remediation(spec: Mapping[str, JSON], key: str) -> dict[str, Any] | None:
+    section = spec.get(key)
+    if isinstance(section, Mapping) and "remediation" in section:
+        return {"remediation": plain(section["remediation"])}
+    return None
+
+
+def primary_release(release: Mapping[str, JSON], target: str, name_path: ValuesPath,
+                    replicas_path: ValuesPath | None = None, replicas: JSON = None
+                    ) -> dict[str, Any]:
+    """The `<release>-primary` HelmRelease for the team's (rendered) release, as plain data.
+
+    Same chart (with its `sourceRef`), chart version, interval, target/storage namespace,
+    `valuesFrom` and team postRenderers (gitbot's own entry left out), the values of `promotion`,
+    release name `<release>-primary`, `install.remediation`/`upgrade.remediation` copied.
+    """
+    spec = _spec(release)
+    namespace, name = metadata_key(release)
+    chosen = promotion(release, target, name_path, replicas_path, replicas)
+    out_spec: dict[str, Any] = {"releaseName": release_name(release) + PRIMARY_SUFFIX}
+    for key in ("targetNamespace", "storageNamespace"):
+        if spec.get(key):
+            out_spec[key] = spec[key]
+    if "chartRef" in spec:
+        out_spec["chartRef"] = plain(spec["chartRef"])
+    else:
+        chart = plain(chart_spec(release))
+        if chosen.version is not None:
+            chart["version"] = chosen.version
+        out_spec["chart"] = {"spec": chart}
+    out_spec["interval"] = spec.get("interval")
+    for key in ("install", "upgrade"):
+        section = _remediation(spec, key)
+        if section is not None:
+            out_spec[key] = section
+    out_spec["values"] = chosen.values
+    if spec.get("valuesFrom"):
+        out_spec["valuesFrom"] = plain(spec["valuesFrom"])
+    renderers = [plain(e) for e in spec.get("postRenderers") or () if not is_gitbot_entry(e)]
+    if renderers:
+        out_spec["postRenderers"] = renderers
+    return {
+        "apiVersion": release.get("apiVersion"),
+        "kind": "HelmRelease",
+        "metadata": {"name": name + PRIMARY_SUFFIX, "namespace": namespace},
+        "spec": out_spec,
+    }
+
+
+def release_revision(release: Mapping[str, JSON], values_from: Mapping[str, str],
+                     replicas_path: ValuesPath | None = None) -> str:
+    """A short digest of what makes a new revision: chart version, values, valuesFrom content.
+
+    `values_from` maps each `valuesFrom` reference (`Kind/name[:key]`) to a digest of its
+    content (the adapter hashes ConfigMaps and Secrets; values never come here). The values at
+    gitbot's replicas path are ignored, so scaling the canary is not a revision.
+    """
+    values = plain(_spec(release).get("values") or {})
+    if replicas_path is not None:
+        set_path(values, replicas_path, None)
+    chart = chart_spec(release)
+    chart_ref = _spec(release).get("chartRef")
+    payload = {
+        "chart": [chart.get("chart"), chart.get("version")] if chart else plain(chart_ref),
+        "values": values,
+        "valuesFrom": sorted(values_from.items()),
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
