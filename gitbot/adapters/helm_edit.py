@@ -132,6 +132,7 @@ def set_canary_replicas(root: Path, rel: str, release: str, target: str,
             return False
         for index in reversed(mine):
             del entries[index]
+        _drop_comment(spec, ENTRY_COMMENT.split("{", 1)[0])
         if not entries:
             del spec["postRenderers"]
     else:
@@ -149,6 +150,36 @@ def set_canary_replicas(root: Path, rel: str, release: str, target: str,
                 indent=_item_indent(doc.text))
     doc.touch()
     return file.save()
+
+
+def _drop_comment(node: Any, marker: str) -> None:
+    """Remove the comment lines containing `marker` wherever ruamel attached them."""
+    comments = getattr(node, "ca", None)
+    if comments is not None:
+        comments.comment = _clean(comments.comment, marker, positional=True)
+        comments.end = _clean(comments.end, marker, positional=False)
+        for key in list(comments.items):
+            comments.items[key] = _clean(comments.items[key], marker, positional=True)
+    if isinstance(node, Mapping):
+        for child in node.values():
+            _drop_comment(child, marker)
+    elif isinstance(node, list):
+        for child in node:
+            _drop_comment(child, marker)
+
+
+def _clean(slot: Any, marker: str, positional: bool) -> Any:
+    """`slot` without the marker's lines: positional lists keep their Nones, token lists not."""
+    if isinstance(slot, list):
+        cleaned = [_clean(item, marker, positional=False) for item in slot]
+        return cleaned if positional else [t for t in cleaned if t is not None]
+    if slot is None or not hasattr(slot, "value"):
+        return slot
+    kept = "".join(line for line in slot.value.splitlines(keepends=True) if marker not in line)
+    if not kept:
+        return None
+    slot.value = kept
+    return slot
 
 
 def _item_indent(text: str) -> int:
