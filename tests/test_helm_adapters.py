@@ -5,24 +5,30 @@ rendered with real kustomize, and on loose files. Edits are golden files
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
 from gitbot.adapters import helm_edit, helmrelease
 from gitbot.adapters.render import render_repository
+from gitbot.adapters.render.kustomize import kubectl_binary
 from gitbot.core import helm
-from gitbot.core.helm_primary import promotion, release_revision
+from gitbot.core.helm_primary import plain, promotion, release_revision
 from gitbot.errors import InvalidInputError
 
 DATA = Path(__file__).parent / "data" / "helm"
 EXAMPLE = Path(__file__).parent / "data" / "flux_layouts" / "flux2-kustomize-helm-example"
 UPDATE = os.environ.get("GITBOT_UPDATE_GOLDEN") == "1"
 RELEASE = "apps/base/podinfo/release.yaml"
+PODINFO = Path(__file__).parent / "data" / "flux_layouts" / "podinfo"
 
 
 def assert_golden(name: str, text: str) -> None:
@@ -178,3 +184,32 @@ def test_edit_of_a_missing_release_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError,
                        match=re.escape(f"{RELEASE}: no HelmRelease 'web' in this file")):
         helm_edit.set_canary_replicas(tmp_path, RELEASE, "web", "web", 0)
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    done = subprocess.run([kubectl_binary(), "kustomize", str(directory)], capture_output=True,
+                          text=True, check=True, env={"KUBECONFIG": os.devnull})
+    return [d for d in YAML(typ="safe").load_all(done.stdout) if d]
+
+
+def test_gitbot_postrenderer_scales_only_the_target_with_real_kustomize(tmp_path: Path) -> None:
+    """helm-controller's kustomize post-renderer, reproduced: the chart's output as resources,
+    the postRenderers entries' patches in order (team's sidecar entry, then gitbot's)."""
+    yaml = YAML(typ="safe")
+    target = yaml.load((PODINFO / "kustomize/deployment.yaml").read_text())
+    primary = copy.deepcopy(target)
+    primary["metadata"]["name"] = "podinfo-primary"
+    primary["spec"]["replicas"] = 2
+    assert "replicas" not in target["spec"]  # as the chart renders it with hpa.enabled
+    team = yaml.load((DATA / "team-postrenderers.yaml").read_text())
+    patches = [p for e in team["spec"]["postRenderers"] for p in e["kustomize"]["patches"]]
+    patches += plain(helm_edit.replicas_entry("podinfo", 0))["kustomize"]["patches"]
+    for name, doc in (("target.yaml", target), ("primary.yaml", primary)):
+        (tmp_path / name).write_text(json.dumps(doc))
+    (tmp_path / "kustomization.yaml").write_text(json.dumps(
+        {"resources": ["target.yaml", "primary.yaml"], "patches": patches}))
+    out = {d["metadata"]["name"]: d for d in kustomize(tmp_path)}
+    assert out["podinfo"]["spec"]["replicas"] == 0
+    assert out["podinfo-primary"]["spec"]["replicas"] == 2
+    assert out["podinfo-primary"]["spec"]["template"]["metadata"]["annotations"][
+        "sidecar.istio.io/inject"] == "true"
