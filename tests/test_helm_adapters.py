@@ -21,7 +21,7 @@ from gitbot.adapters import helm_edit, helmrelease
 from gitbot.adapters.render import render_repository
 from gitbot.adapters.render.kustomize import kubectl_binary
 from gitbot.core import helm
-from gitbot.core.helm_primary import plain, promotion, release_revision
+from gitbot.core.helm_primary import plain, plan_values_from, promotion, release_revision
 from gitbot.errors import InvalidInputError
 
 DATA = Path(__file__).parent / "data" / "helm"
@@ -213,3 +213,19 @@ def test_gitbot_postrenderer_scales_only_the_target_with_real_kustomize(tmp_path
     assert out["podinfo-primary"]["spec"]["replicas"] == 2
     assert out["podinfo-primary"]["spec"]["template"]["metadata"]["annotations"][
         "sidecar.istio.io/inject"] == "true"
+
+
+def test_config_map_values_read_configmaps_only_and_feed_the_primary() -> None:
+    team, config, secret = [d for d in YAML(typ="safe").load_all(
+        (DATA / "bitnami-release.yaml").read_text())]
+    found = helmrelease.config_map_values(team, [config, secret])
+    assert plain(found) == {"ConfigMap/web-values:values.yaml": {"service": {"type": "ClusterIP"}}}
+    plan = plan_values_from(team, found)
+    assert plan.merged is None  # the Secret reference stays shared with the team's release
+    assert plan.note == ("valuesFrom Secret/web-secrets:secrets.yaml is a Secret: the primary "
+                         "shares it, so a change of its content reaches the primary at once")
+    team["spec"]["valuesFrom"] = team["spec"]["valuesFrom"][:1]
+    plan = plan_values_from(team, helmrelease.config_map_values(team, [config]))
+    assert plan.merged is not None and plan.merged["service"] == {"type": "ClusterIP"}
+    config["data"]["values.yaml"] = "service: [unclosed"
+    assert helmrelease.config_map_values(team, [config]) == {}

@@ -211,3 +211,37 @@ def test_helm_release_applied(labels: dict[str, str], ok: bool, message: str) ->
     result = helm_queries.helm_release_applied(labels)
     assert result[0] is ok
     assert message in result[1]
+
+
+def with_refs(*refs: dict[str, Any]) -> dict[str, Any]:
+    return release(valuesFrom=list(refs), values={"image": {"tag": "2"}, "replicaCount": 2})
+
+
+CM = {"kind": "ConfigMap", "name": "base"}
+CONTENT = {"ConfigMap/base:values.yaml": {"image": {"tag": "1", "pullPolicy": "Always"},
+                                          "replicaCount": 1}}
+
+
+@pytest.mark.parametrize(("team", "contents", "note"), [
+    pytest.param(with_refs({"kind": "Secret", "name": "s"}), {}, "is a Secret", id="secret"),
+    pytest.param(with_refs({**CM, "targetPath": "image.tag"}), CONTENT, "targetPath",
+                 id="targetPath"),
+    pytest.param(with_refs(CM), {}, "no such ConfigMap entry", id="missing-configmap"),
+    pytest.param(with_refs(CM, {"kind": "Secret", "name": "s"}), CONTENT, "is a Secret",
+                 id="configmap-then-secret"),
+])
+def test_values_from_kept_as_references(team: dict[str, Any], contents: dict[str, Any],
+                                        note: str) -> None:
+    plan = helm_primary.plan_values_from(team, contents)
+    assert plan.merged is None and note in plan.note
+    primary = helm_primary.primary_release(team, "podinfo", helm.DEFAULT_NAME_PATH, inline=plan)
+    assert primary["spec"]["valuesFrom"] == team["spec"]["valuesFrom"]
+
+
+def test_values_from_configmaps_are_inlined_under_the_values() -> None:
+    team = with_refs(CM, {"kind": "ConfigMap", "name": "gone", "optional": True})
+    plan = helm_primary.plan_values_from(team, CONTENT)
+    assert plan.merged == {"image": {"tag": "2", "pullPolicy": "Always"}, "replicaCount": 2}
+    primary = helm_primary.primary_release(team, "podinfo", helm.DEFAULT_NAME_PATH, inline=plan)
+    assert "valuesFrom" not in primary["spec"]
+    assert primary["spec"]["values"] == {**plan.merged, "fullnameOverride": "podinfo-primary"}

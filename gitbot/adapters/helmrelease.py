@@ -10,7 +10,9 @@ is not in the repository, and by the revision check):
   rule of `gitbot.core.helm`), or why not (none, several, annotation naming a missing
   release, bad annotation). `Resolution.describe()` is the line `validate` prints;
 - `values_from_digests(release, objects)`: a digest per `valuesFrom` ConfigMap/Secret, for
-  `gitbot.core.helm_primary.release_revision` (content hashed, never returned or logged).
+  `gitbot.core.helm_primary.release_revision` (content hashed, never returned or logged);
+- `config_map_values(release, objects)`: the parsed values of its `valuesFrom` ConfigMaps, for
+  `gitbot.core.helm_primary.plan_values_from` (Secrets are never read here).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml.error import YAMLError
+
 from gitbot.adapters import safefs
 from gitbot.adapters.render import FluxView
-from gitbot.adapters.yamlio import YamlFile
+from gitbot.adapters.yamlio import YamlFile, make_yaml
 from gitbot.core.helm import (
     HelmOptions,
     HelmSpecError,
@@ -34,6 +38,7 @@ from gitbot.core.helm import (
     parse_options,
     produces,
 )
+from gitbot.core.helm_primary import values_from_label
 from gitbot.errors import InvalidInputError
 
 
@@ -155,14 +160,12 @@ def values_from_digests(release: Mapping[str, Any],
     `objects` are the objects Flux applies with the release (rendered or loose); only their
     digests leave this function, so Secret values appear in no output.
     """
-    namespace = metadata_key(release)[0]
-    index = {(str(o.get("kind")), str((o.get("metadata") or {}).get("name"))): o
-             for o in objects if (o.get("metadata") or {}).get("namespace", namespace) == namespace}
+    index = _index(release, objects)
     digests: dict[str, str] = {}
     for ref in (release.get("spec") or {}).get("valuesFrom") or ():
         kind, name = str(ref.get("kind")), str(ref.get("name"))
         key = str(ref.get("valuesKey") or "values.yaml")
-        label = f"{kind}/{name}:{key}"
+        label = values_from_label(ref)
         found = index.get((kind, name))
         if found is None:
             digests[label] = "optional" if ref.get("optional") else "missing"
@@ -172,3 +175,28 @@ def values_from_digests(release: Mapping[str, Any],
         text = json.dumps([content, ref.get("targetPath")], sort_keys=True, default=str)
         digests[label] = hashlib.sha256(text.encode()).hexdigest()[:16]
     return digests
+
+
+def _index(release: Mapping[str, Any], objects: Iterable[Mapping[str, Any]]
+           ) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """(kind, name) -> object, for the objects in the HelmRelease's own namespace."""
+    namespace = metadata_key(release)[0]
+    return {(str(o.get("kind")), str((o.get("metadata") or {}).get("name"))): o
+            for o in objects if (o.get("metadata") or {}).get("namespace", namespace) == namespace}
+
+
+def config_map_values(release: Mapping[str, Any],
+                      objects: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """`ConfigMap/name:key` -> the YAML values in that entry (absent when missing/unparsable)."""
+    index = _index(release, objects)
+    found: dict[str, Any] = {}
+    for ref in (release.get("spec") or {}).get("valuesFrom") or ():
+        config = index.get(("ConfigMap", str(ref.get("name"))))
+        if ref.get("kind") != "ConfigMap" or config is None:
+            continue
+        text = (config.get("data") or {}).get(str(ref.get("valuesKey") or "values.yaml"))
+        try:
+            found[values_from_label(ref)] = make_yaml().load(text) if text else None
+        except (YAMLError, InvalidInputError):
+            continue  # left out: plan_values_from keeps the reference and says why
+    return found

@@ -69,6 +69,57 @@ def set_path(values: dict[str, Any], path: ValuesPath, value: Any) -> None:
         node[path[-1]] = value
 
 
+def merge_values(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's values merge (MergeMaps): mappings merged key by key, anything else replaced."""
+    out: dict[str, Any] = plain(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merge_values(out[key], value)
+        else:
+            out[key] = plain(value)
+    return out
+
+
+@dataclass(frozen=True)
+class ValuesFromPlan:
+    """How the primary gets the release's `valuesFrom`.
+
+    `merged` holds `spec.values` over the ConfigMaps' values when every reference is a
+    ConfigMap entry without `targetPath` (the primary then carries them inline, so a ConfigMap
+    change waits for promotion); otherwise None and `note` says why the references are copied
+    (a change of their content then reaches the primary at once).
+    """
+
+    merged: dict[str, Any] | None
+    note: str = ""
+
+
+def values_from_label(ref: Mapping[str, JSON]) -> str:
+    """`Kind/name:key` of one `valuesFrom` reference (key defaults to values.yaml)."""
+    return f"{ref.get('kind')}/{ref.get('name')}:{ref.get('valuesKey') or 'values.yaml'}"
+
+
+def plan_values_from(release: Mapping[str, JSON],
+                     contents: Mapping[str, JSON]) -> ValuesFromPlan:
+    """Inline the `valuesFrom` ConfigMaps (`contents`: label -> parsed values) when possible."""
+    refs = [r for r in _spec(release).get("valuesFrom") or () if isinstance(r, Mapping)]
+    merged: dict[str, Any] = {}
+    for ref in refs:
+        label = values_from_label(ref)
+        if ref.get("kind") != "ConfigMap" or ref.get("targetPath"):
+            why = "a Secret" if ref.get("kind") == "Secret" else "a targetPath reference"
+            return ValuesFromPlan(None, f"valuesFrom {label} is {why}: the primary shares it, "
+                                        "so a change of its content reaches the primary at once")
+        content = contents.get(label)
+        if not isinstance(content, Mapping):
+            if ref.get("optional") and label not in contents:
+                continue
+            return ValuesFromPlan(None, f"valuesFrom {label}: no such ConfigMap entry with "
+                                        "YAML values in the repository")
+        merged = merge_values(merged, content)
+    return ValuesFromPlan(merge_values(merged, _spec(release).get("values") or {}))
+
+
 @dataclass(frozen=True)
 class Promotion:
     """What promotion copies into `<release>-primary`: chart version and values."""
@@ -78,13 +129,16 @@ class Promotion:
 
 
 def promotion(release: Mapping[str, JSON], target: str, name_path: ValuesPath,
-              replicas_path: ValuesPath | None = None, replicas: JSON = None) -> Promotion:
+              replicas_path: ValuesPath | None = None, replicas: JSON = None,
+              inline: ValuesFromPlan | None = None) -> Promotion:
     """The primary's chart version and values for the team's release (as rendered).
 
     The name path is set to `<target>-primary`; with a replicas path, its value is `replicas`
     (the team's own value recorded before gitbot scaled the canary; None removes the key).
+    With an `inline` plan whose ConfigMaps were merged, those merged values are the base.
     """
-    values = plain(_spec(release).get("values") or {})
+    values = (inline.merged if inline is not None and inline.merged is not None
+              else plain(_spec(release).get("values") or {}))
     set_path(values, name_path, target + PRIMARY_SUFFIX)
     if replicas_path is not None:
         set_path(values, replicas_path, replicas)
@@ -100,17 +154,18 @@ def _remediation(spec: Mapping[str, JSON], key: str) -> dict[str, Any] | None:
 
 
 def primary_release(release: Mapping[str, JSON], target: str, name_path: ValuesPath,
-                    replicas_path: ValuesPath | None = None, replicas: JSON = None
-                    ) -> dict[str, Any]:
+                    replicas_path: ValuesPath | None = None, replicas: JSON = None,
+                    inline: ValuesFromPlan | None = None) -> dict[str, Any]:
     """The `<release>-primary` HelmRelease for the team's (rendered) release, as plain data.
 
     Same chart (with its `sourceRef`), chart version, interval, target/storage namespace,
-    `valuesFrom` and team postRenderers (gitbot's own entry left out), the values of `promotion`,
+    `valuesFrom` (inlined when `inline.merged`) and team postRenderers (gitbot's own entry
+    left out), the values of `promotion`,
     release name `<release>-primary`, `install.remediation`/`upgrade.remediation` copied.
     """
     spec = _spec(release)
     namespace, name = metadata_key(release)
-    chosen = promotion(release, target, name_path, replicas_path, replicas)
+    chosen = promotion(release, target, name_path, replicas_path, replicas, inline)
     out_spec: dict[str, Any] = {"releaseName": release_name(release) + PRIMARY_SUFFIX}
     for key in ("targetNamespace", "storageNamespace"):
         if spec.get(key):
@@ -128,7 +183,7 @@ def primary_release(release: Mapping[str, JSON], target: str, name_path: ValuesP
         if section is not None:
             out_spec[key] = section
     out_spec["values"] = chosen.values
-    if spec.get("valuesFrom"):
+    if spec.get("valuesFrom") and (inline is None or inline.merged is None):
         out_spec["valuesFrom"] = plain(spec["valuesFrom"])
     renderers = [plain(e) for e in spec.get("postRenderers") or () if not is_gitbot_entry(e)]
     if renderers:
