@@ -229,3 +229,38 @@ def test_config_map_values_read_configmaps_only_and_feed_the_primary() -> None:
     assert plan.merged is not None and plan.merged["service"] == {"type": "ClusterIP"}
     config["data"]["values.yaml"] = "service: [unclosed"
     assert helmrelease.config_map_values(team, [config]) == {}
+
+
+def rendered_release(root: Path, cluster: str) -> dict[str, Any]:
+    view = render_repository(root, cluster)
+    assert view is not None
+    return dict(view.find("HelmRelease", "podinfo", "podinfo")[0].obj)
+
+
+OVERLAY = "apps/production/kustomization.yaml"
+
+
+@pytest.mark.parametrize("team_entry", [
+    pytest.param(False, id="base-without-postRenderers"),
+    pytest.param(True, id="base-with-team-postRenderers"),
+])
+def test_overlay_patch_scales_production_only(tmp_path: Path, team_entry: bool) -> None:
+    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)
+    if team_entry:
+        team = YAML(typ="safe").load((DATA / "team-postrenderers.yaml").read_text())
+        with (tmp_path / RELEASE).open("a") as out:
+            out.write("  postRenderers: " + json.dumps(team["spec"]["postRenderers"]) + "\n")
+    original = (tmp_path / OVERLAY).read_text()
+    before = rendered_release(tmp_path, "clusters/production")
+    text = helm_edit.overlay_patch_text(before, "podinfo", 0)
+    assert helm_edit.set_overlay_replicas(tmp_path, OVERLAY, ("podinfo", "podinfo"), text)
+    assert not helm_edit.set_overlay_replicas(tmp_path, OVERLAY, ("podinfo", "podinfo"), text)
+    if not team_entry:
+        assert_golden("overlay-kustomization-scaled.yaml", (tmp_path / OVERLAY).read_text())
+    production = rendered_release(tmp_path, "clusters/production")["spec"]["postRenderers"]
+    assert production[:-1] == before["spec"].get("postRenderers", [])
+    assert production[-1] == plain(helm_edit.replicas_entry("podinfo", 0))
+    staging = rendered_release(tmp_path, "clusters/staging")["spec"].get("postRenderers", [])
+    assert staging == before["spec"].get("postRenderers", [])
+    assert helm_edit.set_overlay_replicas(tmp_path, OVERLAY, ("podinfo", "podinfo"), None)
+    assert (tmp_path / OVERLAY).read_text() == original
