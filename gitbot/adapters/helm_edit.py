@@ -154,12 +154,18 @@ def set_canary_replicas(root: Path, rel: str, release: str, target: str,
 
 def overlay_patch_text(rendered_release: Mapping[str, Any], target: str, replicas: int) -> str:
     """The overlay's JSON6902 patch text (marker first) adding gitbot's postRenderers entry."""
-    ops = overlay_patch_ops(rendered_release, target, replicas)
+    return overlay_text(overlay_patch_ops(rendered_release, target, replicas))
+
+
+def overlay_text(ops: list[dict[str, Any]]) -> str:
+    """JSON6902 operations as the patch text of gitbot's overlay item (marker first); the
+    post-renderer patch strings inside are written as literal blocks."""
     for op in ops:
         entries = op["value"] if isinstance(op["value"], list) else [op["value"]]
         for entry in entries:
-            item = entry["kustomize"]["patches"][0]
-            item["patch"] = LiteralScalarString(item["patch"])
+            if isinstance(entry, dict) and "kustomize" in entry:
+                item = entry["kustomize"]["patches"][0]
+                item["patch"] = LiteralScalarString(item["patch"])
     return f"{OVERLAY_MARKER}\n" + dump_text(ops, (2, 2, 0))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from gitbot.core.helm import (
     ValuesPath,
     chart_spec,
+    get_path,
     metadata_key,
     release_name,
 )
@@ -206,7 +207,12 @@ def release_revision(release: Mapping[str, JSON], values_from: Mapping[str, str]
     """
     values = plain(_spec(release).get("values") or {})
     if replicas_path is not None:
-        set_path(values, replicas_path, None)
+        for depth in range(len(replicas_path), 0, -1):  # the key, then emptied parents
+            parent = get_path(values, replicas_path[:depth - 1])
+            if depth < len(replicas_path) and (
+                    not isinstance(parent, dict) or parent.get(replicas_path[depth - 1]) != {}):
+                break
+            set_path(values, replicas_path[:depth], None)
     chart = chart_spec(release)
     chart_ref = _spec(release).get("chartRef")
     payload = {

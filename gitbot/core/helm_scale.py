@@ -48,3 +48,32 @@ def overlay_patch_ops(rendered_release: Mapping[str, JSON], target: str,
     if team:
         return [{"op": "add", "path": "/spec/postRenderers/-", "value": entry}]
     return [{"op": "add", "path": "/spec/postRenderers", "value": [entry]}]
+
+
+def _pointer(keys: tuple[str, ...]) -> str:
+    return "/".join(k.replace("~", "~0").replace("/", "~1") for k in keys)
+
+
+def values_patch_ops(rendered_release: Mapping[str, JSON], path: tuple[str, ...],
+                     value: int) -> list[dict[str, Any]]:
+    """JSON6902 operations setting `spec.values.<path>` from an overlay (missing parents made)."""
+    node: JSON = rendered_release.get("spec")
+    keys: tuple[str, ...] = ("spec", "values")
+    node = node.get("values") if isinstance(node, Mapping) else None
+    if not isinstance(node, Mapping):
+        return [{"op": "add", "path": "/spec/values", "value": _nested(path, value)}]
+    for index, key in enumerate(path[:-1]):
+        child = node.get(key)
+        if not isinstance(child, Mapping):
+            return [{"op": "add", "path": "/" + _pointer(keys + path[:index + 1]),
+                     "value": _nested(path[index + 1:], value)}]
+        node = child
+    return [{"op": "add", "path": "/" + _pointer(keys + path), "value": value}]
+
+
+def _nested(path: tuple[str, ...], value: int) -> dict[str, Any]:
+    out: Any = value
+    for key in reversed(path):
+        out = {key: out}
+    result: dict[str, Any] = out
+    return result
