@@ -96,3 +96,20 @@ def test_unresolved_target_returns_the_resolution(example: Path) -> None:
                                     "podinfo/backend", ("podinfo", "backend"), {})
     assert isinstance(found, Resolution) and not found.ok
     assert "gitbot.io/helm-release" in found.describe()
+
+
+def test_promote_copies_a_values_change_into_the_primary_file(example: Path) -> None:
+    primary_file = "apps/production/gitbot/podinfo-primary.yaml"
+    found = target_of(example)
+    (example / "apps/production/gitbot").mkdir()
+    written = primary_yaml(found.primary, "podinfo/podinfo", "podinfo/podinfo")
+    (example / primary_file).write_text(written)
+    assert not helm_canary.promote(example, found, primary_file)
+    values = example / "apps/production/podinfo-values.yaml"
+    values.write_text(values.read_text().replace("podinfo.production", "podinfo.prod")
+                      + "    image:\n      tag: 6.5.1\n")
+    assert helm_canary.promote(example, target_of(example), primary_file)
+    promoted = (example / primary_file).read_text()
+    assert promoted == (DATA / "golden" / "podinfo-primary-promoted.yaml").read_text()
+    assert promoted.replace("podinfo.prod\n", "podinfo.production\n").replace(
+        "    image:\n      tag: 6.5.1\n", "") == written  # only the changed lines

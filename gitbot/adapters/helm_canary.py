@@ -7,7 +7,8 @@ HelmRelease (`gitbot.adapters.helmrelease`), and for a resolved one computes the
 initialization (`gitbot.core.helm_primary`) and where gitbot's scaling entry goes
 (`scale_site`): the file declaring the release when the Canary's own Flux Kustomization owns
 it, else the Kustomization's own kustomization file (an overlay over a shared base). `scale`
-applies a replicas value there with `gitbot.adapters.helm_edit`.
+applies a replicas value there, `promote` copies chart version and values into the primary,
+both with `gitbot.adapters.helm_edit`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from gitbot.adapters.render import FluxView
 from gitbot.adapters.render.kustomize import kustomization_file
 from gitbot.adapters.yamlio import YamlFile
 from gitbot.core.helm import metadata_key
-from gitbot.core.helm_primary import plan_values_from, primary_release, release_revision
+from gitbot.core.helm_primary import (
+    Promotion,
+    plan_values_from,
+    primary_release,
+    promotion,
+    release_revision,
+)
 from gitbot.core.helm_scale import overlay_patch_ops, values_patch_ops
 from gitbot.errors import InvalidInputError
 
@@ -53,6 +60,7 @@ class HelmTarget:
     resolution: Resolution
     revision: str  # changes with chart version, values, valuesFrom content
     primary: dict[str, Any]  # the `<release>-primary` HelmRelease (plain data)
+    promotion: Promotion  # chart version and values promote() copies into the primary
     site: ScaleSite
     notes: tuple[str, ...] = ()  # e.g. a valuesFrom Secret shared with the primary
 
@@ -75,12 +83,13 @@ def helm_target(root: Path, view: FluxView | None, canary: str, target: tuple[st
     objects = _value_objects(root, view, found.release.kustomization)
     plan = plan_values_from(release, config_map_values(release, objects))
     options = found.options
+    args = (release, target[1], options.name_path, options.replicas_path, replicas, plan)
     return HelmTarget(
         resolution=found,
         revision=release_revision(release, values_from_digests(release, objects),
                                   options.replicas_path),
-        primary=primary_release(release, target[1], options.name_path, options.replicas_path,
-                                replicas, plan),
+        primary=primary_release(*args),
+        promotion=promotion(*args),
         site=scale_site(root, view, found.release),
         notes=(plan.note,) if plan.note else (),
     )
@@ -132,3 +141,10 @@ def scale(root: Path, found: HelmTarget, target: str, replicas: int | None) -> b
                else overlay_patch_ops(release.release, target, replicas))
         text = helm_edit.overlay_text(ops)
     return helm_edit.set_overlay_replicas(root, found.site.file, release.key, text)
+
+
+def promote(root: Path, found: HelmTarget, primary_file: str) -> bool:
+    """Copy the release's chart version and values into `<release>-primary` (file
+    `primary_file`, as written at initialization) in one minimal edit; False when equal."""
+    return helm_edit.promote(root, primary_file, found.primary["metadata"]["name"],
+                             found.promotion)
