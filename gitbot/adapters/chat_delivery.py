@@ -26,7 +26,7 @@ from gitbot.adapters.notifiers import Delivery, Failure
 log = logging.getLogger("gitbot.notify")
 
 MAX_QUEUED = 200  # messages waiting; beyond that new ones are dropped (logged)
-DRAIN_SECONDS = 10.0  # what `close` gives the queue by default
+DRAIN_SECONDS = 5.0  # what `close` gives the queue (the daemon shuts down within 30 s)
 
 
 @dataclass(frozen=True)
