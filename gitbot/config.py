@@ -175,6 +175,16 @@ class ChatConfig(_Strict):
         return self.address
 
 
+class NotificationsConfig(_Strict):
+    """How often people hear from gitbot in chat; a Canary's `gitbot.io/chat-rhythm`
+    annotation overrides `rhythm` for that canary."""
+
+    rhythm: Literal["commit", "phase"] = Field(
+        default="commit", description="`commit`: a chat message for every commit gitbot makes "
+        "(with the tick's alerts); `phase`: Flagger's rhythm, only the alerts (initialized, new "
+        "revision, waiting for approval, promotion finished, failed), one per phase change.")
+
+
 _REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Actions whose pull request may wait for people (`pullRequests.review`); a rollback never waits.
@@ -350,6 +360,9 @@ class Settings(_Strict):
         description="Pull-request mode: review, approvals, merge method.")
     chat: ChatConfig | None = Field(default=None, description="A global chat channel for "
                                     "canaries without `alerts` (Flagger's -slack-url).")
+    notifications: NotificationsConfig = Field(
+        default=NotificationsConfig(), description="Chat rhythm, for every canary (the "
+        "`gitbot.io/chat-rhythm` annotation of a Canary overrides it).")
     daemon: DaemonConfig = Field(default=DaemonConfig(), description="The daemon.")
     security: SecurityConfig = Field(default=SecurityConfig(), description="What a repository "
                                      "may refer to.")

@@ -38,6 +38,7 @@ class App:
     lease: LeaseKeeper | None = None
 
     def close(self) -> None:
+        self.reconciler.announcer.close()  # queued chat messages, within a deadline
         self.workspace.close()
 
 
@@ -85,7 +86,8 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
         return {p.key: p for p in specs.providers}
 
     announcer = Announcer(
-        providers, secrets, commit_url=git.commit_url, global_chat=_global_chat(settings)
+        providers, secrets, commit_url=git.commit_url, global_chat=_global_chat(settings),
+        rhythm=settings.notifications.rhythm,
     )
     reconciler = Reconciler(
         workspace, store, observer, announcer, crash=crash or crash_hook_from_env(os.environ),

@@ -1,16 +1,17 @@
 """Send chat alerts through a canary's Flagger `AlertProvider`s (best effort, never raises).
 
-`gitbot.notify` calls `notify` after each tick with the alerts a decision produced. Each
-`analysis.alerts[]` entry receives an alert by Flagger's severity rule (info: everything,
-warn: warn and error, error: error only, omitted: nothing), then its provider gets a payload in
-Flagger's shape: Slack attachments (discord: Slack shape posted to `<url>/slack`, rocket: Slack
-shape with Teams colours), an MS Teams MessageCard, a Google Chat card, or a plain `generic`
-JSON document; type `null` sends nothing. Delivery: POST JSON through
-`gitbot.adapters.http.bounded_request` — 5 s for the whole call (shorter than any analysis
-interval, so a trickling chat server costs a tick at most 5 s per message), no retries, no
-redirect to another host; a failure comes back as an error text that never contains the (secret)
-webhook address, and the address and token are registered with `gitbot.adapters.redact` so no
-log line (urllib3's included) shows them.
+`gitbot.notify` calls `plan` after each tick with the alerts a decision produced and hands the
+resulting deliveries to `gitbot.adapters.chat_delivery` (background, retried); `notify` sends at
+once, one attempt each. Each `analysis.alerts[]` entry receives an alert by Flagger's severity
+rule (info: everything, warn: warn and error, error: error only, omitted: nothing), then its
+provider gets a payload in Flagger's shape: Slack attachments (discord: Slack shape posted to
+`<url>/slack`, unless the address already ends in `/slack`; rocket: Slack shape with Teams
+colours), an MS Teams MessageCard, a Google Chat card, or a plain `generic` JSON document; type
+`null` sends nothing. One attempt: POST JSON through `gitbot.adapters.http.bounded_request` — 5 s
+for the whole call at most, no redirect to another host; a failure comes back as a `Failure`
+whose text never contains the (secret) webhook address and which says whether trying again may
+help (no answer, 429, 5xx). The address and token are registered with `gitbot.adapters.redact`
+so no log line (urllib3's included) shows them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from gitbot.adapters.http import HttpError, bounded_request, bounded_session
 from gitbot.adapters.redact import register_secret, register_url
@@ -30,6 +32,7 @@ TIMEOUT_SECONDS = 5.0
 MAX_ANSWER_BYTES = 4096  # only the status matters; a longer answer is cut off
 CHAT_TYPES = frozenset({"slack", "discord", "rocket", "msteams", "gchat", "generic", "null"})
 _RANK = {Severity.INFO: 0, Severity.WARN: 1, Severity.ERROR: 2}
+_TRANSIENT = frozenset({"timeout", "connect", "request"})  # HttpError kinds worth retrying
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,20 @@ class ChatMessage:
         return f"{self.name}.{self.namespace}"
 
 
+@dataclass(frozen=True)
+class Failure:
+    """Why one attempt failed; `retryable` when another attempt may succeed."""
+
+    text: str
+    retryable: bool
+
+
 class Notifier(Protocol):
-    """Flagger's notifier interface: one method that posts a message (None = delivered)."""
+    """Flagger's notifier interface: post a message (None = delivered); `attempt` says more."""
 
     def post(self, message: ChatMessage) -> str | None: ...
+
+    def attempt(self, message: ChatMessage, deadline_s: float = ...) -> Failure | None: ...
 
 
 class NullNotifier:
@@ -60,6 +73,21 @@ class NullNotifier:
 
     def post(self, message: ChatMessage) -> str | None:
         return None
+
+    def attempt(self, message: ChatMessage, deadline_s: float = 0.0) -> Failure | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message for one notifier; `label` prefixes its errors (`alert on-call`)."""
+
+    notifier: Notifier
+    message: ChatMessage
+    label: str = ""
+
+    def error(self, failure: Failure) -> str:
+        return f"{self.label}: {failure.text}" if self.label else failure.text
 
 
 class ChatNotifier:
@@ -82,7 +110,7 @@ class ChatNotifier:
         register_secret(token)
         register_url(proxy, path_is_secret=False)
         self.kind = kind
-        self._url = address.rstrip("/") + "/slack" if kind == "discord" else address
+        self._url = discord_slack_url(address) if kind == "discord" else address
         self.channel = channel
         self.username = username
         self._token = token
@@ -90,6 +118,11 @@ class ChatNotifier:
         self.label = label or kind
 
     def post(self, message: ChatMessage) -> str | None:
+        failure = self.attempt(message)
+        return failure.text if failure else None
+
+    def attempt(self, message: ChatMessage, deadline_s: float = TIMEOUT_SECONDS) -> Failure | None:
+        """One POST, at most `deadline_s` (never more than TIMEOUT_SECONDS) in all."""
         headers = {"Content-Type": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -97,14 +130,26 @@ class ChatNotifier:
         try:
             with bounded_session() as session:
                 reply = bounded_request(
-                    session, "POST", self._url, deadline_s=TIMEOUT_SECONDS,
+                    session, "POST", self._url, deadline_s=min(deadline_s, TIMEOUT_SECONDS),
                     max_body=MAX_ANSWER_BYTES, truncate=True,
                     json=build_payload(self.kind, message, self.channel, self.username),
                     headers=headers, proxies=proxies,
                 )
         except HttpError as err:
-            return f"{self.label}: {err.message}"
-        return None if 200 <= reply.status < 300 else f"{self.label}: HTTP {reply.status}"
+            return Failure(f"{self.label}: {err.message}", err.kind in _TRANSIENT)
+        if 200 <= reply.status < 300:
+            return None
+        retryable = reply.status == 429 or reply.status >= 500
+        return Failure(f"{self.label}: HTTP {reply.status}", retryable)
+
+
+def discord_slack_url(address: str) -> str:
+    """Discord's Slack-compatible endpoint: `<address>/slack`, unless it already ends so."""
+    parts = urlsplit(address)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/slack"):
+        path += "/slack"
+    return urlunsplit(parts._replace(path=path))
 
 
 def receives(entry: Severity | None, severity: Severity) -> bool:
@@ -121,10 +166,30 @@ def notify(
     commit_url: str = "",
     fields: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
-    """Send `alert` to every matching alert entry; returns the errors (never raises).
+    """Send `alert` to every matching alert entry now, one attempt each; returns the errors."""
+    errors: list[str] = []
+    for item in plan(canary, alert, providers, resolve_secret, commit_url=commit_url,
+                     fields=fields):
+        if isinstance(item, str):
+            errors.append(item)
+        elif failure := item.notifier.attempt(item.message):
+            errors.append(item.error(failure))
+    return errors
+
+
+def plan(
+    canary: Canary,
+    alert: AlertMessage,
+    providers: Mapping[str, AlertProvider],
+    resolve_secret: SecretResolver,
+    *,
+    commit_url: str = "",
+    fields: Sequence[tuple[str, str]] = (),
+) -> list[Delivery | str]:
+    """For each matching alert entry in order, what to send, or why it cannot be sent.
 
     `providers` maps "namespace/name" to AlertProvider. `fields` (Target, Failed checks
-    threshold, ...) are shown when `alert.with_metadata` is set, as Flagger does.
+    threshold, ...) are shown when `alert.with_metadata` is set, as Flagger does. Never raises.
     """
     message = ChatMessage(
         name=canary.name,
@@ -134,30 +199,22 @@ def notify(
         link=commit_url,
         fields=tuple(fields) if alert.with_metadata else (),
     )
-    errors: list[str] = []
+    planned: list[Delivery | str] = []
     for entry in canary.analysis.alerts:
         if not receives(entry.severity, alert.severity):
             continue
         key = f"{entry.provider_ref.namespace or canary.namespace}/{entry.provider_ref.name}"
-        error = _send(key, providers.get(key), message, resolve_secret)
-        if error:
-            errors.append(f"alert {entry.name}: {error}")
-    return errors
-
-
-def _send(
-    key: str,
-    provider: AlertProvider | None,
-    message: ChatMessage,
-    resolve_secret: SecretResolver,
-) -> str | None:
-    if provider is None:
-        return f"AlertProvider {key} not found"
-    try:
-        notifier = notifier_for(provider, resolve_secret)
-        return notifier.post(message)
-    except Exception as exc:  # a bad provider or secret must never break a tick
-        return f"AlertProvider {key}: {exc}"
+        provider = providers.get(key)
+        if provider is None:
+            planned.append(f"alert {entry.name}: AlertProvider {key} not found")
+            continue
+        try:
+            notifier = notifier_for(provider, resolve_secret)
+        except Exception as exc:  # a bad provider or secret must never break a tick
+            planned.append(f"alert {entry.name}: AlertProvider {key}: {exc}")
+            continue
+        planned.append(Delivery(notifier, message, f"alert {entry.name}"))
+    return planned
 
 
 def notifier_for(provider: AlertProvider, resolve_secret: SecretResolver) -> Notifier:

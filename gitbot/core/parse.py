@@ -16,7 +16,16 @@ from gitbot.core.parse_canary import parse_canary
 from gitbot.core.parse_fields import FieldPath, Locator, Node, Report
 from gitbot.core.parse_names import LABEL, SUBDOMAIN, is_valid, name_problem, shown
 from gitbot.core.parse_providers import parse_alert_provider, parse_metric_template
-from gitbot.core.spec import API_VERSION, AlertProvider, Canary, MetricTemplate, Problem, Source
+from gitbot.core.spec import (
+    API_VERSION,
+    CHAT_RHYTHM_ANNOTATION,
+    CHAT_RHYTHMS,
+    AlertProvider,
+    Canary,
+    MetricTemplate,
+    Problem,
+    Source,
+)
 
 Parsed = Canary | MetricTemplate | AlertProvider
 KINDS = ("Canary", "MetricTemplate", "AlertProvider")
@@ -52,6 +61,8 @@ def parse_document(
     root.check_keys(DOCUMENT_FIELDS)
     spec = root.child("spec", required=True)
     parsed = _parse_spec(report.kind, spec, name, namespace) if spec else None
+    if isinstance(parsed, Canary):
+        parsed = replace(parsed, chat_rhythm=_chat_rhythm(root))
     if parsed is None or report.problems or not name:
         return None, report.problems
     source = Source(path, locate(()), document)
@@ -81,6 +92,20 @@ def _metadata(root: Node, namespace: str) -> tuple[str, str]:
     if not meta.has("namespace"):
         _check_inherited(root, ("metadata", "namespace"), own)
     return name, own
+
+
+def _chat_rhythm(root: Node) -> str:
+    """The `gitbot.io/chat-rhythm` annotation (`commit` or `phase`); "" when absent."""
+    meta = root.data.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+    if not isinstance(annotations, Mapping) or annotations.get(CHAT_RHYTHM_ANNOTATION) is None:
+        return ""
+    value = annotations[CHAT_RHYTHM_ANNOTATION]
+    if value not in CHAT_RHYTHMS:
+        root.report.add(("metadata", "annotations", CHAT_RHYTHM_ANNOTATION),
+                        f"must be {' or '.join(CHAT_RHYTHMS)}, got {value!r}")
+        return ""
+    return str(value)
 
 
 def _check_inherited(root: Node, at: FieldPath, namespace: str) -> None:

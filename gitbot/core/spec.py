@@ -16,6 +16,10 @@ from types import MappingProxyType
 from typing import Any
 
 API_VERSION = "flagger.app/v1beta1"
+#: Canary annotation choosing the chat rhythm of one canary (the Canary spec stays Flagger's).
+CHAT_RHYTHM_ANNOTATION = "gitbot.io/chat-rhythm"
+#: `commit`: a chat message per commit; `phase`: Flagger's alerts, one per phase change.
+CHAT_RHYTHMS = ("commit", "phase")
 
 JSON = Any
 """Plain YAML/JSON data: str, int, float, bool, None, Mapping (frozen) or tuple."""
@@ -240,6 +244,7 @@ class Canary:
     provider: str = "istio"
     metrics_server: str = ""
     source: Source | None = field(default=None, compare=False)
+    chat_rhythm: str = field(default="", compare=False)  # annotation; "" = the config's
 
     @property
     def key(self) -> str:
