@@ -17,9 +17,24 @@ def trailer(commit: CommitInfo, key: str) -> str:
     return values[-1] if values else ""
 
 
+def mainline(history: Iterable[CommitInfo]) -> list[CommitInfo]:
+    """The first-parent chain of a newest-first log: a merged PR counts once (its merge commit
+    carries the same trailers as the branch commit it merged)."""
+    commits = list(history)
+    if not commits:
+        return commits
+    wanted: str | None = commits[0].sha
+    chain = []
+    for commit in commits:
+        if commit.sha == wanted:
+            chain.append(commit)
+            wanted = commit.parents[0] if commit.parents else None
+    return chain
+
+
 def last_gitbot_commit(history: Iterable[CommitInfo], key: str) -> CommitInfo | None:
     """The newest commit gitbot made for this canary (what the cluster must have applied)."""
-    return next((c for c in history if trailer(c, "Gitbot-Canary") == key), None)
+    return next((c for c in mainline(history) if trailer(c, "Gitbot-Canary") == key), None)
 
 
 def find_step(history: Iterable[CommitInfo], key: str, step: int) -> CommitInfo | None:
@@ -45,7 +60,7 @@ def run_commits(history: Iterable[CommitInfo], key: str) -> list[CommitInfo]:
     (which takes a new rollout id) is reverted whole, scale-up included.
     """
     commits: list[CommitInfo] = []
-    for commit in history:
+    for commit in mainline(history):
         if trailer(commit, "Gitbot-Canary") != key:
             continue
         action = trailer(commit, "Gitbot-Action")

@@ -146,12 +146,28 @@ class Observer:
         }
         if approved is not None:
             results[WebhookType.CONFIRM_PROMOTION] = (approved,)
+        rejection = self._recorded(canary, state, "reject")
+        if rejection is not None:  # `gitbot reject` (push mode): roll back
+            refusal = HookResult(
+                name="gitbot reject", type=WebhookType.ROLLBACK, passed=True, status=200,
+                message=f"rejected by {rejection.get('by', 'someone')}",
+            )
+            results[WebhookType.ROLLBACK] = (*results.get(WebhookType.ROLLBACK, ()), refusal)
         return results
+
+    def _recorded(
+        self, canary: Canary, state: RolloutState, decision: str
+    ) -> Mapping[str, str] | None:
+        """The `gitbot approve` / `gitbot reject` recorded for the current run, if any."""
+        record = self.approvals(canary.key)
+        if not record or not state.rollout_id or record.get("rollout") != state.rollout_id:
+            return None
+        return record if record.get("decision", "approve") == decision else None
 
     def _approved(self, canary: Canary, state: RolloutState) -> HookResult | None:
         """`gitbot approve` for the current run stands in for the confirm-promotion gates."""
-        approval = self.approvals(canary.key)
-        if not approval or approval.get("rollout") != state.rollout_id or not state.rollout_id:
+        approval = self._recorded(canary, state, "approve")
+        if approval is None:
             return None
         return HookResult(
             name="gitbot approve", type=WebhookType.CONFIRM_PROMOTION, passed=True,

@@ -92,6 +92,23 @@ class AlertMessage:
 
 
 @dataclass(frozen=True)
+class PullRequestRef:
+    """Pull-request mode: gitbot's open PR for this canary, recorded before it is opened.
+
+    `number` is 0 between "branch pushed" and "PR opened" (a restart then looks the PR up by
+    its branch and never opens a second one). `paused`: a `/gitbot pause` on it is in force.
+    """
+
+    branch: str
+    head: str  # gitbot's commit on the branch
+    action: str
+    step: int
+    number: int = 0
+    url: str = ""
+    paused: bool = False
+
+
+@dataclass(frozen=True)
 class RolloutState:
     """Everything gitbot must remember about one canary between ticks and across restarts."""
 
@@ -108,6 +125,8 @@ class RolloutState:
     last_transition_time: str = ""
     not_ready_since: str = ""  # when the canary/primary was first seen not ready in this phase
     events: tuple[Event, ...] = ()
+    pull_request: PullRequestRef | None = None  # pull-request mode: the PR in flight
+    ticks: tuple[TickRecord, ...] = ()  # pull-request mode: this run's analysis ticks
 
     @property
     def canary_weight(self) -> int:
@@ -120,6 +139,7 @@ class RolloutState:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["phase"] = self.phase.value
+        data["ticks"] = [_tick_to_json(t) for t in self.ticks]
         return data
 
     @classmethod
@@ -139,7 +159,22 @@ class RolloutState:
             last_transition_time=str(data.get("last_transition_time", "")),
             not_ready_since=str(data.get("not_ready_since", "")),
             events=tuple(Event(**e) for e in data.get("events", ())),
+            pull_request=PullRequestRef(**pr) if (pr := data.get("pull_request")) else None,
+            ticks=tuple(_tick_from_json(t) for t in data.get("ticks", ())),
         )
+
+
+def _tick_to_json(tick: TickRecord) -> dict[str, Any]:
+    data = asdict(tick)
+    for hook in data["hooks"]:
+        hook["type"] = hook["type"].value
+    return data
+
+
+def _tick_from_json(data: Mapping[str, Any]) -> TickRecord:
+    hooks = tuple(HookResult(**{**h, "type": WebhookType(h["type"])}) for h in data["hooks"])
+    metrics = tuple(MetricResult(**m) for m in data["metrics"])
+    return TickRecord(str(data["time"]), int(data["weight"]), metrics, hooks)
 
 
 def _change_from_json(data: Mapping[str, Any]) -> RepoChange:
@@ -180,6 +215,16 @@ class HookResult:
     passed: bool
     status: int | None = None  # None: no response (timeout, refused)
     message: str = ""  # response body or the transport error
+
+
+@dataclass(frozen=True)
+class TickRecord:
+    """One analysis tick of the run: when, at which canary weight, what it measured."""
+
+    time: str
+    weight: int
+    metrics: tuple[MetricResult, ...] = ()
+    hooks: tuple[HookResult, ...] = ()
 
 
 @dataclass(frozen=True)
