@@ -139,7 +139,7 @@ def _pull_request_act(world: World, story: Story, console: Console) -> None:
     console.rule("[bold]gitbot status")
     print(render_table([world.status()]))
     ok, message = approve_promotion(world.app, "test/podinfo")
-    console.print(f"\nDana reviews it and runs [cyan]gitbot approve test/podinfo[/]: {message}")
+    print(f"\nDana reviews it and runs `gitbot approve test/podinfo`: {message}")
     if not ok:
         raise GitbotError(message)
     story.act("Act 3: approved: the promotion PR is merged, traffic returns to the primary",

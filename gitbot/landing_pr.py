@@ -241,14 +241,17 @@ class PullRequestLanding:
                     pr_texts.step_body(canary, change, state, tick))
         promotion = pr_texts.Promotion(
             canary=canary, rollout_id=state.rollout_id, deltas=_deltas(edits),
-            ticks=state.ticks, steps=self._steps(canary), approvals=self.approvals,
+            ticks=state.ticks, steps=self._steps(canary, state), approvals=self.approvals,
         )
         return pr_texts.promotion_title(canary), pr_texts.promotion_body(promotion)
 
-    def _steps(self, canary: Canary) -> tuple[pr_texts.StepLink, ...]:
+    def _steps(self, canary: Canary, state: RolloutState) -> tuple[pr_texts.StepLink, ...]:
+        """The run's merged steps (not the change being proposed, committed locally)."""
         links = []
         for commit in reversed(run_commits(self.ws.log(max_count=300), canary.key)):
             step = trailer(commit, "Gitbot-Step")
+            if step == str(state.step):
+                continue
             weight = trailer(commit, "Gitbot-Weight")
             links.append(pr_texts.StepLink(
                 int(step) if step.isdigit() else 0, trailer(commit, "Gitbot-Action"),

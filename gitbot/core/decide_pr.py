@@ -34,8 +34,10 @@ def _tick(spec: Canary, state: RolloutState, now: datetime) -> Tick:
 
 
 def rejected(spec: Canary, state: RolloutState, reason: str, now: datetime) -> Decision:
-    """People said no to gitbot's PR (reject, `/gitbot abort`, closed unmerged): roll back."""
-    tick = _tick(spec, replace(state, pending=None, pull_request=None), now)
+    """People said no to gitbot's PR (reject, `/gitbot abort`, closed unmerged): roll back.
+
+    The refused PR stays in the state: landing the rollback closes it with the reason."""
+    tick = _tick(spec, replace(state, pending=None), now)
     tick.warning(f"Rolling back {spec.dotted}: {reason}")
     rollback(tick, reason)
     return tick.finish()
