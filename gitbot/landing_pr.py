@@ -158,6 +158,9 @@ class PullRequestLanding:
     ) -> Landed:
         self.ws.sync()  # the merge, or back to the remote's head without the unmerged commit
         number = f"#{ref.number}"
+        if progress.foreign:
+            log.warning("%s: pull request %s carries a person's commits on top of gitbot's %s; "
+                        "they are kept", canary.key, number, ref.head[:12])
         if progress.outcome is Outcome.MERGED:
             people = ", ".join(progress.approved_by)
             who = f" (approved by {people})" if people else ""

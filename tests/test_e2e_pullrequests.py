@@ -110,14 +110,22 @@ def test_a_failing_version_rolls_back_through_a_merged_revert_pr(tmp_path: Path)
         assert world.status()["pullRequest"] is None
 
 
-def test_an_approving_review_releases_the_promotion(tmp_path: Path) -> None:
+def test_pause_then_an_approving_review_and_resume_release_the_promotion(tmp_path: Path) -> None:
     with pr_world(tmp_path) as prw:
         wait_for_promotion(prw)
         pr = prw.open_pr()
         prw.comment(pr, "/gitbot promote", user="")  # nobody: ignored
         prw.world.reconcile()
         assert prw.world.state().phase.value == "WaitingPromotion"
+        prw.comment(pr, "/gitbot pause")
+        prw.world.reconcile()
         prw.approve(pr)
+        prw.world.reconcile()  # paused: approved, but nothing moves
+        state = prw.world.state()
+        assert state.phase.value == "WaitingPromotion" and state.pull_request is not None
+        assert state.pull_request.paused
+        assert "skipping canary run as object is suspended" in events(prw.world)
+        prw.comment(pr, "/gitbot resume")
         prw.world.run_until({"Succeeded"})
         assert prw.pr_state(pr.branch) is PRState.MERGED
         assert head(prw.world).primary_image == f"{IMAGE}:6.0.1"
