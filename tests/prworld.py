@@ -126,6 +126,7 @@ def pr_world(tmp_path: Path, kind: str = "local", *, method: str = "merge",
         def config(world: World) -> str:
             if kind == "local":
                 return LOCAL_CONFIG.format(method=method)
+            (tmp_path / "gh").mkdir(exist_ok=True)
             api = stack.enter_context(GitHubAPI(world.dev.remote, tmp_path / "gh",
                                                 users=dict(USERS),
                                                 permissions=dict(PERMISSIONS)))
