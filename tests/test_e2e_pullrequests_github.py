@@ -6,6 +6,7 @@ and a red required check holding a step until it turns green."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,13 @@ from gitbot.adapters.forges import PRState
 from gitbot.core.state import Traffic
 from gitbot.sim.gitops import IMAGE
 from tests.prworld import BOT, PRWorld, pr_world
-from tests.test_e2e_pullrequests import AFTER, STEPS, _plain, wait_for_promotion
+from tests.test_e2e_pullrequests import (
+    AFTER,
+    STEPS,
+    _plain,
+    _reconcile_process,
+    wait_for_promotion,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
@@ -106,3 +113,28 @@ def test_a_red_required_check_holds_the_step_until_green(tmp_path: Path) -> None
         world.run_until({"Progressing"})
         assert _plain(prw.mainline())[-1] == "podinfo.test: scale up canary"
         assert prw.pr_state(pr.branch) is PRState.MERGED
+
+
+def test_killed_after_the_pr_opened_resumes_without_a_second_pr(tmp_path: Path) -> None:
+    """`gitbot reconcile --once` as a real process killed once right after opening a PR (not
+    merged yet); the restart adopts it by its branch: one PR per branch, each merged once."""
+    with pr_world(tmp_path, "github") as prw:
+        world = prw.world
+        initialize(world)
+        world.dev.release("6.0.1")
+        crashed = False
+        deadline = time.monotonic() + 240
+        while world.state().phase.value != "WaitingPromotion":
+            assert time.monotonic() < deadline
+            armed = not crashed and world.state().canary_weight >= 10
+            code = _reconcile_process(world, "after-open" if armed else "")
+            crashed = crashed or code == 86
+            time.sleep(world.pace)
+        assert crashed
+        assert _plain(prw.mainline()[1:]) == STEPS
+        assert prw.api is not None
+        branches = [p["head"] for p in prw.api.model.pulls.values()]
+        assert len(branches) == len(set(branches)) == len(STEPS) + 2
+        merges = [c.path for c in prw.api.requests
+                  if c.method == "PUT" and c.path.endswith("/merge") and c.status == 200]
+        assert len(merges) == len(set(merges)) == len(STEPS) + 1  # the promotion waits
