@@ -199,6 +199,30 @@ def approve(ctx: click.Context, key: str) -> None:
 
 
 @cli.command()
+@click.argument("key", metavar="NAMESPACE/NAME")
+@click.pass_context
+def reject(ctx: click.Context, key: str) -> None:
+    """Refuse the promotion that NAMESPACE/NAME waits for: the run rolls back."""
+    from gitbot.approval import reject_promotion
+
+    if "/" not in key:
+        click.echo("gitbot: reject takes NAMESPACE/NAME, e.g. test/podinfo", err=True)
+        sys.exit(2)
+    from gitbot.wiring import build_app
+
+    app = build_app(_settings(ctx))
+    try:
+        ok, message = reject_promotion(app, key)
+    except GitbotError as err:
+        click.echo(f"gitbot: {err}", err=True)
+        sys.exit(1)
+    finally:
+        app.close()
+    click.echo(message, err=not ok)
+    sys.exit(0 if ok else 2)
+
+
+@cli.command()
 @click.option("--keep", is_flag=True, help="Keep the demo's repository and print where it is.")
 @click.option("--fast", is_flag=True, help="Shorter intervals (used by the tests).")
 def demo(keep: bool, fast: bool) -> None:

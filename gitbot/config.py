@@ -90,16 +90,6 @@ class GitConfig(_Strict):
                             description="Link to a commit in chat messages, with `{sha}`, e.g. "
                             "https://github.com/o/r/commit/{sha}.")
 
-    @field_validator("mode")
-    @classmethod
-    def _mode_available(cls, mode: str) -> str:
-        if mode == "pull-request":
-            raise ValueError(
-                "pull-request mode is not available yet; use `push` (gitbot would otherwise "
-                "commit straight to the branch you meant to protect)"
-            )
-        return mode
-
     @field_validator("ssh")
     @classmethod
     def _ssh_needs_an_ssh_url(cls, ssh: SshConfig | None, info: ValidationInfo) -> SshConfig | None:

@@ -4,7 +4,9 @@ A GitOps repository (a bare remote in a temporary directory) with podinfo and a 
 simulated Flux + Istio cluster, a real Prometheus, a chat inbox, and gitbot reconciling pass
 after pass while a live table shows phase, weight, failed checks and the last commit. Act 1
 releases a healthy version (progressive traffic, promotion); act 2 releases a broken one
-(halts, rollback by revert). Ends with the repository's `git log --graph --oneline`.
+(halts, rollback by revert), then the repository's `git log --graph --oneline`. Act 3 switches
+the same repository to pull-request mode: gitbot merges each traffic step's PR itself, the
+promotion PR waits in WaitingPromotion, its body is printed, and `gitbot approve` releases it.
 Every process it starts is stopped, also on Ctrl-C. Called by the CLI.
 """
 
@@ -19,11 +21,15 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from gitbot.adapters.forges.local import LocalForge
+from gitbot.approval import approve_promotion
 from gitbot.errors import GitbotError
 from gitbot.reconciler import PassReport
 from gitbot.sim.gitops import CanaryOptions
 from gitbot.sim.world import World
 from gitbot.status import render_table
+
+PR_CONFIG = "forge:\n  type: local\npullRequests:\n  review: [promote]\n  mergeMethod: merge\n"
 
 
 class Story:
@@ -108,6 +114,38 @@ def _tell(world: World, console: Console, fast: bool) -> None:
     console.print(f"\nDana releases podinfo [red]6.0.2[/] (30% errors): commit {sha[:7]}")
     story.act("Act 2: a broken release, halted and rolled back by revert", {"Failed"})
     _epilogue(world, console)
+    _pull_request_act(world, story, console)
+
+
+def _pull_request_act(world: World, story: Story, console: Console) -> None:
+    """Act 3: the same repository in pull-request mode (local forge): each step a merged PR,
+    the promotion PR waits for review, its body is printed, Dana approves, it is merged."""
+    world.reconfigure("pull-request", lambda _world: PR_CONFIG)
+    console.print()
+    console.rule("[bold]Act 3: git.mode pull-request (local forge): every change is a PR")
+    sha = world.dev.release("6.0.5")
+    console.print(f"Dana releases podinfo [green]6.0.5[/] (healthy): commit {sha[:7]}")
+    story.act("Act 3: traffic steps merged by gitbot; the promotion PR waits for people",
+              {"WaitingPromotion"})
+    ref = world.state().pull_request
+    forge = world.app.pull_requests.forge if world.app.pull_requests else None
+    if ref is None or not isinstance(forge, LocalForge):
+        raise GitbotError("the promotion pull request is missing")
+    pr = forge.find(ref.branch)
+    if pr is None:
+        raise GitbotError(f"pull request #{ref.number} has no record")
+    console.rule(f"[bold]Pull request #{pr.number} {pr.branch}: {pr.title}")
+    print(forge.body(pr))
+    console.rule("[bold]gitbot status")
+    print(render_table([world.status()]))
+    ok, message = approve_promotion(world.app, "test/podinfo")
+    print(f"\nDana reviews it and runs `gitbot approve test/podinfo`: {message}")
+    if not ok:
+        raise GitbotError(message)
+    story.act("Act 3: approved: the promotion PR is merged, traffic returns to the primary",
+              {"Succeeded"})
+    console.rule("[bold]The mainline after act 3: git log --first-parent --oneline -5")
+    print("\n".join(world.dev.log_subjects()[:5]))
 
 
 def _epilogue(world: World, console: Console) -> None:

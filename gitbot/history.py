@@ -61,9 +61,24 @@ def tick_history(source: LogSource, key: str, pending_step: int | None) -> list[
     return walk(source, reached)
 
 
+def mainline(history: Iterable[CommitInfo]) -> list[CommitInfo]:
+    """The first-parent chain of a newest-first log: a merged PR counts once (its merge commit
+    carries the same trailers as the branch commit it merged)."""
+    commits = list(history)
+    if not commits:
+        return commits
+    wanted: str | None = commits[0].sha
+    chain = []
+    for commit in commits:
+        if commit.sha == wanted:
+            chain.append(commit)
+            wanted = commit.parents[0] if commit.parents else None
+    return chain
+
+
 def last_gitbot_commit(history: Iterable[CommitInfo], key: str) -> CommitInfo | None:
     """The newest commit gitbot made for this canary (what the cluster must have applied)."""
-    return next((c for c in history if is_for(c, key)), None)
+    return next((c for c in mainline(history) if is_for(c, key)), None)
 
 
 def find_step(history: Iterable[CommitInfo], key: str, step: int) -> CommitInfo | None:
@@ -82,7 +97,7 @@ def run_commits(history: Iterable[CommitInfo], key: str) -> list[CommitInfo]:
     (which takes a new rollout id) is reverted whole, scale-up included.
     """
     commits: list[CommitInfo] = []
-    for commit in history:
+    for commit in mainline(history):
         if not is_for(commit, key):
             continue
         action = trailer(commit, "Gitbot-Action")

@@ -135,7 +135,8 @@ class Observer:
         kinds: tuple[WebhookType, ...],
         checksum: str,
     ) -> dict[WebhookType, tuple[HookResult, ...]]:
-        approved = self._approved(canary, state)
+        record = self._recorded(canary, state)
+        approved = _approved(record)
         if approved is not None and WebhookType.CONFIRM_PROMOTION in kinds:
             kinds = tuple(k for k in kinds if k is not WebhookType.CONFIRM_PROMOTION)
         # every rollback hook is asked: for them a failure means "do not roll back"
@@ -149,17 +150,20 @@ class Observer:
         }
         if approved is not None:
             results[WebhookType.CONFIRM_PROMOTION] = (approved,)
+        if record is not None and record.get("decision") == "reject":  # push mode: roll back
+            refusal = HookResult(
+                name="gitbot reject", type=WebhookType.ROLLBACK, passed=True, status=200,
+                message=f"rejected by {record.get('by', 'someone')}",
+            )
+            results[WebhookType.ROLLBACK] = (*results.get(WebhookType.ROLLBACK, ()), refusal)
         return results
 
-    def _approved(self, canary: Canary, state: RolloutState) -> HookResult | None:
-        """`gitbot approve` for the current run stands in for the confirm-promotion gates."""
-        approval = self.approvals(canary.key)
-        if not approval or approval.get("rollout") != state.rollout_id or not state.rollout_id:
+    def _recorded(self, canary: Canary, state: RolloutState) -> Mapping[str, str] | None:
+        """The `gitbot approve` / `gitbot reject` recorded for the current run, if any."""
+        record = self.approvals(canary.key)
+        if not record or not state.rollout_id or record.get("rollout") != state.rollout_id:
             return None
-        return HookResult(
-            name="gitbot approve", type=WebhookType.CONFIRM_PROMOTION, passed=True,
-            status=200, message=f"approved by {approval.get('by', 'someone')}",
-        )
+        return record
 
     def _metrics(self, canary: Canary, specs: SpecSet) -> tuple[MetricResult, ...]:
         templates: dict[str, MetricTemplate] = {t.key: t for t in specs.templates}
@@ -179,6 +183,16 @@ class Observer:
             else canary.analysis.primary_ready_threshold
         )
         return self.metrics.deployment_readiness(canary.namespace, deployment, threshold, kind)
+
+
+def _approved(record: Mapping[str, str] | None) -> HookResult | None:
+    """`gitbot approve` for the current run stands in for the confirm-promotion gates."""
+    if record is None or record.get("decision", "approve") != "approve":
+        return None
+    return HookResult(
+        name="gitbot approve", type=WebhookType.CONFIRM_PROMOTION, passed=True,
+        status=200, message=f"approved by {record.get('by', 'someone')}",
+    )
 
 
 def _scale_up_replicas(editor: ManifestEditor, canary: Canary) -> int:

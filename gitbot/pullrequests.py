@@ -197,6 +197,25 @@ class PullRequestDriver:
                                 approved_by=verdict.approved_by, suspend=verdict.suspend)
         return self._merge(pr, verdict, foreign, gitbot_sha or pr.head_sha)
 
+    def check(self, pr: PullRequest, local_approval: str = "") -> Progress:
+        """What people did to a PR that waits for review, without merging it.
+
+        MERGED when a person merged it, REJECTED when closed unmerged or `/gitbot abort`,
+        otherwise WAITING (with `approved_by` once approved, and any `/gitbot pause|resume`).
+        """
+        pr = self.forge.get(pr)
+        if pr.state is PRState.MERGED:
+            return Progress(Outcome.MERGED, pr, pr.merged_sha, "merged by a person")
+        if pr.state is PRState.CLOSED:
+            return Progress(Outcome.REJECTED, pr, reason="closed without merging")
+        verdict = self._judge(pr, local_approval)
+        if verdict.rejected_by:
+            return Progress(Outcome.REJECTED, pr, reason=f"/gitbot abort by {verdict.rejected_by}",
+                            suspend=verdict.suspend)
+        reason = "approved" if verdict.approved_by else self._waiting_text()
+        return Progress(Outcome.WAITING, pr, reason=reason, approved_by=verdict.approved_by,
+                        suspend=verdict.suspend)
+
     def report_analysis(self, pr: PullRequest, passed: bool, summary: str) -> None:
         """The `gitbot/analysis` status of the PR head: this tick's verdict (e.g. while waiting)."""
         self.forge.set_status(pr, "success" if passed else "failure", summary)

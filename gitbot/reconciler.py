@@ -8,8 +8,10 @@ at any point:
 2. observe (manifests, the cluster's applied revision, readiness, webhooks, metrics);
 3. decide;
 4. record the new state on the state branch (with the change as `pending`);
-5. act: edit the manifests, commit with trailers, push; a rollback reverts the run's commits;
-6. record again (`pending` cleared) and notify (best effort).
+5. act through the landing (`gitbot.landing`): edit the manifests, commit with trailers, push
+   (push mode) or propose a pull request (`gitbot.landing_pr`); a rollback reverts the run's
+   commits;
+6. record again (`pending` cleared, or the PR that waits) and notify (best effort).
 
 A change carries `Gitbot-Step: <n>`; after a restart, a pending step found in the branch's log
 has landed and is not repeated, one not found is applied again (edits are idempotent).
@@ -28,20 +30,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from gitbot.adapters.git import CommitInfo, GitConflictError, GitWorkspace
+from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_errors import GitRejectedError
-from gitbot.adapters.manifest_types import FieldChange
-from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.specs import SpecSet, load_repository
 from gitbot.adapters.statestore import GitStateStore
-from gitbot.core import messages
 from gitbot.core.analysis_report import analysis_lines
 from gitbot.core.decide import decide
 from gitbot.core.spec import Canary
-from gitbot.core.state import Decision, RepoChange, RolloutState
+from gitbot.core.state import Decision, RolloutState
 from gitbot.drift import check_drift
 from gitbot.errors import GitbotError
-from gitbot.history import current_run, find_step, tick_history
+from gitbot.history import tick_history
+from gitbot.landing import Landing, PushLanding
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
 from gitbot.rebuild import rebuild_state
@@ -122,8 +122,10 @@ class Reconciler:
         clock: Callable[[], datetime] = utcnow,
         crash: CrashHook = _no_crash,
         no_cross_namespace_refs: bool = False,
+        landing: Landing | None = None,
     ) -> None:
         self.ws = workspace
+        self.landing: Landing = landing or PushLanding(workspace, crash)
         self.no_cross_namespace_refs = no_cross_namespace_refs
         self.store = store
         self.observer = observer
@@ -173,8 +175,10 @@ class Reconciler:
         if rebuilt is not None:  # a lost run that cannot be proven: roll it back first
             return self._record_and_act(canary, state, rebuilt)
         history = tick_history(self.ws, canary.key, state.step if state.pending else None)
-        if state.pending is not None:
-            state = self._finish_pending(canary, state, history)
+        if self.landing.unfinished(state):
+            state, ended = self._finish(canary, state, history)
+            if ended is not None:
+                return ended
             history = tick_history(self.ws, canary.key, None)
         now = self.clock()
         # drift: a person changed what gitbot manages -> halt / roll back instead of deciding
@@ -182,7 +186,8 @@ class Reconciler:
         if drifted is not None:
             return self._record_and_act(canary, state, drifted)
         observation = self.observer.observe(canary, state, specs, history, now)
-        decision = decide(canary, state, observation, now)
+        decision = self.landing.note(canary, state, decide(canary, state, observation, now),
+                                     observation, now)
         if decision.log:
             log.info("%s", decision.log)
         analysis = analysis_lines(canary, observation.metrics)
@@ -196,122 +201,29 @@ class Reconciler:
         if state != before:
             self.store.save(canary.key, state, _reason(decision))
             self.crash("after-state-write")
-        sha = ""
         if decision.change is not None:
-            sha = self._land(canary, state, decision.change, analysis)
-            state = replace(state, pending=None)
-            self.store.save(canary.key, state, "change landed")
-            report.commit = sha
-            report.subject = self.ws.log(max_count=1)[0].subject if sha else ""
-        self.announcer.announce(canary, state, decision, sha, report.subject)
+            landed = self.landing.land(canary, before, state, decision.change, analysis)
+            state = landed.state
+            self.store.save(canary.key, state, landed.reason)
+            report.commit, report.subject = landed.sha, landed.subject
+            report.phase = state.phase.value
+            if landed.quiet:
+                decision = replace(decision, events=(), alerts=())
+        self.announcer.announce(canary, state, decision, report.commit, report.subject)
         return report
 
-    def _finish_pending(
+    def _finish(
         self, canary: Canary, state: RolloutState, history: list[CommitInfo]
-    ) -> RolloutState:
-        """Resume after a crash: land the pending change unless it already is on the branch."""
-        assert state.pending is not None
-        if find_step(history, canary.key, state.step) is None:
-            log.info("%s: resuming step %d (%s)", canary.key, state.step, state.pending.action)
-            self._land(canary, state, state.pending)
-        done = replace(state, pending=None)
-        self.store.save(canary.key, done, "change landed")
-        return done
-
-    def _land(
-        self, canary: Canary, state: RolloutState, change: RepoChange, analysis: str = ""
-    ) -> str:
-        """Make the repository declare `change`: edit, commit with trailers, push."""
-        if change.revert:
-            return self._rollback(canary, state, change, analysis)
-        editor = ManifestEditor(self.ws.root)
-        edits = _apply_edits(editor, canary, change)
-        editor.save()
-        self.crash("after-edit")
-        subject, body, trailers = messages.commit_message(canary, change, state)
-        body = _with(_with(body, analysis), _section("Changes:", [str(e) for e in edits]))
-        sha = self.ws.commit(subject, body, trailers)
-        if sha is None:
-            log.info("%s: %s: repository already up to date", canary.key, change.action)
-            return ""
-        self.crash("after-commit")
-        pushed = self.ws.push()
-        self.crash("after-push")
-        return pushed
-
-    def _rollback(
-        self, canary: Canary, state: RolloutState, change: RepoChange, analysis: str
-    ) -> str:
-        """Revert this run's commits as one commit; when the revert conflicts (or finds nothing
-        to revert), write 100/0 and replicas 0 directly, under a subject that says so."""
-        commits = current_run(self.ws, canary.key)
-        listed = [f"{c.sha[:12]} {c.subject}" for c in commits]
-        sha, outcome = None, messages.RevertOutcome.NOTHING_TO_REVERT
-        if commits:
-            sha, outcome = self._revert(canary, state, change, analysis, commits)
-        editor = ManifestEditor(self.ws.root)
-        edits = _apply_edits(editor, canary, replace(change, revert=False))
-        editor.save()
-        self.crash("after-edit")
-        if editor.changed_files() or sha is None:
-            subject, body, trailers = messages.rollback_written(
-                canary, change, state, len(commits), outcome
-            )
-            body = _with(_with(body, analysis), _section("Changes:", [str(e) for e in edits]))
-            body = _with(body, _section(outcome.listing, listed))
-            sha = self.ws.commit(subject, body, trailers) or sha
-        if sha is None:
-            return ""
-        self.crash("after-commit")
-        pushed = self.ws.push()
-        self.crash("after-push")
-        return pushed
-
-    def _revert(
-        self, canary: Canary, state: RolloutState, change: RepoChange, analysis: str,
-        commits: list[CommitInfo],
-    ) -> tuple[str | None, messages.RevertOutcome]:
-        """One commit reverting `commits` (None when it conflicted or changed nothing)."""
-        _, body, trailers = messages.commit_message(canary, change, state)
-        listed = [f"{c.sha[:12]} {c.subject}" for c in commits]
-        body = _with(_with(body, analysis), _section("Reverts:", listed))
-        subject = messages.rollback_subject(canary, len(commits), change.reason)
-        try:
-            sha = self.ws.revert([c.sha for c in commits], subject, body, trailers)
-        except GitConflictError as err:
-            log.warning("%s: revert conflicted, writing 100/0 directly: %s", canary.key, err)
-            return None, messages.RevertOutcome.CONFLICTED
-        if sha is None:
-            return None, messages.RevertOutcome.CHANGED_NOTHING
-        return sha, messages.RevertOutcome.REVERTED
-
-
-def _apply_edits(editor: ManifestEditor, canary: Canary, change: RepoChange) -> list[FieldChange]:
-    """Apply the desired values of `change`; returns what actually changed."""
-    edits: list[FieldChange] = []
-    if change.bootstrap:
-        edits += editor.bootstrap(canary)
-    if change.promote:
-        edits += editor.promote(canary)
-    if change.traffic is not None:
-        edits += editor.set_traffic(canary, change.traffic)
-    if change.target_replicas is not None:
-        edits += editor.set_replicas(canary.namespace, canary.target.name, change.target_replicas)
-    return edits
-
-
-def _section(title: str, lines: list[str], most: int = 25) -> str:
-    """A titled list for a commit body ("" when empty), cut after `most` lines."""
-    if not lines:
-        return ""
-    shown = [f"- {line}" for line in lines[:most]]
-    if len(lines) > most:
-        shown.append(f"- ... and {len(lines) - most} more")
-    return "\n".join([title, *shown])
-
-
-def _with(body: str, analysis: str) -> str:
-    return f"{body}\n\n{analysis}" if analysis else body
+    ) -> tuple[RolloutState, TickReport | None]:
+        """Work left from an earlier tick (a crash, a PR not merged yet); a report ends the tick."""
+        resumed = self.landing.finish(canary, state, history)
+        if resumed.state != state:
+            self.store.save(canary.key, resumed.state, resumed.reason)
+        if resumed.decision is not None:
+            return resumed.state, self._record_and_act(canary, resumed.state, resumed.decision)
+        if resumed.hold:
+            return resumed.state, TickReport(canary.key, phase=resumed.state.phase.value)
+        return resumed.state, None
 
 
 def _reason(decision: Decision) -> str:

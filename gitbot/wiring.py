@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitbot.adapters.git import Credentials, GitWorkspace
-from gitbot.adapters.git_credentials import SshIdentity
+from gitbot.adapters.git_credentials import SshIdentity, read_token, workspace_env
 from gitbot.adapters.notifiers import ChatNotifier, Notifier
 from gitbot.adapters.prometheus import PrometheusMetrics
 from gitbot.adapters.secrets import SecretResolver
@@ -20,9 +20,11 @@ from gitbot.adapters.statestore import GitStateStore
 from gitbot.config import Settings
 from gitbot.core.spec import AlertProvider
 from gitbot.errors import InvalidInputError
+from gitbot.landing_pr import PullRequestLanding
 from gitbot.lease import FencedFiles, LeaseKeeper, build_lease
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
+from gitbot.pullrequests import PullRequestDriver, build_driver
 from gitbot.reconciler import CrashHook, Reconciler, crash_hook_from_env
 
 
@@ -36,10 +38,15 @@ class App:
     reconciler: Reconciler
     metrics: PrometheusMetrics
     lease: LeaseKeeper | None = None
+    pull_requests: PullRequestDriver | None = None  # pull-request mode
 
     def close(self) -> None:
         self.reconciler.announcer.close()  # queued chat messages, within a deadline
         self.workspace.close()
+        if self.pull_requests is not None:
+            shutdown = getattr(self.pull_requests.forge, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
 
 
 def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
@@ -89,15 +96,35 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
         providers, secrets, commit_url=git.commit_url, global_chat=_global_chat(settings),
         rhythm=settings.notifications.rhythm,
     )
+    crash = crash or crash_hook_from_env(os.environ)
+    landing = _pull_request_landing(settings, workspace, store, creds, ssh, crash)
     reconciler = Reconciler(
-        workspace, store, observer, announcer, crash=crash or crash_hook_from_env(os.environ),
-        no_cross_namespace_refs=strict_refs,
+        workspace, store, observer, announcer, crash=crash,
+        no_cross_namespace_refs=strict_refs, landing=landing,
     )
     if settings.kubernetes.status:
         from gitbot.adapters.kubestatus import kube_status_listener
 
         announcer.listeners.append(kube_status_listener(settings.kubernetes.kubeconfig))
-    return App(settings, workspace, store, reconciler, metrics, lease=lease)
+    driver = landing.driver if landing is not None else None
+    return App(settings, workspace, store, reconciler, metrics, lease=lease,
+               pull_requests=driver)
+
+
+def _pull_request_landing(
+    settings: Settings, workspace: GitWorkspace, store: GitStateStore,
+    creds: Credentials | None, ssh: SshIdentity | None, crash: CrashHook,
+) -> PullRequestLanding | None:
+    """pull-request mode's landing (None in push mode: the reconciler pushes)."""
+    if settings.git.mode != "pull-request":
+        return None
+    git = settings.git
+    env = workspace_env(git.url, git.author.name, git.author.email, creds, ssh)
+    driver = build_driver(settings, workspace, workspace.root, env,
+                          secrets=lambda: [t for t in [read_token(creds)] if t])
+    prs = settings.pull_requests
+    return PullRequestLanding(workspace, store, driver, review=frozenset(prs.review),
+                              approvals=prs.approvals, crash=crash)
 
 
 def _global_chat(settings: Settings) -> Notifier | None:

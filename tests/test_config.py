@@ -38,8 +38,6 @@ def test_defaults_and_aliases(tmp_path: Path) -> None:
     [
         pytest.param("git:\n  url: x\n  mode: yolo\n",
                      ":3: git.mode: Input should be 'push' or 'pull-request'", id="bad-mode"),
-        pytest.param("git:\n  url: x\n  mode: pull-request\n",
-                     ":3: git.mode: pull-request mode is not available yet", id="pr-mode"),
         pytest.param("git:\n  branch: main\n", ":1: git.url: Field required", id="missing-url"),
         pytest.param("git:\n  url: x\nprometheus:\n  timeout: 0\n",
                      ":4: prometheus.timeout: Input should be greater than 0", id="zero-timeout"),

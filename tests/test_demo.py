@@ -1,4 +1,5 @@
-"""`gitbot demo` runs to the end as a newcomer would start it, and shows both stories."""
+"""`gitbot demo` runs to the end as a newcomer would start it, and shows its three stories
+(the last one in pull-request mode, with the promotion PR's body)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ def test_demo_runs_to_the_end() -> None:
         "podinfo.test: rollback: revert 2 commits (failed checks threshold reached 5)",
         "Rolling back podinfo.test failed checks threshold reached 5",
         "podinfo-primary still runs ghcr.io/stefanprodan/podinfo:6.0.1",
+        "Act 3: git.mode pull-request (local forge): every change is a PR",
+        "gitbot proposes to promote `test/podinfo`",
+        "## How to decide",
+        "approved the promotion of test/podinfo",
+        "podinfo.test: scale down canary (#",
     ):
         assert text in out, out
     assert "Traceback" not in proc.stderr

@@ -27,6 +27,12 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.pull_requests.merge_method == "merge"
 
 
+def test_pull_request_mode_is_available(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("git:\n  url: /srv/gitops.git\n  mode: pull-request\n", encoding="utf-8")
+    assert load_settings(path).git.mode == "pull-request"
+
+
 def test_the_contract_example(tmp_path: Path) -> None:
     settings = _load(tmp_path, (
         "forge:\n  type: github\n  github:\n    apiUrl: https://ghe.example.com/api/v3/\n"

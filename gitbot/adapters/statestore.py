@@ -85,9 +85,16 @@ class GitStateStore:
             return None
         return dict(data)
 
-    def approve(self, key: str, rollout_id: str, by: str, time: str) -> None:
-        content = json.dumps({"rollout": rollout_id, "by": by, "time": time}, indent=2) + "\n"
-        subject = f"{key}: promotion of rollout {rollout_id} approved by {by}"
+    def approve(
+        self, key: str, rollout_id: str, by: str, time: str, decision: str = "approve"
+    ) -> None:
+        """Record `gitbot approve` (or, with decision "reject", `gitbot reject`) for a run."""
+        record = {"rollout": rollout_id, "by": by, "time": time}
+        if decision != "approve":
+            record["decision"] = decision
+        content = json.dumps(record, indent=2) + "\n"
+        verb = "approved" if decision == "approve" else "rejected"
+        subject = f"{key}: promotion of rollout {rollout_id} {verb} by {by}"
         self._files.write_branch_file(self._branch, self._approval_path(key), content, subject)
 
     @staticmethod

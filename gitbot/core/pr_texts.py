@@ -15,21 +15,14 @@ from dataclasses import dataclass
 
 from gitbot.core.messages import commit_message, go_float
 from gitbot.core.spec import Canary, Metric
-from gitbot.core.state import HookResult, MetricResult, RepoChange, RolloutState
+from gitbot.core.state import HookResult, MetricResult, RepoChange, RolloutState, TickRecord
+
+__all__ = ["Delta", "Promotion", "StepLink", "TickRecord", "promotion_body",
+           "promotion_title", "step_body", "step_title"]
 
 SUCCESS_RATE = "request-success-rate"
 LATENCY = "request-duration"
 _UNITS = {SUCCESS_RATE: "%", LATENCY: "ms"}
-
-
-@dataclass(frozen=True)
-class TickRecord:
-    """One analysis tick of the run: when, at which canary weight, what it measured."""
-
-    time: str
-    weight: int
-    metrics: tuple[MetricResult, ...] = ()
-    hooks: tuple[HookResult, ...] = ()
 
 
 @dataclass(frozen=True)

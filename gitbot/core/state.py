@@ -100,6 +100,23 @@ class AlertMessage:
 
 
 @dataclass(frozen=True)
+class PullRequestRef:
+    """Pull-request mode: gitbot's open PR for this canary, recorded before it is opened.
+
+    `number` is 0 between "branch pushed" and "PR opened" (a restart then looks the PR up by
+    its branch and never opens a second one). `paused`: a `/gitbot pause` on it is in force.
+    """
+
+    branch: str
+    head: str  # gitbot's commit on the branch
+    action: str
+    step: int
+    number: int = 0
+    url: str = ""
+    paused: bool = False
+
+
+@dataclass(frozen=True)
 class RolloutState:
     """Everything gitbot must remember about one canary between ticks and across restarts."""
 
@@ -117,6 +134,8 @@ class RolloutState:
     not_ready_since: str = ""  # when the canary/primary was first seen not ready in this phase
     events: tuple[Event, ...] = ()
     drift: str = ""  # the drift event gitbot halted on (told once); "" when not halted
+    pull_request: PullRequestRef | None = None  # pull-request mode: the PR in flight
+    ticks: tuple[TickRecord, ...] = ()  # pull-request mode: this run's analysis ticks
 
     @property
     def canary_weight(self) -> int:
@@ -129,6 +148,7 @@ class RolloutState:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["phase"] = self.phase.value
+        data["ticks"] = [_tick_to_json(t) for t in self.ticks]
         return data
 
     @classmethod
@@ -164,6 +184,8 @@ class RolloutState:
             not_ready_since=text_field(fields, "not_ready_since"),
             events=_events(fields.get("events", [])),
             drift=text_field(fields, "drift"),
+            pull_request=_pull_request(fields.get("pull_request")),
+            ticks=_ticks(fields.get("ticks", [])),
         )
 
 
@@ -219,6 +241,39 @@ def _events(data: Any) -> tuple[Event, ...]:
     return tuple(events)
 
 
+def _tick_to_json(tick: TickRecord) -> dict[str, Any]:
+    data = asdict(tick)
+    for hook in data["hooks"]:
+        hook["type"] = hook["type"].value
+    return data
+
+
+def _tick_from_json(data: Mapping[str, Any]) -> TickRecord:
+    hooks = tuple(HookResult(**{**h, "type": WebhookType(h["type"])}) for h in data["hooks"])
+    metrics = tuple(MetricResult(**m) for m in data["metrics"])
+    return TickRecord(str(data["time"]), int(data["weight"]), metrics, hooks)
+
+
+def _pull_request(data: Any) -> PullRequestRef | None:
+    if not data:
+        return None
+    try:
+        return PullRequestRef(**fields_of(data, "pull_request"))
+    except TypeError as err:
+        raise StateFormatError(f"pull_request: {err}") from None
+
+
+def _ticks(data: Any) -> tuple[TickRecord, ...]:
+    if not isinstance(data, list):
+        raise StateFormatError(f"ticks: expected a list, got {data!r}")
+    try:
+        return tuple(_tick_from_json(t) for t in data)
+    except (TypeError, ValueError, KeyError) as err:
+        raise StateFormatError(f"ticks: {err}") from None
+
+
+
+
 @dataclass(frozen=True)
 class Readiness:
     """Readiness of a Deployment as read from kube-state-metrics series.
@@ -251,6 +306,16 @@ class HookResult:
     passed: bool
     status: int | None = None  # None: no response (timeout, refused)
     message: str = ""  # response body or the transport error
+
+
+@dataclass(frozen=True)
+class TickRecord:
+    """One analysis tick of the run: when, at which canary weight, what it measured."""
+
+    time: str
+    weight: int
+    metrics: tuple[MetricResult, ...] = ()
+    hooks: tuple[HookResult, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -243,7 +243,7 @@ class Developer:
 
     def log_subjects(self) -> list[str]:
         self.pull()
-        return _git(self.clone, "log", "--format=%s", self.branch).splitlines()
+        return _git(self.clone, "log", "--first-parent", "--format=%s", self.branch).splitlines()
 
 
 def create_gitops_repo(

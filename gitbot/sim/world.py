@@ -41,7 +41,7 @@ CONFIG = """\
 git:
   url: {remote}
   branch: main
-  mode: push
+  mode: {mode}
   workdir: {workdir}
   author:
     name: gitbot
@@ -70,6 +70,8 @@ class World:
         ab_share: float = 0.2,
         crash: Callable[[str], None] | None = None,
         pace: float = 3.0,
+        mode: str = "push",
+        extra_config: Callable[[World], str] | None = None,
     ) -> None:
         self.base = base
         self.options = options or CanaryOptions()
@@ -80,6 +82,8 @@ class World:
         self.ab_share = ab_share
         self.crash = crash
         self.pace = pace  # seconds between passes: the daemon's analysis interval, sped up
+        self.mode = mode  # git.mode
+        self.extra_config = extra_config  # more config.yaml (forge, pullRequests), once started
         self._stack = ExitStack()
         self.inbox: Inbox
         self.dev: Developer
@@ -117,15 +121,25 @@ class World:
             PrometheusServer([self.cluster.metrics_address])
         )
         self.prometheus.wait_for_data("kube_deployment_spec_replicas", timeout=60)
+        self._write_config()
+        self.app = build_app(load_settings(self.config_path), crash=self.crash)
+        self._stack.callback(lambda: self.app.close())
+
+    def _write_config(self) -> None:
         self.config_path.write_text(
             CONFIG.format(
                 remote=self.dev.remote, workdir=self.base / "gitbot-work",
-                prometheus=self.prometheus.url,
-            ),
+                prometheus=self.prometheus.url, mode=self.mode,
+            ) + (self.extra_config(self) if self.extra_config else ""),
             encoding="utf-8",
         )
-        self.app = build_app(load_settings(self.config_path), crash=self.crash)
-        self._stack.callback(self.app.close)
+
+    def reconfigure(self, mode: str, extra_config: Callable[[World], str] | None = None) -> None:
+        """Switch gitbot to another `git.mode` (and forge settings) on the same repository."""
+        self.mode, self.extra_config = mode, extra_config
+        self._write_config()
+        old, self.app = self.app, build_app(load_settings(self.config_path), crash=self.crash)
+        old.close()
 
     def reconcile(self) -> PassReport:
         """One `reconcile --once` pass."""
@@ -156,7 +170,9 @@ class World:
             if on_pass:
                 on_pass(report)
             phase = self.state().phase.value
-            if phase in wanted and self.state().pending is None:
+            if phase in wanted and self.state().pending is None and (
+                self.state().pull_request is None or phase == "WaitingPromotion"
+            ):
                 return reports
             if time.monotonic() > deadline:
                 raise TimeoutError(

@@ -144,6 +144,10 @@ class LocalForge:
         record["statuses"].setdefault(pr.head_sha, {})[context] = state
         self._save(record, f"pull request #{record['number']}: {context} {state}: {description}")
 
+    def body(self, pr: PullRequest) -> str:
+        """The PR's description as gitbot wrote it (the demo prints it)."""
+        return str(self._require(pr)["body"])
+
     def reject(self, pr: PullRequest, user: str, reason: str = "") -> None:
         self._close(pr, user, reason or f"rejected by {user}")
 

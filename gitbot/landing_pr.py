@@ -1,0 +1,288 @@
+"""Pull-request mode: every change gitbot decides lands through a pull request into git.branch.
+
+Called by the reconciler through the `Landing` interface (`gitbot.landing`). For each change:
+commit it in the working copy as push mode would (same trailers and body), record the PR
+(branch, head) in the canary's state BEFORE opening it, push the branch and open (or, after a
+restart, adopt) the PR, record its number, and try to merge it. Actions in
+`pullRequests.review` (default: promote) wait for people in phase WaitingPromotion while the
+analysis keeps running every tick; the re-decided promotion re-checks the same PR (never a
+second one). People refusing a PR (reject, `/gitbot abort`, closed unmerged) roll the run back;
+a rollback closes the waiting PR with the reason and is merged at once; a new change while a PR
+is open supersedes it. The local working copy never keeps an unmerged commit: it is reset to
+the remote after each proposal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from gitbot.adapters.forges import PRState, PullRequest
+from gitbot.adapters.git import CommitInfo, GitWorkspace
+from gitbot.adapters.manifest_types import FieldChange
+from gitbot.adapters.manifests import ManifestEditor
+from gitbot.adapters.statestore import GitStateStore
+from gitbot.core import decide_pr, messages, pr_texts
+from gitbot.core.spec import Canary
+from gitbot.core.state import (
+    Decision,
+    Event,
+    Observation,
+    PullRequestRef,
+    RepoChange,
+    RolloutState,
+)
+from gitbot.errors import GitbotError
+from gitbot.history import find_step, mainline, run_commits, trailer
+from gitbot.landing import Committer, Landed, Resumed
+from gitbot.pullrequests import Outcome, Progress, PullRequestDriver, branch_name
+
+log = logging.getLogger("gitbot.reconciler")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PullRequestLanding:
+    """See the module docstring."""
+
+    def __init__(
+        self, ws: GitWorkspace, store: GitStateStore, driver: PullRequestDriver, *,
+        review: frozenset[str], approvals: int = 1, crash: Callable[[str], None],
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.ws = ws
+        self.store = store
+        self.driver = driver
+        self.review = review
+        self.approvals = approvals
+        self.crash = crash
+        self.clock = clock
+        self.committer = Committer(ws, crash)
+
+    # --- the Landing interface -------------------------------------------------------------
+
+    def unfinished(self, state: RolloutState) -> bool:
+        return state.pending is not None or state.pull_request is not None
+
+    def note(
+        self, canary: Canary, before: RolloutState, decision: Decision, obs: Observation,
+        now: datetime,
+    ) -> Decision:
+        return decide_pr.record_tick(before, decision, obs, now)
+
+    def land(
+        self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
+        analysis: str = "",
+    ) -> Landed:
+        ref = state.pull_request
+        if (ref is not None and ref.number and ref.action == change.action
+                and self._reviewed(change)):
+            self.driver.report_analysis(self._pr(ref), True, "analysis passed this tick")
+            progress = self._advance(canary, state, change, ref, fresh=False)
+            return self._outcome(canary, before, state, change, ref, progress)
+        return self._propose(canary, before, state, change, analysis, old=ref)
+
+    def finish(
+        self, canary: Canary, state: RolloutState, history: list[CommitInfo]
+    ) -> Resumed:
+        ref, pending = state.pull_request, state.pending
+        if pending is None:
+            assert ref is not None
+            return self._waiting_review(canary, state, ref)
+        if find_step(mainline(history), canary.key, state.step) is not None:
+            return Resumed(replace(state, pending=None, pull_request=None))
+        same = ref is not None and (ref.step == state.step or bool(
+            ref.number and ref.action == pending.action and self._reviewed(pending)))
+        if ref is None or not same or not ref.number:
+            old = None if same else ref
+            landed = self._propose(canary, state, state, pending, "", old=old, known=same)
+            return self._resumed(landed)
+        progress = self._advance(canary, state, pending, ref, fresh=False)
+        if progress.outcome is Outcome.REJECTED and not pending.revert:
+            return self._rejected(canary, state, progress)
+        landed = self._outcome(canary, state, state, pending, ref, progress)
+        resumed = self._resumed(landed)
+        if resumed.hold and self._revision_changed(canary, state):
+            # decide restarts the run; its first change supersedes this PR
+            return Resumed(replace(landed.state, pending=None), "a new revision supersedes "
+                           f"pull request #{ref.number}")
+        return resumed
+
+    # --- proposing and advancing -------------------------------------------------------------
+
+    def _propose(
+        self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
+        analysis: str, *, old: PullRequestRef | None, known: bool = False,
+    ) -> Landed:
+        key = canary.key
+        if old is not None and old.number and change.revert:
+            self._close(old, f"gitbot rolls back `{key}`: {change.reason}. This pull request "
+                        "is closed without merging; the rollback's own pull request follows.")
+        sha, edits = self.committer.commit(canary, state, change, analysis)
+        if sha is None:
+            self.ws.sync()
+            return Landed(replace(state, pending=None, pull_request=None))
+        branch = branch_name(key, state.step, change.action)
+        ref = PullRequestRef(branch, sha, change.action, state.step)
+        self.store.save(key, replace(state, pull_request=ref), f"proposing {branch}")
+        self.crash("after-commit")
+        title, body = self._texts(canary, state, change, edits)
+        proposal = self.driver.propose(key, state.step, change.action, sha, title, body,
+                                       known=known)
+        pr = proposal.pr
+        ref = replace(ref, number=pr.number, url=pr.url)
+        self.store.save(key, replace(state, pull_request=ref), f"opened pull request #{pr.number}")
+        self.crash("after-open")
+        if old is not None and old.number and old.branch != ref.branch and not change.revert:
+            self._close(old, f"Superseded by #{pr.number} {pr.url}".rstrip()
+                        + f" ({change.subject}); gitbot closed this pull request.")
+        progress = self._advance(canary, state, change, ref, fresh=proposal.fresh, pr=pr)
+        return self._outcome(canary, before, state, change, ref, progress)
+
+    def _advance(
+        self, canary: Canary, state: RolloutState, change: RepoChange, ref: PullRequestRef,
+        *, fresh: bool, pr: PullRequest | None = None,
+    ) -> Progress:
+        return self.driver.advance(
+            pr or self._pr(ref), change.action, fresh=fresh, urgent=change.revert,
+            local_approval=self._approval(canary, state), gitbot_sha=ref.head,
+        )
+
+    def _outcome(
+        self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
+        ref: PullRequestRef, progress: Progress,
+    ) -> Landed:
+        self.ws.sync()  # the merge, or back to the remote's head without the unmerged commit
+        number = f"#{ref.number}"
+        if progress.foreign:
+            log.warning("%s: pull request %s carries a person's commits on top of gitbot's %s; "
+                        "they are kept", canary.key, number, ref.head[:12])
+        if progress.outcome is Outcome.MERGED:
+            people = ", ".join(progress.approved_by)
+            who = f" (approved by {people})" if people else ""
+            log.info("%s: merged pull request %s%s", canary.key, number, who)
+            done = replace(state, pending=None, pull_request=None)
+            return Landed(done, progress.merged_sha, self.ws.log(max_count=1)[0].subject,
+                          f"merged pull request {number}{who}")
+        log.info("%s: pull request %s: %s", canary.key, number, progress.reason)
+        if self._reviewed(change):
+            held = decide_pr.held_for_review(canary, before, state, ref, self.clock())
+            first = held.step == state.step
+            return Landed(held, reason=f"pull request {number} waits for review", quiet=not first)
+        return Landed(replace(state, pull_request=ref),
+                      reason=f"pull request {number} waits: {progress.reason}")
+
+    def _waiting_review(self, canary: Canary, state: RolloutState,
+                        ref: PullRequestRef) -> Resumed:
+        """A promotion PR waits: what did people do? (the analysis then runs as usual)"""
+        progress = self.driver.check(self._pr(ref), self._approval(canary, state))
+        if progress.outcome is Outcome.REJECTED:
+            return self._rejected(canary, state, progress)
+        if progress.outcome is Outcome.MERGED:
+            self.ws.sync()
+            return Resumed(decide_pr.promotion_merged(canary, state, self.clock()),
+                           f"pull request #{ref.number} merged by a person")
+        if progress.suspend:
+            if ref.paused:
+                return Resumed(state, hold=True)
+            paused = replace(state, pull_request=replace(ref, paused=True))
+            event = Event(_stamp(self.clock()), "Normal", messages.SUSPENDED)
+            return Resumed(paused.with_events(event), "/gitbot pause", hold=True)
+        if ref.paused:
+            return Resumed(replace(state, pull_request=replace(ref, paused=False)),
+                           "/gitbot resume")
+        return Resumed(state)
+
+    def _rejected(self, canary: Canary, state: RolloutState, progress: Progress) -> Resumed:
+        ref = state.pull_request
+        number = f"#{ref.number}" if ref is not None else "the pull request"
+        reason = f"pull request {number} rejected: {progress.reason}"
+        log.warning("%s: %s", canary.key, reason)
+        return Resumed(state, reason,
+                       decision=decide_pr.rejected(canary, state, reason, self.clock()))
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _reviewed(self, change: RepoChange) -> bool:
+        return change.action in self.review and not change.revert
+
+    @staticmethod
+    def _resumed(landed: Landed) -> Resumed:
+        return Resumed(landed.state, landed.reason, hold=landed.state.pending is not None)
+
+    def _pr(self, ref: PullRequestRef) -> PullRequest:
+        return PullRequest(number=ref.number, branch=ref.branch, base=self.ws.branch,
+                           head_sha=ref.head, state=PRState.OPEN, url=ref.url)
+
+    def _close(self, ref: PullRequestRef, why: str) -> None:
+        try:
+            self.driver.close(self._pr(ref), why)
+        except GitbotError as err:  # best effort: the change that replaces it matters more
+            log.warning("could not close pull request #%d: %s", ref.number, err)
+
+    def _approval(self, canary: Canary, state: RolloutState) -> str:
+        """`gitbot approve` recorded for this run, by whom ("" when none)."""
+        approval = self.store.approval(canary.key)
+        if (approval and state.rollout_id and approval.get("rollout") == state.rollout_id
+                and approval.get("decision", "approve") == "approve"):
+            return approval.get("by", "") or "gitbot approve"
+        return ""
+
+    def _revision_changed(self, canary: Canary, state: RolloutState) -> bool:
+        revision = ManifestEditor(self.ws.root).target_revision(canary)
+        return bool(revision) and revision != state.last_applied_spec
+
+    def _texts(self, canary: Canary, state: RolloutState, change: RepoChange,
+               edits: list[FieldChange]) -> tuple[str, str]:
+        if not self._reviewed(change) or change.action != "promote":
+            tick = state.ticks[-1] if state.ticks else None
+            return (pr_texts.step_title(canary, change),
+                    pr_texts.step_body(canary, change, state, tick))
+        promotion = pr_texts.Promotion(
+            canary=canary, rollout_id=state.rollout_id, deltas=_deltas(edits),
+            ticks=state.ticks, steps=self._steps(canary, state), approvals=self.approvals,
+        )
+        return pr_texts.promotion_title(canary), pr_texts.promotion_body(promotion)
+
+    def _steps(self, canary: Canary, state: RolloutState) -> tuple[pr_texts.StepLink, ...]:
+        """The run's merged steps (not the change being proposed, committed locally)."""
+        links = []
+        for commit in reversed(run_commits(self.ws.log(max_count=300), canary.key)):
+            step = trailer(commit, "Gitbot-Step")
+            if step == str(state.step):
+                continue
+            weight = trailer(commit, "Gitbot-Weight")
+            links.append(pr_texts.StepLink(
+                int(step) if step.isdigit() else 0, trailer(commit, "Gitbot-Action"),
+                int(weight) if weight.isdigit() else 0,
+                _pr_number(commit.subject) or commit.sha[:12]))
+        return tuple(links)
+
+
+def _pr_number(subject: str) -> str:
+    """`#12` from a merge subject `... (#12)`, else ""."""
+    if subject.endswith(")") and "(#" in subject:
+        number = subject.rsplit("(#", 1)[1][:-1]
+        return f"#{number}" if number.isdigit() else ""
+    return ""
+
+
+def _deltas(edits: list[FieldChange], most: int = 12) -> tuple[pr_texts.Delta, ...]:
+    return tuple(
+        pr_texts.Delta(f"{e.kind.lower()}/{e.name} {e.field}".strip(), _short(e.old),
+                       _short(e.new))
+        for e in edits[:most]
+    )
+
+
+def _short(value: object, most: int = 80) -> str:
+    text = "(none)" if value is None else str(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def _stamp(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
