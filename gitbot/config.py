@@ -143,6 +143,13 @@ class ChatConfig(_Strict):
         return self.address
 
 
+class FluxConfig(_Strict):
+    """`flux.cluster`: the directory holding the Flux Kustomizations gitbot serves
+    (CONTRACT.md); "" = the repository's only cluster (plain repositories: none)."""
+
+    cluster: str = ""
+
+
 class ForgeConfig(_Strict):
     type: Literal["local", "github"] = "local"
 
@@ -162,6 +169,7 @@ class SecurityConfig(_Strict):
 class Settings(_Strict):
     git: GitConfig
     prometheus: PrometheusConfig = PrometheusConfig()
+    flux: FluxConfig = FluxConfig()
     forge: ForgeConfig = ForgeConfig()
     chat: ChatConfig | None = None
     daemon: DaemonConfig = DaemonConfig()

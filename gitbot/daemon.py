@@ -95,7 +95,8 @@ class Daemon:
             self.healthy.clear()
             return
         self.healthy.set()
-        canaries = {c.key: c for c in load_repository(self.app.workspace.root).canaries}
+        specs = load_repository(self.app.workspace.root, cluster=self.app.settings.flux.cluster)
+        canaries = {c.key: c for c in specs.canaries}
         for key in set(self.intervals) - set(canaries):
             self.scheduler.remove_job(f"canary:{key}")
             del self.intervals[key]

@@ -102,8 +102,10 @@ class Reconciler:
         clock: Callable[[], datetime] = utcnow,
         crash: CrashHook = _no_crash,
         no_cross_namespace_refs: bool = False,
+        flux_cluster: str = "",
     ) -> None:
         self.ws = workspace
+        self.flux_cluster = flux_cluster  # config flux.cluster ("" = the only cluster)
         self.no_cross_namespace_refs = no_cross_namespace_refs
         self.store = store
         self.observer = observer
@@ -115,7 +117,8 @@ class Reconciler:
     def run_pass(self, only: str | None = None) -> PassReport:
         """Sync the repository, then give every valid canary (or one) one tick."""
         head = self.ws.sync()
-        specs = load_repository(self.ws.root, no_cross_namespace_refs=self.no_cross_namespace_refs)
+        specs = load_repository(self.ws.root, no_cross_namespace_refs=self.no_cross_namespace_refs,
+                                cluster=self.flux_cluster)
         report = PassReport(head=head, specs=specs)
         problems = frozenset(str(p) for p in specs.problems)
         for line in sorted(problems - self._reported):  # each once, until it is fixed

@@ -78,7 +78,8 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     strict_refs = settings.security.no_cross_namespace_refs
 
     def providers() -> Mapping[str, AlertProvider]:
-        specs = load_repository(workspace.root, no_cross_namespace_refs=strict_refs)
+        specs = load_repository(workspace.root, no_cross_namespace_refs=strict_refs,
+                                cluster=settings.flux.cluster)
         return {p.key: p for p in specs.providers}
 
     announcer = Announcer(
@@ -86,7 +87,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     )
     reconciler = Reconciler(
         workspace, store, observer, announcer, crash=crash or crash_hook_from_env(os.environ),
-        no_cross_namespace_refs=strict_refs,
+        no_cross_namespace_refs=strict_refs, flux_cluster=settings.flux.cluster,
     )
     return App(settings, workspace, store, reconciler, metrics)
 
