@@ -66,7 +66,8 @@ class Observer:
         now: datetime,
     ) -> Observation:
         editor = ManifestEditor(self.ws.root)
-        revision = editor.target_revision(canary)
+        flux = specs.flux  # a Flux repository: the rendered target is what runs
+        revision = flux.revision(canary) if flux is not None else editor.target_revision(canary)
         bootstrapped = editor.is_bootstrapped(canary)
         synced = self.cluster_synced(canary, history, now)
         base = Observation(

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from gitbot.adapters.flux_editor import editor_for
+from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitConflictError, GitWorkspace
 from gitbot.adapters.manifest_types import FieldChange
 from gitbot.adapters.manifests import ManifestEditor
@@ -113,6 +115,7 @@ class Reconciler:
         self.clock = clock
         self.crash = crash
         self._reported: frozenset[str] = frozenset()  # problems already logged
+        self._flux: FluxSpecs | None = None  # the rendered Flux view of the current pass
 
     def run_pass(self, only: str | None = None) -> PassReport:
         """Sync the repository, then give every valid canary (or one) one tick."""
@@ -140,6 +143,7 @@ class Reconciler:
             return TickReport(canary.key, phase="", error=str(err))
 
     def tick(self, canary: Canary, specs: SpecSet) -> TickReport:
+        self._flux = specs.flux  # a Flux repository is edited and verified as Flux renders it
         state = self.store.load(canary.key) or RolloutState()
         history = self.ws.log(max_count=300)
         if state.pending is not None:
@@ -189,7 +193,7 @@ class Reconciler:
         """Make the repository declare `change`: edit, commit with trailers, push."""
         if change.revert:
             return self._rollback(canary, state, change, analysis)
-        editor = ManifestEditor(self.ws.root)
+        editor = editor_for(self.ws.root, self._flux)
         edits = _apply_edits(editor, canary, change)
         editor.save()
         self.crash("after-edit")
@@ -218,7 +222,7 @@ class Reconciler:
         except GitConflictError as err:
             log.warning("%s: revert conflicted, writing 100/0 directly: %s", canary.key, err)
             sha = None
-        editor = ManifestEditor(self.ws.root)
+        editor = editor_for(self.ws.root, self._flux)
         _apply_edits(editor, canary, replace(change, revert=False))
         editor.save()
         self.crash("after-edit")

@@ -1,0 +1,224 @@
+"""The manifest editor for Flux repositories: writes where the result stays true, then verifies.
+
+`FluxEditor` (a `ManifestEditor`) is what the reconciler edits with when the repository has Flux
+Kustomizations (`editor_for`). It differs from the plain editor in where it reads and writes:
+
+- bootstrap generates the primary from the *effective* target (as Flux renders it: images,
+  patches, namespace) into gitbot's own directory with its own Flux Kustomization
+  (`gitbot.adapters.flux_layout`), so the team's transformers never reach the primary;
+- promotion copies the rendered target's template into that primary;
+- a change to a team object (the target's replicas, the apex Service's selector) is made in the
+  object's source file when only this Flux Kustomization uses it, else as a `spec.patches`
+  entry of that Flux Kustomization (`gitbot.adapters.flux_placement`);
+- `save()` renders the cluster again and checks that what Flux would apply is exactly what was
+  decided (replicas, primary template, weights); on a mismatch it raises `OverriddenError`
+  naming the transformer (file:line), and the caller commits nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap
+
+from gitbot.adapters import bootstrap as generator
+from gitbot.adapters import flux_layout as layout
+from gitbot.adapters.flux_placement import set_effective
+from gitbot.adapters.flux_specs import FluxSpecs
+from gitbot.adapters.flux_verify import Check, verify
+from gitbot.adapters.manifest_merge import Changes, merge_mapping, plain, to_node
+from gitbot.adapters.manifest_types import (
+    GENERATED_MARK,
+    FieldChange,
+    ManifestNotFoundError,
+    selector_label,
+)
+from gitbot.adapters.manifests import PROMOTED_SPEC_FIELDS, ManifestEditor, primary_template, record
+from gitbot.adapters.render import RenderedObject
+from gitbot.adapters.safefs import new_file
+from gitbot.adapters.yamlio import YamlFile, dump_text
+from gitbot.core.configrefs import primary_pod_template
+from gitbot.core.routes import read_traffic
+from gitbot.core.spec import Canary
+from gitbot.core.state import Traffic
+
+Obj = dict[str, Any]
+
+
+def editor_for(root: Path, flux: FluxSpecs | None) -> ManifestEditor:
+    """The editor for a checkout: a FluxEditor when the SpecSet came from a Flux view."""
+    return FluxEditor(root, flux) if flux is not None else ManifestEditor(root)
+
+
+class FluxEditor(ManifestEditor):
+    """Edits a Flux repository as described in the module docstring."""
+
+    def __init__(self, root: Path, flux: FluxSpecs) -> None:
+        super().__init__(root)
+        self.flux = flux
+        self.checks: list[Check] = []
+
+    # -- the effective target -------------------------------------------------------------
+    def rendered_target(self, canary: Canary) -> RenderedObject:
+        found = self.flux.target(canary)
+        if found is None:
+            raise ManifestNotFoundError(
+                f"Deployment {canary.namespace}/{canary.target.name} is not rendered by any Flux "
+                f"Kustomization of {self.flux.view.cluster} (targetRef of Canary {canary.key})")
+        return found
+
+    def _target_data(self, canary: Canary) -> tuple[Obj, str, str]:
+        target = self.rendered_target(canary)
+        data: Obj = copy.deepcopy(plain(target.obj))
+        subject = f"{target.origin.where()}: Deployment {canary.namespace}/{target.name}"
+        label, value = selector_label(data, subject)
+        return data, label, value
+
+    def _exists(self, kind: str, namespace: str, name: str) -> bool:
+        if self.flux.view.find(kind, name, namespace):
+            return True
+        entry = self.index.find(kind, namespace, name)
+        return entry is not None and layout.is_owned(entry.file.rel)
+
+    # -- bootstrap ------------------------------------------------------------------------
+    def bootstrap(self, canary: Canary) -> list[FieldChange]:
+        """Generate the missing objects in gitbot's directory, from the effective target."""
+        data, label, value = self._target_data(canary)
+        team = self.flux.rendered(canary).kustomization
+        cluster = self.flux.view.cluster
+        folder = layout.own_directory(cluster, team)
+        changes: list[FieldChange] = []
+        created: list[str] = []
+        for name, objs in self._groups(canary, data, label, value).items():
+            rel = new_file(self.root, folder, name, f"Canary {canary.key}")
+            self.index.add_file(YamlFile.create(self.root, rel, generator.render_file(canary,
+                                                                                      objs)))
+            created.append(name)
+            changes += [FieldChange(rel, o["kind"], canary.namespace, o["metadata"]["name"], "",
+                                    None, o) for o in objs]
+        if created:
+            changes += self._register(canary, folder, created)
+            changes += self._own_kustomization(canary, cluster)
+        changes += self._adopt_service(canary, label, value)
+        self._check_primary(canary)
+        return changes
+
+    def _groups(self, canary: Canary, data: Obj, label: str, value: str) -> dict[str, list[Obj]]:
+        ns, svc = canary.namespace, canary.service_name
+        primary = [generator.primary_deployment(data, label, value, ns)]
+        if canary.autoscaler is not None:
+            hpa = self.flux.view.find("HorizontalPodAutoscaler", canary.autoscaler.name, ns)
+            if not hpa:
+                raise ManifestNotFoundError(
+                    f"HorizontalPodAutoscaler {ns}/{canary.autoscaler.name} is not rendered by "
+                    f"any Flux Kustomization (autoscalerRef of Canary {canary.key})")
+            primary.append(generator.primary_hpa(canary, plain(hpa[0].obj), ns))
+        groups = {f"{canary.target.name}-primary.yaml": primary,
+                  f"{svc}-services.yaml": generator.services(canary, label, value, ns, data),
+                  f"{svc}-routing.yaml": generator.routing(canary, ns)}
+        return {name: missing for name, objs in groups.items()
+                if (missing := [o for o in objs
+                                if not self._exists(o["kind"], ns, o["metadata"]["name"])])}
+
+    def _register(self, canary: Canary, folder: str, names: list[str]) -> list[FieldChange]:
+        rel = f"{folder}/kustomization.yaml"
+        if rel in self.index.files or (self.root / rel).exists():
+            self.index.files.setdefault(rel, YamlFile.read(self.root, rel))
+            return [c for n in names for c in generator.register_resource(self.index, folder, n)]
+        text = (f"{GENERATED_MARK} for Canary {canary.key}: applied by its own Flux "
+                "Kustomization.\n" + dump_text(to_node(layout.own_kustomize_file(names))))
+        self.index.add_file(YamlFile.create(self.root, rel, text))
+        return [FieldChange(rel, "Kustomization", "", "", "", None, {"resources": names})]
+
+    def _own_kustomization(self, canary: Canary, cluster: str) -> list[FieldChange]:
+        team = self.flux.rendered(canary).kustomization
+        doc = layout.own_kustomization(cluster, team)
+        meta = doc["metadata"]
+        if self.index.find("Kustomization", meta["namespace"], meta["name"]) is not None:
+            return []
+        rel = layout.own_kustomization_file(cluster, team)
+        folder, _, name = rel.rpartition("/")
+        text = (f"{GENERATED_MARK}: applies {layout.own_directory(cluster, team)} after "
+                f"Kustomization {team.key}.\n" + dump_text(to_node(doc)))
+        self.index.add_file(YamlFile.create(self.root, new_file(self.root, folder, name,
+                                                                f"Canary {canary.key}"), text))
+        found = [FieldChange(rel, "Kustomization", meta["namespace"], meta["name"], "", None, doc)]
+        return found + generator.register_resource(self.index, folder, name)
+
+    def _adopt_service(self, canary: Canary, label: str, value: str) -> list[FieldChange]:
+        """The team's own Service `<svc>` selects the primary pods (as Flagger does)."""
+        team = [o for o in self.flux.view.find("Service", canary.service_name, canary.namespace)
+                if not layout.is_owned(o.origin.file)]
+        if not team:
+            return []
+        want = {label: f"{value}-primary"}
+        if (team[0].obj.get("spec") or {}).get("selector") == want:
+            return []
+        return self._set(team[0], ("spec", "selector"), want)
+
+    # -- promotion, replicas --------------------------------------------------------------
+    def promote(self, canary: Canary) -> list[FieldChange]:
+        """Copy the rendered target's pod template (and rollout settings) into the primary."""
+        data, label, value = self._target_data(canary)
+        primary = self.require("Deployment", canary.namespace, canary.primary_name,
+                               f"promotion of Canary {canary.key}")
+        source = data["spec"]
+        want = {"template": primary_pod_template(
+            primary_template(source.get("template"), label, value), {})}
+        want.update((k, source[k]) for k in PROMOTED_SPEC_FIELDS if k in source)
+        dest = primary.doc.data.setdefault("spec", CommentedMap())
+        keep = frozenset(k for k in dest if k not in PROMOTED_SPEC_FIELDS)
+        changes: Changes = []
+        merge_mapping(dest, want, "spec", changes, keep=keep)
+        self._check_primary(canary)
+        return record(primary, changes)
+
+    def set_replicas(self, namespace: str, name: str, replicas: int) -> list[FieldChange]:
+        team = [o for o in self.flux.view.find("Deployment", name, namespace)
+                if not layout.is_owned(o.origin.file)]
+        if not team:
+            return super().set_replicas(namespace, name, replicas)
+        return self._set(team[0], ("spec", "replicas"), replicas)
+
+    def _set(self, obj: RenderedObject, path: tuple[str, ...], value: Any) -> list[FieldChange]:
+        def read(rendered: Any) -> Any:
+            return _get(rendered, path)
+
+        self.checks.append(Check(obj.kind, obj.namespace or "", obj.name, ".".join(path), value,
+                                 read))
+        return set_effective(self.index, self.flux, obj, path, value)
+
+    # -- traffic --------------------------------------------------------------------------
+    def set_traffic(self, canary: Canary, traffic: Traffic) -> list[FieldChange]:
+        changes = super().set_traffic(canary, traffic)
+        want = self.get_traffic(canary)
+        self.checks.append(Check("VirtualService", canary.namespace, canary.service_name,
+                                 "spec.http (weights)", want,
+                                 lambda o: read_traffic(canary, _get(o, ("spec", "http")) or [])))
+        return changes
+
+    def _check_primary(self, canary: Canary) -> None:
+        primary = self.get("Deployment", canary.namespace, canary.primary_name) or {}
+        want = (primary.get("spec") or {}).get("template")
+        self.checks = [c for c in self.checks if c.name != canary.primary_name]
+        self.checks.append(Check("Deployment", canary.namespace, canary.primary_name,
+                                 "spec.template", want,
+                                 lambda o: _get(o, ("spec", "template"))))
+
+    # -- save and verify ------------------------------------------------------------------
+    def save(self) -> list[str]:
+        """Write the changed files, then render them as Flux would and verify the checks."""
+        written = super().save()
+        if written and self.checks:
+            verify(self.root, self.flux, self.checks)
+        return written
+
+
+def _get(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj

@@ -1,0 +1,162 @@
+"""Writing in Flux repositories: gitbot's own directory, the effective primary, per-environment
+replicas, and render-edit-render verification (real kustomize on the fixture layouts)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitbot.adapters.flux_editor import FluxEditor
+from gitbot.adapters.flux_verify import OverriddenError
+from gitbot.adapters.render import FluxView, render_repository
+from gitbot.adapters.specs import SpecSet, format_problems, load_repository
+from gitbot.core.spec import Canary
+from gitbot.core.state import Traffic
+
+LAYOUTS = Path(__file__).parent / "data" / "flux_layouts"
+GOLDEN = Path(__file__).parent / "data" / "golden" / "flux"
+OWN = "gitbot/clusters/my-cluster/apps"
+
+
+def layout(tmp_path: Path, name: str) -> Path:
+    root = tmp_path / name
+    shutil.copytree(LAYOUTS / name, root)
+    return root
+
+
+def loaded(root: Path, cluster: str | None = None) -> tuple[SpecSet, Canary]:
+    specs = load_repository(root, cluster=cluster)
+    assert format_problems(specs.problems) == ""
+    assert specs.flux is not None and len(specs.canaries) == 1
+    return specs, specs.canaries[0]
+
+
+def editor(root: Path, cluster: str | None = None) -> tuple[FluxEditor, Canary]:
+    specs, canary = loaded(root, cluster)
+    assert specs.flux is not None
+    return FluxEditor(root, specs.flux), canary
+
+
+def view(root: Path, cluster: str | None = None) -> FluxView:
+    rendered = render_repository(root, cluster)
+    assert rendered is not None
+    return rendered
+
+
+def spec_of(root: Path, kind: str, name: str, cluster: str | None = None) -> dict[str, Any]:
+    found = view(root, cluster).find(kind, name)
+    assert len(found) == 1, (kind, name, found)
+    return dict(found[0].obj["spec"])
+
+
+def images(spec: dict[str, Any]) -> dict[str, str]:
+    pod = spec["template"]["spec"]
+    return {c["name"]: c["image"] for c in pod["containers"] + pod.get("initContainers", [])}
+
+
+def initialize(root: Path, cluster: str | None = None) -> None:
+    ed, canary = editor(root, cluster)
+    ed.bootstrap(canary)
+    ed.set_replicas(canary.namespace, canary.target.name, 0)
+    ed.save()
+
+
+def bump(root: Path, tag: str) -> None:
+    path = root / "apps/backend/kustomization.yaml"
+    path.write_text(path.read_text().replace("newTag: 6.1.0", f"newTag: {tag}"))
+
+
+def test_gitops_istio_initialization_layout(tmp_path: Path) -> None:
+    root = layout(tmp_path, "gitops-istio")
+    initialize(root)
+    for name in ("clusters/my-cluster/gitbot-apps.yaml", f"{OWN}/kustomization.yaml",
+                 f"{OWN}/backend-services.yaml", f"{OWN}/backend-routing.yaml"):
+        golden = GOLDEN / "gitops-istio" / name.replace("/", "__")
+        assert (root / name).read_text() == golden.read_text(), name
+    rendered = view(root)
+    assert sorted((o.kind, o.name) for o in rendered.by_name("flux-system/gitbot-apps").objects
+                  ) == [("Deployment", "backend-primary"), ("DestinationRule", "backend-canary"),
+                        ("DestinationRule", "backend-primary"),
+                        ("HorizontalPodAutoscaler", "backend-primary"), ("Service", "backend"),
+                        ("Service", "backend-canary"), ("Service", "backend-primary"),
+                        ("VirtualService", "backend")]
+    assert spec_of(root, "Deployment", "backend")["replicas"] == 0
+    # the primary is the effective target: images newTag and the sidecar patch included
+    assert images(spec_of(root, "Deployment", "backend-primary")) == {
+        "backend": "ghcr.io/stefanprodan/podinfo:6.1.0",
+        "istio-proxy": "docker.io/istio/proxyv2:1.18.5",
+        "istio-init": "docker.io/istio/proxyv2:1.18.5"}
+
+
+def test_images_bump_reaches_the_primary_only_at_promotion(tmp_path: Path) -> None:
+    root = layout(tmp_path, "gitops-istio")
+    initialize(root)
+    bump(root, "6.2.0")
+    assert images(spec_of(root, "Deployment", "backend"))["backend"].endswith(":6.2.0")
+    assert images(spec_of(root, "Deployment", "backend-primary"))["backend"].endswith(":6.1.0")
+    ed, canary = editor(root)
+    changes = ed.promote(canary)
+    assert [c.field for c in changes] == [
+        "spec.template.spec.containers[0].image"]
+    ed.save()
+    primary = spec_of(root, "Deployment", "backend-primary")
+    assert images(primary)["backend"].endswith(":6.2.0")
+    assert primary["template"]["metadata"]["labels"]["app"] == "backend-primary"
+
+
+def test_weights_are_verified_in_the_rendered_virtual_service(tmp_path: Path) -> None:
+    root = layout(tmp_path, "gitops-istio")
+    initialize(root)
+    ed, canary = editor(root)
+    ed.set_traffic(canary, Traffic(primary_weight=90, canary_weight=10))
+    ed.save()
+    routes = spec_of(root, "VirtualService", "backend")["http"][0]["route"]
+    assert [r["weight"] for r in routes] == [90, 10]
+
+
+def test_a_transformer_defeating_the_change_is_reported_with_file_and_line(
+        tmp_path: Path) -> None:
+    root = layout(tmp_path, "gitops-istio")
+    kustomization = root / "apps/backend/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + (
+        "patches:\n  - target:\n      kind: Deployment\n      name: backend\n"
+        "    patch: |-\n      - op: add\n        path: /spec/replicas\n        value: 2\n"))
+    ed, canary = editor(root)
+    ed.set_replicas(canary.namespace, canary.target.name, 0)
+    with pytest.raises(OverriddenError) as caught:
+        ed.save()
+    assert str(caught.value) == (
+        "apps/backend/deployment.yaml:1: Deployment prod/backend: spec.replicas: gitbot set 0 "
+        "but Flux would apply 2, overridden by one of apps/backend/kustomization.yaml:19: "
+        "patches[0]; apps/backend/kustomization.yaml:12: patchesJson6902[0]; nothing committed")
+
+
+def test_shared_base_replicas_go_to_the_environment_kustomization(tmp_path: Path) -> None:
+    root = layout(tmp_path, "podinfo")
+    (root / "deploy/bases/backend/canary.yaml").write_text(
+        (Path(__file__).parent / "data/flux_canary_backend.yaml").read_text())
+    base = root / "deploy/bases/backend/kustomization.yaml"
+    base.write_text(base.read_text().replace("resources:\n", "resources:\n  - canary.yaml\n"))
+    before = (root / "deploy/bases/backend/deployment.yaml").read_text()
+    ed, canary = editor(root, "clusters/dev")
+    assert canary.key == "dev/backend"
+    ed.bootstrap(canary)
+    ed.set_replicas(canary.namespace, canary.target.name, 0)
+    ed.save()
+    assert (root / "deploy/bases/backend/deployment.yaml").read_text() == before
+    golden = GOLDEN / "podinfo-dev__webapp.yaml"
+    assert (root / "clusters/dev/webapp.yaml").read_text() == golden.read_text()
+    assert spec_of(root, "Deployment", "backend", "clusters/dev")["replicas"] == 0
+    assert (root / "clusters/dev/gitbot-webapp-dev.yaml").is_file()
+    # the base Service is the apex: its selector moves to the primary through a patch too
+    service = spec_of(root, "Service", "backend", "clusters/dev")
+    assert service["selector"] == {"app.kubernetes.io/name": "backend-primary"}
+    # scaling up again edits the same patch entry
+    ed, canary = editor(root, "clusters/dev")
+    ed.set_replicas(canary.namespace, canary.target.name, 2)
+    ed.save()
+    assert spec_of(root, "Deployment", "backend", "clusters/dev")["replicas"] == 2
+    assert (root / "clusters/dev/webapp.yaml").read_text().count("- op: add") == 2
