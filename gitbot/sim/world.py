@@ -67,6 +67,7 @@ class World:
         ab_share: float = 0.2,
         crash: Callable[[str], None] | None = None,
         pace: float = 3.0,
+        flux: bool = False,
     ) -> None:
         self.base = base
         self.options = options or CanaryOptions()
@@ -77,6 +78,7 @@ class World:
         self.ab_share = ab_share
         self.crash = crash
         self.pace = pace  # seconds between passes: the daemon's analysis interval, sped up
+        self.flux = flux  # the repository laid out like gitops-istio (gitbot.sim.gitops_flux)
         self._stack = ExitStack()
         self.inbox: Inbox
         self.dev: Developer
@@ -102,7 +104,7 @@ class World:
             self.options.alert_url = f"{self.inbox.url}/slack"
         for hook in self.options.webhooks:  # "INBOX/path" points a webhook at the inbox
             hook["url"] = str(hook["url"]).replace("INBOX", self.inbox.url)
-        self.dev = create_gitops_repo(self.base, options=self.options)
+        self.dev = create_gitops_repo(self.base, options=self.options, flux=self.flux)
         self.cluster = self._stack.enter_context(
             SimCluster(
                 str(self.dev.remote), "main", scenario=self.scenario,
