@@ -160,3 +160,40 @@ def test_shared_base_replicas_go_to_the_environment_kustomization(tmp_path: Path
     ed.save()
     assert spec_of(root, "Deployment", "backend", "clusters/dev")["replicas"] == 2
     assert (root / "clusters/dev/webapp.yaml").read_text().count("- op: add") == 2
+
+
+def test_config_map_generator_release_keeps_the_primary_on_its_own_copy(tmp_path: Path) -> None:
+    root = layout(tmp_path, "gitops-istio")
+    kustomization = root / "apps/backend/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + (
+        "configMapGenerator:\n  - name: backend-config\n    namespace: prod\n"
+        "    literals:\n      - color=blue\n"))
+    deployment = root / "apps/backend/deployment.yaml"
+    deployment.write_text(deployment.read_text().replace(
+        "        env:\n", "        envFrom:\n        - configMapRef:\n"
+        "            name: backend-config\n        env:\n"))
+    initialize(root)
+
+    def primary_ref() -> str:
+        pod = spec_of(root, "Deployment", "backend-primary")["template"]["spec"]
+        return str(pod["containers"][0]["envFrom"][0]["configMapRef"]["name"])
+
+    def copies() -> dict[str, Any]:
+        return {o.name: o.obj["data"] for o in view(root).find("ConfigMap")
+                if o.name.endswith("-primary")}
+
+    first = primary_ref()
+    assert first.startswith("backend-config-") and first.endswith("-primary")
+    assert copies() == {first: {"color": "blue"}}
+    specs, canary = loaded(root)
+    assert specs.flux is not None
+    before = specs.flux.revision(canary)
+    kustomization.write_text(kustomization.read_text().replace("color=blue", "color=red"))
+    specs, canary = loaded(root)
+    assert specs.flux is not None and specs.flux.revision(canary) != before
+    assert primary_ref() == first  # the old generated name is pruned, the copy is not
+    ed = FluxEditor(root, specs.flux)
+    ed.promote(canary)
+    ed.save()
+    second = primary_ref()
+    assert second != first and copies() == {second: {"color": "red"}}

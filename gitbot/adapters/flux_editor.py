@@ -24,6 +24,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap
 
 from gitbot.adapters import bootstrap as generator
+from gitbot.adapters import flux_configs as configs
 from gitbot.adapters import flux_layout as layout
 from gitbot.adapters.flux_placement import set_effective
 from gitbot.adapters.flux_specs import FluxSpecs
@@ -91,13 +92,18 @@ class FluxEditor(ManifestEditor):
         folder = layout.own_directory(cluster, team)
         changes: list[FieldChange] = []
         created: list[str] = []
-        for name, objs in self._groups(canary, data, label, value).items():
+        tracked = configs.tracked(self.flux, self.rendered_target(canary))
+        for name, objs in self._groups(canary, data, label, value, tracked).items():
             rel = new_file(self.root, folder, name, f"Canary {canary.key}")
             self.index.add_file(YamlFile.create(self.root, rel, generator.render_file(canary,
                                                                                       objs)))
             created.append(name)
             changes += [FieldChange(rel, o["kind"], canary.namespace, o["metadata"]["name"], "",
                                     None, o) for o in objs]
+        if created and tracked:
+            changes += configs.write(self.index, canary, f"{folder}/{configs.file_name(canary)}",
+                                     tracked)
+            created.append(configs.file_name(canary))
         if created:
             changes += self._register(canary, folder, created)
             changes += self._own_kustomization(canary, cluster)
@@ -105,9 +111,11 @@ class FluxEditor(ManifestEditor):
         self._check_primary(canary)
         return changes
 
-    def _groups(self, canary: Canary, data: Obj, label: str, value: str) -> dict[str, list[Obj]]:
+    def _groups(self, canary: Canary, data: Obj, label: str, value: str,
+                tracked: dict[Any, Obj]) -> dict[str, list[Obj]]:
         ns, svc = canary.namespace, canary.service_name
-        primary = [generator.primary_deployment(data, label, value, ns)]
+        primary = [generator.primary_deployment(data, label, value, ns,
+                                                configs.payloads(tracked))]
         if canary.autoscaler is not None:
             hpa = self.flux.view.find("HorizontalPodAutoscaler", canary.autoscaler.name, ns)
             if not hpa:
@@ -165,15 +173,28 @@ class FluxEditor(ManifestEditor):
         primary = self.require("Deployment", canary.namespace, canary.primary_name,
                                f"promotion of Canary {canary.key}")
         source = data["spec"]
+        tracked = configs.tracked(self.flux, self.rendered_target(canary))
         want = {"template": primary_pod_template(
-            primary_template(source.get("template"), label, value), {})}
+            primary_template(source.get("template"), label, value), configs.payloads(tracked))}
         want.update((k, source[k]) for k in PROMOTED_SPEC_FIELDS if k in source)
         dest = primary.doc.data.setdefault("spec", CommentedMap())
         keep = frozenset(k for k in dest if k not in PROMOTED_SPEC_FIELDS)
         changes: Changes = []
         merge_mapping(dest, want, "spec", changes, keep=keep)
         self._check_primary(canary)
-        return record(primary, changes)
+        return self._promote_configs(canary, tracked) + record(primary, changes)
+
+    def _promote_configs(self, canary: Canary, tracked: dict[Any, Obj]) -> list[FieldChange]:
+        """Rewrite the `-primary` config copies for the promoted template (registering a new
+        copies file in gitbot's kustomization.yaml)."""
+        folder = layout.own_directory(self.flux.view.cluster,
+                                      self.flux.rendered(canary).kustomization)
+        rel = f"{folder}/{configs.file_name(canary)}"
+        existed = rel in self.index.files or (self.root / rel).is_file()
+        changes = configs.write(self.index, canary, rel, tracked)
+        if changes and not existed:
+            changes += self._register(canary, folder, [configs.file_name(canary)])
+        return changes
 
     def set_replicas(self, namespace: str, name: str, replicas: int) -> list[FieldChange]:
         team = [o for o in self.flux.view.find("Deployment", name, namespace)
