@@ -17,6 +17,20 @@ def trailer(commit: CommitInfo, key: str) -> str:
     return values[-1] if values else ""
 
 
+CLUSTER_TRAILER = "Gitbot-Cluster"
+
+
+def for_cluster(history: Iterable[CommitInfo], cluster: str | None) -> list[CommitInfo]:
+    """The commits that may belong to `cluster` (a Flux cluster directory; None: every one).
+
+    gitbot serving one cluster of a repository that holds several marks its commits with
+    `Gitbot-Cluster`; a canary `ns/name` of another cluster is then another canary, whose
+    commits are neither resumed, awaited nor reverted here.
+    """
+    return [c for c in history
+            if cluster is None or trailer(c, CLUSTER_TRAILER) in ("", cluster)]
+
+
 def last_gitbot_commit(history: Iterable[CommitInfo], key: str) -> CommitInfo | None:
     """The newest commit gitbot made for this canary (what the cluster must have applied)."""
     return next((c for c in history if trailer(c, "Gitbot-Canary") == key), None)

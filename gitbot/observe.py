@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
+from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.prometheus import PrometheusMetrics
@@ -65,8 +66,8 @@ class Observer:
         history: list[CommitInfo],
         now: datetime,
     ) -> Observation:
-        editor = ManifestEditor(self.ws.root)
         flux = specs.flux  # a Flux repository: the rendered target is what runs
+        editor = editor_for(self.ws.root, flux)  # and gitbot's objects are this cluster's
         revision = flux.revision(canary) if flux is not None else editor.target_revision(canary)
         bootstrapped = editor.is_bootstrapped(canary)
         synced = self.cluster_synced(canary, history, now)

@@ -36,7 +36,7 @@ from gitbot.core.decide import decide
 from gitbot.core.spec import Canary
 from gitbot.core.state import Decision, RepoChange, RolloutState
 from gitbot.errors import GitbotError
-from gitbot.history import find_step, run_commits
+from gitbot.history import CLUSTER_TRAILER, find_step, for_cluster, run_commits
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
 
@@ -145,10 +145,10 @@ class Reconciler:
     def tick(self, canary: Canary, specs: SpecSet) -> TickReport:
         self._flux = specs.flux  # a Flux repository is edited and verified as Flux renders it
         state = self.store.load(canary.key) or RolloutState()
-        history = self.ws.log(max_count=300)
+        history = self._history()
         if state.pending is not None:
             state = self._finish_pending(canary, state, history)
-            history = self.ws.log(max_count=300)
+            history = self._history()
         now = self.clock()
         observation = self.observer.observe(canary, state, specs, history, now)
         decision = decide(canary, state, observation, now)
@@ -198,6 +198,7 @@ class Reconciler:
         editor.save()
         self.crash("after-edit")
         subject, body, trailers = messages.commit_message(canary, change, state)
+        trailers = self._trailers(trailers)
         body = _with(_with(body, analysis), _section("Changes:", [str(e) for e in edits]))
         sha = self.ws.commit(subject, body, trailers)
         if sha is None:
@@ -208,12 +209,23 @@ class Reconciler:
         self.crash("after-push")
         return pushed
 
+    def _history(self) -> list[CommitInfo]:
+        """The branch log, without the commits gitbot made for another Flux cluster."""
+        cluster = self._flux.view.cluster if self._flux is not None else None
+        return for_cluster(self.ws.log(max_count=300), cluster)
+
+    def _trailers(self, trailers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        if self._flux is None:
+            return trailers
+        return (*trailers, (CLUSTER_TRAILER, self._flux.view.cluster))
+
     def _rollback(
         self, canary: Canary, state: RolloutState, change: RepoChange, analysis: str
     ) -> str:
         """Revert this run's commits as one commit; fall back to a plain edit on conflict."""
-        commits = run_commits(self.ws.log(max_count=300), canary.key)
+        commits = run_commits(self._history(), canary.key)
         _, body, trailers = messages.commit_message(canary, change, state)
+        trailers = self._trailers(trailers)
         reverted = [f"{c.sha[:12]} {c.subject}" for c in commits]
         body = _with(_with(body, analysis), _section("Reverts:", reverted))
         subject = messages.rollback_subject(canary, len(commits), change.reason)

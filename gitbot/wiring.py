@@ -69,7 +69,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     secrets_dir = Path(settings.base_dir, settings.secrets_dir) if settings.secrets_dir else None
     secrets = SecretResolver(secrets_dir)
     metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
-    store = GitStateStore(workspace, git.state_branch)
+    store = GitStateStore(workspace, state_branch(settings))
     observer = Observer(
         workspace, metrics, secrets, kustomization=settings.prometheus.kustomization,
         approvals=store.approval,
@@ -90,6 +90,15 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
         no_cross_namespace_refs=strict_refs, flux_cluster=settings.flux.cluster,
     )
     return App(settings, workspace, store, reconciler, metrics)
+
+
+def state_branch(settings: Settings) -> str:
+    """`git.stateBranch`; unset with `flux.cluster` set, one per cluster (`gitbot/state-clusters-
+    prod`), so that gitbots serving two clusters of one repository keep separate states."""
+    git, cluster = settings.git, settings.flux.cluster.strip("/")
+    if "state_branch" in git.model_fields_set or not cluster:
+        return git.state_branch
+    return f"{git.state_branch}-{cluster.replace('/', '-')}"
 
 
 def _global_chat(settings: Settings) -> Notifier | None:

@@ -82,3 +82,48 @@ def test_a_defeating_patch_is_reported_and_nothing_is_committed(tmp_path: Path) 
     work = tmp_path / "work"
     assert _git(work, "status", "--porcelain") == ""
     assert not (work / "gitbot").exists()
+
+
+@pytest.mark.timeout(180)
+def test_two_clusters_sharing_an_app_path_initialize_separately(tmp_path: Path) -> None:
+    remote, clone = tmp_path / "gitops.git", tmp_path / "developer"
+    _git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    shutil.copytree(LAYOUTS / "podinfo", clone)
+    (clone / "kustomize/canary.yaml").write_text(
+        (Path(__file__).parent / "data/flux_canary_backend.yaml").read_text()
+        .replace("backend", "podinfo"))
+    kustomization = clone / "kustomize/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - canary.yaml\n")
+    (clone / "clusters/staging").mkdir()
+    shutil.copy(clone / "clusters/dev/podinfo.yaml", clone / "clusters/staging/podinfo.yaml")
+    _git(clone, "init", "-q", "-b", "main")
+    _git(clone, "add", "-A")
+    _git(clone, "-c", "user.name=Dana", "-c", "user.email=dana@example.com", "commit", "-q",
+         "-m", "podinfo in two clusters")
+    _git(clone, "push", "-q", str(remote), "HEAD:main")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    for cluster in ("dev", "staging"):
+        config = tmp_path / f"{cluster}.yaml"
+        config.write_text(f"git:\n  url: {remote}\n  branch: main\n"
+                          f"  workdir: {tmp_path / cluster}\n"
+                          f"flux:\n  cluster: clusters/{cluster}\n"
+                          f"prometheus:\n  url: http://127.0.0.1:{closed}\n  timeout: 1\n")
+        result = CliRunner().invoke(cli, ["--config", str(config), "reconcile", "--once"],
+                                    catch_exceptions=False)
+        assert result.stdout.startswith("test/podinfo: Initialized — committed "), result.output
+        files = _git(remote, "show", "--name-only", "--format=", "main").splitlines()
+        assert sorted(files) == [
+            f"clusters/{cluster}/gitbot-podinfo.yaml",
+            f"clusters/{cluster}/podinfo.yaml",  # replicas: kustomize/ is built by both clusters
+            f"gitbot/clusters/{cluster}/podinfo/kustomization.yaml",
+            f"gitbot/clusters/{cluster}/podinfo/podinfo-primary.yaml",
+            f"gitbot/clusters/{cluster}/podinfo/podinfo-routing.yaml",
+            f"gitbot/clusters/{cluster}/podinfo/podinfo-services.yaml",
+        ]
+        trailers = _git(remote, "log", "-1", "--format=%B", "main")
+        assert f"Gitbot-Cluster: clusters/{cluster}" in trailers
+    branches = _git(remote, "branch", "--format=%(refname:short)").splitlines()
+    assert sorted(branches) == ["gitbot/state-clusters-dev", "gitbot/state-clusters-staging",
+                                "main"]

@@ -26,10 +26,14 @@ def slug(team: FluxKustomization) -> str:
     return team.name if team.namespace == "flux-system" else f"{team.namespace}-{team.name}"
 
 
+def cluster_directory(cluster: str) -> str:
+    """`gitbot/<cluster>`: gitbot's files for one cluster."""
+    return posixpath.join(OWN_ROOT, *([cluster] if cluster not in ("", ".") else []))
+
+
 def own_directory(cluster: str, team: FluxKustomization) -> str:
     """`gitbot/<cluster>/<kustomization>`: the repository-relative directory gitbot owns."""
-    parts = [OWN_ROOT] + ([cluster] if cluster not in ("", ".") else []) + [slug(team)]
-    return posixpath.join(*parts)
+    return posixpath.join(cluster_directory(cluster), slug(team))
 
 
 def own_kustomization_file(cluster: str, team: FluxKustomization) -> str:

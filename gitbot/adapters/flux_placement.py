@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -22,7 +23,8 @@ from gitbot.adapters.manifest_index import Entry, ManifestIndex
 from gitbot.adapters.manifest_merge import Changes, merge_mapping, plain
 from gitbot.adapters.manifest_types import FieldChange
 from gitbot.adapters.manifests import record
-from gitbot.adapters.render import FluxKustomization, RenderedObject
+from gitbot.adapters.render import FluxKustomization, RenderedObject, discovery
+from gitbot.adapters.render.sourceignore import SourceIgnore
 from gitbot.errors import InvalidInputError
 
 
@@ -30,7 +32,8 @@ def set_effective(index: ManifestIndex, flux: FluxSpecs, obj: RenderedObject,
                   path: tuple[str, ...], value: Any) -> list[FieldChange]:
     """Make the rendered `obj` carry `value` at `path` (see the module docstring)."""
     kustomization = flux.owner(obj).kustomization
-    entry = None if is_shared(flux, obj) else source_entry(index, obj)
+    shared = is_shared(flux, obj) or built_elsewhere(index.root, flux, obj)
+    entry = None if shared else source_entry(index, obj)
     if entry is None:
         return set_by_patch(index, kustomization, obj, path, value)
     parent: Any = entry.doc.data
@@ -50,6 +53,19 @@ def is_shared(flux: FluxSpecs, obj: RenderedObject) -> bool:
         return True
     return any(o.origin.file == file for k in flux.view.kustomizations
                if k.kustomization.key != owner.key for o in k.objects)
+
+
+def _under(file: str, directory: str) -> bool:
+    return directory == "." or file.startswith(directory.rstrip("/") + "/")
+
+
+def built_elsewhere(root: Path, flux: FluxSpecs, obj: RenderedObject) -> bool:
+    """True when a Flux Kustomization of any cluster in the repository, other than the
+    object's own, builds a directory holding its source file (two clusters, one app path)."""
+    owner = flux.owner(obj).kustomization
+    found = discovery.scan(root, SourceIgnore.load(root))
+    return any(_under(str(obj.origin.file), k.path) for k in found.kustomizations
+               if (k.file, k.key) != (owner.file, owner.key) and k.path != ".")
 
 
 def source_entry(index: ManifestIndex, obj: RenderedObject) -> Entry | None:
