@@ -92,3 +92,23 @@ def test_images_release_is_analysed_and_promoted_with_the_sidecar(tmp_path: Path
         ("podinfo.test: route all traffic to primary", "6.0.1", "6.0.1", 2),
         ("podinfo.test: scale down canary", "6.0.1", "6.0.1", 0),
     ]
+
+
+def test_images_release_with_errors_rolls_back_and_the_primary_never_changes(
+        tmp_path: Path) -> None:
+    with World(tmp_path, flux=True) as world:
+        world.run_until({"Initialized"}, timeout=60)
+        world.dev.release("6.0.2")  # 30 % errors in the scenario
+        world.run_until({"Failed"})
+        subjects = world.gitbot_subjects()
+        assert subjects[-1].startswith("podinfo.test: rollback: revert "), subjects
+        assert not any("promote" in s for s in subjects)
+        primary = world.cluster.deployment("test", "podinfo-primary")
+        assert primary is not None and primary.images == (f"{IMAGE}:6.0.0", PROXY_IMAGE)
+        world.dev.pull()
+        head = render_repository(world.dev.clone)
+    assert head is not None
+    assert images(deployment(head, "podinfo-primary")) == [f"{IMAGE}:6.0.0", PROXY_IMAGE]
+    assert deployment(head, "podinfo").get("replicas") == 0
+    routes = head.find("VirtualService", "podinfo", "test")[0].obj["spec"]["http"][0]["route"]
+    assert [r["weight"] for r in routes] == [100, 0]
