@@ -197,3 +197,50 @@ def test_config_map_generator_release_keeps_the_primary_on_its_own_copy(tmp_path
     ed.save()
     second = primary_ref()
     assert second != first and copies() == {second: {"color": "red"}}
+
+
+def test_autoscaled_target_carries_no_replicas_while_it_runs(tmp_path: Path) -> None:
+    root = layout(tmp_path, "gitops-istio")  # its Canary has an autoscalerRef
+    initialize(root)
+    assert "replicas" not in spec_of(root, "Deployment", "backend-primary")
+    assert spec_of(root, "Deployment", "backend")["replicas"] == 0
+    ed, canary = editor(root)
+    changes = ed.set_replicas(canary.namespace, canary.target.name, 2)  # scale up
+    assert [(c.field, c.old, c.new) for c in changes] == [("spec.replicas", 0, None)]
+    ed.save()
+    assert "replicas" not in spec_of(root, "Deployment", "backend")
+    ed, canary = editor(root)
+    ed.set_replicas(canary.namespace, canary.target.name, 0)
+    ed.save()
+    assert spec_of(root, "Deployment", "backend")["replicas"] == 0
+
+
+def test_promotion_keeps_the_primary_hpa_in_step(tmp_path: Path) -> None:
+    root = layout(tmp_path, "gitops-istio")
+    initialize(root)
+    hpa = root / "apps/backend/hpa.yaml"
+    hpa.write_text(hpa.read_text().replace("maxReplicas: 4", "maxReplicas: 6"))
+    assert spec_of(root, "HorizontalPodAutoscaler", "backend-primary")["maxReplicas"] == 4
+    ed, canary = editor(root)
+    ed.promote(canary)
+    ed.save()
+    primary = spec_of(root, "HorizontalPodAutoscaler", "backend-primary")
+    assert (primary["maxReplicas"], primary["scaleTargetRef"]["name"]) == (6, "backend-primary")
+
+
+def test_autoscaled_target_in_a_shared_base_drops_gitbot_patch_to_scale_up(
+        tmp_path: Path) -> None:
+    root = layout(tmp_path, "podinfo")
+    (root / "deploy/bases/backend/canary.yaml").write_text(
+        (Path(__file__).parent / "data/flux_canary_backend.yaml").read_text().replace(
+            "  service:\n", "  autoscalerRef:\n    apiVersion: autoscaling/v2\n"
+            "    kind: HorizontalPodAutoscaler\n    name: backend\n  service:\n"))
+    base = root / "deploy/bases/backend/kustomization.yaml"
+    base.write_text(base.read_text().replace("resources:\n", "resources:\n  - canary.yaml\n"))
+    initialize(root, "clusters/dev")
+    assert spec_of(root, "Deployment", "backend", "clusters/dev")["replicas"] == 0
+    ed, canary = editor(root, "clusters/dev")
+    ed.set_replicas(canary.namespace, canary.target.name, 2)
+    ed.save()
+    assert "replicas" not in spec_of(root, "Deployment", "backend", "clusters/dev")
+    assert "/spec/replicas" not in (root / "clusters/dev/webapp.yaml").read_text()

@@ -132,6 +132,8 @@ class FluxEditor(ManifestEditor):
         ns, svc = canary.namespace, canary.service_name
         primary = [generator.primary_deployment(data, label, value, ns,
                                                 configs.payloads(tracked))]
+        if canary.autoscaler is not None:  # the HPA owns replicas: Flux must not re-apply one
+            primary[0]["spec"].pop("replicas", None)
         if canary.autoscaler is not None:
             hpa = self.flux.view.find("HorizontalPodAutoscaler", canary.autoscaler.name, ns)
             if not hpa:
@@ -198,7 +200,22 @@ class FluxEditor(ManifestEditor):
         changes: Changes = []
         merge_mapping(dest, want, "spec", changes, keep=keep)
         self._check_primary(canary)
-        return self._promote_configs(canary, tracked) + record(primary, changes)
+        found = self._promote_configs(canary, tracked) + self._promote_hpa(canary)
+        return found + record(primary, changes)
+
+    def _promote_hpa(self, canary: Canary) -> list[FieldChange]:
+        """Keep the primary's HPA in step with the target's (min/max overrides of the Canary)."""
+        if canary.autoscaler is None:
+            return []
+        ns, name = canary.namespace, canary.autoscaler.name
+        rendered = self.flux.view.find("HorizontalPodAutoscaler", name, ns)
+        entry = self.index.find("HorizontalPodAutoscaler", ns, f"{name}-primary")
+        if not rendered or entry is None or not layout.is_owned(entry.file.rel):
+            return []
+        want = generator.primary_hpa(canary, plain(rendered[0].obj), ns)["spec"]
+        changes: Changes = []
+        merge_mapping(entry.doc.data.setdefault("spec", CommentedMap()), want, "spec", changes)
+        return record(entry, changes)
 
     def _promote_configs(self, canary: Canary, tracked: dict[Any, Obj]) -> list[FieldChange]:
         """Rewrite the `-primary` config copies for the promoted template (registering a new
@@ -213,11 +230,17 @@ class FluxEditor(ManifestEditor):
         return changes
 
     def set_replicas(self, namespace: str, name: str, replicas: int) -> list[FieldChange]:
+        """Scale a team Deployment where it takes effect. An autoscaled target scaled up gets
+        no `replicas` at all (absent, the HPA owns the field: Flux's server-side apply neither
+        re-applies nor fights it); scaled to zero it gets `replicas: 0` (an HPA does not act
+        on a Deployment at zero)."""
         team = [o for o in self.flux.view.find("Deployment", name, namespace)
                 if not layout.is_owned(o.origin.file)]
         if not team:
             return super().set_replicas(namespace, name, replicas)
-        return self._set(team[0], ("spec", "replicas"), replicas)
+        autoscaled = (namespace, name) in self.flux.autoscaled
+        return self._set(team[0], ("spec", "replicas"),
+                         None if autoscaled and replicas > 0 else replicas)
 
     def _set(self, obj: RenderedObject, path: tuple[str, ...], value: Any) -> list[FieldChange]:
         def read(rendered: Any) -> Any:

@@ -30,7 +30,8 @@ from gitbot.errors import InvalidInputError
 
 def set_effective(index: ManifestIndex, flux: FluxSpecs, obj: RenderedObject,
                   path: tuple[str, ...], value: Any) -> list[FieldChange]:
-    """Make the rendered `obj` carry `value` at `path` (see the module docstring)."""
+    """Make the rendered `obj` carry `value` at `path` (see the module docstring); `None`
+    removes the field (in place) or gitbot's patch entry for it."""
     kustomization = flux.owner(obj).kustomization
     shared = is_shared(flux, obj) or built_elsewhere(index.root, flux, obj)
     entry = None if shared else source_entry(index, obj)
@@ -40,6 +41,11 @@ def set_effective(index: ManifestIndex, flux: FluxSpecs, obj: RenderedObject,
     for key in path[:-1]:
         parent = parent.setdefault(key, CommentedMap())
     changes: Changes = []
+    if value is None:
+        if path[-1] in parent:
+            changes.append((".".join(path), plain(parent[path[-1]]), None))
+            del parent[path[-1]]
+        return record(entry, changes)
     keep = frozenset(k for k in parent if k != path[-1])
     merge_mapping(parent, {path[-1]: value}, ".".join(path[:-1]), changes, keep=keep)
     return record(entry, changes)
@@ -96,11 +102,17 @@ def set_by_patch(index: ManifestIndex, kustomization: FluxKustomization, obj: Re
     for i, item in enumerate(patches):
         if (isinstance(item, dict) and plain(item.get("target")) == target
                 and str(item.get("patch", "")).startswith(marker)):
+            if value is None:
+                changes.append((f"spec.patches[{i}]", plain(item), None))
+                del patches[i]
+                return record(entry, changes)
             if str(item["patch"]) == text:
                 return []
             changes.append((f"spec.patches[{i}].patch", str(item["patch"]), text))
             item["patch"] = LiteralScalarString(text)
             return record(entry, changes)
+    if value is None:
+        return []
     node = CommentedMap()
     node["patch"] = LiteralScalarString(text)
     node["target"] = CommentedMap(target)

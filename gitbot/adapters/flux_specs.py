@@ -45,6 +45,7 @@ class FluxSpecs:
 
     view: FluxView
     kustomizations: Mapping[str, str]  # canary key -> "namespace/name" of its Kustomization
+    autoscaled: frozenset[tuple[str, str]] = frozenset()  # (namespace, target) with an HPA
 
     def rendered(self, canary: Canary) -> RenderedKustomization:
         return self.view.by_name(self.kustomizations[canary.key])
@@ -94,7 +95,8 @@ def load_flux_specs(root: Path, cluster: str | None,
     canaries = checked_canaries(parsed, deployments, problems, no_cross_namespace_refs)
     templates = tuple(o for o, _ in parsed if isinstance(o, MetricTemplate))
     providers = tuple(o for o, _ in parsed if isinstance(o, AlertProvider))
-    flux = FluxSpecs(view, {c.key: owners[id(c)] for c in canaries})
+    autoscaled = frozenset((c.namespace, c.target.name) for c in canaries if c.autoscaler)
+    flux = FluxSpecs(view, {c.key: owners[id(c)] for c in canaries}, autoscaled)
     return SpecSet(canaries, templates, providers, tuple(problems), flux=flux)
 
 
