@@ -15,6 +15,7 @@ from gitbot.adapters.render import FluxView, render_repository
 from gitbot.adapters.specs import SpecSet, format_problems, load_repository
 from gitbot.core.spec import Canary
 from gitbot.core.state import Traffic
+from gitbot.errors import InvalidInputError
 
 LAYOUTS = Path(__file__).parent / "data" / "flux_layouts"
 GOLDEN = Path(__file__).parent / "data" / "golden" / "flux"
@@ -244,3 +245,52 @@ def test_autoscaled_target_in_a_shared_base_drops_gitbot_patch_to_scale_up(
     ed.save()
     assert "replicas" not in spec_of(root, "Deployment", "backend", "clusters/dev")
     assert "/spec/replicas" not in (root / "clusters/dev/webapp.yaml").read_text()
+
+
+TEAM_VS = """\
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: backend
+spec:
+  hosts:
+  - backend
+  http:
+  - name: main
+    retries:
+      attempts: 3
+    route:
+    - destination:
+        host: backend
+"""
+
+
+def test_team_virtual_service_in_the_environment_is_adopted(tmp_path: Path) -> None:
+    root = layout(tmp_path, "gitops-istio")
+    (root / "apps/backend/virtualservice.yaml").write_text(
+        TEAM_VS.replace("  name: backend\n", "  name: backend\n  namespace: prod\n"))
+    kustomization = root / "apps/backend/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace(
+        "  - hpa.yaml\n", "  - hpa.yaml\n  - virtualservice.yaml\n"))
+    initialize(root)
+    assert not (root / OWN / "backend-routing.yaml").read_text().count("VirtualService")
+    route = spec_of(root, "VirtualService", "backend")["http"][0]
+    assert (route["name"], route["retries"]) == ("main", {"attempts": 3})
+    assert [(d["destination"]["host"], d["weight"]) for d in route["route"]] == [
+        ("backend-primary", 100), ("backend-canary", 0)]
+
+
+def test_team_virtual_service_in_a_shared_base_is_refused(tmp_path: Path) -> None:
+    root = layout(tmp_path, "podinfo")
+    (root / "deploy/bases/backend/canary.yaml").write_text(
+        (Path(__file__).parent / "data/flux_canary_backend.yaml").read_text())
+    (root / "deploy/bases/backend/virtualservice.yaml").write_text(TEAM_VS)
+    base = root / "deploy/bases/backend/kustomization.yaml"
+    base.write_text(base.read_text().replace(
+        "resources:\n", "resources:\n  - canary.yaml\n  - virtualservice.yaml\n"))
+    ed, canary = editor(root, "clusters/dev")
+    with pytest.raises(InvalidInputError) as caught:
+        ed.bootstrap(canary)
+    assert str(caught.value).startswith(
+        "deploy/bases/backend/virtualservice.yaml:1: VirtualService dev/backend: adopted by "
+        "Canary dev/backend, but its file is shared by several environments")

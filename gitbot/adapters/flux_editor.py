@@ -26,7 +26,7 @@ from ruamel.yaml.comments import CommentedMap
 from gitbot.adapters import bootstrap as generator
 from gitbot.adapters import flux_configs as configs
 from gitbot.adapters import flux_layout as layout
-from gitbot.adapters.flux_placement import set_effective
+from gitbot.adapters.flux_placement import built_elsewhere, is_shared, set_effective
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.flux_verify import Check, verify
 from gitbot.adapters.manifest_index import ManifestIndex
@@ -45,6 +45,7 @@ from gitbot.core.configrefs import primary_pod_template
 from gitbot.core.routes import read_traffic
 from gitbot.core.spec import Canary
 from gitbot.core.state import Traffic
+from gitbot.errors import InvalidInputError
 
 Obj = dict[str, Any]
 
@@ -124,6 +125,8 @@ class FluxEditor(ManifestEditor):
             changes += self._register(canary, folder, created)
             changes += self._own_kustomization(canary, cluster)
         changes += self._adopt_service(canary, label, value)
+        if self._team_virtual_service(canary) is not None and self.get_traffic(canary) is None:
+            changes += self.set_traffic(canary, Traffic())  # adopt the team's own routes
         self._check_primary(canary)
         return changes
 
@@ -251,7 +254,24 @@ class FluxEditor(ManifestEditor):
         return set_effective(self.index, self.flux, obj, path, value)
 
     # -- traffic --------------------------------------------------------------------------
+    def _team_virtual_service(self, canary: Canary) -> RenderedObject | None:
+        found = [o for o in self.flux.view.find("VirtualService", canary.service_name,
+                                                canary.namespace)
+                 if not layout.is_owned(o.origin.file)]
+        return found[0] if found else None
+
     def set_traffic(self, canary: Canary, traffic: Traffic) -> list[FieldChange]:
+        """Set the weights; a team's own VirtualService is edited in its file, which must be
+        this environment's (its routes are a list no patch entry can merge safely)."""
+        team = self._team_virtual_service(canary)
+        if team is not None and (is_shared(self.flux, team)
+                                 or built_elsewhere(self.root, self.flux, team)):
+            raise InvalidInputError(
+                f"{team.origin.where()}: VirtualService {canary.namespace}/"
+                f"{canary.service_name}: adopted by Canary {canary.key}, but its file is shared "
+                "by several environments, so gitbot cannot set one environment's weights "
+                "there; move it into the environment's directory, or delete it and gitbot "
+                "generates one")
         changes = super().set_traffic(canary, traffic)
         want = self.get_traffic(canary)
         self.checks.append(Check("VirtualService", canary.namespace, canary.service_name,
