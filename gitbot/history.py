@@ -49,7 +49,7 @@ def find_step(history: Iterable[CommitInfo], key: str, step: int) -> CommitInfo 
 
 
 RUN_START = "scale-up"
-RUN_BOUNDARIES = frozenset({"rollback", "scale-down", "initialize"})
+RUN_BOUNDARIES = frozenset({"rollback", "scale-down", "initialize", "initialize-primary"})
 
 
 def run_commits(history: Iterable[CommitInfo], key: str) -> list[CommitInfo]:

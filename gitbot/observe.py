@@ -74,6 +74,9 @@ class Observer:
         base = Observation(
             target_revision=revision,
             bootstrapped=bootstrapped,
+            staged_initialization=flux is not None,
+            primary_generated=editor.find("Deployment", canary.namespace,
+                                          canary.primary_name) is not None,
             cluster_synced=synced,
             scale_up_replicas=_scale_up_replicas(editor, canary),
         )

@@ -252,6 +252,8 @@ class Reconciler:
 def _apply_edits(editor: ManifestEditor, canary: Canary, change: RepoChange) -> list[FieldChange]:
     """Apply the desired values of `change`; returns what actually changed."""
     edits: list[FieldChange] = []
+    if change.bootstrap_primary:
+        edits += editor.bootstrap_primary(canary)
     if change.bootstrap:
         edits += editor.bootstrap(canary)
     if change.promote:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from gitbot.adapters.render import FluxView, render_repository
 from gitbot.sim.gitops import IMAGE
-from gitbot.sim.gitops_flux import PROXY_IMAGE
+from gitbot.sim.gitops_flux import KUSTOMIZATION_FILE, PROXY_IMAGE
 from gitbot.sim.world import World
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
@@ -58,10 +59,12 @@ def images(spec: dict[str, Any]) -> list[str]:
 def test_images_release_is_analysed_and_promoted_with_the_sidecar(tmp_path: Path) -> None:
     with World(tmp_path, flux=True) as world:
         world.run_until({"Initialized"}, timeout=60)
-        assert world.gitbot_subjects()[0].startswith("podinfo.test: initialize")
+        assert world.gitbot_subjects()[:2] == [
+            "podinfo.test: initialize: generate podinfo-primary",
+            "podinfo.test: initialize: route all traffic to podinfo-primary, scale podinfo to 0"]
         world.dev.release("6.0.1")
         world.run_until({"Succeeded"})
-        assert world.gitbot_subjects()[1:] == SUBJECTS
+        assert world.gitbot_subjects()[2:] == SUBJECTS
         primary = world.cluster.deployment("test", "podinfo-primary")
         assert primary is not None and primary.images == (f"{IMAGE}:6.0.1", PROXY_IMAGE)
         log = subprocess.run(["git", "-C", str(world.dev.clone), "log", "--reverse",
@@ -81,7 +84,8 @@ def test_images_release_is_analysed_and_promoted_with_the_sidecar(tmp_path: Path
         labels = primary_spec["template"]["metadata"]["labels"]
         assert labels == {"app": "podinfo-primary", "security.istio.io/tlsMode": "istio"}
     assert seen == [
-        ("podinfo.test: initialize: generate primary, services and routing, scale podinfo to 0",
+        ("podinfo.test: initialize: generate podinfo-primary", "6.0.0", "6.0.0", 2),
+        ("podinfo.test: initialize: route all traffic to podinfo-primary, scale podinfo to 0",
          "6.0.0", "6.0.0", 0),
         ("Release podinfo 6.0.1", "6.0.0", "6.0.1", 0),
         ("podinfo.test: scale up canary", "6.0.0", "6.0.1", 2),
@@ -112,3 +116,34 @@ def test_images_release_with_errors_rolls_back_and_the_primary_never_changes(
     assert deployment(head, "podinfo").get("replicas") == 0
     routes = head.find("VirtualService", "podinfo", "test")[0].obj["spec"]["http"][0]["route"]
     assert [r["weight"] for r in routes] == [100, 0]
+
+
+DEFEATING_PATCH = """\
+  - target:
+      kind: Deployment
+      name: podinfo
+    patch: |-
+      - op: add
+        path: /spec/replicas
+        value: 3
+"""
+
+
+def test_a_team_patch_defeating_the_scale_to_zero_is_reported_not_committed(
+        tmp_path: Path) -> None:
+    with World(tmp_path, flux=True) as world:
+        text = world.dev.read(KUSTOMIZATION_FILE)
+        world.dev.commit_files({KUSTOMIZATION_FILE: text + DEFEATING_PATCH},
+                               "Pin podinfo to 3 replicas")
+        deadline = time.monotonic() + 90
+        errors: list[str] = []
+        while not errors and time.monotonic() < deadline:
+            errors = [t.error for t in world.reconcile().ticks if t.error]
+            if not errors:
+                time.sleep(world.pace)
+        assert errors, "the routing commit was never attempted"
+        assert "Deployment test/podinfo: spec.replicas: gitbot set 0 but Flux would apply 3, " \
+            "overridden by one of apps/podinfo/kustomization.yaml:" in errors[0]
+        assert errors[0].endswith("nothing committed")
+        assert world.gitbot_subjects() == ["podinfo.test: initialize: generate podinfo-primary"]
+        assert world.state().phase.value == "Initializing"

@@ -294,3 +294,21 @@ def test_team_virtual_service_in_a_shared_base_is_refused(tmp_path: Path) -> Non
     assert str(caught.value).startswith(
         "deploy/bases/backend/virtualservice.yaml:1: VirtualService dev/backend: adopted by "
         "Canary dev/backend, but its file is shared by several environments")
+
+
+def test_app_path_built_by_another_cluster_is_shared(tmp_path: Path) -> None:
+    root = layout(tmp_path, "podinfo")
+    (root / "kustomize/canary.yaml").write_text(
+        (Path(__file__).parent / "data/flux_canary_backend.yaml").read_text()
+        .replace("backend", "podinfo"))
+    kustomization = root / "kustomize/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - canary.yaml\n")
+    (root / "clusters/staging").mkdir()
+    shutil.copy(root / "clusters/dev/podinfo.yaml", root / "clusters/staging/podinfo.yaml")
+    before = (root / "kustomize/deployment.yaml").read_text()
+    initialize(root, "clusters/dev")
+    assert (root / "kustomize/deployment.yaml").read_text() == before
+    assert "/spec/replicas" in (root / "clusters/dev/podinfo.yaml").read_text()
+    assert "/spec/replicas" not in (root / "clusters/staging/podinfo.yaml").read_text()
+    assert spec_of(root, "Deployment", "podinfo", "clusters/dev")["replicas"] == 0
+    assert "replicas" not in spec_of(root, "Deployment", "podinfo", "clusters/staging")

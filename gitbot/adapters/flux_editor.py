@@ -101,7 +101,11 @@ class FluxEditor(ManifestEditor):
         return entry is not None and layout.is_owned(entry.file.rel)
 
     # -- bootstrap ------------------------------------------------------------------------
-    def bootstrap(self, canary: Canary) -> list[FieldChange]:
+    def bootstrap_primary(self, canary: Canary) -> list[FieldChange]:
+        """Staged initialization, first commit: the primary (its HPA, config copies) alone."""
+        return self.bootstrap(canary, only_primary=True)
+
+    def bootstrap(self, canary: Canary, only_primary: bool = False) -> list[FieldChange]:
         """Generate the missing objects in gitbot's directory, from the effective target."""
         data, label, value = self._target_data(canary)
         team = self.flux.rendered(canary).kustomization
@@ -110,7 +114,10 @@ class FluxEditor(ManifestEditor):
         changes: list[FieldChange] = []
         created: list[str] = []
         tracked = configs.tracked(self.flux, self.rendered_target(canary))
-        for name, objs in self._groups(canary, data, label, value, tracked).items():
+        groups = self._groups(canary, data, label, value, tracked)
+        if only_primary:
+            groups = {k: v for k, v in groups.items() if k.endswith("-primary.yaml")}
+        for name, objs in groups.items():
             rel = new_file(self.root, folder, name, f"Canary {canary.key}")
             self.index.add_file(YamlFile.create(self.root, rel, generator.render_file(canary,
                                                                                       objs)))
@@ -124,6 +131,9 @@ class FluxEditor(ManifestEditor):
         if created:
             changes += self._register(canary, folder, created)
             changes += self._own_kustomization(canary, cluster)
+        if only_primary:
+            self._check_primary(canary)
+            return changes
         changes += self._adopt_service(canary, label, value)
         if self._team_virtual_service(canary) is not None and self.get_traffic(canary) is None:
             changes += self.set_traffic(canary, Traffic())  # adopt the team's own routes

@@ -22,6 +22,7 @@ from gitbot.adapters.manifest_types import (
     GENERATED_MARK,
     FieldChange,
     ManifestNotFoundError,
+    ManifestShapeError,
     selector_label,
 )
 from gitbot.adapters.safefs import check_writable
@@ -150,6 +151,11 @@ class ManifestEditor:
         if vs is not None and not is_generated(vs) and self.get_traffic(canary) is None:
             changes += self.set_traffic(canary, Traffic())
         return changes
+
+    def bootstrap_primary(self, canary: Canary) -> list[FieldChange]:
+        """Staged initialization (the primary alone first) is for Flux layouts (FluxEditor)."""
+        raise ManifestShapeError(f"Canary {canary.key}: staged initialization needs a Flux "
+                                 "repository")
 
     def adopt_apex_service(self, canary: Canary, target: Entry) -> list[FieldChange]:
         """Point the team's own Service `<svc>` at the primary pods, as Flagger does.

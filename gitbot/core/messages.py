@@ -274,6 +274,8 @@ def alert_metadata(canary: Canary, cluster: str = "") -> Trailers:
 _WHY = {
     "initialize": "Generate {primary}, the Services, DestinationRules and VirtualService for "
     "{dotted}, route all traffic to the primary and scale {target} to 0.",
+    "initialize-primary": "Generate {primary} from the effective {target} and nothing else: "
+    "traffic moves to it only once the cluster reports it ready.",
     "scale-up": "New revision of {target} detected; scale the canary up to {replicas} "
     "to start the analysis.",
     "restart": "A new revision of {target} arrived during the analysis; route all traffic "
