@@ -29,7 +29,6 @@ from gitbot.adapters import flux_layout as layout
 from gitbot.adapters.flux_placement import built_elsewhere, is_shared, set_effective
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.flux_verify import Check, verify
-from gitbot.adapters.manifest_index import ManifestIndex
 from gitbot.adapters.manifest_merge import Changes, merge_mapping, plain, to_node
 from gitbot.adapters.manifest_types import (
     GENERATED_MARK,
@@ -50,20 +49,6 @@ from gitbot.errors import InvalidInputError
 Obj = dict[str, Any]
 
 
-class ClusterIndex(ManifestIndex):
-    """The repository's objects without gitbot's files for other clusters (which hold objects
-    of the same names: `gitbot/clusters/staging/...` is not this cluster's primary)."""
-
-    def __init__(self, root: Path, own_root: str) -> None:
-        super().__init__(root)
-        self.own_root = own_root + "/"
-
-    def add_file(self, yfile: YamlFile) -> None:
-        if layout.is_owned(yfile.rel) and not yfile.rel.startswith(self.own_root):
-            return
-        super().add_file(yfile)
-
-
 def editor_for(root: Path, flux: FluxSpecs | None) -> ManifestEditor:
     """The editor for a checkout: a FluxEditor when the SpecSet came from a Flux view."""
     return FluxEditor(root, flux) if flux is not None else ManifestEditor(root)
@@ -74,7 +59,7 @@ class FluxEditor(ManifestEditor):
 
     def __init__(self, root: Path, flux: FluxSpecs) -> None:
         super().__init__(root)
-        self.index = ClusterIndex(root, layout.cluster_directory(flux.view.cluster))
+        self.index = layout.ClusterIndex(root, layout.cluster_directory(flux.view.cluster))
         self.flux = flux
         self.checks: list[Check] = []
 

@@ -12,9 +12,12 @@ those objects, so the primary keeps the promoted template until gitbot promotes.
 from __future__ import annotations
 
 import posixpath
+from pathlib import Path
 from typing import Any
 
+from gitbot.adapters.manifest_index import ManifestIndex
 from gitbot.adapters.render import FluxKustomization
+from gitbot.adapters.yamlio import YamlFile
 
 OWN_ROOT = "gitbot"
 OWN_PREFIX = "gitbot-"
@@ -70,3 +73,17 @@ def own_kustomize_file(resources: list[str]) -> dict[str, Any]:
     """The kustomization.yaml of gitbot's directory (listing the generated files)."""
     return {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
             "resources": list(resources)}
+
+
+class ClusterIndex(ManifestIndex):
+    """The repository's objects without gitbot's files for other clusters (which hold objects
+    of the same names: `gitbot/clusters/staging/...` is not this cluster's primary)."""
+
+    def __init__(self, root: Path, own_root: str) -> None:
+        super().__init__(root)
+        self.own_root = own_root + "/"
+
+    def add_file(self, yfile: YamlFile) -> None:
+        if is_owned(yfile.rel) and not yfile.rel.startswith(self.own_root):
+            return
+        super().add_file(yfile)
