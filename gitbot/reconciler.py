@@ -254,6 +254,8 @@ def _apply_edits(editor: ManifestEditor, canary: Canary, change: RepoChange) -> 
     edits: list[FieldChange] = []
     if change.bootstrap_primary:
         edits += editor.bootstrap_primary(canary)
+    if change.update_routing:
+        edits += editor.update_routing(canary)
     if change.bootstrap:
         edits += editor.bootstrap(canary)
     if change.promote:

@@ -58,3 +58,16 @@ def test_a_release_during_initialization_is_analysed_afterwards() -> None:
     done = run_decide(podinfo(), first.state, staged(bootstrapped=True, target_revision=newer))
     assert done.state.phase is Phase.INITIALIZED
     assert (done.state.last_promoted_spec, done.state.last_applied_spec) == (REV_A, REV_A)
+
+
+def test_canary_routing_edits_are_committed_outside_a_run() -> None:
+    from test_decide_common import REV_B, idle_state
+
+    state = idle_state()
+    decision = run_decide(podinfo(), state, staged(target_revision=REV_B, bootstrapped=True,
+                                                   routing_update="hosts, retries"))
+    check(decision, state, Expect(Phase.SUCCEEDED, action="update-routing",
+                                  subject="update routing (hosts, retries)", events=()))
+    newer = run_decide(podinfo(), state, staged(target_revision="f" * 40, bootstrapped=True,
+                                                routing_update="hosts"))
+    assert newer.change is not None and newer.change.action == "scale-up"  # a release first

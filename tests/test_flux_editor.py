@@ -312,3 +312,29 @@ def test_app_path_built_by_another_cluster_is_shared(tmp_path: Path) -> None:
     assert "/spec/replicas" not in (root / "clusters/staging/podinfo.yaml").read_text()
     assert spec_of(root, "Deployment", "podinfo", "clusters/dev")["replicas"] == 0
     assert "replicas" not in spec_of(root, "Deployment", "podinfo", "clusters/staging")
+
+
+def test_canary_service_edits_reach_the_generated_routing_at_current_weights(
+        tmp_path: Path) -> None:
+    from gitbot.adapters.flux_routing import changed_fields
+
+    root = layout(tmp_path, "gitops-istio")
+    initialize(root)
+    ed, canary = editor(root)
+    ed.set_traffic(canary, Traffic(primary_weight=70, canary_weight=30))
+    ed.save()
+    path = root / "apps/backend/canary.yaml"
+    path.write_text(path.read_text().replace(
+        "    port: 9898\n", "    port: 9898\n    hosts:\n    - app.example.com\n"
+        "    gateways:\n    - public-gateway.istio-system.svc.cluster.local\n"
+        "    retries:\n      attempts: 3\n"))
+    ed, canary = editor(root)
+    changes = ed.update_routing(canary)
+    assert changed_fields(changes) == "gateways, hosts, retries"
+    ed.save()
+    vs = spec_of(root, "VirtualService", "backend")
+    assert vs["hosts"] == ["app.example.com", "backend"]
+    assert vs["http"][0]["retries"] == {"attempts": 3}
+    assert [r["weight"] for r in vs["http"][0]["route"]] == [70, 30]
+    again, canary = editor(root)
+    assert again.update_routing(canary) == []

@@ -26,6 +26,7 @@ from ruamel.yaml.comments import CommentedMap
 from gitbot.adapters import bootstrap as generator
 from gitbot.adapters import flux_configs as configs
 from gitbot.adapters import flux_layout as layout
+from gitbot.adapters import flux_routing
 from gitbot.adapters.flux_placement import built_elsewhere, is_shared, set_effective
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.flux_verify import Check, verify
@@ -72,7 +73,7 @@ class FluxEditor(ManifestEditor):
                 f"Kustomization of {self.flux.view.cluster} (targetRef of Canary {canary.key})")
         return found
 
-    def _target_data(self, canary: Canary) -> tuple[Obj, str, str]:
+    def target_data(self, canary: Canary) -> tuple[Obj, str, str]:
         target = self.rendered_target(canary)
         data: Obj = copy.deepcopy(plain(target.obj))
         subject = f"{target.origin.where()}: Deployment {canary.namespace}/{target.name}"
@@ -92,7 +93,7 @@ class FluxEditor(ManifestEditor):
 
     def bootstrap(self, canary: Canary, only_primary: bool = False) -> list[FieldChange]:
         """Generate the missing objects in gitbot's directory, from the effective target."""
-        data, label, value = self._target_data(canary)
+        data, label, value = self.target_data(canary)
         team = self.flux.rendered(canary).kustomization
         cluster = self.flux.view.cluster
         folder = layout.own_directory(cluster, team)
@@ -185,7 +186,7 @@ class FluxEditor(ManifestEditor):
     # -- promotion, replicas --------------------------------------------------------------
     def promote(self, canary: Canary) -> list[FieldChange]:
         """Copy the rendered target's pod template (and rollout settings) into the primary."""
-        data, label, value = self._target_data(canary)
+        data, label, value = self.target_data(canary)
         primary = self.require("Deployment", canary.namespace, canary.primary_name,
                                f"promotion of Canary {canary.key}")
         source = data["spec"]
@@ -247,6 +248,13 @@ class FluxEditor(ManifestEditor):
         self.checks.append(Check(obj.kind, obj.namespace or "", obj.name, ".".join(path), value,
                                  read))
         return set_effective(self.index, self.flux, obj, path, value)
+
+    def update_routing(self, canary: Canary) -> list[FieldChange]:
+        """Canary edits reconcile (`gitbot.adapters.flux_routing`)."""
+        changes = flux_routing.update_routing(self, canary)
+        if any(c.kind == "VirtualService" for c in changes):
+            self.set_traffic(canary, self.get_traffic(canary) or Traffic())  # the weights check
+        return changes
 
     # -- traffic --------------------------------------------------------------------------
     def _team_virtual_service(self, canary: Canary) -> RenderedObject | None:

@@ -157,6 +157,10 @@ class ManifestEditor:
         raise ManifestShapeError(f"Canary {canary.key}: staged initialization needs a Flux "
                                  "repository")
 
+    def update_routing(self, canary: Canary) -> list[FieldChange]:
+        """Canary edits reconcile is for Flux layouts (FluxEditor)."""
+        raise ManifestShapeError(f"Canary {canary.key}: routing updates need a Flux repository")
+
     def adopt_apex_service(self, canary: Canary, target: Entry) -> list[FieldChange]:
         """Point the team's own Service `<svc>` at the primary pods, as Flagger does.
 

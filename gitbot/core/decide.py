@@ -117,6 +117,10 @@ def _idle(tick: Tick) -> None:
     elif is_new_revision(tick.state, revision):
         if _confirm_rollout(tick):
             start_run(tick)
+    elif tick.obs.routing_update:  # the Canary's service fields changed: as Flagger reconciles
+        tick.commit(RepoChange("update-routing",
+                               f"update routing ({tick.obs.routing_update})",
+                               update_routing=True))
     elif revision != tick.state.last_applied_spec:
         tick.update(last_applied_spec=revision)
         tick.log = f"{tick.spec.key}: revision {revision} is already the primary's; no analysis"
