@@ -6,7 +6,9 @@ Kustomizations (`editor_for`). It differs from the plain editor in where it read
 - bootstrap generates the primary from the *effective* target (as Flux renders it: images,
   patches, namespace) into gitbot's own directory with its own Flux Kustomization
   (`gitbot.adapters.flux_layout`), so the team's transformers never reach the primary;
-- promotion copies the rendered target's template into that primary;
+  `bootstrap_primary` is the first stage of a staged initialization (the primary alone);
+- promotion copies the rendered target's template (configs, HPA) into that primary;
+- with an HPA, a scaled-up target carries no `replicas` (the HPA owns the field);
 - a change to a team object (the target's replicas, the apex Service's selector) is made in the
   object's source file when only this Flux Kustomization uses it, else as a `spec.patches`
   entry of that Flux Kustomization (`gitbot.adapters.flux_placement`);
