@@ -95,7 +95,8 @@ def validate(ctx: click.Context, path: Path | None) -> None:
             app.workspace.sync()
             specs = load_repository(
                 app.workspace.root,
-                no_cross_namespace_refs=app.settings.security.no_cross_namespace_refs)
+                no_cross_namespace_refs=app.settings.security.no_cross_namespace_refs,
+                cluster=app.settings.flux.cluster)
         except (GitbotError, OSError) as err:
             _fail(err)
         finally:

@@ -165,6 +165,14 @@ class ChatConfig(_Strict):
         return self.address
 
 
+class FluxConfig(_Strict):
+    """`flux.cluster`: the directory holding the Flux Kustomizations gitbot serves
+    (CONTRACT.md); "" = the repository's only cluster (plain repositories: none)."""
+
+    cluster: str = Field(default="", description="The directory holding the Flux "
+                         "Kustomizations gitbot serves, e.g. clusters/production; empty: the "
+                         "repository's only cluster (plain repositories: none).")
+
 class NotificationsConfig(_Strict):
     """How often people hear from gitbot in chat; a Canary's `gitbot.io/chat-rhythm`
     annotation overrides `rhythm` for that canary."""
@@ -344,6 +352,8 @@ class KubernetesConfig(_Strict):
 class Settings(_Strict):
     git: GitConfig = Field(description="The GitOps repository.")
     prometheus: PrometheusConfig = Field(default=PrometheusConfig(), description="Prometheus.")
+    flux: FluxConfig = Field(default=FluxConfig(), description="Flux: which cluster gitbot "
+                             "serves.")
     forge: ForgeConfig = Field(default=ForgeConfig(), description="Where pull requests live.")
     pull_requests: PullRequestsConfig = Field(
         default=PullRequestsConfig(), alias="pullRequests",

@@ -205,7 +205,9 @@ class Daemon:
         try:
             self.app.workspace.sync()
             step = "reading the repository"
-            canaries = {c.key: c for c in load_repository(self.app.workspace.root).canaries}
+            specs = load_repository(self.app.workspace.root,
+                                    cluster=self.app.settings.flux.cluster)
+            canaries = {c.key: c for c in specs.canaries}
         except Exception as err:  # the daemon outlives a remote outage or an unreadable tree
             log.error("%s failed: %s", step, err, exc_info=log.isEnabledFor(logging.DEBUG))
             if step == "repository sync":

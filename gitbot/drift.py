@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_changes import Change
 from gitbot.adapters.manifest_merge import plain
@@ -36,17 +37,27 @@ _FILE_OF = {Field.ROUTES: "vs", Field.WEIGHTS: "vs", Field.REPLICAS: "target",
 
 def check_drift(
     workspace: GitWorkspace, canary: Canary, state: RolloutState, history: list[CommitInfo],
-    now: datetime,
+    now: datetime, flux: FluxSpecs | None = None,
 ) -> Decision | None:
-    """The drift decision for this tick, or None (see the module docstring)."""
-    return DriftWatch(workspace).check(canary, state, history, now)
+    """The drift decision for this tick, or None (see the module docstring). In a Flux
+    repository the canary's replicas are read from the rendered target (a patch of the Flux
+    Kustomization may hold them), the rest from the files gitbot writes."""
+    return DriftWatch(workspace, flux).check(canary, state, history, now)
 
 
 class DriftWatch:
     """Reads the declared values and the people's commits for one workspace."""
 
-    def __init__(self, workspace: GitWorkspace) -> None:
+    def __init__(self, workspace: GitWorkspace, flux: FluxSpecs | None = None) -> None:
         self.ws = workspace
+        self.flux = flux
+
+    def _canary_replicas(self, editor: ManifestEditor, canary: Canary) -> int | None:
+        if self.flux is None:
+            return editor.get_replicas(canary.namespace, canary.target.name)
+        target = self.flux.target(canary)
+        replicas = (target.obj.get("spec") or {}).get("replicas") if target is not None else None
+        return replicas if isinstance(replicas, int) else None
 
     def check(
         self, canary: Canary, state: RolloutState, history: list[CommitInfo], now: datetime
@@ -63,7 +74,7 @@ class DriftWatch:
         people = [c for c in self.ws.changes(since, list(files.values())) if c.sha not in ours]
         declared = Declared(
             traffic=editor.get_traffic(canary),
-            canary_replicas=editor.get_replicas(canary.namespace, canary.target.name),
+            canary_replicas=self._canary_replicas(editor, canary),
             primary_template=_digest(_primary_template(editor, canary)),
         )
         expected = Expected(

@@ -31,9 +31,11 @@ def trailer(commit: CommitInfo, key: str) -> str:
     return values[-1] if values else ""
 
 
-def is_for(commit: CommitInfo, key: str) -> bool:
-    """True for a commit gitbot made for canary `key`."""
-    return trailer(commit, "Gitbot-Canary") == key
+def is_for(commit: CommitInfo, key: str, cluster: str | None = None) -> bool:
+    """True for a commit gitbot made for canary `key` (of Flux cluster `cluster`, when given)."""
+    if trailer(commit, "Gitbot-Canary") != key:
+        return False
+    return cluster is None or trailer(commit, CLUSTER_TRAILER) in ("", cluster)
 
 
 def walk(source: LogSource, stop: Callable[[CommitInfo], bool]) -> list[CommitInfo]:
@@ -49,12 +51,14 @@ def walk(source: LogSource, stop: Callable[[CommitInfo], bool]) -> list[CommitIn
         seen, size = len(page), size * GROWTH
 
 
-def tick_history(source: LogSource, key: str, pending_step: int | None) -> list[CommitInfo]:
+def tick_history(
+    source: LogSource, key: str, pending_step: int | None, cluster: str | None = None
+) -> list[CommitInfo]:
     """Enough history for one tick: back to gitbot's last commit for the canary, or, with a
     pending step, back to the commit of that step or an older one (steps only grow)."""
 
     def reached(commit: CommitInfo) -> bool:
-        if not is_for(commit, key):
+        if not is_for(commit, key, cluster):
             return False
         return pending_step is None or _step(commit) <= pending_step
 
@@ -76,6 +80,20 @@ def mainline(history: Iterable[CommitInfo]) -> list[CommitInfo]:
     return chain
 
 
+CLUSTER_TRAILER = "Gitbot-Cluster"
+
+
+def for_cluster(history: Iterable[CommitInfo], cluster: str | None) -> list[CommitInfo]:
+    """The commits that may belong to `cluster` (a Flux cluster directory; None: every one).
+
+    gitbot serving one cluster of a repository that holds several marks its commits with
+    `Gitbot-Cluster`; a canary `ns/name` of another cluster is then another canary, whose
+    commits are neither resumed, awaited nor reverted here.
+    """
+    return [c for c in history
+            if cluster is None or trailer(c, CLUSTER_TRAILER) in ("", cluster)]
+
+
 def last_gitbot_commit(history: Iterable[CommitInfo], key: str) -> CommitInfo | None:
     """The newest commit gitbot made for this canary (what the cluster must have applied)."""
     return next((c for c in mainline(history) if is_for(c, key)), None)
@@ -87,7 +105,7 @@ def find_step(history: Iterable[CommitInfo], key: str, step: int) -> CommitInfo 
 
 
 RUN_START = "scale-up"
-RUN_BOUNDARIES = frozenset({"rollback", "scale-down", "initialize"})
+RUN_BOUNDARIES = frozenset({"rollback", "scale-down", "initialize", "initialize-primary"})
 
 
 def run_commits(history: Iterable[CommitInfo], key: str) -> list[CommitInfo]:
@@ -109,14 +127,14 @@ def run_commits(history: Iterable[CommitInfo], key: str) -> list[CommitInfo]:
     return commits
 
 
-def current_run(source: LogSource, key: str) -> list[CommitInfo]:
-    """`run_commits` over as much history as the run needs."""
+def current_run(source: LogSource, key: str, cluster: str | None = None) -> list[CommitInfo]:
+    """`run_commits` over as much history as the run needs (only `cluster`'s, when given)."""
 
     def boundary(commit: CommitInfo) -> bool:
         action = trailer(commit, "Gitbot-Action")
-        return is_for(commit, key) and (action in RUN_BOUNDARIES or action == RUN_START)
+        return is_for(commit, key, cluster) and (action in RUN_BOUNDARIES or action == RUN_START)
 
-    return run_commits(walk(source, boundary), key)
+    return run_commits(for_cluster(walk(source, boundary), cluster), key)
 
 
 def gitbot_commits(source: LogSource, key: str) -> list[GitbotCommit]:

@@ -15,13 +15,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
+from gitbot.adapters.flux_editor import editor_for
+from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitConflictError, GitWorkspace
 from gitbot.adapters.manifest_types import FieldChange
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.core import messages
 from gitbot.core.spec import Canary
 from gitbot.core.state import Decision, Observation, RepoChange, RolloutState
-from gitbot.history import current_run, find_step
+from gitbot.history import CLUSTER_TRAILER, current_run, find_step
 
 log = logging.getLogger("gitbot.reconciler")
 
@@ -52,6 +54,8 @@ class Resumed:
 
 
 class Landing(Protocol):
+    committer: Committer
+
     def land(
         self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
         analysis: str,
@@ -75,6 +79,22 @@ class Committer:
     def __init__(self, ws: GitWorkspace, crash: Callable[[str], None]) -> None:
         self.ws = ws
         self.crash = crash
+        self.flux: FluxSpecs | None = None  # set per pass: a Flux repository's rendered view
+
+    def editor(self) -> ManifestEditor:
+        """The editor for this pass: a FluxEditor (render, edit, render, verify) when the
+        repository is laid out for Flux."""
+        return editor_for(self.ws.root, self.flux)
+
+    def trailers(self, trailers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """`trailers`, plus `Gitbot-Cluster` in a Flux repository (commits of other clusters are
+        then never resumed or reverted here)."""
+        if self.flux is None:
+            return trailers
+        return (*trailers, (CLUSTER_TRAILER, self.flux.view.cluster))
+
+    def cluster(self) -> str | None:
+        return self.flux.view.cluster if self.flux is not None else None
 
     def commit(
         self, canary: Canary, state: RolloutState, change: RepoChange, analysis: str = ""
@@ -82,11 +102,12 @@ class Committer:
         """Edit and commit with trailers; (None, []) when the repository already says so."""
         if change.revert:
             return self._revert(canary, state, change, analysis), []
-        editor = ManifestEditor(self.ws.root)
+        editor = self.editor()
         edits = apply_edits(editor, canary, change)
         editor.save()
         self.crash("after-edit")
         subject, body, trailers = messages.commit_message(canary, change, state)
+        trailers = self.trailers(trailers)
         body = _with(_with(body, analysis), section("Changes:", [str(e) for e in edits]))
         sha = self.ws.commit(subject, body, trailers)
         if sha is None:
@@ -98,12 +119,12 @@ class Committer:
     ) -> str | None:
         """Revert this run's commits as one commit; when the revert conflicts (or finds nothing
         to revert), write 100/0 and replicas 0 directly, under a subject that says so."""
-        commits = current_run(self.ws, canary.key)
+        commits = current_run(self.ws, canary.key, self.cluster())
         listed = [f"{c.sha[:12]} {c.subject}" for c in commits]
         sha, outcome = None, messages.RevertOutcome.NOTHING_TO_REVERT
         if commits:
             sha, outcome = self._revert_commits(canary, state, change, analysis, commits)
-        editor = ManifestEditor(self.ws.root)
+        editor = self.editor()
         edits = apply_edits(editor, canary, replace(change, revert=False))
         editor.save()
         self.crash("after-edit")
@@ -111,6 +132,7 @@ class Committer:
             subject, body, trailers = messages.rollback_written(
                 canary, change, state, len(commits), outcome
             )
+            trailers = self.trailers(trailers)
             body = _with(_with(body, analysis), section("Changes:", [str(e) for e in edits]))
             body = _with(body, section(outcome.listing, listed))
             sha = self.ws.commit(subject, body, trailers) or sha
@@ -122,6 +144,7 @@ class Committer:
     ) -> tuple[str | None, messages.RevertOutcome]:
         """One commit reverting `commits` (None when it conflicted or changed nothing)."""
         _, body, trailers = messages.commit_message(canary, change, state)
+        trailers = self.trailers(trailers)
         listed = [f"{c.sha[:12]} {c.subject}" for c in commits]
         body = _with(_with(body, analysis), section("Reverts:", listed))
         subject = messages.rollback_subject(canary, len(commits), change.reason)
@@ -179,6 +202,10 @@ class PushLanding:
 def apply_edits(editor: ManifestEditor, canary: Canary, change: RepoChange) -> list[FieldChange]:
     """Apply the desired values of `change`; returns what actually changed."""
     edits: list[FieldChange] = []
+    if change.bootstrap_primary:
+        edits += editor.bootstrap_primary(canary)
+    if change.update_routing:
+        edits += editor.update_routing(canary)
     if change.bootstrap:
         edits += editor.bootstrap(canary)
     if change.promote:

@@ -13,14 +13,18 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
+from gitbot.adapters.flux_editor import FluxEditor, editor_for
+from gitbot.adapters.flux_routing import changed_fields
+from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.prometheus import PrometheusMetrics
 from gitbot.adapters.specs import SpecSet
 from gitbot.adapters.webhooks import call_hooks
 from gitbot.core.analysis import evaluate_metric
-from gitbot.core.plan import plan_tick
+from gitbot.core.plan import IDLE_PHASES, plan_tick
 from gitbot.core.spec import Canary, MetricTemplate, WebhookType
 from gitbot.core.state import (
     ACTIVE_PHASES,
@@ -30,7 +34,7 @@ from gitbot.core.state import (
     Readiness,
     RolloutState,
 )
-from gitbot.errors import RetryableError
+from gitbot.errors import InvalidInputError, RetryableError
 from gitbot.history import last_gitbot_commit
 
 log = logging.getLogger("gitbot.observe")
@@ -68,13 +72,18 @@ class Observer:
         history: list[CommitInfo],
         now: datetime,
     ) -> Observation:
-        editor = ManifestEditor(self.ws.root)
-        revision = editor.target_revision(canary)
+        flux = specs.flux  # a Flux repository: the rendered target is what runs
+        editor = editor_for(self.ws.root, flux)  # and gitbot's objects are this cluster's
+        revision = flux.revision(canary) if flux is not None else editor.target_revision(canary)
         bootstrapped = editor.is_bootstrapped(canary)
         synced = self.cluster_synced(canary, history, now)
         base = Observation(
             target_revision=revision,
             bootstrapped=bootstrapped,
+            staged_initialization=flux is not None,
+            primary_generated=editor.find("Deployment", canary.namespace,
+                                          canary.primary_name) is not None,
+            routing_update=_routing_update(self.ws.root, flux, canary, state, bootstrapped),
             cluster_synced=synced,
             scale_up_replicas=_scale_up_replicas(editor, canary),
         )
@@ -193,6 +202,18 @@ def _approved(record: Mapping[str, str] | None) -> HookResult | None:
         name="gitbot approve", type=WebhookType.CONFIRM_PROMOTION, passed=True,
         status=200, message=f"approved by {record.get('by', 'someone')}",
     )
+
+
+def _routing_update(root: Path, flux: FluxSpecs | None, canary: Canary, state: RolloutState,
+                    bootstrapped: bool) -> str:
+    """Outside a run, in a Flux repository: the Canary fields the generated routing lags."""
+    if flux is None or not bootstrapped or state.phase not in IDLE_PHASES:
+        return ""
+    try:
+        return changed_fields(FluxEditor(root, flux).update_routing(canary))
+    except InvalidInputError as err:  # reported by the edit itself when it is decided
+        log.warning("%s: cannot compare the routing objects: %s", canary.key, err)
+        return ""
 
 
 def _scale_up_replicas(editor: ManifestEditor, canary: Canary) -> int:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_errors import GitRejectedError
 from gitbot.adapters.specs import SpecSet, load_repository
@@ -40,7 +41,7 @@ from gitbot.core.spec import Canary
 from gitbot.core.state import Decision, RolloutState
 from gitbot.drift import check_drift
 from gitbot.errors import GitbotError
-from gitbot.history import tick_history
+from gitbot.history import for_cluster, tick_history
 from gitbot.landing import Landing, PushLanding
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
@@ -123,8 +124,10 @@ class Reconciler:
         crash: CrashHook = _no_crash,
         no_cross_namespace_refs: bool = False,
         landing: Landing | None = None,
+        flux_cluster: str = "",
     ) -> None:
         self.ws = workspace
+        self.flux_cluster = flux_cluster  # config flux.cluster ("" = the only cluster)
         self.landing: Landing = landing or PushLanding(workspace, crash)
         self.no_cross_namespace_refs = no_cross_namespace_refs
         self.store = store
@@ -133,11 +136,13 @@ class Reconciler:
         self.clock = clock
         self.crash = crash
         self._reported: frozenset[str] = frozenset()  # problems already logged
+        self._flux: FluxSpecs | None = None  # the rendered Flux view of the current pass
 
     def run_pass(self, only: str | None = None) -> PassReport:
         """Sync the repository, then give every valid canary (or one) one tick."""
         head = self.ws.sync()
-        specs = load_repository(self.ws.root, no_cross_namespace_refs=self.no_cross_namespace_refs)
+        specs = load_repository(self.ws.root, no_cross_namespace_refs=self.no_cross_namespace_refs,
+                                cluster=self.flux_cluster)
         report = PassReport(head=head, specs=specs)
         problems = frozenset(str(p) for p in specs.problems)
         for line in sorted(problems - self._reported):  # each once, until it is fixed
@@ -171,18 +176,20 @@ class Reconciler:
             log.error("%s: cannot reset the working copy: %s", canary.key, err)
 
     def tick(self, canary: Canary, specs: SpecSet) -> TickReport:
+        self._flux = specs.flux  # a Flux repository is edited and verified as Flux renders it
+        self.landing.committer.flux = specs.flux
         state, rebuilt = rebuild_state(self.ws, self.store, self.announcer, canary, self.clock())
         if rebuilt is not None:  # a lost run that cannot be proven: roll it back first
             return self._record_and_act(canary, state, rebuilt)
-        history = tick_history(self.ws, canary.key, state.step if state.pending else None)
+        history = self._history(state.step if state.pending else None, canary)
         if self.landing.unfinished(state):
             state, ended = self._finish(canary, state, history)
             if ended is not None:
                 return ended
-            history = tick_history(self.ws, canary.key, None)
+            history = self._history(None, canary)
         now = self.clock()
         # drift: a person changed what gitbot manages -> halt / roll back instead of deciding
-        drifted = check_drift(self.ws, canary, state, history, now)
+        drifted = check_drift(self.ws, canary, state, history, now, self._flux)
         if drifted is not None:
             return self._record_and_act(canary, state, drifted)
         observation = self.observer.observe(canary, state, specs, history, now)
@@ -224,6 +231,12 @@ class Reconciler:
         if resumed.hold:
             return resumed.state, TickReport(canary.key, phase=resumed.state.phase.value)
         return resumed.state, None
+
+    def _history(self, pending_step: int | None, canary: Canary) -> list[CommitInfo]:
+        """Enough of the branch log for one tick, without the commits gitbot made for another
+        Flux cluster."""
+        cluster = self._flux.view.cluster if self._flux is not None else None
+        return for_cluster(tick_history(self.ws, canary.key, pending_step, cluster), cluster)
 
 
 def _reason(decision: Decision) -> str:

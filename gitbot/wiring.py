@@ -79,8 +79,8 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     secrets_dir = Path(settings.base_dir, settings.secrets_dir) if settings.secrets_dir else None
     secrets = SecretResolver(secrets_dir)
     metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
-    lease = build_lease(settings.lease, workspace, git.state_branch)
-    store = GitStateStore(FencedFiles(workspace, lease), git.state_branch)
+    lease = build_lease(settings.lease, workspace, state_branch(settings))
+    store = GitStateStore(FencedFiles(workspace, lease), state_branch(settings))
     observer = Observer(
         workspace, metrics, secrets, kustomization=settings.prometheus.kustomization,
         approvals=store.approval,
@@ -89,7 +89,8 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     strict_refs = settings.security.no_cross_namespace_refs
 
     def providers() -> Mapping[str, AlertProvider]:
-        specs = load_repository(workspace.root, no_cross_namespace_refs=strict_refs)
+        specs = load_repository(workspace.root, no_cross_namespace_refs=strict_refs,
+                                cluster=settings.flux.cluster)
         return {p.key: p for p in specs.providers}
 
     announcer = Announcer(
@@ -100,7 +101,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     landing = _pull_request_landing(settings, workspace, store, creds, ssh, crash)
     reconciler = Reconciler(
         workspace, store, observer, announcer, crash=crash,
-        no_cross_namespace_refs=strict_refs, landing=landing,
+        no_cross_namespace_refs=strict_refs, landing=landing, flux_cluster=settings.flux.cluster,
     )
     if settings.kubernetes.status:
         from gitbot.adapters.kubestatus import kube_status_listener
@@ -125,6 +126,15 @@ def _pull_request_landing(
     prs = settings.pull_requests
     return PullRequestLanding(workspace, store, driver, review=frozenset(prs.review),
                               approvals=prs.approvals, crash=crash)
+
+
+def state_branch(settings: Settings) -> str:
+    """`git.stateBranch`; unset with `flux.cluster` set, one per cluster (`gitbot/state-clusters-
+    prod`), so that gitbots serving two clusters of one repository keep separate states."""
+    git, cluster = settings.git, settings.flux.cluster.strip("/")
+    if "state_branch" in git.model_fields_set or not cluster:
+        return git.state_branch
+    return f"{git.state_branch}-{cluster.replace('/', '-')}"
 
 
 def _global_chat(settings: Settings) -> Notifier | None:

@@ -31,6 +31,13 @@ def test_defaults_and_aliases(tmp_path: Path) -> None:
     assert settings.git.credentials.token_env == "TOKEN"
     assert settings.prometheus.url == "http://127.0.0.1:9090"
     assert settings.forge.type == "local"
+    assert settings.flux.cluster == ""
+
+
+def test_flux_cluster(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("git:\n  url: x\nflux:\n  cluster: clusters/production\n", encoding="utf-8")
+    assert load_settings(path).flux.cluster == "clusters/production"
 
 
 @pytest.mark.parametrize(
@@ -43,6 +50,8 @@ def test_defaults_and_aliases(tmp_path: Path) -> None:
                      ":4: prometheus.timeout: Input should be greater than 0", id="zero-timeout"),
         pytest.param("git:\n  url: x\n  bogus: 1\n", ":3: git.bogus: unknown key",
                      id="unknown-key"),
+        pytest.param("git:\n  url: x\nflux:\n  clusters: a\n", ":4: flux.clusters: unknown key",
+                     id="flux-unknown-key"),
         pytest.param("git: [\n", ":2: invalid YAML", id="bad-yaml"),
         pytest.param("- a\n", ":1: the config must be a mapping", id="not-a-mapping"),
     ],

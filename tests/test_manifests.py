@@ -83,6 +83,8 @@ CASES = [
     pytest.param("kustomize-bootstrap",
                  lambda e: e.bootstrap(WITH_HPA), id="kustomize-bootstrap-adds-resources"),
     pytest.param("adopted-virtualservice", adopt_then_shift, id="adopted-virtualservice"),
+    pytest.param("adopted-virtualservice-ab", lambda e: e.bootstrap(PLAIN) + e.set_traffic(
+        AB, Traffic(0, 100)), id="adopted-virtualservice-ab-catch-all-keeps-team-policy"),
     pytest.param("adopted-virtualservice-port", adopt_then_shift,
                  id="adopted-virtualservice-keeps-destination-port"),
     pytest.param("port-discovery-bootstrap", lambda e: e.bootstrap(DISCOVERY),

@@ -22,6 +22,7 @@ from gitbot.adapters.manifest_types import (
     GENERATED_MARK,
     FieldChange,
     ManifestNotFoundError,
+    ManifestShapeError,
     selector_label,
 )
 from gitbot.adapters.safefs import check_writable
@@ -151,6 +152,15 @@ class ManifestEditor:
             changes += self.set_traffic(canary, Traffic())
         return changes
 
+    def bootstrap_primary(self, canary: Canary) -> list[FieldChange]:
+        """Staged initialization (the primary alone first) is for Flux layouts (FluxEditor)."""
+        raise ManifestShapeError(f"Canary {canary.key}: staged initialization needs a Flux "
+                                 "repository")
+
+    def update_routing(self, canary: Canary) -> list[FieldChange]:
+        """Canary edits reconcile is for Flux layouts (FluxEditor)."""
+        raise ManifestShapeError(f"Canary {canary.key}: routing updates need a Flux repository")
+
     def adopt_apex_service(self, canary: Canary, target: Entry) -> list[FieldChange]:
         """Point the team's own Service `<svc>` at the primary pods, as Flagger does.
 
@@ -253,9 +263,20 @@ def apply_routes(canary: Canary, vs: CommentedMap, desired: list[dict[str, Any]]
         changes.append((f"spec.http[{i}]", plain(http[i]), None))
         del http[i]
     at = slots[-1] + 1 if slots else 0
+    policy = route_policy(http[slots[0]]) if adopted and slots else {}
     for offset, want in enumerate(desired[len(slots):]):
+        want = {**want, **{k: v for k, v in policy.items() if k not in want}}
         http.insert(at + offset, to_node(want))
         changes.append((f"spec.http[{at + offset}]", None, want))
+
+
+ROUTE_POLICY_KEYS = ("timeout", "retries", "headers", "corsPolicy")
+
+
+def route_policy(route: Any) -> dict[str, Any]:
+    """The route-level settings of a team's route that a route gitbot adds must copy, so that
+    traffic it carries keeps the team's policy (retries, timeout, headers, corsPolicy)."""
+    return {k: plain(route[k]) for k in ROUTE_POLICY_KEYS if isinstance(route, dict) and k in route}
 
 
 def _merge_route(node: Any, want: dict[str, Any], path: str, adopted: bool,

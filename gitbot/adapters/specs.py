@@ -12,11 +12,12 @@ its line and costs only its own documents.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -32,6 +33,9 @@ from gitbot.adapters.yamlbudget import (
 from gitbot.core.parse import is_flagger, parse_document
 from gitbot.core.parse_fields import FieldPath
 from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, ObjectRef, Problem
+
+if TYPE_CHECKING:
+    from gitbot.adapters.flux_specs import FluxSpecs
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -54,6 +58,7 @@ class SpecSet:
     templates: tuple[MetricTemplate, ...] = ()
     providers: tuple[AlertProvider, ...] = ()
     problems: tuple[Problem, ...] = ()
+    flux: FluxSpecs | None = dataclasses.field(default=None, compare=False)  # rendered view
 
     @property
     def ok(self) -> bool:
@@ -77,9 +82,19 @@ def format_problems(problems: Iterable[Problem]) -> str:
     return "\n".join(str(p) for p in ordered)
 
 
-def load_repository(root: Path, *, no_cross_namespace_refs: bool = False) -> SpecSet:
+def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
+                    cluster: str | None = None) -> SpecSet:
     """Load and validate every Flagger document under `root` (see the module docstring);
-    `no_cross_namespace_refs` is the config's `security.noCrossNamespaceRefs`."""
+    `no_cross_namespace_refs` is the config's `security.noCrossNamespaceRefs`.
+
+    A repository with Flux Kustomizations is read as Flux renders it for `cluster` (the
+    config's `flux.cluster`; see `gitbot.adapters.flux_specs`); a plain one file by file.
+    """
+    from gitbot.adapters.flux_specs import load_flux_specs  # it builds on this module
+
+    rendered = load_flux_specs(root, cluster, no_cross_namespace_refs)
+    if rendered is not None:
+        return rendered
     problems: list[Problem] = []
     documents: list[Document] = []
     for path in yaml_files(root):
@@ -89,7 +104,7 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False) -> Spe
     namespaces = _Namespaces(root)
     parsed = _parse_all(documents, namespaces, problems)
     deployments = _deployments(documents, namespaces)
-    canaries = _checked_canaries(parsed, deployments, problems, no_cross_namespace_refs)
+    canaries = checked_canaries(parsed, deployments, problems, no_cross_namespace_refs)
     templates = tuple(obj for obj, _ in parsed if isinstance(obj, MetricTemplate))
     providers = tuple(obj for obj, _ in parsed if isinstance(obj, AlertProvider))
     return SpecSet(canaries, templates, providers, tuple(problems))
@@ -162,7 +177,7 @@ def _deployments(docs: list[Document], namespaces: _Namespaces) -> set[tuple[str
     return found
 
 
-def _checked_canaries(
+def checked_canaries(
     parsed: list[Entry],
     deployments: set[tuple[str, str]],
     problems: list[Problem],

@@ -98,13 +98,30 @@ def restore_nulls(original: str, dumped: str) -> str:
         if i2 - i1 == j2 - j1 and all(_reindented(a, b) or _null_dropped(a, b) for a, b in pairs):
             out.extend(old[i1:i2])  # an unchanged region ruamel only re-indented
             continue
-        for k in range(j2 - j1):
+        head, tail = _kept_ends(old[i1:i2], new[j1:j2])
+        out.extend(old[i1:i1 + head])  # unchanged lines before / after an insertion keep
+        for k in range(head, j2 - j1 - tail):  # their own indentation (mixed-indent files)
             line = new[j1 + k]
-            if k < i2 - i1:
+            if k < i2 - i1 - tail:
                 line = old[i1 + k] if _null_dropped(old[i1 + k], line) else _comment_gap(
                     old[i1 + k], line)
             out.append(line)
+        out.extend(old[i2 - tail:i2])
     return "".join(out)
+
+
+def _kept_ends(old: list[str], new: list[str]) -> tuple[int, int]:
+    """How many leading and trailing lines of a replaced region only changed indentation
+    (or lost a null token), when the region grew or shrank."""
+    if len(old) == len(new):
+        return 0, 0
+    most = min(len(old), len(new))
+    same = [_reindented(a, b) or _null_dropped(a, b) for a, b in zip(old, new, strict=False)]
+    head = next((k for k, ok in enumerate(same[:most]) if not ok), most)
+    back = [_reindented(a, b) or _null_dropped(a, b)
+            for a, b in zip(reversed(old), reversed(new), strict=False)]
+    tail = next((k for k, ok in enumerate(back[:most - head]) if not ok), most - head)
+    return head, tail
 
 
 _COMMENT = re.compile(r"([ \t]+)(#[^\n]*)(\n?)$")

@@ -25,6 +25,8 @@ from gitbot.core.state import ACTIVE_PHASES, Decision, Observation, Phase, RepoC
 __all__ = ["decide"]
 
 INITIALIZE_SUBJECT = "initialize: generate primary, services and routing, scale {target} to 0"
+PRIMARY_SUBJECT = "initialize: generate {primary}"
+ROUTING_SUBJECT = "initialize: route all traffic to {primary}, scale {target} to 0"
 
 
 def decide(spec: Canary, state: RolloutState, obs: Observation, now: datetime) -> Decision:
@@ -60,7 +62,10 @@ def _initialize(tick: Tick) -> None:
     if not obs.target_revision:
         tick.log = f"{spec.key}: target {spec.target.name} not found; cannot initialize"
         return
-    revision = obs.target_revision
+    if obs.staged_initialization and _staging(tick):
+        return
+    # staged: the revision the primary was generated from (a newer one is then a new run)
+    revision = tick.state.last_promoted_spec or obs.target_revision
     tick.update(
         phase=Phase.INITIALIZED, last_applied_spec=revision, last_promoted_spec=revision
     )
@@ -77,6 +82,33 @@ def _initialize(tick: Tick) -> None:
     tick.update(traffic=traffic)
 
 
+def _staging(tick: Tick) -> bool:
+    """Flagger's order, through Git: the primary alone; once the cluster runs it and it is
+    ready, the routing with the target scaled to 0; "Initialization done!" once the cluster
+    runs that. True while a stage holds the tick (the phase stays Initializing)."""
+    spec, obs = tick.spec, tick.obs
+    names = {"primary": spec.primary_name, "target": spec.target.name}
+    if not obs.primary_generated:
+        revision = obs.target_revision
+        tick.update(last_applied_spec=revision, last_promoted_spec=revision)
+        tick.commit(RepoChange("initialize-primary", PRIMARY_SUBJECT.format(**names),
+                               bootstrap_primary=True))
+        tick.log = f"{spec.key}: generating {spec.primary_name} before any routing"
+        return True
+    if not obs.cluster_synced or not obs.primary.ready:
+        tick.log = (f"{spec.key}: waiting for {spec.primary_name} to run and be ready before "
+                    "routing traffic to it")
+        return True
+    if obs.bootstrapped:
+        return False  # the cluster runs the routing: initialized
+    traffic = tick.traffic(100, 0)
+    tick.commit(RepoChange("initialize", ROUTING_SUBJECT.format(**names), traffic=traffic,
+                           target_replicas=0, bootstrap=True))
+    tick.update(traffic=traffic)
+    tick.alert(Severity.INFO, messages.alert_initialized(spec), metadata=True)
+    return True
+
+
 def _idle(tick: Tick) -> None:
     """Initialized, Succeeded or Failed: start a run when a new revision appears."""
     revision = tick.obs.target_revision
@@ -85,6 +117,10 @@ def _idle(tick: Tick) -> None:
     elif is_new_revision(tick.state, revision):
         if _confirm_rollout(tick):
             start_run(tick)
+    elif tick.obs.routing_update:  # the Canary's service fields changed: as Flagger reconciles
+        tick.commit(RepoChange("update-routing",
+                               f"update routing ({tick.obs.routing_update})",
+                               update_routing=True))
     elif revision != tick.state.last_applied_spec:
         tick.update(last_applied_spec=revision)
         tick.log = f"{tick.spec.key}: revision {revision} is already the primary's; no analysis"

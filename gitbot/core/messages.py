@@ -275,6 +275,10 @@ def alert_metadata(canary: Canary, cluster: str = "") -> Trailers:
 _WHY = {
     "initialize": "Generate {primary}, the Services, DestinationRules and VirtualService for "
     "{dotted}, route all traffic to the primary and scale {target} to 0.",
+    "initialize-primary": "Generate {primary} from the effective {target} and nothing else: "
+    "traffic moves to it only once the cluster reports it ready.",
+    "update-routing": "The Canary's service or route fields changed; bring the generated "
+    "Services, DestinationRules and VirtualService in line (weights unchanged).",
     "scale-up": "New revision of {target} detected; scale the canary up to {replicas} "
     "to start the analysis.",
     "restart": "A new revision of {target} arrived during the analysis; route all traffic "

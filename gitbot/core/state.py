@@ -70,13 +70,16 @@ class RepoChange:
     time (the reconciler relies on that to resume after a crash).
     """
 
-    action: str  # Gitbot-Action trailer: initialize, scale-up, advance, mirror, route-to-canary,
-    #              promote, route-to-primary, scale-down, rollback, restart
+    action: str  # Gitbot-Action trailer: initialize(-primary), scale-up, advance, mirror,
+    #              route-to-canary, promote, route-to-primary, scale-down, rollback, restart,
+    #              update-routing
     subject: str  # commit subject after "name.namespace: ", e.g. "advance canary weight 20"
     traffic: Traffic | None = None
     target_replicas: int | None = None  # scale the target (canary) Deployment
     promote: bool = False  # copy the target's template into <target>-primary
     bootstrap: bool = False  # generate primary, services, destination rules, virtual service
+    bootstrap_primary: bool = False  # staged initialization: generate the primary (+HPA) only
+    update_routing: bool = False  # regenerate the routing objects from the Canary (weights kept)
     revert: bool = False  # revert this rollout's traffic commits (rollback)
     reason: str = ""  # why, for the commit body (e.g. "failed checks threshold reached 5")
 
@@ -329,6 +332,9 @@ class Observation:
 
     target_revision: str
     bootstrapped: bool  # primary, services and routing objects exist in the repository
+    staged_initialization: bool = False  # Flux layouts: the primary first, routing once ready
+    primary_generated: bool = False  # the primary Deployment exists in the repository
+    routing_update: str = ""  # Canary fields the generated routing objects lag behind
     cluster_synced: bool = True
     canary: Readiness = field(default_factory=lambda: Readiness(ready=True))
     primary: Readiness = field(default_factory=lambda: Readiness(ready=True))

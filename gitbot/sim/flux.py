@@ -2,10 +2,12 @@
 
 ``gitbot.sim.cluster.SimCluster`` owns one ``FluxSync`` and calls ``poll()`` from its Flux thread.
 Each poll fetches the branch into a private clone; a new head is applied once ``interval`` seconds
-have passed since it was first seen (0 = on this poll). Applying reads every plain YAML manifest of
-the tree (a directory with ``kustomization.yaml`` contributes only its ``resources:``) and hands the
-objects to a callback. A manifest that fails to parse leaves the last good revision in place and is
-recorded as the error, like a failing Flux Kustomization.
+have passed since it was first seen (0 = on this poll). A repository with Flux Kustomizations is
+applied as Flux does: each Kustomization's rendered output (real kustomize, the same
+``gitbot.adapters.render`` gitbot uses). Otherwise applying reads every plain YAML manifest of
+the tree (a directory with ``kustomization.yaml`` contributes only its ``resources:``). The
+objects go to a callback. A manifest that fails to parse (or a Kustomization that fails to
+build) leaves the last good revision in place and is recorded as the error, as Flux does.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from gitbot.adapters.render import render_repository
+from gitbot.errors import InvalidInputError
 from gitbot.sim.objects import KubeObject, ManifestError, parse_object
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -33,8 +37,16 @@ class GitError(RuntimeError):
     """A git command of the simulated Flux failed."""
 
 
-def load_manifests(root: Path) -> list[KubeObject]:
-    """All simulated objects under ``root``, honouring kustomization.yaml resources."""
+def load_manifests(root: Path, cluster: str | None = None) -> list[KubeObject]:
+    """All simulated objects under ``root``: the rendered output of the Flux Kustomizations of
+    ``cluster`` (default: the only one), else the plain files honouring kustomization.yaml."""
+    try:
+        view = render_repository(root, cluster)
+    except InvalidInputError as err:  # a failing Kustomization: Flux keeps the last revision
+        raise ManifestError(str(err)) from err
+    if view is not None:
+        parsed = (parse_object(item.obj) for item in view.objects())
+        return [obj for obj in parsed if obj is not None]
     objects: list[KubeObject] = []
     for path, namespace in _manifest_files(root, None):
         objects.extend(_load_file(path, namespace))

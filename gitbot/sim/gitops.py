@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitbot.sim import gitops_flux
+
 IMAGE = "ghcr.io/stefanprodan/podinfo"
 
 KUSTOMIZATION = """\
@@ -201,10 +203,11 @@ def _git(cwd: Path, *args: str) -> str:
 class Developer:
     """A person with a clone of the GitOps repository who releases versions."""
 
-    def __init__(self, remote: Path, clone: Path, branch: str = "main") -> None:
+    def __init__(self, remote: Path, clone: Path, branch: str = "main", flux: bool = False) -> None:
         self.remote = remote
         self.clone = clone
         self.branch = branch
+        self.flux = flux  # laid out like gitops-istio: releases bump `images: newTag`
 
     def pull(self) -> None:
         _git(self.clone, "fetch", "-q", "origin")
@@ -225,6 +228,11 @@ class Developer:
     def release(self, tag: str) -> str:
         """Bump podinfo's image tag, as a person merging a release would."""
         self.pull()
+        if self.flux:
+            text = (self.clone / gitops_flux.KUSTOMIZATION_FILE).read_text(encoding="utf-8")
+            return self.commit_files(
+                {gitops_flux.KUSTOMIZATION_FILE: gitops_flux.with_new_tag(text, tag)},
+                f"Release podinfo {tag}")
         path = self.clone / "apps/podinfo/deployment.yaml"
         text = path.read_text(encoding="utf-8")
         old = next(line for line in text.splitlines() if f"image: {IMAGE}:" in line)
@@ -247,9 +255,12 @@ class Developer:
 
 
 def create_gitops_repo(
-    base: Path, *, options: CanaryOptions | None = None, tag: str = "6.0.0"
+    base: Path, *, options: CanaryOptions | None = None, tag: str = "6.0.0", flux: bool = False
 ) -> Developer:
-    """A bare remote `base/gitops.git` with the podinfo app; returns its Developer."""
+    """A bare remote `base/gitops.git` with the podinfo app; returns its Developer.
+
+    `flux`: laid out like gitops-istio (`gitbot.sim.gitops_flux`): a Flux Kustomization, an
+    `images:` newTag release and a patch-injected sidecar."""
     options = options or CanaryOptions()
     remote = base / "gitops.git"
     clone = base / "developer"
@@ -263,10 +274,14 @@ def create_gitops_repo(
         "apps/podinfo/deployment.yaml": DEPLOYMENT.format(image=IMAGE, tag=tag),
         "apps/podinfo/canary.yaml": options.render(),
     }
+    if flux:
+        del files["apps/podinfo/kustomization.yaml"]
+        files.update(gitops_flux.files(DEPLOYMENT.format(image=IMAGE, tag="5.0.0"),
+                                       options.render(), tag))
     for rel, content in files.items():
         (clone / rel).parent.mkdir(parents=True, exist_ok=True)
         (clone / rel).write_text(content, encoding="utf-8")
     _git(clone, "add", "-A")
     _git(clone, "commit", "-q", "-m", f"Add podinfo {tag} with a Canary")
     _git(clone, "push", "-q", "origin", "HEAD:main")
-    return Developer(remote, clone)
+    return Developer(remote, clone, flux=flux)

@@ -72,6 +72,7 @@ class World:
         pace: float = 3.0,
         mode: str = "push",
         extra_config: Callable[[World], str] | None = None,
+        flux: bool = False,
     ) -> None:
         self.base = base
         self.options = options or CanaryOptions()
@@ -84,6 +85,7 @@ class World:
         self.pace = pace  # seconds between passes: the daemon's analysis interval, sped up
         self.mode = mode  # git.mode
         self.extra_config = extra_config  # more config.yaml (forge, pullRequests), once started
+        self.flux = flux  # the repository laid out like gitops-istio (gitbot.sim.gitops_flux)
         self._stack = ExitStack()
         self.inbox: Inbox
         self.dev: Developer
@@ -109,7 +111,7 @@ class World:
             self.options.alert_url = f"{self.inbox.url}/slack"
         for hook in self.options.webhooks:  # "INBOX/path" points a webhook at the inbox
             hook["url"] = str(hook["url"]).replace("INBOX", self.inbox.url)
-        self.dev = create_gitops_repo(self.base, options=self.options)
+        self.dev = create_gitops_repo(self.base, options=self.options, flux=self.flux)
         self.cluster = self._stack.enter_context(
             SimCluster(
                 str(self.dev.remote), "main", scenario=self.scenario,

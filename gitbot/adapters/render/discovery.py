@@ -18,6 +18,7 @@ from typing import Any
 from gitbot.adapters.render.model import FluxKustomization, SourceRef, is_flux_kustomization
 from gitbot.adapters.render.sourceignore import SourceIgnore
 from gitbot.adapters.render.yamldocs import load_mappings
+from gitbot.adapters.safefs import FileRefusedError, read_text
 from gitbot.errors import InvalidInputError
 
 BOOTSTRAP_NAME = "flux-system"
@@ -78,8 +79,11 @@ def scan(root: Path, ignore: SourceIgnore) -> Scan:
         if not rel.endswith((".yaml", ".yml")):
             continue
         path = root / rel
-        if not any(marker in path.read_text(encoding="utf-8", errors="replace")
-                   for marker in _FLUX_MARKERS):
+        try:  # regular files inside the root only (no FIFO, /dev/zero, 50 MB file)
+            text = read_text(root, rel)
+        except FileRefusedError:
+            continue
+        if not any(marker in text for marker in _FLUX_MARKERS):
             continue
         for line, doc in load_mappings(path, _may_be_flux_object):
             if is_flux_kustomization(doc):

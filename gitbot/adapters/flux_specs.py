@@ -1,0 +1,143 @@
+"""Canaries, targets, MetricTemplates and AlertProviders of a Flux repository, as Flux renders them.
+
+`load_flux_specs(root, cluster, ...)` renders the served cluster (`gitbot.adapters.render`) and
+parses every rendered `flagger.app` object with the pure parser, each problem at the object's
+source `FILE:LINE`; it returns None for a plain repository (the caller then reads loose files).
+Only what kustomize renders is read, so Helm chart templates and ignored files never are. The
+result's `flux` (`FluxSpecs`) says which Flux Kustomization renders each canary and gives its
+effective (rendered) target. Called by `specs.load_repository`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitbot.adapters.render import (
+    FluxView,
+    RenderedKustomization,
+    RenderedObject,
+    effective_revision,
+    render_repository,
+)
+from gitbot.adapters.specs import (
+    Document,
+    Entry,
+    SpecSet,
+    checked_canaries,
+    read_documents,
+    to_plain,
+)
+from gitbot.core.parse import is_flagger, parse_document
+from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, Problem
+from gitbot.errors import InvalidInputError
+
+_WHERE = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+): Kustomization (?P<key>\S+): (?P<msg>.*)$",
+                    re.DOTALL)
+
+
+@dataclass(frozen=True)
+class FluxSpecs:
+    """The rendered view behind a SpecSet and, per canary key, its Flux Kustomization."""
+
+    view: FluxView
+    kustomizations: Mapping[str, str]  # canary key -> "namespace/name" of its Kustomization
+    autoscaled: frozenset[tuple[str, str]] = frozenset()  # (namespace, target) with an HPA
+
+    def rendered(self, canary: Canary) -> RenderedKustomization:
+        return self.view.by_name(self.kustomizations[canary.key])
+
+    def target(self, canary: Canary) -> RenderedObject | None:
+        """The canary's Deployment as Flux applies it (its own Kustomization's first)."""
+        name, namespace = canary.target.name, canary.namespace
+        found = (self.rendered(canary).find("Deployment", name, namespace)
+                 or self.view.find("Deployment", name, namespace))
+        return found[0] if found else None
+
+    def owner(self, obj: RenderedObject) -> RenderedKustomization:
+        return self.view.by_name(obj.origin.kustomization)
+
+    def revision(self, canary: Canary) -> str:
+        """The effective revision: the rendered pod template and the configs it uses."""
+        target = self.target(canary)
+        if target is None:
+            return ""
+        return effective_revision(self.owner(target), target)
+
+
+def load_flux_specs(root: Path, cluster: str | None,
+                    no_cross_namespace_refs: bool = False) -> SpecSet | None:
+    """The SpecSet of the served cluster's rendered objects; None for a plain repository."""
+    try:
+        view = render_repository(root, cluster or None)
+    except InvalidInputError as err:  # DiscoveryError, RenderError: one problem, no canary
+        return SpecSet(problems=(render_problem(str(err)),))
+    if view is None:
+        return None
+    problems: list[Problem] = []
+    parsed: list[Entry] = []
+    owners: dict[int, str] = {}
+    sources = _Sources(root)
+    for item in view.objects():
+        if not is_flagger(item.obj):
+            continue
+        doc = sources.document(item)
+        obj, found = parse_document(doc.data, doc.locate, doc.path,
+                                    item.namespace or "default", doc.index)
+        problems.extend(found)
+        if obj is not None:
+            parsed.append((obj, doc))
+            owners[id(obj)] = item.origin.kustomization
+    deployments = {(o.namespace or "default", o.name) for o in view.find("Deployment")}
+    canaries = checked_canaries(parsed, deployments, problems, no_cross_namespace_refs)
+    templates = tuple(o for o, _ in parsed if isinstance(o, MetricTemplate))
+    providers = tuple(o for o, _ in parsed if isinstance(o, AlertProvider))
+    autoscaled = frozenset((c.namespace, c.target.name) for c in canaries if c.autoscaler)
+    flux = FluxSpecs(view, {c.key: owners[id(c)] for c in canaries}, autoscaled)
+    return SpecSet(canaries, templates, providers, tuple(problems), flux=flux)
+
+
+def render_problem(message: str) -> Problem:
+    """A DiscoveryError/RenderError as a validate line (`FILE:LINE: Kustomization ns/n: ...`)."""
+    match = _WHERE.match(message)
+    if match:
+        return Problem(match["file"], int(match["line"]), "Kustomization", match["key"], "",
+                       match["msg"])
+    file, _, rest = message.partition(": ")
+    field, _, text = rest.partition(": ")
+    if file == "config.yaml" and text:
+        return Problem(file, 1, "Config", "", field, text)
+    return Problem(file if rest else "(flux)", 1, "", "", "", rest or message)
+
+
+class _Sources:
+    """The source document of a rendered object: its line numbers for problems."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, list[Document]] = {}
+
+    def document(self, item: RenderedObject) -> Document:
+        data: dict[str, Any] = to_plain(item.obj)
+        file = item.origin.file
+        source = self._find(file, item) if file else None
+        if file is None or source is None:
+            line = item.origin.line or 1
+            return Document(file or f"(Kustomization {item.origin.kustomization})", 0, data,
+                            lambda _at: line)
+        return Document(source.path, source.index, data, source.locate)
+
+    def _find(self, file: str, item: RenderedObject) -> Document | None:
+        if file not in self._files:
+            docs, _problem = read_documents(self.root, self.root / file)
+            self._files[file] = docs
+        docs = [d for d in self._files[file] if d.data.get("kind") == item.kind]
+        named = [d for d in docs if (d.data.get("metadata") or {}).get("name") == item.name]
+        at_line = [d for d in docs if item.origin.line and d.locate(()) == item.origin.line]
+        for candidates in (named, at_line, docs):
+            if candidates:
+                return candidates[0]
+        return None
