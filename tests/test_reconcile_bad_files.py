@@ -67,8 +67,8 @@ def test_reconcile_initializes_the_good_canary_and_reports_each_bad_file(config:
     result = CliRunner().invoke(cli, ["--config", str(config), "reconcile", "--once"],
                                 catch_exceptions=False)
     assert result.stdout.startswith("test/podinfo: Initialized — committed "), result.output
-    reported = [line.removeprefix("invalid: ") for line in result.stderr.splitlines()
-                if line.startswith("invalid: ")]
+    reported = [line.removeprefix("warning: invalid: ") for line in result.stderr.splitlines()
+                if line.startswith("warning: invalid: ")]
     assert sorted(reported) == PROBLEMS
     assert (config.parent / "work" / "apps" / "bad" / "out.yaml").is_symlink()
     assert sorted(p.name for p in (config.parent / "outside").iterdir()) == ["token.yaml"]

@@ -34,8 +34,11 @@ RUN_ACTIONS = frozenset({"scale-up", "restart", "advance", "mirror", "route-to-c
 PROMOTING_ACTIONS = frozenset({"promote", "advance-primary"})
 #: commits whose `Gitbot-Revision` is the revision the primary was given
 PROMOTED_ACTIONS = frozenset(
-    {"initialize", "promote", "advance-primary", "route-to-primary", "scale-down"}
+    {"initialize", "initialize-primary", "promote", "advance-primary", "route-to-primary",
+     "scale-down"}
 )
+#: commits outside any run that say nothing about its phase (a Flux layout's routing update)
+NEUTRAL_ACTIONS = frozenset({"update-routing"})
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,7 @@ def recover(
     """The state to continue from (see the module docstring); None without any commit."""
     if not commits:
         return None
-    last = commits[0]
+    last = next((c for c in commits if c.action not in NEUTRAL_ACTIONS), commits[0])
     promoted = next((c.revision for c in commits if c.action in PROMOTED_ACTIONS), "")
     base = RolloutState(
         traffic=facts.traffic or Traffic(),
@@ -156,6 +159,10 @@ def lost_without_history(canary: Canary, cause: str) -> str:
 
 def _finished_phase(last: GitbotCommit) -> Phase | None:
     if last.action == "initialize":
+        return Phase.INITIALIZED
+    if last.action == "initialize-primary":  # a Flux layout's staged initialization goes on
+        return Phase.INITIALIZING
+    if last.action in NEUTRAL_ACTIONS:  # only a routing update: the canary was idle
         return Phase.INITIALIZED
     if last.action == "scale-down" or (last.action == "promote" and last.phase == "Succeeded"):
         return Phase.SUCCEEDED

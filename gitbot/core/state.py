@@ -211,7 +211,7 @@ def _traffic(data: Any, where: str) -> Traffic:
     )
 
 
-_CHANGE_FLAGS = ("promote", "bootstrap", "revert")
+_CHANGE_FLAGS = ("promote", "bootstrap", "bootstrap_primary", "update_routing", "revert")
 
 
 def _change(data: Any) -> RepoChange:
