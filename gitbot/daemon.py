@@ -236,7 +236,10 @@ class Daemon:
         self.intervals[key] = seconds
 
     def tick(self, key: str) -> None:
-        if self.app.lease is not None and not self.app.lease.may_act():
+        lease = self.app.lease
+        if lease is not None and not lease.may_act():
+            if lease.error:  # not passive but failing: a lease that cannot be written is unhealthy
+                self.health.ticked(key, f"lease: {lease.error}")
             return  # passive: another instance holds the lease
         if not self._begin():
             return

@@ -110,6 +110,7 @@ class LeaseKeeper:
         self.record: LeaseRecord | None = None  # the last version seen or written
         self._seen: tuple[tuple[str, datetime] | None, datetime] | None = None
         self.engaged = False  # True once this process took part (the fence is then active)
+        self.error = ""  # why the last lease round failed (the remote refused, unreachable)
 
     # --- rounds ------------------------------------------------------------------------
 
@@ -153,15 +154,20 @@ class LeaseKeeper:
         """The daemon's timer job: `step`, logging (never raising) a failure to reach Git."""
         try:
             self.step()
+            self.error = ""
         except Exception as err:  # the daemon outlives a remote outage
-            log.warning("lease: cannot renew or check the lease: %s", err)
+            self.error = f"cannot renew or check the lease: {err}"
+            log.warning("lease: %s", self.error)
 
     def may_act(self) -> bool:
         """The daemon's guard before a tick: `ensure`, False (and logged) when Git fails."""
         try:
-            return self.ensure()
+            allowed = self.ensure()
+            self.error = ""
+            return allowed
         except Exception as err:  # no lease, no action
-            log.warning("lease: cannot confirm the lease before a tick, skipping it: %s", err)
+            self.error = f"cannot confirm the lease before a tick: {err}"
+            log.warning("lease: %s; skipping the tick", self.error)
             return False
 
     def leading(self) -> bool:
