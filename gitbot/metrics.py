@@ -82,12 +82,16 @@ class FlaggerRecorder:
         self.prometheus_errors = Counter("gitbot_prometheus_errors",
                                          "Metric queries to Prometheus that failed",
                                          ["namespace", "name"], registry=registry)
+        self.pull_request = Gauge("gitbot_pull_request_open",
+                                  "Number of the canary's open pull request (0: none)",
+                                  ["namespace", "name", "action"], registry=registry)
         self.info.labels(__version__, mesh_provider).set(1)
         self._lock = threading.Lock()
         self._canaries: dict[str, Canary] = {}
         self._namespaces: set[str] = set()
         self._phases: dict[str, Phase] = {}
         self._analysed: set[str] = set()
+        self._pr_actions: dict[str, set[str]] = {}
 
     def set_canaries(self, canaries: Iterable[Canary]) -> None:
         """After a rescan: the canaries the repository declares, counted per namespace."""
@@ -132,6 +136,7 @@ class FlaggerRecorder:
         if canary is None:
             return
         target, namespace = canary.target.name, canary.namespace
+        self._record_pull_request(canary, state)
         self.status.labels(target, namespace).set(status_value(state.phase))
         self.weight.labels(canary.primary_name, namespace).set(state.traffic.primary_weight)
         self.weight.labels(target, namespace).set(state.traffic.canary_weight)
@@ -141,3 +146,13 @@ class FlaggerRecorder:
         if outcome is not None:
             analysis = "skipped" if canary.skip_analysis else "completed"
             outcome.labels(target, namespace, canary.strategy.value, analysis).inc()
+
+    def _record_pull_request(self, canary: Canary, state: RolloutState) -> None:
+        """Pull-request mode: the open PR's number under its action; the others to 0."""
+        pr = state.pull_request
+        seen = self._pr_actions.setdefault(canary.key, set())
+        for action in seen:  # earlier PRs of this canary are closed or merged now
+            self.pull_request.labels(canary.namespace, canary.name, action).set(0)
+        if pr is not None and pr.number:
+            seen.add(pr.action)
+            self.pull_request.labels(canary.namespace, canary.name, pr.action).set(pr.number)

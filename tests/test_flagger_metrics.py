@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gitbot import __version__
 from gitbot.adapters.specs import load_repository
 from gitbot.core.spec import Canary
-from gitbot.core.state import MetricResult, Phase, RolloutState, Traffic
+from gitbot.core.state import MetricResult, Phase, PullRequestRef, RolloutState, Traffic
 from gitbot.daemon import Daemon
 from gitbot.metrics import FlaggerRecorder
 from gitbot.sim.gitops import CanaryOptions, create_gitops_repo
@@ -104,6 +104,23 @@ def test_weights_use_the_workload_label_for_primary_and_canary(tmp_path: Path) -
     weight = "flagger_canary_weight"
     assert _value(registry, weight, workload="podinfo-primary", namespace="test") == 70
     assert _value(registry, weight, workload="podinfo", namespace="test") == 30
+
+
+def test_the_open_pull_request_is_a_gauge_per_action_and_drops_to_0_when_it_closes(
+    tmp_path: Path,
+) -> None:
+    registry = CollectorRegistry()
+    recorder = FlaggerRecorder(registry)
+    canary = _canary(tmp_path)
+    recorder.set_canaries([canary])
+    pr = PullRequestRef(branch="gitbot/test/podinfo/9-promote", head="a" * 40,
+                        action="promote", step=9, number=12)
+    recorder.record_state(canary.key, RolloutState(phase=Phase.WAITING_PROMOTION,
+                                                   pull_request=pr))
+    series = "gitbot_pull_request_open"
+    assert _value(registry, series, namespace="test", name="podinfo", action="promote") == 12
+    recorder.record_state(canary.key, RolloutState(phase=Phase.PROMOTING))
+    assert _value(registry, series, namespace="test", name="podinfo", action="promote") == 0
 
 
 @pytest.mark.parametrize(
