@@ -84,8 +84,11 @@ def _not_found(name: str) -> str:
 @cli.command()
 @click.option("--path", "path", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Validate this local directory instead of the configured repo.")
+@click.option("--cluster", "cluster", metavar="DIR", default=None,
+              help="The Flux cluster directory to validate (default: flux.cluster of the config; "
+              "with --path: the repository's only cluster).")
 @click.pass_context
-def validate(ctx: click.Context, path: Path | None) -> None:
+def validate(ctx: click.Context, path: Path | None, cluster: str | None) -> None:
     """Check the config and every Canary, MetricTemplate and AlertProvider in the repository."""
     from gitbot.adapters.specs import format_problems, load_repository
 
@@ -96,13 +99,13 @@ def validate(ctx: click.Context, path: Path | None) -> None:
             specs = load_repository(
                 app.workspace.root,
                 no_cross_namespace_refs=app.settings.security.no_cross_namespace_refs,
-                cluster=app.settings.flux.cluster)
+                cluster=cluster or app.settings.flux.cluster)
         except (GitbotError, OSError) as err:
             _fail(err)
         finally:
             app.close()
     else:
-        specs = load_repository(path)
+        specs = load_repository(path, cluster=cluster)
     if specs.problems:
         click.echo(format_problems(specs.problems))
         sys.exit(2)

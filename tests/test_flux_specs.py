@@ -118,7 +118,7 @@ def test_same_canary_rendered_twice_in_one_cluster_is_a_duplicate(tmp_path: Path
 @pytest.mark.parametrize("cluster, expected", [
     pytest.param(None, "config.yaml:1: Config: flux.cluster: the repository holds several "
                  "clusters (clusters/production, clusters/staging); set flux.cluster to the one "
-                 "gitbot serves", id="several-clusters"),
+                 "gitbot serves (gitbot validate --cluster DIR)", id="several-clusters"),
     pytest.param("clusters/nowhere", "config.yaml:1: Config: flux.cluster: directory "
                  "'clusters/nowhere' not found in the repository", id="unknown-cluster"),
     pytest.param("clusters/staging", "", id="chosen"),
@@ -146,4 +146,16 @@ def test_validate_accepts_real_layouts_and_never_reads_helm_templates(tmp_path: 
     assert "{{" in (LAYOUTS / "podinfo/charts/podinfo/templates/deployment.yaml").read_text()
     podinfo = runner.invoke(cli, ["validate", "--path", str(LAYOUTS / "podinfo")])
     assert (podinfo.exit_code, podinfo.output) == (
+        0, "valid: 0 Canary, 0 MetricTemplate, 0 AlertProvider\n")
+
+
+def test_validate_path_of_a_two_cluster_repository_names_the_cluster_option() -> None:
+    runner = CliRunner()
+    example = str(LAYOUTS / "flux2-kustomize-helm-example")
+    unchosen = runner.invoke(cli, ["validate", "--path", example])
+    assert unchosen.exit_code == 2
+    assert "set flux.cluster to the one gitbot serves (gitbot validate --cluster DIR)" in (
+        unchosen.output)
+    chosen = runner.invoke(cli, ["validate", "--path", example, "--cluster", "clusters/staging"])
+    assert (chosen.exit_code, chosen.output) == (
         0, "valid: 0 Canary, 0 MetricTemplate, 0 AlertProvider\n")

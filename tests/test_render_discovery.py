@@ -58,7 +58,8 @@ def test_two_clusters_without_flux_cluster_is_a_clear_error() -> None:
         render_repository(LAYOUTS / "flux2-kustomize-helm-example")
     assert str(err.value) == (
         "config.yaml: flux.cluster: the repository holds several clusters (clusters/production, "
-        "clusters/staging); set flux.cluster to the one gitbot serves")
+        "clusters/staging); set flux.cluster to the one gitbot serves (gitbot validate "
+        "--cluster DIR)")
 
 
 @pytest.mark.parametrize(("cluster", "host", "acme"), [

@@ -133,7 +133,7 @@ def choose_cluster(root: Path, found: Scan, configured: str | None) -> str | Non
     if len(candidates) > 1:
         raise DiscoveryError("config.yaml: flux.cluster: the repository holds several clusters ("
                              + ", ".join(candidates) + "); set flux.cluster to the one gitbot "
-                             "serves")
+                             "serves (gitbot validate --cluster DIR)")
     return candidates[0]
 
 
