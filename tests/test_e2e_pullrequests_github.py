@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 from e2e_helpers import head, initialize
 from prworld import BOT, PRWorld, pr_world
-
-from gitbot.adapters.forges import PRState
-from gitbot.core.state import Traffic
-from gitbot.sim.gitops import IMAGE
-from tests.test_e2e_pullrequests import (
+from test_e2e_pullrequests import (
     AFTER,
     STEPS,
     _plain,
     _reconcile_process,
     wait_for_promotion,
 )
+
+from gitbot.adapters.forges import PRState
+from gitbot.core.state import Traffic
+from gitbot.sim.gitops import IMAGE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
