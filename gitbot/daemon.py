@@ -236,14 +236,14 @@ class Daemon:
         self.intervals[key] = seconds
 
     def tick(self, key: str) -> None:
-        lease = self.app.lease
-        if lease is not None and not lease.may_act():
-            if lease.error:  # not passive but failing: a lease that cannot be written is unhealthy
-                self.health.ticked(key, f"lease: {lease.error}")
-            return  # passive: another instance holds the lease
-        if not self._begin():
+        if not self._begin():  # the lease check uses Git too: shutdown must wait for it
             return
         try:
+            lease = self.app.lease
+            if lease is not None and not lease.may_act():
+                if lease.error:  # not passive but failing: a lease that cannot be written
+                    self.health.ticked(key, f"lease: {lease.error}")  # is unhealthy
+                return  # passive: another instance holds the lease
             self._tick(key)
         finally:
             self._end()

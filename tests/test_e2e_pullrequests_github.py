@@ -100,8 +100,11 @@ def test_a_red_required_check_holds_the_step_until_green(tmp_path: Path) -> None
         assert prw.api is not None
         prw.api.model.required_contexts = ["ci"]
         world.dev.release("6.0.1")
-        for _ in range(3):
+        deadline = time.monotonic() + 120  # until Flux applied the initialization and the
+        while world.state().pending is None:  # release is seen: the scale-up PR is proposed
+            assert time.monotonic() < deadline, world.state().events[-3:]
             world.reconcile()
+            time.sleep(world.pace)
         state = world.state()
         assert state.pending is not None and state.pending.action == "scale-up"
         pr = prw.open_pr()
