@@ -97,13 +97,16 @@ def test_a_failing_version_rolls_back_through_a_merged_revert_pr(tmp_path: Path)
         world.dev.release("6.0.2")
         world.run_until({"Failed"})
         subjects = _plain(prw.mainline())
-        assert subjects[-1].startswith("podinfo.test: rollback: revert 2 commits (failed")
+        # How many weight steps land before the fifth failed check depends on when Prometheus
+        # first has a rate for the new pods; whatever that is, the revert undoes all of them.
+        run = subjects[1:-1]
+        assert len(run) >= 2 and run == STEPS[:len(run)], subjects
+        assert subjects[-1].startswith(
+            f"podinfo.test: rollback: revert {len(run)} commits (failed"), subjects[-1]
         assert not any("promote" in s for s in subjects)
         body = prw.body()
         reverted = body.split("Reverts:\n", 1)[1].split("\n\n", 1)[0].splitlines()
-        assert [line.split(" ", 2)[2].rsplit(" (#", 1)[0] for line in reverted] == [
-            "podinfo.test: advance canary weight 10", "podinfo.test: scale up canary",
-        ]
+        assert [line.split(" ", 2)[2].rsplit(" (#", 1)[0] for line in reverted] == run[::-1]
         end = head(world)
         assert (end.traffic, end.canary_replicas, end.primary_image) == (
             Traffic(100, 0), 0, f"{IMAGE}:6.0.0")
