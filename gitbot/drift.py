@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,19 +39,23 @@ _FILE_OF = {Field.ROUTES: "vs", Field.WEIGHTS: "vs", Field.REPLICAS: "target",
 def check_drift(
     workspace: GitWorkspace, canary: Canary, state: RolloutState, history: list[CommitInfo],
     now: datetime, flux: FluxSpecs | None = None,
+    editor: Callable[[], ManifestEditor] | None = None,
 ) -> Decision | None:
     """The drift decision for this tick, or None (see the module docstring). In a Flux
     repository the canary's replicas are read from the rendered target (a patch of the Flux
-    Kustomization may hold them), the rest from the files gitbot writes."""
-    return DriftWatch(workspace, flux).check(canary, state, history, now)
+    Kustomization may hold them), the rest from the files gitbot writes. `editor` gives the
+    reconciler's shared picture of the working copy (a fresh read when not given)."""
+    return DriftWatch(workspace, flux, editor).check(canary, state, history, now)
 
 
 class DriftWatch:
     """Reads the declared values and the people's commits for one workspace."""
 
-    def __init__(self, workspace: GitWorkspace, flux: FluxSpecs | None = None) -> None:
+    def __init__(self, workspace: GitWorkspace, flux: FluxSpecs | None = None,
+                 editor: Callable[[], ManifestEditor] | None = None) -> None:
         self.ws = workspace
         self.flux = flux
+        self.editor = editor or (lambda: ManifestEditor(workspace.root))
 
     def _canary_replicas(self, editor: ManifestEditor, canary: Canary) -> int | None:
         if self.flux is None:
@@ -66,7 +71,7 @@ class DriftWatch:
             return None
         if state.phase not in ACTIVE_PHASES:
             return resumed_decision(canary, state, now)
-        editor = ManifestEditor(self.ws.root)
+        editor = self.editor()
         files = _managed_files(editor, canary)
         last = last_gitbot_commit(history, canary.key)
         since = last.sha if last is not None else ""

@@ -80,11 +80,15 @@ class Committer:
         self.ws = ws
         self.crash = crash
         self.flux: FluxSpecs | None = None  # set per pass: a Flux repository's rendered view
+        # the reconciler's shared picture (`RepoIndex.editor`); a fresh read when not set
+        self.editors: Callable[[FluxSpecs | None], ManifestEditor] = \
+            lambda flux: editor_for(ws.root, flux)
+        self.moved: Callable[[], None] = lambda: None  # told when a revert moved HEAD
 
     def editor(self) -> ManifestEditor:
         """The editor for this pass: a FluxEditor (render, edit, render, verify) when the
         repository is laid out for Flux."""
-        return editor_for(self.ws.root, self.flux)
+        return self.editors(self.flux)
 
     def trailers(self, trailers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         """`trailers`, plus `Gitbot-Cluster` in a Flux repository (commits of other clusters are
@@ -124,6 +128,7 @@ class Committer:
         sha, outcome = None, messages.RevertOutcome.NOTHING_TO_REVERT
         if commits:
             sha, outcome = self._revert_commits(canary, state, change, analysis, commits)
+            self.moved()  # the revert changed files: the shared picture re-reads them
         editor = self.editor()
         edits = apply_edits(editor, canary, replace(change, revert=False))
         editor.save()

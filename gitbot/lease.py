@@ -270,6 +270,10 @@ class GuardedFiles(Protocol):
         self, branch: str, path: str, content: str, subject: str, guard: Guard
     ) -> str: ...
 
+    def write_branch_files(
+        self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
+    ) -> str: ...
+
 
 class FencedFiles:
     """The state store's branch files with the lease's fence on rollout-state writes."""
@@ -286,6 +290,22 @@ class FencedFiles:
             return self._ws.write_branch_file(branch, path, content, subject)
         return self._ws.write_branch_file_guarded(branch, path, content, subject,
                                                   self._keeper.fence)
+
+    def write_branch_files(self, branch: str, files: dict[str, str], subject: str) -> str:
+        """Several state files in one commit, under the fence (`GitStateStore.save_many`)."""
+        fence = self._keeper.fence if any(p.startswith("canaries/") for p in files) else None
+        return self._ws.write_branch_files(branch, files, subject, fence)
+
+    def refresh(self) -> None:
+        """A pass begins (the wrapped files may keep a per-pass snapshot)."""
+        refresh = getattr(self._ws, "refresh", None)
+        if callable(refresh):
+            refresh()
+
+    def release(self) -> None:
+        release = getattr(self._ws, "release", None)
+        if callable(release):
+            release()
 
 
 @contextmanager

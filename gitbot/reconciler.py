@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_errors import GitRejectedError
-from gitbot.adapters.specs import SpecSet, load_repository
+from gitbot.adapters.repo_index import RepoIndex
+from gitbot.adapters.specs import SpecSet
 from gitbot.adapters.statestore import GitStateStore
 from gitbot.core.analysis_report import analysis_lines
 from gitbot.core.decide import decide
@@ -42,6 +43,7 @@ from gitbot.core.state import Decision, RolloutState
 from gitbot.drift import check_drift
 from gitbot.errors import GitbotError
 from gitbot.history import for_cluster, tick_history
+from gitbot.history_index import HistoryIndex
 from gitbot.landing import Landing, PushLanding
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
@@ -125,10 +127,18 @@ class Reconciler:
         no_cross_namespace_refs: bool = False,
         landing: Landing | None = None,
         flux_cluster: str = "",
+        repo: RepoIndex | None = None,
     ) -> None:
         self.ws = workspace
         self.flux_cluster = flux_cluster  # config flux.cluster ("" = the only cluster)
+        # one parsed picture of the checkout and one in-memory log, shared by every tick
+        self.repo = repo or RepoIndex(workspace.root, workspace.changed_paths,
+                                      no_cross_namespace_refs=no_cross_namespace_refs,
+                                      cluster=flux_cluster)
+        self.history = HistoryIndex(workspace)
         self.landing: Landing = landing or PushLanding(workspace, crash)
+        self.landing.committer.editors = self.repo.editor
+        self.landing.committer.moved = self._moved
         self.no_cross_namespace_refs = no_cross_namespace_refs
         self.store = store
         self.observer = observer
@@ -138,21 +148,34 @@ class Reconciler:
         self._reported: frozenset[str] = frozenset()  # problems already logged
         self._flux: FluxSpecs | None = None  # the rendered Flux view of the current pass
 
-    def run_pass(self, only: str | None = None) -> PassReport:
-        """Sync the repository, then give every valid canary (or one) one tick."""
+    def run_pass(self, only: str | Collection[str] | None = None) -> PassReport:
+        """Sync the repository, then give every valid canary (or those named in `only`, by
+        key or name) one tick."""
+        wanted = {only} if isinstance(only, str) else set(only) if only is not None else None
         head = self.ws.sync()
-        specs = load_repository(self.ws.root, no_cross_namespace_refs=self.no_cross_namespace_refs,
-                                cluster=self.flux_cluster)
+        self._moved(head)
+        specs = self.repo.specs()
         report = PassReport(head=head, specs=specs)
         problems = frozenset(str(p) for p in specs.problems)
         for line in sorted(problems - self._reported):  # each once, until it is fixed
             log.warning("invalid: %s", line)
         self._reported = problems
-        for canary in specs.canaries:
-            if only and only not in (canary.key, canary.name):
-                continue
-            report.ticks.append(self.tick_safely(canary, specs))
+        ticking = [c for c in specs.canaries if wanted is None or wanted & {c.key, c.name}]
+        self.observer.begin_pass(ticking)  # per-pass answers: applied revision, batched metrics
+        self.store.refresh()  # the state branch, read once per pass
+        try:
+            for canary in ticking:
+                report.ticks.append(self.tick_safely(canary, specs))
+        finally:
+            self.store.release()
+            self.observer.end_pass()
         return report
+
+    def _moved(self, head: str | None = None) -> None:
+        """The working copy is now at `head` (None: ask git): the picture and the log follow."""
+        head = head or self.ws.head()
+        self.repo.refresh(head)
+        self.history.update(head)
 
     def tick_safely(self, canary: Canary, specs: SpecSet) -> TickReport:
         """A failing canary never stops the others: any error is logged once with its cause
@@ -170,15 +193,17 @@ class Reconciler:
                               refused=isinstance(err, GitRejectedError))
 
     def _reset(self, canary: Canary) -> None:
+        self.repo.forget()  # the failed tick may have left edits in memory or on disk
         try:
-            self.ws.sync()
+            self._moved(self.ws.sync())
         except Exception as err:  # reported; the next pass syncs again
             log.error("%s: cannot reset the working copy: %s", canary.key, err)
 
     def tick(self, canary: Canary, specs: SpecSet) -> TickReport:
         self._flux = specs.flux  # a Flux repository is edited and verified as Flux renders it
         self.landing.committer.flux = specs.flux
-        state, rebuilt = rebuild_state(self.ws, self.store, self.announcer, canary, self.clock())
+        state, rebuilt = rebuild_state(self.history, self.store, self.announcer, canary,
+                                       self.clock())
         if rebuilt is not None:  # a lost run that cannot be proven: roll it back first
             return self._record_and_act(canary, state, rebuilt)
         history = self._history(state.step if state.pending else None, canary)
@@ -189,7 +214,8 @@ class Reconciler:
             history = self._history(None, canary)
         now = self.clock()
         # drift: a person changed what gitbot manages -> halt / roll back instead of deciding
-        drifted = check_drift(self.ws, canary, state, history, now, self._flux)
+        drifted = check_drift(self.ws, canary, state, history, now, self._flux,
+                              editor=self.repo.editor)
         if drifted is not None:
             return self._record_and_act(canary, state, drifted)
         observation = self.observer.observe(canary, state, specs, history, now)
@@ -209,7 +235,10 @@ class Reconciler:
             self.store.save(canary.key, state, _reason(decision))
             self.crash("after-state-write")
         if decision.change is not None:
-            landed = self.landing.land(canary, before, state, decision.change, analysis)
+            try:
+                landed = self.landing.land(canary, before, state, decision.change, analysis)
+            finally:
+                self._moved(None)
             state = landed.state
             self.store.save(canary.key, state, landed.reason)
             report.commit, report.subject = landed.sha, landed.subject
@@ -223,7 +252,10 @@ class Reconciler:
         self, canary: Canary, state: RolloutState, history: list[CommitInfo]
     ) -> tuple[RolloutState, TickReport | None]:
         """Work left from an earlier tick (a crash, a PR not merged yet); a report ends the tick."""
-        resumed = self.landing.finish(canary, state, history)
+        try:
+            resumed = self.landing.finish(canary, state, history)
+        finally:
+            self._moved(None)
         if resumed.state != state:
             self.store.save(canary.key, resumed.state, resumed.reason)
         if resumed.decision is not None:
@@ -236,7 +268,7 @@ class Reconciler:
         """Enough of the branch log for one tick, without the commits gitbot made for another
         Flux cluster."""
         cluster = self._flux.view.cluster if self._flux is not None else None
-        return for_cluster(tick_history(self.ws, canary.key, pending_step, cluster), cluster)
+        return for_cluster(tick_history(self.history, canary.key, pending_step, cluster), cluster)
 
 
 def _reason(decision: Decision) -> str:

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitbot.adapters.branch_snapshot import BranchSnapshot
 from gitbot.adapters.git import Credentials, GitWorkspace
 from gitbot.adapters.git_credentials import SshIdentity, read_token, workspace_env
 from gitbot.adapters.notifiers import ChatNotifier, Notifier
 from gitbot.adapters.prometheus import PrometheusMetrics
+from gitbot.adapters.repo_index import RepoIndex
 from gitbot.adapters.secrets import SecretResolver
-from gitbot.adapters.specs import load_repository
 from gitbot.adapters.statestore import GitStateStore
 from gitbot.config import Settings
 from gitbot.core.spec import AlertProvider
@@ -80,18 +81,18 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     secrets = SecretResolver(secrets_dir)
     metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
     lease = build_lease(settings.lease, workspace, state_branch(settings))
-    store = GitStateStore(FencedFiles(workspace, lease), state_branch(settings))
+    # the state branch read once per pass (BranchSnapshot), written under the lease's fence
+    store = GitStateStore(FencedFiles(BranchSnapshot(workspace), lease), state_branch(settings))
+    strict_refs = settings.security.no_cross_namespace_refs
+    repo = RepoIndex(workspace.root, workspace.changed_paths,
+                     no_cross_namespace_refs=strict_refs, cluster=settings.flux.cluster)
     observer = Observer(
         workspace, metrics, secrets, kustomization=settings.prometheus.kustomization,
-        approvals=store.approval,
+        approvals=store.approval, manifests=repo.editor,
     )
 
-    strict_refs = settings.security.no_cross_namespace_refs
-
     def providers() -> Mapping[str, AlertProvider]:
-        specs = load_repository(workspace.root, no_cross_namespace_refs=strict_refs,
-                                cluster=settings.flux.cluster)
-        return {p.key: p for p in specs.providers}
+        return {p.key: p for p in repo.specs().providers}
 
     announcer = Announcer(
         providers, secrets, commit_url=git.commit_url, global_chat=_global_chat(settings),
@@ -102,6 +103,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     reconciler = Reconciler(
         workspace, store, observer, announcer, crash=crash,
         no_cross_namespace_refs=strict_refs, landing=landing, flux_cluster=settings.flux.cluster,
+        repo=repo,
     )
     if settings.kubernetes.status:
         from gitbot.adapters.kubestatus import kube_status_listener

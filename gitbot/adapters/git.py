@@ -269,6 +269,23 @@ class GitWorkspace:
         ).out
         return parse_log(out)
 
+    def ancestors(self, sha: str) -> frozenset[str]:
+        """Every commit reachable from `sha`, itself included (empty when it is unknown):
+        one process however long the history, for many `is_ancestor` questions at once."""
+        if not self.has_commit(sha):
+            return frozenset()
+        out = self._run().run("rev-list", sha, "--", check=False).out
+        return frozenset(out.split())
+
+    def changed_paths(self, old: str, new: str) -> list[str] | None:
+        """Paths that differ between commits `old` and `new` (renames as delete + add);
+        None when either commit is unknown (the caller re-reads everything)."""
+        if not old or not new or old.startswith("-") or new.startswith("-"):
+            return None
+        result = self._run().run("diff", "--name-only", "--no-renames", "-z", old, new, "--",
+                                 check=False, strip=False)
+        return [p for p in result.out.split("\0") if p] if result.ok else None
+
     def changes(
         self, since_sha: str, paths: Sequence[str], max_count: int = 50
     ) -> list[git_changes.Change]:
@@ -358,6 +375,26 @@ class GitWorkspace:
         message = build_message(subject)
         writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
         return writer.write(path, content, message, self._push_retries)
+
+    def read_branch_files(self, branch: str) -> dict[str, str]:
+        """Every file on origin/<branch> after a fetch (path -> text); {} when it is absent."""
+        self._check_side_branch(branch)
+        require_token(self._credentials)
+        return git_branches.read_all(self._run(), self._git_dir, branch)
+
+    def write_branch_files(
+        self, branch: str, files: dict[str, str], subject: str,
+        guard: git_branches.Guard | None = None,
+    ) -> str:
+        """`write_branch_file(_guarded)` for several files at once: one commit, one push."""
+        self._check_side_branch(branch)
+        require_token(self._credentials)
+        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
+        return writer.write_files(files, build_message(subject), self._push_retries, guard)
+
+    def discard_changes(self, to: str = "HEAD") -> None:
+        """Drop uncommitted changes and the local commits after `to` (earlier ones stay)."""
+        git_ops.reset_to(self._run(), self._git_dir, self._branch, to)
 
     def read_branch_file_versioned(
         self, branch: str, path: str

@@ -50,9 +50,9 @@ def record(entry: Entry, changes: Changes) -> list[FieldChange]:
 class ManifestEditor:
     """Edits the Kubernetes manifests under `root` (a checkout of the GitOps repository)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, index: ManifestIndex | None = None) -> None:
         self.root = root
-        self.index = ManifestIndex(root)
+        self.index = index if index is not None else ManifestIndex(root)
 
     # -- lookup ---------------------------------------------------------------------------
     def find(self, kind: str, namespace: str, name: str) -> DocRef | None:
