@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -92,6 +93,7 @@ class TickReport:
     subject: str = ""
     error: str = ""
     refused: bool = False  # the remote refused a push (protected branch, hook, permissions)
+    seconds: float = 0.0  # how long the tick took
 
 
 #: `reconcile --once` exit statuses (CONTRACT.md); 1 (gitbot could not run) is the CLI's
@@ -180,8 +182,11 @@ class Reconciler:
     def tick_safely(self, canary: Canary, specs: SpecSet) -> TickReport:
         """A failing canary never stops the others: any error is logged once with its cause
         (the traceback at debug level only) and the working copy is reset."""
+        started = time.monotonic()
         try:
-            return self.tick(canary, specs)
+            report = self.tick(canary, specs)
+            report.seconds = time.monotonic() - started
+            return report
         except Exception as err:  # the boundary of one canary's tick
             cause = str(err) or type(err).__name__
             if not isinstance(err, GitbotError | OSError):
@@ -190,7 +195,8 @@ class Reconciler:
                       exc_info=log.isEnabledFor(logging.DEBUG))
             self._reset(canary)
             return TickReport(canary.key, phase="", error=cause,
-                              refused=isinstance(err, GitRejectedError))
+                              refused=isinstance(err, GitRejectedError),
+                              seconds=time.monotonic() - started)
 
     def _reset(self, canary: Canary) -> None:
         self.repo.forget()  # the failed tick may have left edits in memory or on disk
