@@ -14,6 +14,7 @@ from gitbot.adapters.branch_snapshot import BranchSnapshot
 from gitbot.adapters.git import Credentials, GitWorkspace
 from gitbot.adapters.git_credentials import SshIdentity, read_token, workspace_env
 from gitbot.adapters.notifiers import ChatNotifier, Notifier
+from gitbot.adapters.prom_batch import BatchedMetrics
 from gitbot.adapters.prometheus import PrometheusMetrics
 from gitbot.adapters.repo_index import RepoIndex
 from gitbot.adapters.secrets import SecretResolver
@@ -79,7 +80,8 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     )
     secrets_dir = Path(settings.base_dir, settings.secrets_dir) if settings.secrets_dir else None
     secrets = SecretResolver(secrets_dir)
-    metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
+    # builtin metrics and readiness: one query per pass for every canary (prom_batch)
+    metrics = BatchedMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
     lease = build_lease(settings.lease, workspace, state_branch(settings))
     # the state branch read once per pass (BranchSnapshot), written under the lease's fence
     store = GitStateStore(FencedFiles(BranchSnapshot(workspace), lease), state_branch(settings))
