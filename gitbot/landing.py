@@ -84,6 +84,7 @@ class Committer:
         self.editors: Callable[[FluxSpecs | None], ManifestEditor] = \
             lambda flux: editor_for(ws.root, flux)
         self.moved: Callable[[], None] = lambda: None  # told when a revert moved HEAD
+        self.last_subject = ""  # the subject of the last commit made
 
     def editor(self) -> ManifestEditor:
         """The editor for this pass: a FluxEditor (render, edit, render, verify) when the
@@ -116,6 +117,7 @@ class Committer:
         sha = self.ws.commit(subject, body, trailers)
         if sha is None:
             log.info("%s: %s: repository already up to date", canary.key, change.action)
+        self.last_subject = subject
         return sha, edits
 
     def _revert(
@@ -140,7 +142,9 @@ class Committer:
             trailers = self.trailers(trailers)
             body = _with(_with(body, analysis), section("Changes:", [str(e) for e in edits]))
             body = _with(body, section(outcome.listing, listed))
-            sha = self.ws.commit(subject, body, trailers) or sha
+            fixed = self.ws.commit(subject, body, trailers)
+            if fixed is not None:
+                sha, self.last_subject = fixed, subject
         return sha
 
     def _revert_commits(
@@ -160,6 +164,7 @@ class Committer:
             return None, messages.RevertOutcome.CONFLICTED
         if sha is None:
             return None, messages.RevertOutcome.CHANGED_NOTHING
+        self.last_subject = subject
         return sha, messages.RevertOutcome.REVERTED
 
 
@@ -182,7 +187,7 @@ class PushLanding:
         self.crash("after-commit")
         pushed = self.ws.push()
         self.crash("after-push")
-        return Landed(done, pushed, self.ws.log(max_count=1)[0].subject)
+        return Landed(done, pushed, self.committer.last_subject)
 
     def unfinished(self, state: RolloutState) -> bool:
         return state.pending is not None

@@ -274,6 +274,10 @@ class GuardedFiles(Protocol):
         self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
     ) -> str: ...
 
+    def push_with_branch(
+        self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
+    ) -> str: ...
+
 
 class FencedFiles:
     """The state store's branch files with the lease's fence on rollout-state writes."""
@@ -293,8 +297,14 @@ class FencedFiles:
 
     def write_branch_files(self, branch: str, files: dict[str, str], subject: str) -> str:
         """Several state files in one commit, under the fence (`GitStateStore.save_many`)."""
-        fence = self._keeper.fence if any(p.startswith("canaries/") for p in files) else None
-        return self._ws.write_branch_files(branch, files, subject, fence)
+        return self._ws.write_branch_files(branch, files, subject, self._fence(files))
+
+    def push_with_branch(self, branch: str, files: dict[str, str], subject: str) -> str:
+        """The working branch and these state files in one atomic push, under the fence."""
+        return self._ws.push_with_branch(branch, files, subject, self._fence(files))
+
+    def _fence(self, files: dict[str, str]) -> Guard | None:
+        return self._keeper.fence if any(p.startswith("canaries/") for p in files) else None
 
     def refresh(self) -> None:
         """A pass begins (the wrapped files may keep a per-pass snapshot)."""

@@ -45,9 +45,10 @@ from gitbot.drift import check_drift
 from gitbot.errors import GitbotError
 from gitbot.history import for_cluster, tick_history
 from gitbot.history_index import HistoryIndex
-from gitbot.landing import Landing, PushLanding
+from gitbot.landing import Landing
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
+from gitbot.pass_batch import BatchedPushLanding, Deferred, PassBatch, StagedFiles, publish
 from gitbot.rebuild import rebuild_state
 
 log = logging.getLogger("gitbot.reconciler")
@@ -130,6 +131,7 @@ class Reconciler:
         landing: Landing | None = None,
         flux_cluster: str = "",
         repo: RepoIndex | None = None,
+        staging: StagedFiles | None = None,
     ) -> None:
         self.ws = workspace
         self.flux_cluster = flux_cluster  # config flux.cluster ("" = the only cluster)
@@ -138,9 +140,11 @@ class Reconciler:
                                       no_cross_namespace_refs=no_cross_namespace_refs,
                                       cluster=flux_cluster)
         self.history = HistoryIndex(workspace)
-        self.landing: Landing = landing or PushLanding(workspace, crash)
+        self.landing: Landing = landing or BatchedPushLanding(workspace, crash)
         self.landing.committer.editors = self.repo.editor
-        self.landing.committer.moved = self._moved
+        self.landing.committer.moved = self.moved
+        self.staging = staging  # push mode: states held back for the pass' one push
+        self._batch: PassBatch | None = None
         self.no_cross_namespace_refs = no_cross_namespace_refs
         self.store = store
         self.observer = observer
@@ -155,7 +159,7 @@ class Reconciler:
         key or name) one tick."""
         wanted = {only} if isinstance(only, str) else set(only) if only is not None else None
         head = self.ws.sync()
-        self._moved(head)
+        self.moved(head)
         specs = self.repo.specs()
         report = PassReport(head=head, specs=specs)
         problems = frozenset(str(p) for p in specs.problems)
@@ -165,15 +169,38 @@ class Reconciler:
         ticking = [c for c in specs.canaries if wanted is None or wanted & {c.key, c.name}]
         self.observer.begin_pass(ticking)  # per-pass answers: applied revision, batched metrics
         self.store.refresh()  # the state branch, read once per pass
+        batch = self._begin_batch()
         try:
             for canary in ticking:
                 report.ticks.append(self.tick_safely(canary, specs))
+            if batch is not None and self.staging is not None:
+                publish(self, self.staging, batch)  # one push for the whole pass
         finally:
+            self._end_batch()
             self.store.release()
             self.observer.end_pass()
         return report
 
-    def _moved(self, head: str | None = None) -> None:
+    def _begin_batch(self) -> PassBatch | None:
+        """Push mode with a staging store: the pass' steps and states wait for one push."""
+        if self.staging is None or not isinstance(self.landing, BatchedPushLanding):
+            return None
+        self._batch = self.landing.batch = PassBatch()
+        self.staging.begin()
+        return self._batch
+
+    def _end_batch(self) -> None:
+        if self._batch is not None and isinstance(self.landing, BatchedPushLanding):
+            self.landing.batch = None
+        if self.staging is not None:
+            self.staging.end()
+        self._batch = None
+
+    def history_of(self, canary: Canary) -> list[CommitInfo]:
+        """The canary's history on the branch as it is now (for `pass_batch`)."""
+        return self._history(None, canary)
+
+    def moved(self, head: str | None = None) -> None:
         """The working copy is now at `head` (None: ask git): the picture and the log follow."""
         head = head or self.ws.head()
         self.repo.refresh(head)
@@ -183,6 +210,7 @@ class Reconciler:
         """A failing canary never stops the others: any error is logged once with its cause
         (the traceback at debug level only) and the working copy is reset."""
         started = time.monotonic()
+        mark = self.repo.head, self.staging.mark() if self._batch and self.staging else {}
         try:
             report = self.tick(canary, specs)
             report.seconds = time.monotonic() - started
@@ -193,15 +221,31 @@ class Reconciler:
                 cause = f"{type(err).__name__}: {cause}"
             log.error("%s: tick failed: %s", canary.key, cause,
                       exc_info=log.isEnabledFor(logging.DEBUG))
-            self._reset(canary)
+            if self._batch is not None:
+                self._cut(canary, *mark)
+            else:
+                self._reset(canary)
             return TickReport(canary.key, phase="", error=cause,
                               refused=isinstance(err, GitRejectedError),
                               seconds=time.monotonic() - started)
 
+    def _cut(self, canary: Canary, head: str, staged: dict[str, dict[str, str]]) -> None:
+        """Cut a failed canary out of the pass' batch: its commits and held states go, the
+        other canaries' stay."""
+        assert self._batch is not None and self.staging is not None
+        self._batch.drop(canary.key)
+        self.staging.restore(staged)
+        self.repo.forget()
+        try:
+            self.ws.discard_changes(head)
+            self.moved(head)
+        except Exception as err:  # reported; the pass' publish syncs on failure
+            log.error("%s: cannot reset the working copy: %s", canary.key, err)
+
     def _reset(self, canary: Canary) -> None:
         self.repo.forget()  # the failed tick may have left edits in memory or on disk
         try:
-            self._moved(self.ws.sync())
+            self.moved(self.ws.sync())
         except Exception as err:  # reported; the next pass syncs again
             log.error("%s: cannot reset the working copy: %s", canary.key, err)
 
@@ -244,14 +288,17 @@ class Reconciler:
             try:
                 landed = self.landing.land(canary, before, state, decision.change, analysis)
             finally:
-                self._moved(None)
+                self.moved(None)
             state = landed.state
             self.store.save(canary.key, state, landed.reason)
             report.commit, report.subject = landed.sha, landed.subject
             report.phase = state.phase.value
             if landed.quiet:
                 decision = replace(decision, events=(), alerts=())
-        self.announcer.announce(canary, state, decision, report.commit, report.subject)
+        if self._batch is not None:  # announced after the pass' push (pass_batch.publish)
+            self._batch.deferred.append(Deferred(canary, state, decision, report))
+        else:
+            self.announcer.announce(canary, state, decision, report.commit, report.subject)
         return report
 
     def _finish(
@@ -261,7 +308,7 @@ class Reconciler:
         try:
             resumed = self.landing.finish(canary, state, history)
         finally:
-            self._moved(None)
+            self.moved(None)
         if resumed.state != state:
             self.store.save(canary.key, resumed.state, resumed.reason)
         if resumed.decision is not None:

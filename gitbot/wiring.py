@@ -26,6 +26,7 @@ from gitbot.landing_pr import PullRequestLanding
 from gitbot.lease import FencedFiles, LeaseKeeper, build_lease
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
+from gitbot.pass_batch import StagedFiles
 from gitbot.pullrequests import PullRequestDriver, build_driver
 from gitbot.reconciler import CrashHook, Reconciler, crash_hook_from_env
 
@@ -84,7 +85,9 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     metrics = BatchedMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
     lease = build_lease(settings.lease, workspace, state_branch(settings))
     # the state branch read once per pass (BranchSnapshot), written under the lease's fence
-    store = GitStateStore(FencedFiles(BranchSnapshot(workspace), lease), state_branch(settings))
+    # push mode holds the states of a pass back for its one atomic push (pass_batch)
+    staging = StagedFiles(FencedFiles(BranchSnapshot(workspace), lease))
+    store = GitStateStore(staging, state_branch(settings))
     strict_refs = settings.security.no_cross_namespace_refs
     repo = RepoIndex(workspace.root, workspace.changed_paths,
                      no_cross_namespace_refs=strict_refs, cluster=settings.flux.cluster)
@@ -105,7 +108,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     reconciler = Reconciler(
         workspace, store, observer, announcer, crash=crash,
         no_cross_namespace_refs=strict_refs, landing=landing, flux_cluster=settings.flux.cluster,
-        repo=repo,
+        repo=repo, staging=staging if landing is None else None,
     )
     if settings.kubernetes.status:
         from gitbot.adapters.kubestatus import kube_status_listener

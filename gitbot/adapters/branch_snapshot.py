@@ -35,6 +35,10 @@ class SideBranches(Protocol):
         self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
     ) -> str: ...
 
+    def push_with_branch(
+        self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
+    ) -> str: ...
+
 
 class BranchSnapshot:
     """Reads side branches as of the last `refresh()`; writes through to the remote."""
@@ -79,6 +83,14 @@ class BranchSnapshot:
         self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
     ) -> str:
         sha = self._ws.write_branch_files(branch, files, subject, guard)
+        self._wrote(branch, files)
+        return sha
+
+    def push_with_branch(
+        self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
+    ) -> str:
+        """The working branch and `files` on `branch` in one atomic push (see GitWorkspace)."""
+        sha = self._ws.push_with_branch(branch, files, subject, guard)
         self._wrote(branch, files)
         return sha
 

@@ -340,6 +340,42 @@ class GitWorkspace:
             f"push to {self._branch} still rejected after {self._push_retries + 1} attempts"
         )
 
+    def push_with_branch(
+        self, branch: str, files: dict[str, str], subject: str,
+        guard: git_branches.Guard | None = None,
+    ) -> str:
+        """Push HEAD to the branch and `files` as one commit on the side `branch` in ONE atomic
+        push: both land or neither does. A lost race rebases HEAD and rebuilds the side commit
+        on the new remote heads, then retries; returns HEAD's sha. Raises
+        `AtomicPushUnsupportedError` when the remote cannot push atomically."""
+        self._check_side_branch(branch)
+        run = self._run()
+        require_token(self._credentials)
+        writer = git_branches.BranchWriter(run, self._git_dir, branch)
+        message = build_message(subject)
+        for attempt in range(self._push_retries + 1):
+            _parent, side = writer.prepare(files, message, guard, fetch=attempt > 0)
+            refs = [f"HEAD:refs/heads/{self._branch}"]
+            refs += [f"{side}:refs/heads/{branch}"] if side else []
+            result = run.run("push", "--porcelain", "--atomic", "origin", *refs, check=False)
+            if result.ok:
+                if side:
+                    writer.pushed(side)
+                    writer.log_written(files, side)
+                sha = run.text("rev-parse", "HEAD")
+                log.info("pushed %s to %s (attempt %d)", sha[:12], self._branch, attempt + 1)
+                return sha
+            if "atomic" in result.err and "support" in result.err:
+                raise AtomicPushUnsupportedError(run.clean_text(result.err.strip()))
+            git_branches.raise_unless_stale(run, result)
+            log.info("atomic push to %s and %s rejected, someone pushed first; rebasing",
+                     self._branch, branch)
+            self._fetch(run)
+            git_ops.rebase(run, self._git_dir, self._branch, self._origin_ref())
+        raise GitError(
+            f"push to {self._branch} still rejected after {self._push_retries + 1} attempts"
+        )
+
     def revert(
         self, shas: Sequence[str], subject: str, body: str = "", trailers: Trailers = ()
     ) -> str | None:
@@ -427,6 +463,10 @@ class GitWorkspace:
         git_branches.check_branch(branch)
         if branch == self._branch:
             raise GitInputError(f"{branch} is the working branch, not a side branch")
+
+
+class AtomicPushUnsupportedError(GitError):
+    """The remote does not support `git push --atomic`."""
 
 
 class _LocalDamageError(Exception):

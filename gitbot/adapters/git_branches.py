@@ -1,4 +1,4 @@
-"""Reading and writing single files on a side branch that is never checked out.
+"""Reading and writing files on a side branch that is never checked out.
 
 Used by `GitWorkspace.read_branch_file` / `write_branch_file` (gitbot.adapters.git) for gitbot's
 own state. Writes use plumbing only (hash-object, a temporary GIT_INDEX_FILE, write-tree,
@@ -152,22 +152,44 @@ class BranchWriter:
         self, files: dict[str, str], message: str, retries: int, guard: Guard | None = None
     ) -> str:
         """`write` for several files: one commit, one push."""
-        blobs = {check_path(path): blob
-                 for path, blob in zip(files, self._hash_all(list(files.values())), strict=True)}
         for _attempt in range(retries + 1):
-            parent = fetch_branch(self._run, self._branch)
-            if guard is not None:
-                guard(self._reader(parent))
-            if parent is not None and self._blobs_at(parent, list(blobs)) == blobs:
-                return parent
-            sha = self._commit_files(parent, blobs, message)
+            parent, sha = self.prepare(files, message, guard)
+            if sha is None:
+                return parent or ""
             if self._push(sha):
-                shown = ", ".join(sorted(blobs)[:3])
-                more = f" and {len(blobs) - 3} more" if len(blobs) > 3 else ""
-                log.info("wrote %s%s on %s as %s", shown, more, self._branch, sha[:12])
+                self.log_written(files, sha)
                 return sha
             log.info("push to side branch %s rejected; re-applying", self._branch)
         raise GitError(f"push to {self._branch} still rejected after {retries + 1} attempts")
+
+    def prepare(
+        self, files: dict[str, str], message: str, guard: Guard | None = None, fetch: bool = True
+    ) -> tuple[str | None, str | None]:
+        """(parent, new commit) writing `files` onto the branch, not pushed; the commit is None
+        when the branch already holds them. Without `fetch`, it builds on the last fetched head
+        (a push then fails as stale if the remote moved, and the caller retries with a fetch)."""
+        blobs = {check_path(path): blob
+                 for path, blob in zip(files, self._hash_all(list(files.values())), strict=True)}
+        parent = fetch_branch(self._run, self._branch) if fetch else self._known_head()
+        if guard is not None:
+            guard(self._reader(parent))
+        if parent is not None and self._blobs_at(parent, list(blobs)) == blobs:
+            return parent, None
+        return parent, self._commit_files(parent, blobs, message)
+
+    def pushed(self, sha: str) -> None:
+        """`sha` is now the remote branch's head (pushed by the caller)."""
+        self._run.run("update-ref", f"refs/remotes/origin/{self._branch}", sha)
+
+    def log_written(self, files: dict[str, str], sha: str) -> None:
+        shown = ", ".join(sorted(files)[:3])
+        more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+        log.info("wrote %s%s on %s as %s", shown, more, self._branch, sha[:12])
+
+    def _known_head(self) -> str | None:
+        ref = f"refs/remotes/origin/{self._branch}^{{commit}}"
+        result = self._run.run("rev-parse", "--verify", "--quiet", ref, check=False)
+        return result.out.strip() if result.ok else None
 
     def swap(self, path: str, content: str, message: str, expected: str | None) -> str | None:
         """Compare-and-swap: commit `content` onto `expected` (None: a new branch) and push
@@ -230,7 +252,7 @@ class BranchWriter:
         ref = f"refs/heads/{self._branch}"
         result = self._run.run("push", "--porcelain", "origin", f"{sha}:{ref}", check=False)
         if result.ok:
-            self._run.run("update-ref", f"refs/remotes/origin/{self._branch}", sha)
+            self.pushed(sha)
             return True
         raise_unless_stale(self._run, result)
         return False

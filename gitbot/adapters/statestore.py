@@ -116,7 +116,7 @@ class GitStateStore:
 
     def save(self, key: str, state: RolloutState, reason: str) -> None:
         subject = f"{key}: {state.phase.value} weight {state.canary_weight}: {reason}"
-        self._files.write_branch_file(self._branch, self.path_for(key), _dump(state), subject)
+        self._files.write_branch_file(self._branch, self.path_for(key), dump_state(state), subject)
 
     def save_many(self, states: list[tuple[str, RolloutState, str]]) -> None:
         """Several canaries' states (key, state, reason) in one commit on the state branch."""
@@ -125,11 +125,12 @@ class GitStateStore:
             for key, state, reason in states:
                 self.save(key, state, reason)
             return
-        files = {self.path_for(key): _dump(state) for key, state, _ in states}
+        files = {self.path_for(key): dump_state(state) for key, state, _ in states}
         keys = ", ".join(key for key, _, _ in states[:3])
         more = f" and {len(states) - 3} more" if len(states) > 3 else ""
         writer(self._branch, files, f"state of {len(states)} canaries: {keys}{more}")
 
 
-def _dump(state: RolloutState) -> str:
+def dump_state(state: RolloutState) -> str:
+    """The JSON text of a state file."""
     return json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n"
