@@ -7,6 +7,7 @@ fresh scan of the files on disk.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,10 +60,11 @@ def test_a_new_head_rereads_only_the_files_that_changed(
     canary = repo.specs().canaries[0]
     before = repo.editor().target_revision(canary)
     dev.release("6.0.1")
+    reads, loads = repo.reads, repo.loads
     repo.refresh(ws.sync())
-    reads = repo.reads
     assert repo.editor().target_revision(repo.specs().canaries[0]) != before
     assert repo.reads == reads + 1  # deployment.yaml only
+    assert repo.loads == loads  # an image changed: the specs stay as they were
     _same_as_fresh(repo)
 
 
@@ -121,3 +123,23 @@ def test_an_unknown_previous_head_rereads_everything(ws: GitWorkspace) -> None:
     repo.refresh("0" * 40)
     repo.specs()
     assert repo.reads == 6
+
+
+def test_a_changed_canary_rebuilds_the_specs_and_a_flux_file_turns_rendering_on(
+    ws: GitWorkspace, dev: Developer
+) -> None:
+    repo = RepoIndex(ws.root, ws.changed_paths)
+    repo.refresh(ws.sync())
+    assert repo.specs().canaries[0].analysis.threshold != 9 and repo.plain()
+    text = dev.read("apps/podinfo/canary.yaml")
+    changed = re.sub(r"threshold: \d+", "threshold: 9", text)
+    dev.commit_files({"apps/podinfo/canary.yaml": changed}, "threshold 9")
+    loads = repo.loads
+    repo.refresh(ws.sync())
+    assert repo.specs().canaries[0].analysis.threshold == 9
+    assert repo.loads == loads + 1
+    dev.commit_files({"clusters/x/flux.yaml": "apiVersion: kustomize.toolkit.fluxcd.io/v1\n"
+                      "kind: Kustomization\nmetadata:\n  name: apps\n"}, "a Flux file")
+    repo.refresh(ws.sync())
+    assert not repo.plain()
+    _same_as_fresh(repo)

@@ -24,12 +24,15 @@ from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.manifest_index import KUSTOMIZATION_NAMES, ManifestIndex
 from gitbot.adapters.manifests import ManifestEditor
+from gitbot.adapters.render.discovery import FLUX_MARKERS
+from gitbot.adapters.safefs import FileRefusedError, read_text
 from gitbot.adapters.specs import (
     Document,
     SpecSet,
     kustomization_namespace,
     load_repository,
     read_documents,
+    yaml_files,
 )
 from gitbot.core.parse import is_flagger
 from gitbot.core.spec import Problem
@@ -59,6 +62,9 @@ class RepoIndex:
         self._docs: dict[str, Parsed] = {}
         self._namespaces: dict[Path, str] = {}
         self._saved: set[str] = set()
+        self._files: list[Path] | None = None  # the YAML files, listed once per file set
+        self._files_set: set[Path] = set()
+        self._plain: bool | None = None  # no YAML file names a Flux API (None: not known yet)
         self.reads = 0  # files parsed for specs since creation (for tests and the benchmark)
         self.loads = 0  # SpecSets built (each a render in a Flux repository)
 
@@ -89,20 +95,40 @@ class RepoIndex:
     def forget(self) -> None:
         """Drop everything: the next reads parse the whole repository (after a failed tick,
         whose editor may have left files half-edited in memory or on disk)."""
-        self._index, self._specs = None, None
+        self._index, self._specs, self._files, self._plain = None, None, None, None
         self._docs.clear()
         self._namespaces.clear()
         self._saved.clear()
 
     def _forget_files(self, rels: set[str]) -> None:
-        self._specs = None
         self._saved.clear()
+        yamls = [self.root / r for r in rels if r.endswith((".yaml", ".yml"))]
+        listed = self._files is not None and all(p.is_file() == (p in self._files_set)
+                                                 for p in yamls)
+        if not listed:
+            self._files = None  # a file came or went: list again
+        if self._plain and any(_flux_marked(self.root, r) for r in rels):
+            self._plain = False
+        before = {rel: self._docs.pop(rel, None) for rel in rels}
+        moved = False
         for rel in rels:
-            self._docs.pop(rel, None)
             if Path(rel).name in KUSTOMIZATION_NAMES:
-                self._namespaces.pop((self.root / rel).parent, None)
+                moved = self._namespaces.pop((self.root / rel).parent, None) is not None or moved
         if self._index is not None:
             self._index.reload(rels)
+        if self._specs is not None and not (listed and self._plain and not moved
+                                            and self._same_specs(before)):
+            self._specs = None
+
+    def _same_specs(self, before: dict[str, Parsed | None]) -> bool:
+        """True when the changed files declare the same Flagger objects and Deployments as
+        before (a weight or replicas edit): the pass' SpecSet stays as it is."""
+        for rel, old in before.items():
+            path = self.root / rel
+            new = self.documents(self.root, path) if path in self._files_set else None
+            if _signature(old) != _signature(new):
+                return False
+        return True
 
     # -- reading ----------------------------------------------------------------------------
     def specs(self) -> SpecSet:
@@ -133,6 +159,21 @@ class RepoIndex:
             self._docs[rel] = ([_slim(d) for d in docs if _wanted(d)], problem)
         return self._docs[rel]
 
+    def yaml_files(self, root: Path) -> list[Path]:
+        if self._files is None:
+            self._files = list(yaml_files(root))
+            self._files_set = set(self._files)
+        return self._files
+
+    def plain(self) -> bool:
+        """No file mentions a Flux API: `load_repository` skips rendering (checked once,
+        then only for the files that change)."""
+        if self._plain is None:
+            self._plain = not self._cluster and not any(
+                _flux_marked(self.root, p.relative_to(self.root).as_posix())
+                for p in self.yaml_files(self.root))
+        return self._plain
+
     def kustomization_namespace(self, root: Path, directory: Path) -> str:
         if directory not in self._namespaces:
             self._namespaces[directory] = kustomization_namespace(root, directory)
@@ -157,6 +198,28 @@ class _Tracked:
 
         editor.save = tracked_save  # type: ignore[method-assign]
         return editor
+
+
+def _flux_marked(root: Path, rel: str) -> bool:
+    """True when a changed YAML file may hold a Flux object (the repository must be rendered)."""
+    if not rel.endswith((".yaml", ".yml")) or not (root / rel).is_file():
+        return False
+    try:
+        text = read_text(root, rel)
+    except FileRefusedError:
+        return False
+    return any(marker in text for marker in FLUX_MARKERS)
+
+
+def _signature(parsed: Parsed | None) -> object:
+    """What a file contributes to the SpecSet: Flagger documents (data and line), the names
+    of its Deployments, its problem."""
+    if parsed is None:
+        return None
+    docs, problem = parsed
+    return problem, [(d.index, d.data, d.locate(())) if is_flagger(d.data)
+                     else (d.index, d.data.get("kind"), d.data.get("metadata"))
+                     for d in docs]
 
 
 def _wanted(doc: Document) -> bool:

@@ -89,6 +89,12 @@ class SpecCache(Protocol):
 
     def kustomization_namespace(self, root: Path, directory: Path) -> str: ...
 
+    def yaml_files(self, root: Path) -> Iterable[Path]: ...
+
+    def plain(self) -> bool:
+        """True when the repository is known to hold no Flux object (no render needed)."""
+        ...
+
 
 def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
                     cluster: str | None = None, cache: SpecCache | None = None) -> SpecSet:
@@ -101,12 +107,13 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
     """
     from gitbot.adapters.flux_specs import load_flux_specs  # it builds on this module
 
-    rendered = load_flux_specs(root, cluster, no_cross_namespace_refs)
-    if rendered is not None:
-        return rendered
+    if cluster or cache is None or not cache.plain():
+        rendered = load_flux_specs(root, cluster, no_cross_namespace_refs)
+        if rendered is not None:
+            return rendered
     problems: list[Problem] = []
     documents: list[Document] = []
-    for path in yaml_files(root):
+    for path in cache.yaml_files(root) if cache else yaml_files(root):
         found, problem = cache.documents(root, path) if cache else read_documents(root, path)
         documents.extend(found)
         problems.extend([problem] if problem else [])

@@ -165,6 +165,8 @@ class YamlDocument:
         self.dirty = False
         self._data: Any = None
         self._loaded = False
+        self._rendered: str | None = None  # the dump of the edited data, until touched again
+        self._indent: tuple[str, Indent] | None = None  # (text, its indentation)
 
     @property
     def data(self) -> Any:
@@ -185,16 +187,33 @@ class YamlDocument:
                                f"{yaml_error_text(err)}")
 
     def touch(self) -> None:
-        """Mark the document changed so the file dumps it again."""
+        """Mark the document changed so the file dumps it again (after every edit)."""
         self.dirty = True
+        self._rendered = None
 
     def render(self) -> str:
         if not self.dirty:
             return self.text
-        out = restore_nulls(self.text, dump_text(self.data, choose_indent(self.text)))
-        if not self.text.endswith("\n") and out.endswith("\n"):
-            out = out[:-1]
-        return out
+        if self._rendered is None:  # dumped once per edit, however often it is asked
+            out = restore_nulls(self.text, dump_text(self.data, self._text_indent()))
+            if not self.text.endswith("\n") and out.endswith("\n"):
+                out = out[:-1]
+            self._rendered = out
+        return self._rendered
+
+    def saved(self) -> None:
+        """Its file was written: the rendered text is the text now (dumped with the same
+        indentation, which therefore stays chosen)."""
+        if self.dirty:
+            self.text = self.render()
+            if self._indent is not None:
+                self._indent = (self.text, self._indent[1])
+        self.dirty, self._rendered = False, None
+
+    def _text_indent(self) -> Indent:
+        if self._indent is None or self._indent[0] != self.text:
+            self._indent = (self.text, choose_indent(self.text))
+        return self._indent[1]
 
 
 def choose_indent(text: str) -> Indent:
@@ -289,13 +308,13 @@ class YamlFile:
 
     def save(self) -> bool:
         """Write the file when its text changed; True when written."""
-        if not self.changed:
-            return False
         text = self.render()
+        if not self.is_new and text == self.original:
+            return False
         safefs.write_text(self.root, self.rel, text)
         self.original, self.is_new = text, False
         for doc in self.documents:
-            doc.text, doc.dirty = doc.render(), False
+            doc.saved()
         return True
 
 
