@@ -267,7 +267,7 @@ class Daemon:
             return
         finally:
             self.schedule.ticked(keys)  # a failed tick too: retried at its next slot
-        self.app.store.refresh()  # one read of the state branch for every gauge
+        self.app.store.refresh(fetched=True)  # one read of the state branch for every gauge
         try:
             self._record_ticks(report)
         finally:

@@ -23,7 +23,8 @@ class BranchLog(Protocol):
     @property
     def root(self) -> Path: ...
 
-    def log(self, max_count: int = 200, since_sha: str | None = None) -> list[CommitInfo]: ...
+    def log(self, max_count: int = 200, since_sha: str | None = None,
+            known: bool = False) -> list[CommitInfo]: ...
 
 
 class HistoryIndex:
@@ -49,14 +50,15 @@ class HistoryIndex:
         new: list[CommitInfo] = []
         if self._head and self._commits:
             self.reads += 1
-            new = self._ws.log(max_count=1 << 30, since_sha=self._head)
+            new = self._ws.log(max_count=1 << 30, since_sha=self._head, known=True)
         if new and any(self._head in c.parents for c in new):
             self._commits = new + self._commits
         else:  # first read, or `head` does not descend from the old head: read lazily again
             self._commits, self._complete = [], False
         self._head = head
 
-    def log(self, max_count: int = 200, since_sha: str | None = None) -> list[CommitInfo]:
+    def log(self, max_count: int = 200, since_sha: str | None = None,
+            known: bool = False) -> list[CommitInfo]:
         """`GitWorkspace.log` of the head given to `update`, from memory when it can."""
         if since_sha is not None or not self._head:
             self.reads += 1

@@ -306,11 +306,11 @@ class FencedFiles:
     def _fence(self, files: dict[str, str]) -> Guard | None:
         return self._keeper.fence if any(p.startswith("canaries/") for p in files) else None
 
-    def refresh(self) -> None:
+    def refresh(self, fetched: bool = False) -> None:
         """A pass begins (the wrapped files may keep a per-pass snapshot)."""
         refresh = getattr(self._ws, "refresh", None)
         if callable(refresh):
-            refresh()
+            refresh(fetched)
 
     def release(self) -> None:
         release = getattr(self._ws, "release", None)

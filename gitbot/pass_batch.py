@@ -77,8 +77,10 @@ class StagedFiles:
         self._subjects.append(subject)
         return ""
 
-    def refresh(self) -> None:
-        _call(self._inner, "refresh")
+    def refresh(self, fetched: bool = False) -> None:
+        refresh = getattr(self._inner, "refresh", None)
+        if callable(refresh):
+            refresh(fetched)
 
     def release(self) -> None:
         _call(self._inner, "release")

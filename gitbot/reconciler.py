@@ -145,6 +145,7 @@ class Reconciler:
         self.landing.committer.moved = self.moved
         self.staging = staging  # push mode: states held back for the pass' one push
         self._batch: PassBatch | None = None
+        self._clean = False  # the last pass ended without errors: the working copy is clean
         self.no_cross_namespace_refs = no_cross_namespace_refs
         self.store = store
         self.observer = observer
@@ -158,7 +159,7 @@ class Reconciler:
         """Sync the repository, then give every valid canary (or those named in `only`, by
         key or name) one tick."""
         wanted = {only} if isinstance(only, str) else set(only) if only is not None else None
-        head = self.ws.sync()
+        head = self.ws.sync(clean=self._clean)
         self.moved(head)
         specs = self.repo.specs()
         report = PassReport(head=head, specs=specs)
@@ -168,7 +169,7 @@ class Reconciler:
         self._reported = problems
         ticking = [c for c in specs.canaries if wanted is None or wanted & {c.key, c.name}]
         self.observer.begin_pass(ticking)  # per-pass answers: applied revision, batched metrics
-        self.store.refresh()  # the state branch, read once per pass
+        self.store.refresh(fetched=True)  # the state branch, read once per pass (sync fetched)
         batch = self._begin_batch()
         try:
             for canary in ticking:
@@ -179,6 +180,7 @@ class Reconciler:
             self._end_batch()
             self.store.release()
             self.observer.end_pass()
+        self._clean = not any(tick.error for tick in report.ticks)
         return report
 
     def _begin_batch(self) -> PassBatch | None:
@@ -200,11 +202,20 @@ class Reconciler:
         """The canary's history on the branch as it is now (for `pass_batch`)."""
         return self._history(None, canary)
 
-    def moved(self, head: str | None = None) -> None:
-        """The working copy is now at `head` (None: ask git): the picture and the log follow."""
+    def moved(self, head: str | None = None, ours: bool = False) -> None:
+        """The working copy is now at `head` (None: ask git): the picture and the log follow
+        (`ours`: gitbot's own commit of the files its editor saved)."""
         head = head or self.ws.head()
-        self.repo.refresh(head)
+        self.repo.refresh(head, ours)
         self.history.update(head)
+
+    def _landed(self, sha: str) -> None:
+        """After `land`: push mode's HEAD is its commit (or unchanged); a pull request's
+        landing syncs the working copy, so HEAD is asked."""
+        if isinstance(self.landing, BatchedPushLanding):
+            self.moved(sha or self.repo.head, ours=True)
+        else:
+            self.moved(None)
 
     def tick_safely(self, canary: Canary, specs: SpecSet) -> TickReport:
         """A failing canary never stops the others: any error is logged once with its cause
@@ -287,8 +298,10 @@ class Reconciler:
         if decision.change is not None:
             try:
                 landed = self.landing.land(canary, before, state, decision.change, analysis)
-            finally:
+            except BaseException:
                 self.moved(None)
+                raise
+            self._landed(landed.sha)
             state = landed.state
             self.store.save(canary.key, state, landed.reason)
             report.commit, report.subject = landed.sha, landed.subject

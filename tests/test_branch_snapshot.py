@@ -22,9 +22,17 @@ class Counting:
     def __init__(self, ws: GitWorkspace) -> None:
         self.ws, self.reads = ws, 0
 
-    def read_branch_files(self, branch: str) -> dict[str, str]:
+    def read_branch_files(self, branch: str, fetch: bool = True) -> tuple[str | None,
+                                                                           dict[str, str]]:
         self.reads += 1
-        return self.ws.read_branch_files(branch)
+        return self.ws.read_branch_files(branch, fetch)
+
+    def ref(self, name: str) -> str | None:
+        return self.ws.ref(name)
+
+    def push_with_branch(self, branch: str, files: dict[str, str], subject: str,
+                         guard: Guard | None = None) -> str:
+        return self.ws.push_with_branch(branch, files, subject, guard)
 
     def read_branch_file(self, branch: str, path: str) -> str | None:
         return self.ws.read_branch_file(branch, path)
@@ -47,10 +55,11 @@ def test_read_branch_files_returns_every_file_exactly(tmp_path: Path) -> None:
              "canaries/ns/empty.json": ""}
     with GitWorkspace(str(dev.remote), "main", tmp_path / "w") as ws:
         ws.sync()
-        assert ws.read_branch_files("gitbot/state") == {}
+        assert ws.read_branch_files("gitbot/state") == (None, {})
         for path, text in texts.items():
             ws.write_branch_file("gitbot/state", path, text, f"write {path}")
-        assert ws.read_branch_files("gitbot/state") == texts
+        head, files = ws.read_branch_files("gitbot/state")
+        assert files == texts and head == ws.ref("refs/remotes/origin/gitbot/state")
 
 
 def test_reads_come_from_one_fetch_until_refresh(tmp_path: Path) -> None:
@@ -97,7 +106,7 @@ def test_save_many_writes_every_state_in_one_commit(tmp_path: Path) -> None:
         ws.sync()
         store = GitStateStore(BranchSnapshot(ws), "gitbot/state")
         store.save_many(states)
-        commits = ws.read_branch_files("gitbot/state")
+        _head, commits = ws.read_branch_files("gitbot/state")
         assert sorted(commits) == [f"canaries/test/c{i}.json" for i in range(5)]
         count = git_count(ws, "origin/gitbot/state")
         store.save_many(states)  # unchanged: no new commit
@@ -116,7 +125,7 @@ def test_a_guard_refuses_a_batched_write_before_it_is_pushed(tmp_path: Path) -> 
         with pytest.raises(GitError, match="lease"):
             ws.write_branch_files("gitbot/state", {"canaries/a/b.json": "{}", "x": "y"}, "s",
                                   refuse)
-        assert ws.read_branch_files("gitbot/state") == {}
+        assert ws.read_branch_files("gitbot/state") == (None, {})
 
 
 def git_count(ws: GitWorkspace, ref: str) -> int:

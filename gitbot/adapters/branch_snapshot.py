@@ -21,7 +21,10 @@ from gitbot.adapters.git_branches import Guard, check_path
 class SideBranches(Protocol):
     """The part of `GitWorkspace` the snapshot needs."""
 
-    def read_branch_files(self, branch: str) -> dict[str, str]: ...
+    def read_branch_files(self, branch: str, fetch: bool = True) -> tuple[str | None,
+                                                                           dict[str, str]]: ...
+
+    def ref(self, name: str) -> str | None: ...
 
     def read_branch_file(self, branch: str, path: str) -> str | None: ...
 
@@ -45,45 +48,59 @@ class BranchSnapshot:
 
     def __init__(self, workspace: SideBranches) -> None:
         self._ws = workspace
-        self._branches: dict[str, dict[str, str]] = {}
+        self._pictures: dict[str, tuple[str | None, dict[str, str]]] = {}  # branch: head, files
+        self._fresh: set[str] = set()  # pictures confirmed in this pass
+        self._fetched = False
         self._active = False
         self.full_reads = 0  # whole-branch reads (for tests and the benchmark)
 
-    def refresh(self) -> None:
-        """A pass begins: forget what was read; the next read fetches the whole branch."""
-        self._branches.clear()
+    def refresh(self, fetched: bool = False) -> None:
+        """A pass begins: each branch is checked again at its first read (`fetched`: the
+        caller just fetched every branch, so the remote-tracking ref is current). A picture
+        whose head did not move is kept, else the whole branch is read again."""
+        self._fresh.clear()
+        self._fetched = fetched
         self._active = True
 
     def release(self) -> None:
         """The pass ended: reads go to the remote again."""
-        self._branches.clear()
+        self._fresh.clear()
         self._active = False
 
     def read_branch_file(self, branch: str, path: str) -> str | None:
         if not self._active:
             return self._ws.read_branch_file(branch, path)
-        if branch not in self._branches:
-            self.full_reads += 1
-            self._branches[branch] = self._ws.read_branch_files(branch)
-        return self._branches[branch].get(check_path(path))
+        if branch not in self._fresh:
+            self._confirm(branch)
+        return self._pictures[branch][1].get(check_path(path))
+
+    def _confirm(self, branch: str) -> None:
+        known = self._pictures.get(branch)
+        if self._fetched and known is not None and known[0] is not None \
+                and self._ws.ref(f"refs/remotes/origin/{branch}") == known[0]:
+            self._fresh.add(branch)
+            return
+        self.full_reads += 1
+        self._pictures[branch] = self._ws.read_branch_files(branch, fetch=not self._fetched)
+        self._fresh.add(branch)
 
     def write_branch_file(self, branch: str, path: str, content: str, subject: str) -> str:
         sha = self._ws.write_branch_file(branch, path, content, subject)
-        self._wrote(branch, {path: content})
+        self._wrote(branch, {path: content}, sha)
         return sha
 
     def write_branch_file_guarded(
         self, branch: str, path: str, content: str, subject: str, guard: Guard
     ) -> str:
         sha = self._ws.write_branch_file_guarded(branch, path, content, subject, guard)
-        self._wrote(branch, {path: content})
+        self._wrote(branch, {path: content}, sha)
         return sha
 
     def write_branch_files(
         self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
     ) -> str:
         sha = self._ws.write_branch_files(branch, files, subject, guard)
-        self._wrote(branch, files)
+        self._wrote(branch, files, sha)
         return sha
 
     def push_with_branch(
@@ -91,9 +108,13 @@ class BranchSnapshot:
     ) -> str:
         """The working branch and `files` on `branch` in one atomic push (see GitWorkspace)."""
         sha = self._ws.push_with_branch(branch, files, subject, guard)
-        self._wrote(branch, files)
+        self._wrote(branch, files, self._ws.ref(f"refs/remotes/origin/{branch}"))
         return sha
 
-    def _wrote(self, branch: str, files: dict[str, str]) -> None:
-        if branch in self._branches:
-            self._branches[branch].update({check_path(p): c for p, c in files.items()})
+    def _wrote(self, branch: str, files: dict[str, str], head: str | None) -> None:
+        """Our own write: the picture follows it (its head is the one written)."""
+        known = self._pictures.get(branch)
+        if known is None:
+            return
+        self._pictures[branch] = (head, {**known[1],
+                                         **{check_path(p): c for p, c in files.items()}})

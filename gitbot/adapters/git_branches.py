@@ -58,11 +58,8 @@ def read_file(run: Runner, branch: str, path: str) -> str | None:
     return read_versioned(run, branch, path)[1]
 
 
-def read_all(run: Runner, git_dir: Path, branch: str) -> dict[str, str]:
-    """Every file of origin/<branch> after a fetch (path -> text): three git processes."""
-    head = fetch_branch(run, branch)
-    if head is None:
-        return {}
+def read_all(run: Runner, git_dir: Path, head: str) -> dict[str, str]:
+    """Every file of commit `head` (path -> text): two git processes."""
     listing = run.run("ls-tree", "-r", "-z", "--full-tree", head, strip=False).out
     blobs: dict[str, list[str]] = {}  # sha -> paths
     for record in filter(None, listing.split("\0")):
@@ -163,14 +160,16 @@ class BranchWriter:
         raise GitError(f"push to {self._branch} still rejected after {retries + 1} attempts")
 
     def prepare(
-        self, files: dict[str, str], message: str, guard: Guard | None = None, fetch: bool = True
+        self, files: dict[str, str], message: str, guard: Guard | None = None, fetch: bool = True,
+        known: str | None = None,
     ) -> tuple[str | None, str | None]:
         """(parent, new commit) writing `files` onto the branch, not pushed; the commit is None
         when the branch already holds them. Without `fetch`, it builds on the last fetched head
-        (a push then fails as stale if the remote moved, and the caller retries with a fetch)."""
+        (`known`, when the caller read it; a push then fails as stale if the remote moved, and
+        the caller retries with a fetch)."""
         blobs = {check_path(path): blob
                  for path, blob in zip(files, self._hash_all(list(files.values())), strict=True)}
-        parent = fetch_branch(self._run, self._branch) if fetch else self._known_head()
+        parent = fetch_branch(self._run, self._branch) if fetch else known or self._known_head()
         if guard is not None:
             guard(self._reader(parent))
         if parent is not None and self._blobs_at(parent, list(blobs)) == blobs:

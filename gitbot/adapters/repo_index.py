@@ -74,10 +74,11 @@ class RepoIndex:
         """The commit the picture shows (as of the last `refresh`)."""
         return self._head
 
-    def refresh(self, head: str) -> None:
-        """The checkout is now at `head` (clean): forget what changed since the last refresh."""
+    def refresh(self, head: str, ours: bool = False) -> None:
+        """The checkout is now at `head` (clean): forget what changed since the last refresh.
+        `ours`: `head` is gitbot's own commit of the files its editors saved (no diff)."""
         stale = set(self._saved) | set(self._index.unsaved() if self._index else ())
-        if head != self._head:
+        if head != self._head and not ours:
             changed = self._changed_paths(self._head, head) if self._head else None
             if changed is None:
                 self.forget()

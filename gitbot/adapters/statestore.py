@@ -53,11 +53,12 @@ class GitStateStore:
         namespace, name = key.split("/", 1)
         return f"canaries/{namespace}/{name}.json"
 
-    def refresh(self) -> None:
-        """A pass begins: with a snapshot (`BranchSnapshot`), the branch is read once for it."""
+    def refresh(self, fetched: bool = False) -> None:
+        """A pass begins: with a snapshot (`BranchSnapshot`), the branch is read once for it
+        (`fetched`: the caller just fetched every branch)."""
         refresh = getattr(self._files, "refresh", None)
         if callable(refresh):
-            refresh()
+            refresh(fetched)
 
     def release(self) -> None:
         """The pass ended: reads are fresh again (another process may write meanwhile)."""
