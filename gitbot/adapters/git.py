@@ -24,8 +24,8 @@ from types import TracebackType
 
 from git import Repo
 from git.cmd import Git
-from git.refs.symbolic import SymbolicReference
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
+from git.refs.symbolic import SymbolicReference
 
 from gitbot.adapters import git_branches, git_changes, git_ops
 from gitbot.adapters.git_credentials import (
