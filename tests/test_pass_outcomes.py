@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_state_rebuild import Rig, git
 
-from gitbot.core.state import Phase, RolloutState
+from gitbot.core.state import RolloutState
 
 BROKEN_CANARY = """\
 apiVersion: flagger.app/v1beta1
