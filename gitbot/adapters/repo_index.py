@@ -78,6 +78,8 @@ class RepoIndex:
         """The checkout is now at `head` (clean): forget what changed since the last refresh.
         `ours`: `head` is gitbot's own commit of the files its editors saved (no diff)."""
         stale = set(self._saved) | set(self._index.unsaved() if self._index else ())
+        if ours:  # what gitbot saved is what its picture holds: nothing to read again
+            stale -= {rel for rel in self._saved if self._current(rel)}
         if head != self._head and not ours:
             changed = self._changed_paths(self._head, head) if self._head else None
             if changed is None:
@@ -88,6 +90,22 @@ class RepoIndex:
         self._head = head
         if stale:
             self._forget_files(stale)
+
+    def _current(self, rel: str) -> bool:
+        """True when the picture of a file gitbot saved is exact without reading it again: its
+        manifest objects were edited in memory and written as they are, and it declares no
+        Flagger object and the same Deployments as before (gitbot edits never rename)."""
+        parsed = self._docs.get(rel)
+        yfile = self._index.files.get(rel) if self._index is not None else None
+        if parsed is None or yfile is None or yfile.is_new or Path(rel).name in \
+                KUSTOMIZATION_NAMES or any(is_flagger(d.data) for d in parsed[0]):
+            return False
+        assert self._index is not None
+        listed = {e.name for e in self._index.entries
+                  if e.file is yfile and e.kind == "Deployment"}
+        cached = {str((d.data.get("metadata") or {}).get("name"))
+                  for d in parsed[0] if d.data.get("kind") == "Deployment"}
+        return listed == cached
 
     def saved(self, rels: Iterable[str]) -> None:
         """Files written by an editor (re-read at the next refresh, whatever happens to them)."""

@@ -259,6 +259,7 @@ class YamlFile:
         self.rel = rel
         self.original = text
         self.is_new = False
+        self.rewritten = False  # parts added or replaced, not through a document (configs)
         self.parts: list[str | YamlDocument] = []
         self._split(text)
 
@@ -303,16 +304,24 @@ class YamlFile:
         return "".join(p if isinstance(p, str) else p.render() for p in self.parts)
 
     @property
+    def edited(self) -> bool:
+        """New, or a document was touched since the last save (cheap: nothing is rendered)."""
+        return self.is_new or self.rewritten or any(isinstance(p, YamlDocument) and p.dirty
+                                                   for p in self.parts)
+
+    @property
     def changed(self) -> bool:
-        return self.is_new or self.render() != self.original
+        return self.edited and (self.is_new or self.render() != self.original)
 
     def save(self) -> bool:
         """Write the file when its text changed; True when written."""
+        if not self.edited:
+            return False
         text = self.render()
         if not self.is_new and text == self.original:
             return False
         safefs.write_text(self.root, self.rel, text)
-        self.original, self.is_new = text, False
+        self.original, self.is_new, self.rewritten = text, False, False
         for doc in self.documents:
             doc.saved()
         return True
