@@ -210,11 +210,11 @@ class Reconciler:
         self.history.update(head)
 
     def _landed(self, sha: str) -> None:
-        """After `land`: push mode's HEAD is its commit (or unchanged); a pull request's
-        landing syncs the working copy, so HEAD is asked."""
-        if isinstance(self.landing, BatchedPushLanding):
+        """After `land`: in a pass' batch HEAD is its local commit (or unchanged); otherwise it
+        was pushed or synced, so HEAD is asked and compared."""
+        if self._batch is not None:  # a local commit of the saved files on the known head
             self.moved(sha or self.repo.head, ours=True)
-        else:
+        else:  # pushed (maybe rebased onto others' commits), or a pull request's sync
             self.moved(None)
 
     def tick_safely(self, canary: Canary, specs: SpecSet) -> TickReport:
@@ -261,6 +261,7 @@ class Reconciler:
             log.error("%s: cannot reset the working copy: %s", canary.key, err)
 
     def tick(self, canary: Canary, specs: SpecSet) -> TickReport:
+        self.moved(self.ws.head())  # the picture follows HEAD (a ref read; a diff if it moved)
         self._flux = specs.flux  # a Flux repository is edited and verified as Flux renders it
         self.landing.committer.flux = specs.flux
         state, rebuilt = rebuild_state(self.history, self.store, self.announcer, canary,
