@@ -76,7 +76,7 @@ class DriftWatch:
         last = last_gitbot_commit(history, canary.key)
         since = last.sha if last is not None else ""
         ours = {c.sha for c in history if trailer(c, "Gitbot-Canary")}
-        people = [c for c in self.ws.changes(since, list(files.values())) if c.sha not in ours]
+        people = self._people(history, last, ours, since, files)
         declared = Declared(
             traffic=editor.get_traffic(canary),
             canary_replicas=self._canary_replicas(editor, canary),
@@ -98,6 +98,17 @@ class DriftWatch:
         culprit = self._culprit(found, files, people)
         drift = Drift(found.action, found.findings, culprit)
         return drift_decision(canary, state, drift, declared.traffic, now)
+
+    def _people(self, history: list[CommitInfo], last: CommitInfo | None, ours: set[str],
+                since: str, files: dict[str, str]) -> list[Change]:
+        """People's commits since gitbot's last one that touched the managed files; none
+        without asking git when every newer commit of the history is gitbot's (a busy pass)."""
+        if last is not None:
+            newer = history[:next((i for i, c in enumerate(history) if c.sha == last.sha),
+                                  len(history))]
+            if len(newer) < len(history) and all(c.sha in ours for c in newer):
+                return []
+        return [c for c in self.ws.changes(since, list(files.values())) if c.sha not in ours]
 
     def _template_at(self, since: str, path: str | None, people: list[Change], canary: Canary,
                      current: str) -> str:

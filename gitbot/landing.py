@@ -109,12 +109,12 @@ class Committer:
             return self._revert(canary, state, change, analysis), []
         editor = self.editor()
         edits = apply_edits(editor, canary, change)
-        editor.save()
+        saved = editor.save()
         self.crash("after-edit")
         subject, body, trailers = messages.commit_message(canary, change, state)
         trailers = self.trailers(trailers)
         body = _with(_with(body, analysis), section("Changes:", [str(e) for e in edits]))
-        sha = self.ws.commit(subject, body, trailers)
+        sha = self.ws.commit(subject, body, trailers, paths=saved or None)
         if sha is None:
             log.info("%s: %s: repository already up to date", canary.key, change.action)
         self.last_subject = subject

@@ -344,11 +344,13 @@ class GitWorkspace:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def commit(self, subject: str, body: str = "", trailers: Trailers = ()) -> str | None:
-        """Stage every change (new and deleted files too) and commit; None when nothing changed."""
+    def commit(self, subject: str, body: str = "", trailers: Trailers = (),
+               paths: Sequence[str] | None = None) -> str | None:
+        """Stage every change (new and deleted files too) and commit; None when nothing changed.
+        `paths`: only these files changed (git then need not look for untracked files)."""
         message = build_message(subject, body, trailers)
         run = self._run()
-        run.run("add", "-A")
+        run.run("add", "-A", "--", *(paths if paths is not None else ["."]))
         result = run.run("commit", "-q", "--cleanup=whitespace", "-m", message, check=False)
         if not result.ok:
             if run.run("diff", "--cached", "--quiet", check=False).ok:

@@ -143,8 +143,7 @@ class ManifestIndex:
 
     def unsaved(self) -> list[str]:
         """Files changed in memory and not saved (new, or with an edited document)."""
-        return sorted(rel for rel, f in self.files.items()
-                      if f.is_new or any(d.dirty for d in f.documents))
+        return sorted(rel for rel, f in self.files.items() if f.edited)
 
     def _candidates(self, kind: str, name: str) -> list[Entry]:
         if self.entries is not self._indexed_list or len(self.entries) < self._indexed:

@@ -190,6 +190,7 @@ class YamlDocument:
         """Mark the document changed so the file dumps it again (after every edit)."""
         self.dirty = True
         self._rendered = None
+        self.file.touched = True
 
     def render(self) -> str:
         if not self.dirty:
@@ -260,6 +261,7 @@ class YamlFile:
         self.original = text
         self.is_new = False
         self.rewritten = False  # parts added or replaced, not through a document (configs)
+        self.touched = False  # a document was touched since the last save
         self.parts: list[str | YamlDocument] = []
         self._split(text)
 
@@ -306,8 +308,7 @@ class YamlFile:
     @property
     def edited(self) -> bool:
         """New, or a document was touched since the last save (cheap: nothing is rendered)."""
-        return self.is_new or self.rewritten or any(isinstance(p, YamlDocument) and p.dirty
-                                                   for p in self.parts)
+        return self.is_new or self.rewritten or self.touched
 
     @property
     def changed(self) -> bool:
@@ -318,13 +319,18 @@ class YamlFile:
         if not self.edited:
             return False
         text = self.render()
-        if not self.is_new and text == self.original:
+        if not self.is_new and text == self.original:  # edited back to what it was
+            self._saved()
             return False
         safefs.write_text(self.root, self.rel, text)
-        self.original, self.is_new, self.rewritten = text, False, False
+        self.original, self.is_new = text, False
+        self._saved()
+        return True
+
+    def _saved(self) -> None:
+        self.rewritten = self.touched = False
         for doc in self.documents:
             doc.saved()
-        return True
 
 
 def _has_content(text: str) -> bool:
