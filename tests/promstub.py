@@ -3,8 +3,9 @@
 `/api/v1/query` answers as a healthy cluster would: Flux (`gotk_resource_info`) has applied the
 remote branch's current head (read from the bare repository on every query), every Deployment
 is ready, the canary's success rate is 99.9 % and its latency 50 ms, one series per workload
-the query selects (labelled as kube-state-metrics and Istio do, so batched queries work). Real HTTP, real JSON, so
-gitbot's Prometheus adapter runs unchanged; used by tests/test_drift_rollouts.py.
+the query selects (labelled as kube-state-metrics and Istio do, so batched queries work).
+Real HTTP, real JSON, so gitbot's Prometheus adapter runs unchanged; used by
+tests/test_drift_rollouts.py.
 """
 
 from __future__ import annotations
