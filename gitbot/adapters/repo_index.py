@@ -80,6 +80,7 @@ class RepoIndex:
         stale = set(self._saved) | set(self._index.unsaved() if self._index else ())
         if ours:  # what gitbot saved is what its picture holds: nothing to read again
             stale -= {rel for rel in self._saved if self._current(rel)}
+        self._saved.clear()
         if head != self._head and not ours:
             changed = self._changed_paths(self._head, head) if self._head else None
             if changed is None:
