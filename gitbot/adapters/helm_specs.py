@@ -51,7 +51,7 @@ class HelmTargets:
         return out
 
 
-def annotations(doc: Document) -> dict[str, str]:
+def canary_annotations(doc: Document) -> dict[str, str]:
     meta = doc.data.get("metadata")
     found = meta.get("annotations") if isinstance(meta, Mapping) else None
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, Mapping) else {}
@@ -65,7 +65,7 @@ def resolve_targets(root: Path, view: FluxView, parsed: list[Entry], owners: Map
     for obj, doc in parsed:
         if not isinstance(obj, Canary) or (obj.namespace, obj.target.name) in deployments:
             continue
-        notes = annotations(doc)
+        notes = canary_annotations(doc)
         if not has_releases and ANNOTATION_RELEASE not in notes:
             continue  # no HelmRelease anywhere: the plain "not found" says it all
         result = _target(root, view, obj, notes, owners[id(obj)])

@@ -183,3 +183,12 @@ def produces(release: Mapping[str, JSON], deployment: str, namespace: str,
     if objects_namespace(release) != namespace:
         return False
     return deployment in (rendered_name(release, name_path), release_name(release))
+
+
+def selector_labels(release: Mapping[str, JSON]) -> dict[str, str]:
+    """The pod selector of the release's Deployment by the podinfo / Bitnami / `helm create`
+    convention (`podinfo.selectorLabels`, `common.labels.matchLabels`): the chart name (or
+    `nameOverride`) and the release name. gitbot's `<target>-canary` Service selects these."""
+    values = _map(release.get("spec")).get("values")
+    name = str(get_path(values, ("nameOverride",)) or chart_name(release))
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": release_name(release)}
