@@ -1,0 +1,66 @@
+"""The applied-revision gate's HelmRelease step (gitbot.adapters.helm_gate) through the real
+Prometheus adapter against a recording HTTP server on 127.0.0.1 answering Prometheus' query
+API: ready releases pass, an unready / suspended / not-yet-observed one holds with the reason,
+no series at all is "not monitored" (None), an unreachable Prometheus is retryable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from httpfixtures import RecordingServer, Reply
+
+from gitbot.adapters.helm_gate import releases_applied
+from gitbot.adapters.prometheus import PrometheusMetrics
+from gitbot.errors import RetryableError
+
+KEYS = [("podinfo", "podinfo"), ("podinfo", "podinfo-primary")]
+
+
+def answer(*series: dict[str, str]) -> Reply:
+    result = [{"metric": {"__name__": "gotk_resource_info", **labels}, "value": [0, "1"]}
+              for labels in series]
+    return Reply(body={"status": "success", "data": {"resultType": "vector", "result": result}})
+
+
+def series(name: str, **labels: str) -> dict[str, str]:
+    return {"customresource_kind": "HelmRelease", "exported_namespace": "podinfo",
+            "name": name, "ready": "True", "suspended": "false", **labels}
+
+
+@pytest.mark.parametrize(("replies", "expected"), [
+    pytest.param([answer(series("podinfo")), answer(series("podinfo-primary"))], (True, ""),
+                 id="both-ready"),
+    pytest.param([answer(series("podinfo")), answer(series("podinfo-primary", ready="False"))],
+                 (False, "HelmRelease podinfo/podinfo-primary not ready (Ready=False)"),
+                 id="primary-not-ready"),
+    pytest.param([answer(series("podinfo", suspended="true"))],
+                 (False, "HelmRelease podinfo/podinfo is suspended"), id="suspended"),
+    pytest.param([answer(series("podinfo", generation="3", observed_generation="2"))],
+                 (False, "HelmRelease podinfo/podinfo: helm-controller has not seen "
+                         "generation 3 yet"), id="new-generation-not-observed"),
+    pytest.param([answer()], (None, "no gotk_resource_info series for HelmRelease "
+                                    "podinfo/podinfo"), id="not-monitored"),
+])
+def test_gate(replies: list[Reply], expected: tuple[Any, str]) -> None:
+    with RecordingServer() as server:
+        server.reply("/api/v1/query", *replies)
+        metrics = PrometheusMetrics(server.url)
+        try:
+            assert releases_applied(metrics.query_series, KEYS) == expected
+        finally:
+            metrics.close()
+        query = server.requests_to("/api/v1/query")[0].query["query"][0]
+    assert query == ('gotk_resource_info{customresource_kind="HelmRelease",'
+                     'exported_namespace="podinfo",name="podinfo"}')
+
+
+def test_unreachable_prometheus_is_retryable() -> None:
+    with RecordingServer() as server:
+        server.reply("/api/v1/query", 503)
+        metrics = PrometheusMetrics(server.url)
+        try:
+            with pytest.raises(RetryableError):
+                releases_applied(metrics.query_series, KEYS)
+        finally:
+            metrics.close()
