@@ -5,13 +5,16 @@ no series at all is "not monitored" (None), an unreachable Prometheus is retryab
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from httpfixtures import RecordingServer, Reply
+from ruamel.yaml import YAML
 
 from gitbot.adapters.helm_gate import releases_applied
 from gitbot.adapters.prometheus import PrometheusMetrics
+from gitbot.core.helm_queries import HELM_RELEASE_KIND, helm_release_query
 from gitbot.errors import RetryableError
 
 KEYS = [("podinfo", "podinfo"), ("podinfo", "podinfo-primary")]
@@ -64,3 +67,25 @@ def test_unreachable_prometheus_is_retryable() -> None:
                 releases_applied(metrics.query_series, KEYS)
         finally:
             metrics.close()
+
+
+def test_readme_helm_release_config_exports_what_the_gate_reads() -> None:
+    """The README's kube-state-metrics entry for HelmReleases yields the series and labels
+    helm_release_query selects and helm_release_applied reads."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- ksm-helm-config -->\n```yaml\n", 1)[1].split("```", 1)[0]
+    values = YAML(typ="safe").load(block)["kube-state-metrics"]
+    assert values["rbac"]["extraRules"][0]["resources"] == ["helmreleases"]
+    [resource] = values["customResourceState"]["config"]["spec"]["resources"]
+    assert resource["groupVersionKind"] == {"group": "helm.toolkit.fluxcd.io", "version": "v2",
+                                            "kind": HELM_RELEASE_KIND}
+    [metric] = resource["metrics"]
+    query = helm_release_query("podinfo", "podinfo")
+    assert query.startswith(f"{resource['metricNamePrefix']}_{metric['name']}{{")
+    assert metric["each"]["info"]["labelsFromPath"] == {"name": ["metadata", "name"]}
+    labels = metric["labelsFromPath"]
+    assert labels["exported_namespace"] == ["metadata", "namespace"]
+    assert labels["ready"] == ["status", "conditions", "[type=Ready]", "status"]
+    assert labels["suspended"] == ["spec", "suspend"]
+    assert labels["generation"] == ["metadata", "generation"]
+    assert labels["observed_generation"] == ["status", "observedGeneration"]

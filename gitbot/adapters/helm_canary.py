@@ -1,7 +1,7 @@
 """One call for a Canary whose target Deployment a Flux HelmRelease renders: `helm_target`.
 
-The entry point the specs loader / `validate` / bootstrap / promote paths call (integration
-pending) when a Canary's `targetRef` Deployment is not in the repository. It resolves the
+The entry point the specs loader calls (`gitbot.adapters.helm_specs`, for `validate` and
+every pass; the result lives in `FluxSpecs.helm` for `gitbot.adapters.helm_editor`) when a Canary's `targetRef` Deployment is not in the repository. It resolves the
 HelmRelease (`gitbot.adapters.helmrelease`), and for a resolved one computes the revision
 (chart version, values, valuesFrom digests), the `<release>-primary` HelmRelease to write at
 initialization (`gitbot.core.helm_primary`) and where gitbot's scaling entry goes
