@@ -1,9 +1,10 @@
 """One call for a Canary whose target Deployment a Flux HelmRelease renders: `helm_target`.
 
 The entry point the specs loader calls (`gitbot.adapters.helm_specs`, for `validate` and
-every pass; the result lives in `FluxSpecs.helm` for `gitbot.adapters.helm_editor`) when a Canary's `targetRef` Deployment is not in the repository. It resolves the
-HelmRelease (`gitbot.adapters.helmrelease`), and for a resolved one computes the revision
-(chart version, values, valuesFrom digests), the `<release>-primary` HelmRelease to write at
+every pass; the result lives in `FluxSpecs.helm` for `gitbot.adapters.helm_editor`) when a
+Canary's `targetRef` Deployment is not in the repository. It resolves the HelmRelease
+(`gitbot.adapters.helmrelease`), and for a resolved one computes the revision (chart
+version, values, valuesFrom digests), the `<release>-primary` HelmRelease to write at
 initialization (`gitbot.core.helm_primary`) and where gitbot's scaling entry goes
 (`scale_site`): the file declaring the release when the Canary's own Flux Kustomization owns
 it, else the Kustomization's own kustomization file (an overlay over a shared base). `scale`
