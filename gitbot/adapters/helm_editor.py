@@ -30,10 +30,11 @@ from gitbot.adapters import flux_layout as layout
 from gitbot.adapters import helm_canary
 from gitbot.adapters.flux_editor import FluxEditor, _get
 from gitbot.adapters.flux_specs import FluxSpecs
-from gitbot.adapters.flux_verify import Check
+from gitbot.adapters.flux_verify import Check, verify
 from gitbot.adapters.helm_edit import primary_yaml
 from gitbot.adapters.manifest_merge import plain
 from gitbot.adapters.manifest_types import FieldChange, ManifestNotFoundError
+from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.render.sourceignore import SourceIgnore
 from gitbot.adapters.safefs import check_writable, new_file, read_text
 from gitbot.adapters.yamlio import YamlFile
@@ -185,10 +186,10 @@ class HelmEditor(FluxEditor):
         return sorted({*super().changed_files(), *self.direct})
 
     def save(self) -> list[str]:
-        written = sorted({*super().save(), *self.direct})
-        if self.direct and self.checks:
-            from gitbot.adapters.flux_verify import verify
-
+        """Write the indexed files (the direct edits are written already), then render the
+        cluster and verify every check once."""
+        written = sorted({*ManifestEditor.save(self), *self.direct})
+        if written and self.checks:
             verify(self.root, self.flux, self.checks)
         return written
 
