@@ -194,3 +194,15 @@ def test_canary_edits_reach_the_generated_canary_service_and_routing(root: Path)
     ed.save()
     assert [c.field for c in changes] == ["spec.hosts[0]"]
     assert "podinfo.example.org" in (root / OWN / "podinfo-routing.yaml").read_text()
+
+
+def test_a_selector_annotation_chooses_the_canary_service_pods(root: Path) -> None:
+    """For charts whose pods do not carry the name/instance convention."""
+    canary_file = root / "apps/base/podinfo/canary.yaml"
+    canary_file.write_text(canary_file.read_text().replace(
+        "  namespace: podinfo\n",
+        "  namespace: podinfo\n  annotations:\n    gitbot.io/helm-selector: app=podinfo\n", 1))
+    ed, canary = editor(root)
+    [service] = [o for o in ed.routing_objects(canary) if o["kind"] == "Service"]
+    assert (service["metadata"]["name"], service["spec"]["selector"]) == (
+        "podinfo-canary", {"app": "podinfo"})

@@ -120,7 +120,8 @@ class HelmEditor(FluxEditor):
         """The `<svc>-canary` Service (the team release's pods), DestinationRules and
         VirtualService; `<svc>` and `<svc>-primary` are the two charts' own Services."""
         ns, svc = canary.namespace, canary.service_name
-        selector = selector_labels(self.helm.release.release)
+        chosen = self.helm.resolution.options.selector
+        selector = dict(chosen) if chosen else selector_labels(self.helm.release.release)
         service = generator.service(canary, f"{svc}-canary", selector, canary.service.canary, ns)
         return [service, *generator.routing(canary, ns)]
 
