@@ -15,11 +15,13 @@ import pytest
 from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.flux_verify import OverriddenError
 from gitbot.adapters.helm_editor import HelmEditor
+from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.render import render_repository
 from gitbot.adapters.specs import load_repository
 from gitbot.core.helm_scale import scaled_replicas
 from gitbot.core.spec import Canary
 from gitbot.core.state import Traffic
+from gitbot.drift import DriftWatch
 
 EXAMPLE = Path(__file__).parent / "data" / "flux_layouts" / "flux2-kustomize-helm-example"
 GOLDEN = Path(__file__).parent / "data" / "helm" / "golden" / "editor"
@@ -206,3 +208,17 @@ def test_a_selector_annotation_chooses_the_canary_service_pods(root: Path) -> No
     [service] = [o for o in ed.routing_objects(canary) if o["kind"] == "Service"]
     assert (service["metadata"]["name"], service["spec"]["selector"]) == (
         "podinfo-canary", {"app": "podinfo"})
+
+
+def test_drift_reads_the_canary_scaling_from_the_rendered_release(root: Path) -> None:
+    """A person scaling the canary to 0 during an analysis is drift, as for Deployments."""
+    initialize(root)
+    specs = load_repository(root, cluster=CLUSTER)
+    watch = DriftWatch(None, specs.flux)  # type: ignore[arg-type]  # no git needed here
+    assert watch._canary_replicas(ManifestEditor(root), specs.canaries[0]) == 0
+    ed, _canary = editor(root)
+    ed.set_replicas("podinfo", "podinfo", 2)
+    ed.save()
+    specs = load_repository(root, cluster=CLUSTER)
+    watch = DriftWatch(None, specs.flux)  # type: ignore[arg-type]
+    assert watch._canary_replicas(ManifestEditor(root), specs.canaries[0]) is None
