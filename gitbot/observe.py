@@ -19,7 +19,7 @@ from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.flux_routing import changed_fields
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
-from gitbot.adapters.helm_gate import releases_applied
+from gitbot.adapters.helm_gate import HelmGate
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.prometheus import PrometheusMetrics
 from gitbot.adapters.specs import SpecSet
@@ -63,7 +63,7 @@ class Observer:
         self.secrets = secrets
         self.kustomization = kustomization
         self._warned_no_flux = False
-        self._warned_no_helm = False
+        self.helm_gate = HelmGate(metrics.query_series)  # helm-controller's releases
         self.metric_listeners: list[MetricListener] = []  # the daemon's Flagger metrics
 
     def observe(
@@ -78,7 +78,7 @@ class Observer:
         editor = editor_for(self.ws.root, flux, canary)  # gitbot's objects are this cluster's
         revision = flux.revision(canary) if flux is not None else editor.target_revision(canary)
         bootstrapped = editor.is_bootstrapped(canary)
-        synced = self.cluster_synced(canary, history, now) and self.helm_synced(canary, flux)
+        synced = self.cluster_synced(canary, history, now) and self.helm_gate.synced(canary, flux)
         base = Observation(
             target_revision=revision,
             bootstrapped=bootstrapped,
@@ -118,30 +118,6 @@ class Observer:
             return self._fallback_synced(canary, last, now)
         shas = [sha for name, sha in applied.items() if self._counts(name)]
         return any(self._descends(sha, last.sha) for sha in shas)
-
-    def helm_synced(self, canary: Canary, flux: FluxSpecs | None) -> bool:
-        """For a HelmRelease-deployed canary: helm-controller has made its releases (the
-        team's, `<release>-primary` once declared) ready (`gitbot.adapters.helm_gate`)."""
-        helm = flux.helm_target(canary) if flux is not None else None
-        if flux is None or helm is None:
-            return True
-        primary = helm.primary["metadata"]
-        keys = [helm.release.key]
-        if flux.view.find("HelmRelease", primary["name"], primary["namespace"]):
-            keys.append((primary["namespace"], primary["name"]))
-        try:
-            ok, why = releases_applied(self.metrics.query_series, keys)
-        except RetryableError as err:
-            log.warning("%s: cannot tell whether helm-controller applied the releases (%s); "
-                        "holding", canary.key, err)
-            return False
-        if ok is None and not self._warned_no_helm:
-            log.warning("%s: %s: add the HelmRelease entry of Flux's kube-state-metrics config "
-                        "so that gitbot waits for helm-controller", canary.key, why)
-            self._warned_no_helm = True
-        elif ok is False:
-            log.info("%s: waiting for helm-controller: %s", canary.key, why)
-        return ok is not False
 
     def _counts(self, kustomization: str) -> bool:
         return not self.kustomization or kustomization == self.kustomization

@@ -5,6 +5,8 @@ no series at all is "not monitored" (None), an unreachable Prometheus is retryab
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +14,13 @@ import pytest
 from httpfixtures import RecordingServer, Reply
 from ruamel.yaml import YAML
 
-from gitbot.adapters.helm_gate import releases_applied
+from gitbot.adapters.helm_gate import HelmGate, releases_applied
 from gitbot.adapters.prometheus import PrometheusMetrics
+from gitbot.adapters.specs import load_repository
 from gitbot.core.helm_queries import HELM_RELEASE_KIND, helm_release_query
 from gitbot.errors import RetryableError
 
+EXAMPLE = Path(__file__).parent / "data" / "flux_layouts" / "flux2-kustomize-helm-example"
 KEYS = [("podinfo", "podinfo"), ("podinfo", "podinfo-primary")]
 
 
@@ -89,3 +93,52 @@ def test_readme_helm_release_config_exports_what_the_gate_reads() -> None:
     assert labels["suspended"] == ["spec", "suspend"]
     assert labels["generation"] == ["metadata", "generation"]
     assert labels["observed_generation"] == ["status", "observedGeneration"]
+
+
+CANARY = """\
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata:
+  name: podinfo
+  namespace: podinfo
+spec:
+  targetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: podinfo
+  service:
+    port: 9898
+  analysis:
+    interval: 1m
+    threshold: 5
+    maxWeight: 50
+    stepWeight: 10
+"""
+
+
+def test_observer_gate_holds_for_an_unready_release_and_warns_once_when_unmonitored(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)
+    base = tmp_path / "apps/base/podinfo"
+    (base / "canary.yaml").write_text(CANARY)
+    (base / "kustomization.yaml").write_text((base / "kustomization.yaml").read_text()
+                                             + "  - canary.yaml\n")
+    specs = load_repository(tmp_path, cluster="clusters/production")
+    assert specs.flux is not None
+    canary = specs.canaries[0]
+    with RecordingServer() as server:
+        server.reply("/api/v1/query", answer(series("podinfo", ready="Unknown")), answer(),
+                     answer())
+        metrics = PrometheusMetrics(server.url)
+        try:
+            gate = HelmGate(metrics.query_series)
+            assert gate.synced(canary, None)  # a plain repository: nothing to wait for
+            assert not gate.synced(canary, specs.flux)
+            with caplog.at_level(logging.WARNING, logger="gitbot.observe"):
+                assert gate.synced(canary, specs.flux) and gate.synced(canary, specs.flux)
+        finally:
+            metrics.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["podinfo/podinfo: no gotk_resource_info series for HelmRelease "
+                        "podinfo/podinfo: add the HelmRelease entry of Flux's kube-state-metrics "
+                        "config so that gitbot waits for helm-controller"]
