@@ -138,3 +138,16 @@ def test_a_release_name_flux_would_shorten_is_refused(tmp_path: Path) -> None:
                              "(apps/base/podinfo/release.yaml:1, Kustomization flux-system/apps):"
                              " spec.releaseName: the release name 'ppp")
     assert output.rstrip().endswith("(Flux shortens it with a hash): set spec.releaseName")
+
+
+def test_a_plain_repository_says_the_target_is_a_helm_release(tmp_path: Path) -> None:
+    """Without Flux Kustomizations (the apps directory alone), the "not found" target names the
+    HelmRelease file that renders it and what gitbot needs to handle it."""
+    root = example(tmp_path / "full")
+    shutil.copytree(root / "apps", tmp_path / "plain" / "apps")
+    result = CliRunner().invoke(cli, ["validate", "--path", str(tmp_path / "plain")])
+    assert (result.exit_code, result.output) == (2, (
+        "apps/base/podinfo/canary.yaml:10: Canary podinfo/podinfo: targetRef.name: Deployment "
+        "podinfo/podinfo is rendered by HelmRelease podinfo/podinfo "
+        "(apps/base/podinfo/release.yaml:1), but gitbot handles HelmRelease targets only in a "
+        "repository with Flux Kustomizations (set flux.cluster; README \"Helm\")\n"))

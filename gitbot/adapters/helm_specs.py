@@ -6,7 +6,9 @@ among the rendered HelmReleases of its own Flux Kustomization (`gitbot.adapters.
 A resolved canary gets its `HelmTarget` (revision, primary release, scale site) and counts as
 having a target; one that names a release (annotation) or lives beside HelmReleases but cannot
 be resolved gets a problem saying why, at the Canary's `FILE:LINE`. `describe` gives the lines
-`gitbot validate` prints for the resolved ones.
+`gitbot validate` prints for the resolved ones. `explain_plain` (called by
+`gitbot.adapters.specs.load_repository` for a repository without Flux Kustomizations) says
+when a missing target is a HelmRelease's: gitbot handles those only in a Flux layout.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from gitbot.adapters.helm_canary import HelmTarget, helm_target
-from gitbot.adapters.helmrelease import Resolution
+from gitbot.adapters.helmrelease import Candidate, Resolution, release_candidates, resolve
 from gitbot.adapters.render import FluxView
 from gitbot.adapters.specs import Document, Entry
-from gitbot.core.helm import ANNOTATION_RELEASE, is_helm_release
+from gitbot.core.helm import ANNOTATION_RELEASE, chart_name, is_helm_release
 from gitbot.core.spec import Canary, Problem
 from gitbot.errors import InvalidInputError
 
@@ -103,3 +105,39 @@ def describe(resolved: Mapping[str, HelmTarget]) -> list[str]:
         lines.append(target.resolution.describe())
         lines += [f"Canary {key}: {note}" for note in target.notes]
     return lines
+
+
+def explain_plain(root: Path, parsed: list[Entry], problems: list[Problem]) -> list[Problem]:
+    """A plain repository: each "not found" target that a HelmRelease file renders (or that
+    an annotation names) gets a problem saying so; Helm targets need a Flux layout."""
+    missing = {p.obj for p in problems if p.kind == "Canary" and p.field == "targetRef.name"
+               and p.message.endswith(NOT_FOUND)}
+    if not missing:
+        return problems
+    candidates = _declared(release_candidates(root, None))
+    found = HelmTargets()
+    for obj, doc in parsed:
+        if not isinstance(obj, Canary) or obj.key not in missing:
+            continue
+        notes = canary_annotations(doc)
+        if not candidates and ANNOTATION_RELEASE not in notes:
+            continue
+        result = resolve(obj.key, (obj.namespace, obj.target.name), notes, candidates)
+        if result.release is not None:
+            result = Resolution(obj.key, error=(
+                f"Deployment {obj.namespace}/{obj.target.name} is rendered by "
+                f"{result.release.where()}, but gitbot handles HelmRelease targets only in a "
+                "repository with Flux Kustomizations (set flux.cluster; README \"Helm\")"))
+        found.failed[obj.key] = _problem(obj, doc, result)
+    return found.explain(problems)
+
+
+def _declared(candidates: list[Candidate]) -> list[Candidate]:
+    """One candidate per release: loose files also hold kustomize patches of a release (same
+    name, no chart), which are not releases of their own."""
+    by_key: dict[tuple[str, str], Candidate] = {}
+    for found in candidates:
+        if found.key not in by_key or (chart_name(found.release)
+                                       and not chart_name(by_key[found.key].release)):
+            by_key[found.key] = found
+    return list(by_key.values())
