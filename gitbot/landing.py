@@ -81,15 +81,15 @@ class Committer:
         self.crash = crash
         self.flux: FluxSpecs | None = None  # set per pass: a Flux repository's rendered view
         # the reconciler's shared picture (`RepoIndex.editor`); a fresh read when not set
-        self.editors: Callable[[FluxSpecs | None], ManifestEditor] = \
-            lambda flux: editor_for(ws.root, flux)
+        self.editors: Callable[[FluxSpecs | None, Canary | None], ManifestEditor] = \
+            lambda flux, canary: editor_for(ws.root, flux, canary)
         self.moved: Callable[[], None] = lambda: None  # told when a revert moved HEAD
         self.last_subject = ""  # the subject of the last commit made
 
-    def editor(self) -> ManifestEditor:
+    def editor(self, canary: Canary | None = None) -> ManifestEditor:
         """The editor for this pass: a FluxEditor (render, edit, render, verify) when the
-        repository is laid out for Flux."""
-        return self.editors(self.flux)
+        repository is laid out for Flux (a HelmEditor for a HelmRelease-deployed canary)."""
+        return self.editors(self.flux, canary)
 
     def trailers(self, trailers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         """`trailers`, plus `Gitbot-Cluster` in a Flux repository (commits of other clusters are
@@ -107,7 +107,7 @@ class Committer:
         """Edit and commit with trailers; (None, []) when the repository already says so."""
         if change.revert:
             return self._revert(canary, state, change, analysis), []
-        editor = self.editor()
+        editor = self.editor(canary)
         edits = apply_edits(editor, canary, change)
         saved = editor.save()
         self.crash("after-edit")
@@ -131,7 +131,7 @@ class Committer:
         if commits:
             sha, outcome = self._revert_commits(canary, state, change, analysis, commits)
             self.moved()  # the revert changed files: the shared picture re-reads them
-        editor = self.editor()
+        editor = self.editor(canary)
         edits = apply_edits(editor, canary, replace(change, revert=False))
         editor.save()
         self.crash("after-edit")

@@ -35,7 +35,7 @@ from gitbot.adapters.specs import (
     yaml_files,
 )
 from gitbot.core.parse import is_flagger
-from gitbot.core.spec import Problem
+from gitbot.core.spec import Canary, Problem
 
 ChangedPaths = Callable[[str, str], "list[str] | None"]
 Parsed = tuple[list[Document], Problem | None]
@@ -164,10 +164,12 @@ class RepoIndex:
             self._index.scan()
         return self._index
 
-    def editor(self, flux: FluxSpecs | None = None) -> ManifestEditor:
-        """The editor for this pass: over the shared index, or a FluxEditor (see above)."""
+    def editor(self, flux: FluxSpecs | None = None, canary: Canary | None = None
+               ) -> ManifestEditor:
+        """The editor for this pass: over the shared index, or a FluxEditor (a HelmEditor for
+        a canary a HelmRelease deploys; see above)."""
         if flux is not None:
-            return _Tracked.wrap(editor_for(self.root, flux), self)
+            return _Tracked.wrap(editor_for(self.root, flux, canary), self)
         return _Tracked.wrap(ManifestEditor(self.root, index=self.manifests()), self)
 
     # -- SpecCache --------------------------------------------------------------------------
