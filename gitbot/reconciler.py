@@ -261,7 +261,8 @@ class Reconciler:
             log.error("%s: cannot reset the working copy: %s", canary.key, err)
 
     def tick(self, canary: Canary, specs: SpecSet) -> TickReport:
-        self.moved(self.ws.head())  # the picture follows HEAD (a ref read; a diff if it moved)
+        if self._batch is None:  # outside a pass' batch (which tracks HEAD) the picture
+            self.moved(self.ws.head())  # follows HEAD (a ref read; a diff if it moved)
         self._flux = specs.flux  # a Flux repository is edited and verified as Flux renders it
         self.landing.committer.flux = specs.flux
         state, rebuilt = rebuild_state(self.history, self.store, self.announcer, canary,

@@ -83,9 +83,11 @@ class ManifestEditor:
 
     # -- replicas -------------------------------------------------------------------------
     def get_replicas(self, namespace: str, name: str) -> int | None:
-        data = self.get("Deployment", namespace, name)
-        replicas = (data or {}).get("spec", {}).get("replicas")
-        return replicas if isinstance(replicas, int) else None
+        entry = self.index.find("Deployment", namespace, name)
+        spec = entry.doc.data.get("spec") if entry is not None else None  # read, not copied
+        replicas = spec.get("replicas") if isinstance(spec, dict) else None
+        boolean = isinstance(replicas, bool) or type(replicas).__name__ == "ScalarBoolean"
+        return int(replicas) if isinstance(replicas, int) and not boolean else None
 
     def set_replicas(self, namespace: str, name: str, replicas: int) -> list[FieldChange]:
         entry = self.require("Deployment", namespace, name)
