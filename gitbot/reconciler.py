@@ -13,6 +13,11 @@ at any point:
    commits;
 6. record again (`pending` cleared, or the PR that waits) and notify (best effort).
 
+A pass (`run_pass`) syncs once and reads through one picture of the repository (`RepoIndex`),
+the branch log in memory (`HistoryIndex`) and the state branch read once (`BranchSnapshot`). In
+push mode the pass' records and commits are held back and published together in one atomic
+push at its end, the announcements after it (`gitbot.pass_batch`); a failing canary is cut out.
+
 A change carries `Gitbot-Step: <n>`; after a restart, a pending step found in the branch's log
 has landed and is not repeated, one not found is applied again (edits are idempotent).
 
