@@ -216,6 +216,8 @@ class Reconciler:
             report.phase = state.phase.value
             if landed.quiet:
                 decision = replace(decision, events=(), alerts=())
+            decision = replace(decision, events=decision.events + landed.events,
+                               alerts=decision.alerts + landed.alerts)
         self.announcer.announce(canary, state, decision, report.commit, report.subject)
         return report
 
@@ -226,6 +228,9 @@ class Reconciler:
         resumed = self.landing.finish(canary, state, history)
         if resumed.state != state:
             self.store.save(canary.key, resumed.state, resumed.reason)
+        if resumed.events or resumed.alerts:  # e.g. a person's commit kept in a merge
+            told = Decision(resumed.state, events=resumed.events, alerts=resumed.alerts)
+            self.announcer.announce(canary, resumed.state, told, "", "")
         if resumed.decision is not None:
             return resumed.state, self._record_and_act(canary, resumed.state, resumed.decision)
         if resumed.hold:
