@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gitbot.adapters.flux_specs import FluxSpecs
+from gitbot.adapters.forges import ForgeBudgetError
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_errors import GitRejectedError
 from gitbot.adapters.specs import SpecSet, load_repository
@@ -159,6 +160,10 @@ class Reconciler:
         (the traceback at debug level only) and the working copy is reset."""
         try:
             return self.tick(canary, specs)
+        except ForgeBudgetError as err:  # the forge's rate limit: the canary waits, no fault
+            log.warning("%s: waits: %s", canary.key, err)
+            self._reset(canary)
+            return TickReport(canary.key, phase="", error=str(err))
         except Exception as err:  # the boundary of one canary's tick
             cause = str(err) or type(err).__name__
             if not isinstance(err, GitbotError | OSError):
