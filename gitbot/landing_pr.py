@@ -89,7 +89,7 @@ class PullRequestLanding:
             self.driver.report_analysis(self._pr(ref), True, "analysis passed this tick")
             progress = self._advance(canary, state, change, ref, fresh=False)
             if progress.conflict:  # a person's push to the base: propose it again from there
-                return self._again(canary, before, state, change, ref)
+                return self._again(canary, before, replace(state, step=ref.step), change, ref)
             return self._outcome(canary, before, state, change, ref, progress)
         return self._propose(canary, before, state, change, analysis, old=ref,
                              base=before.traffic)

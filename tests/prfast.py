@@ -34,6 +34,7 @@ from gitbot.wiring import App, build_app
 KEY = "test/podinfo"
 ROUTING = "apps/podinfo/podinfo-routing.yaml"
 TARGET = "apps/podinfo/deployment.yaml"
+PRIMARY = "apps/podinfo/podinfo-primary.yaml"
 BOT = "gitbot-bot"
 USERS = {"tok-bot": BOT, "tok-dana": "dana", "tok-eve": "eve", "tok-max": "max"}
 PERMISSIONS = {BOT: "write", "dana": "write", "eve": "read", "max": "maintain"}

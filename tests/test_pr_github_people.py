@@ -3,18 +3,20 @@ repository behind it, gitbot's real app, the stand-in Prometheus): `/gitbot paus
 resume` comments count only from people with write access (asked through the collaborator
 permission endpoint, GitHub's shape), a secondary rate limit (403, then 429, with Retry-After)
 mid-rollout is waited out with a clear log line, a spent primary budget makes the canary wait
-with a clear message and no request until the reset, and an auto-merged step costs at most four
-requests.
+with a clear message and no request until the reset, an auto-merged step costs at most four
+requests, a new revision supersedes the waiting promotion, and a push to main that conflicts
+with it supersedes it by a new promotion PR that waits for review again.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
 import pytest
-from prfast import BOT, FastPR, fast_pr
+from prfast import BOT, PRIMARY, FastPR, fast_pr
 
 from gitbot.adapters.forges import PRState
 
@@ -138,3 +140,44 @@ def test_a_spent_budget_makes_the_canary_wait_with_a_clear_message(
             rig.reconcile()
             time.sleep(0.5)
         assert api.rate_remaining > 0
+
+
+def test_a_new_revision_supersedes_the_waiting_promotion_on_github(tmp_path: Path) -> None:
+    with fast_pr(tmp_path, "github") as rig:
+        _promotion_waits(rig)
+        old = rig.open_pr()
+        rig.dev.release("6.0.5")
+        rig.reconcile()
+        assert rig.driver.forge.find(old.branch).state is PRState.CLOSED  # type: ignore[union-attr]
+        comment = rig.comments(old)[-1]
+        assert re.match(r"Superseded by #\d+ https://github\.test/acme/gitops/pull/\d+ "
+                        r"\(restart analysis for new revision\)", comment), comment
+        rig.until(lambda: rig.phase() == "WaitingPromotion")
+        assert rig.open_pr().number > old.number
+        assert rig.state().drift == ""
+
+
+def test_a_conflicting_push_supersedes_the_promotion_which_waits_for_review_again(
+    tmp_path: Path,
+) -> None:
+    with fast_pr(tmp_path, "github") as rig:
+        _promotion_waits(rig)
+        old = rig.open_pr()
+        text = rig.dev.read(PRIMARY)
+        image = next(line for line in text.splitlines() if "image:" in line)
+        sha = rig.dev.commit_files({PRIMARY: text.replace(image, image + "  # pinned by hand")},
+                                   "primary: note the pin")
+        rig.reconcile()
+
+        assert rig.driver.forge.find(old.branch).state is PRState.CLOSED  # type: ignore[union-attr]
+        comment = rig.comments(old)[-1]
+        assert comment.startswith(f'Superseded by {sha[:12]} (Dana Developer: "primary: note '
+                                  'the pin"), pushed to `main`; it conflicts with this change.')
+        new = rig.open_pr()
+        assert new.branch == old.branch + "-r2" and f"as #{new.number} " in comment
+        assert rig.phase() == "WaitingPromotion" and rig.state().drift == ""
+        assert any(f"pull request #{new.number}" in e for e in rig.events())  # waits again
+        rig.approve(new, user="dana")
+        rig.until(lambda: rig.phase() == "Succeeded")
+        primary = rig.dev.read(PRIMARY)
+        assert "podinfo:6.0.1  # pinned by hand" in primary  # the person's line, updated
