@@ -8,8 +8,11 @@ restart, adopt) the PR, record its number, and try to merge it. Actions in
 analysis keeps running every tick; the re-decided promotion re-checks the same PR (never a
 second one). People refusing a PR (reject, `/gitbot abort`, closed unmerged) roll the run back;
 a rollback closes the waiting PR with the reason and is merged at once; a new change while a PR
-is open supersedes it. The local working copy never keeps an unmerged commit: it is reset to
-the remote after each proposal.
+is open supersedes it. A person's push to the base while a PR waits supersedes it too
+(`gitbot.landing_people`): a drift, judged against what is merged, lets the drift rules decide;
+a conflict proposes the same step again from the new base on `...-r<n>`. A person's commits on
+gitbot's PR branch are merged as they are and reported. The local working copy never keeps an
+unmerged commit: it is reset to the remote after each proposal.
 """
 
 from __future__ import annotations
