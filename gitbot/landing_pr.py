@@ -237,6 +237,11 @@ class PullRequestLanding:
             held = decide_pr.held_for_review(canary, before, state, ref, self.clock())
             first = held.step == state.step
             return Landed(held, reason=f"pull request {number} waits for review", quiet=not first)
+        if progress.suspend and not ref.paused:  # /gitbot pause on a step PR: told once
+            event = Event(_stamp(self.clock()), "Normal", messages.SUSPENDED)
+            paused = replace(state, pull_request=replace(ref, paused=True)).with_events(event)
+            return Landed(paused, reason=f"pull request {number}: /gitbot pause",
+                          events=(event,))
         return Landed(replace(state, pull_request=ref),
                       reason=f"pull request {number} waits: {progress.reason}")
 

@@ -42,6 +42,7 @@ from gitbot.config import Settings
 _COMMAND = re.compile(r"^\s*/gitbot\s+(promote|abort|pause|resume)\b", re.IGNORECASE)
 _CLEAN = frozenset({"clean", "has_hooks"})
 CONFLICT = "conflicts with the base branch"
+PAUSED = "paused by `/gitbot pause`; `/gitbot resume` lets it merge"
 
 
 def branch_name(key: str, step: int, action: str, attempt: int = 1) -> str:
@@ -201,6 +202,9 @@ class PullRequestDriver:
             if review and not verdict.approved_by:
                 return Progress(Outcome.WAITING, pr, reason=self._waiting_text(),
                                 suspend=verdict.suspend, foreign=foreign)
+            if verdict.suspend and not urgent:  # paused: nothing merges until /gitbot resume
+                return Progress(Outcome.WAITING, pr, reason=PAUSED, suspend=True,
+                                approved_by=verdict.approved_by, foreign=foreign)
         if not (fresh or urgent):
             blocked = self._blocked(pr)
             if blocked:

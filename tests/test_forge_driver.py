@@ -103,6 +103,18 @@ def test_pause_and_resume_comments_map_to_suspend(rig: Rig) -> None:
     assert rig.driver.advance(pr, "promote").suspend is False
 
 
+def test_a_paused_step_pr_waits_until_resumed(rig: Rig) -> None:
+    sha, proposal = _propose(rig, 3, "advance")
+    pr = proposal.pr  # type: ignore[attr-defined]
+    rig.person_comments(pr, "/gitbot pause")
+    progress = rig.driver.advance(pr, "advance", gitbot_sha=sha)
+    assert (progress.outcome, progress.suspend) == (Outcome.WAITING, True)
+    assert progress.reason.startswith("paused by `/gitbot pause`")
+    assert not any("advance step 3" in s for s in rig.main_log())
+    rig.person_comments(pr, "/gitbot resume")
+    assert rig.driver.advance(pr, "advance", gitbot_sha=sha).outcome is Outcome.MERGED
+
+
 def test_the_local_approve_releases_a_promotion(rig: Rig) -> None:
     _sha, proposal = _propose(rig, 7, "promote")
     pr = proposal.pr  # type: ignore[attr-defined]

@@ -9,7 +9,8 @@ real remotes and the stand-in Prometheus:
   halt until the values are restored), judged against what is merged;
 - a waiting step PR is never a drift by itself, and a new revision mid-run supersedes it;
 - a person's commit pushed onto gitbot's PR branch is kept in the merge and reported (event and
-  chat naming author and commit).
+  chat naming author and commit);
+- `/gitbot pause` holds a waiting step PR (not merged even once green) until `/gitbot resume`.
 """
 
 from __future__ import annotations
@@ -154,3 +155,24 @@ def test_a_persons_commit_on_the_pr_branch_is_kept_and_reported(
                 "20%\" pushed onto gitbot's branch (kept, not force-pushed away)")
         assert told in rig.events()
         assert any(told in c for c in rig.chat()), rig.chat()
+
+
+@pytest.mark.parametrize("kind", FORGES)
+def test_pause_holds_a_waiting_step_pr_until_resume(tmp_path: Path, kind: str) -> None:
+    with fast_pr(tmp_path, kind) as rig:
+        _waiting_step(rig)
+        pr = rig.open_pr()
+        rig.red_check(pr)
+        rig.comment(pr, "/gitbot pause", user="dana")
+        rig.reconcile()
+        ref = rig.state().pull_request
+        assert ref is not None and ref.paused
+        assert rig.events().count("skipping canary run as object is suspended") == 1
+        rig.green_check(pr)
+        rig.reconcile()  # green, but paused: not merged, not told again
+        assert rig.state().pending is not None and rig.state().canary_weight == 20
+        assert not any("weight 20" in s for s in _main(rig))
+        assert rig.events().count("skipping canary run as object is suspended") == 1
+        rig.comment(pr, "/gitbot resume", user="dana")
+        rig.reconcile()
+        assert any(s.startswith("podinfo.test: advance canary weight 20 (#") for s in _main(rig))
