@@ -26,7 +26,7 @@ from gitbot.core.drift import Declared, Drift, Expected, Field, PersonCommit, as
 from gitbot.core.drift_decide import drift_decision, resumed_decision
 from gitbot.core.helm_scale import scaled_replicas
 from gitbot.core.spec import Canary
-from gitbot.core.state import ACTIVE_PHASES, Decision, RolloutState
+from gitbot.core.state import ACTIVE_PHASES, Decision, RolloutState, Traffic
 from gitbot.history import find_step, last_gitbot_commit, trailer
 
 log = logging.getLogger("gitbot.drift")
@@ -70,12 +70,21 @@ class DriftWatch:
             return None
         if state.phase not in ACTIVE_PHASES:
             return resumed_decision(canary, state, now)
+        found = self.find(canary, state, history)
+        if found is None:
+            return resumed_decision(canary, state, now)
+        drift, declared = found
+        return drift_decision(canary, state, drift, declared, now)
+
+    def find(
+        self, canary: Canary, state: RolloutState, history: list[CommitInfo]
+    ) -> tuple[Drift, Traffic | None] | None:
+        """The drift between `state` and what the branch declares (with the person's commit
+        that caused it, and the declared traffic), or None. Pull-request mode calls it with
+        the state as merged (`gitbot.core.pr_supersede.merged_view`) while a step PR waits."""
         editor = ManifestEditor(self.ws.root)
         files = _managed_files(editor, canary)
-        last = last_gitbot_commit(history, canary.key)
-        since = last.sha if last is not None else ""
-        ours = {c.sha for c in history if trailer(c, "Gitbot-Canary")}
-        people = [c for c in self.ws.changes(since, list(files.values())) if c.sha not in ours]
+        since, people = self._people(canary, history, list(files.values()))
         declared = Declared(
             traffic=editor.get_traffic(canary),
             canary_replicas=self._canary_replicas(editor, canary),
@@ -93,10 +102,26 @@ class DriftWatch:
             if not expected.own_commit_on_branch:
                 log.info("%s: gitbot's step %d commit is not on the branch, but the branch "
                          "declares what it expects", canary.key, state.step)
-            return resumed_decision(canary, state, now)
+            return None
         culprit = self._culprit(found, files, people)
-        drift = Drift(found.action, found.findings, culprit)
-        return drift_decision(canary, state, drift, declared.traffic, now)
+        return Drift(found.action, found.findings, culprit), declared.traffic
+
+    def person_commit(self, canary: Canary, history: list[CommitInfo]) -> PersonCommit | None:
+        """The newest commit by a person since gitbot's last one: one touching a file gitbot
+        manages for `canary` when there is such, else any (None when there is none)."""
+        files = list(_managed_files(ManifestEditor(self.ws.root), canary).values())
+        for paths in (files, []):
+            _since, people = self._people(canary, history, paths)
+            if people:
+                return PersonCommit(people[0].sha, people[0].author, people[0].subject)
+        return None
+
+    def _people(self, canary: Canary, history: list[CommitInfo], paths: list[str]
+                ) -> tuple[str, list[Change]]:
+        last = last_gitbot_commit(history, canary.key)
+        since = last.sha if last is not None else ""
+        ours = {c.sha for c in history if trailer(c, "Gitbot-Canary")}
+        return since, [c for c in self.ws.changes(since, paths) if c.sha not in ours]
 
     def _template_at(self, since: str, path: str | None, people: list[Change], canary: Canary,
                      current: str) -> str:

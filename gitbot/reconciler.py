@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gitbot.adapters.flux_specs import FluxSpecs
+from gitbot.adapters.forges import ForgeBudgetError
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_errors import GitRejectedError
 from gitbot.adapters.specs import SpecSet, load_repository
@@ -159,6 +160,10 @@ class Reconciler:
         (the traceback at debug level only) and the working copy is reset."""
         try:
             return self.tick(canary, specs)
+        except ForgeBudgetError as err:  # the forge's rate limit: the canary waits, no fault
+            log.warning("%s: waits: %s", canary.key, err)
+            self._reset(canary)
+            return TickReport(canary.key, phase="", error=str(err))
         except Exception as err:  # the boundary of one canary's tick
             cause = str(err) or type(err).__name__
             if not isinstance(err, GitbotError | OSError):
@@ -216,6 +221,8 @@ class Reconciler:
             report.phase = state.phase.value
             if landed.quiet:
                 decision = replace(decision, events=(), alerts=())
+            decision = replace(decision, events=decision.events + landed.events,
+                               alerts=decision.alerts + landed.alerts)
         self.announcer.announce(canary, state, decision, report.commit, report.subject)
         return report
 
@@ -226,6 +233,9 @@ class Reconciler:
         resumed = self.landing.finish(canary, state, history)
         if resumed.state != state:
             self.store.save(canary.key, resumed.state, resumed.reason)
+        if resumed.events or resumed.alerts:  # e.g. a person's commit kept in a merge
+            told = Decision(resumed.state, events=resumed.events, alerts=resumed.alerts)
+            self.announcer.announce(canary, resumed.state, told, "", "")
         if resumed.decision is not None:
             return resumed.state, self._record_and_act(canary, resumed.state, resumed.decision)
         if resumed.hold:
