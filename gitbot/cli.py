@@ -106,6 +106,8 @@ def validate(ctx: click.Context, path: Path | None, cluster: str | None) -> None
             app.close()
     else:
         specs = load_repository(path, cluster=cluster)
+    for note in specs.flux.notes() if specs.flux is not None else ():
+        click.echo(f"note: {note}")
     if specs.problems:
         click.echo(format_problems(specs.problems))
         sys.exit(2)
