@@ -137,12 +137,14 @@ def current_run(source: LogSource, key: str, cluster: str | None = None) -> list
     return run_commits(for_cluster(walk(source, boundary), cluster), key)
 
 
-def gitbot_commits(source: LogSource, key: str) -> list[GitbotCommit]:
-    """gitbot's commits for the canary, newest first, as far back as recovery needs them."""
+def gitbot_commits(source: LogSource, key: str, cluster: str | None = None
+                   ) -> list[GitbotCommit]:
+    """gitbot's commits for the canary (of Flux cluster `cluster`, when given), newest first,
+    as far back as recovery needs them."""
     found: list[GitbotCommit] = []
 
     def enough(commit: CommitInfo) -> bool:
-        if is_for(commit, key):
+        if is_for(commit, key, cluster):
             found.append(as_gitbot_commit(commit))
         return enough_history(found)
 

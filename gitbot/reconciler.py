@@ -178,7 +178,9 @@ class Reconciler:
     def tick(self, canary: Canary, specs: SpecSet) -> TickReport:
         self._flux = specs.flux  # a Flux repository is edited and verified as Flux renders it
         self.landing.committer.flux = specs.flux
-        state, rebuilt = rebuild_state(self.ws, self.store, self.announcer, canary, self.clock())
+        cluster = specs.flux.view.cluster if specs.flux is not None else None
+        state, rebuilt = rebuild_state(self.ws, self.store, self.announcer, canary, self.clock(),
+                                       cluster)
         if rebuilt is not None:  # a lost run that cannot be proven: roll it back first
             return self._record_and_act(canary, state, rebuilt)
         history = self._history(state.step if state.pending else None, canary)

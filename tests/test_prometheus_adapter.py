@@ -201,8 +201,11 @@ def test_readiness_unknown_without_series(metrics: PrometheusMetrics, name: str)
 
 
 @pytest.mark.prometheus
-def test_applied_revisions(metrics: PrometheusMetrics) -> None:
+def test_applied_revisions(metrics: PrometheusMetrics, prom: PrometheusServer) -> None:
     assert metrics.applied_revisions() == {"apps": SHA}
+    assert metrics.applied_kustomizations() == {("flux-system", "apps"): SHA}
+    with PrometheusMetrics(prom.url, cluster_labels={"cluster": "prod-us"}) as other:
+        assert other.applied_kustomizations() is None  # another cluster's series only
 
 
 @pytest.mark.prometheus

@@ -12,6 +12,7 @@ from gitbot.core.queries import (
     MetricQuery,
     QueryOutcome,
     QueryRenderError,
+    applied_revision_query,
     metric_query,
     parse_revision,
     readiness,
@@ -275,6 +276,16 @@ def test_parse_revision(label: str, sha: str) -> None:
 
 def test_applied_revision_query_names_kustomizations() -> None:
     assert APPLIED_REVISION_QUERY == 'gotk_resource_info{customresource_kind="Kustomization"}'
+    assert applied_revision_query() == APPLIED_REVISION_QUERY
+
+
+def test_cluster_labels_narrow_the_flux_and_readiness_queries() -> None:
+    labels = {"region": "eu", "cluster": 'prod"eu'}
+    assert applied_revision_query(labels) == (
+        'gotk_resource_info{customresource_kind="Kustomization",cluster="prod\\"eu",'
+        'region="eu"}')
+    assert readiness_query("test", "podinfo", labels).endswith(
+        'namespace="test",deployment="podinfo",cluster="prod\\"eu",region="eu"}')
 
 
 def test_query_outcome_no_data() -> None:

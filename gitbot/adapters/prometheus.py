@@ -34,10 +34,10 @@ from gitbot.adapters.prometheus_answer import (
 )
 from gitbot.adapters.redact import register_secret
 from gitbot.core.queries import (
-    APPLIED_REVISION_QUERY,
     MetricQuery,
     QueryOutcome,
     QueryRenderError,
+    applied_revision_query,
     metric_query,
     parse_revision,
     readiness_from_series,
@@ -65,8 +65,10 @@ class PrometheusMetrics:
         basic_auth: tuple[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         insecure_skip_verify: bool = False,
+        cluster_labels: Mapping[str, str] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.cluster_labels = dict(cluster_labels or {})  # flux.clusterLabels: this cluster
         self.timeout = timeout
         self._headers = dict(headers or {})
         if bearer_token:
@@ -117,7 +119,7 @@ class PrometheusMetrics:
         self, namespace: str, name: str, threshold_pct: int, kind: str = "canary"
     ) -> Readiness:
         """Readiness of a Deployment from kube-state-metrics series (Flagger's rule)."""
-        series = self.query_series(readiness_query(namespace, name))
+        series = self.query_series(readiness_query(namespace, name, self.cluster_labels))
         if isinstance(series, str):
             return Readiness(ready=False, known=False, message=series)
         values: dict[str, float] = {}
@@ -137,19 +139,29 @@ class PrometheusMetrics:
     def applied_revisions(self) -> dict[str, str] | None:
         """Kustomization name -> applied commit sha; None when Flux's series does not exist.
 
-        Raises `RetryableError` when Prometheus cannot be queried or answers nonsense (try
-        again next tick).
+        Only this cluster's series (`cluster_labels`). Raises `RetryableError` when Prometheus
+        cannot be queried or answers nonsense (try again next tick).
         """
-        series = self.query_series(APPLIED_REVISION_QUERY)
+        applied = self.applied_kustomizations()
+        return None if applied is None else {name: sha for (_ns, name), sha in applied.items()}
+
+    def applied_kustomizations(self) -> dict[tuple[str, str], str] | None:
+        """(namespace, name) -> applied commit sha of this cluster's Kustomizations.
+
+        The namespace is the series' `exported_namespace` (Flux's monitoring config) or
+        `namespace`, "" when it has neither. None when Flux's series does not exist.
+        """
+        series = self.query_series(applied_revision_query(self.cluster_labels))
         if isinstance(series, str):
             raise RetryableError(series)
         if not series:
             return None
-        revisions: dict[str, str] = {}
+        revisions: dict[tuple[str, str], str] = {}
         for sample in series:
             labels = sample.get("metric", {})
             if isinstance(labels.get("name"), str) and isinstance(labels.get("revision"), str):
-                revisions[labels["name"]] = parse_revision(labels["revision"])
+                namespace = labels.get("exported_namespace", labels.get("namespace", ""))
+                revisions[(str(namespace), labels["name"])] = parse_revision(labels["revision"])
         return revisions
 
     def query_metrics(

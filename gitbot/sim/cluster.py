@@ -85,8 +85,10 @@ class SimCluster:
         users: int = 100,
         seed: int = 0,
         port: int = 0,
+        flux_cluster: str | None = None,
     ) -> None:
         self.remote_url, self.branch = remote_url, branch
+        self.flux_cluster = flux_cluster  # the cluster directory this Flux serves (None: only)
         self.config = SimConfig(flux_interval, request_rate, ab_share, loadtest_rate, tick,
                                 users, seed, port)
         self.scenario = Scenario.load(scenario) if isinstance(scenario, Path) else (
@@ -112,7 +114,8 @@ class SimCluster:
     def start(self) -> None:
         """Clone the remote, serve /metrics and start the Flux and traffic threads."""
         self._mirror = GitMirror(self.remote_url, self.branch)
-        self._flux = FluxSync(self._mirror, self._apply, self.config.flux_interval)
+        self._flux = FluxSync(self._mirror, self._apply, self.config.flux_interval,
+                              self.flux_cluster)
         self._exporter.start()
         self._last_tick = time.monotonic()
         flux_period = max(self.config.tick, _MIN_FLUX_POLL)
@@ -213,5 +216,5 @@ class SimCluster:
         status = self.flux_status()
         revision = f"{self.branch}@sha1:{status.applied_sha}" if status.applied_sha else ""
         return [*self._telemetry.families(), *deployment_families(self.deployments()),
-                flux_family(revision, status.ready)]
+                flux_family(revision, status.ready, status.kustomizations)]
 
