@@ -73,6 +73,7 @@ class World:
         mode: str = "push",
         extra_config: Callable[[World], str] | None = None,
         flux: bool = False,
+        prepare: Callable[[Developer], None] | None = None,
     ) -> None:
         self.base = base
         self.options = options or CanaryOptions()
@@ -86,6 +87,7 @@ class World:
         self.mode = mode  # git.mode
         self.extra_config = extra_config  # more config.yaml (forge, pullRequests), once started
         self.flux = flux  # the repository laid out like gitops-istio (gitbot.sim.gitops_flux)
+        self.prepare = prepare  # reshapes the repository (another layout) before the cluster starts
         self._stack = ExitStack()
         self.inbox: Inbox
         self.dev: Developer
@@ -112,6 +114,8 @@ class World:
         for hook in self.options.webhooks:  # "INBOX/path" points a webhook at the inbox
             hook["url"] = str(hook["url"]).replace("INBOX", self.inbox.url)
         self.dev = create_gitops_repo(self.base, options=self.options, flux=self.flux)
+        if self.prepare is not None:
+            self.prepare(self.dev)
         self.cluster = self._stack.enter_context(
             SimCluster(
                 str(self.dev.remote), "main", scenario=self.scenario,
