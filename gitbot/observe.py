@@ -77,7 +77,7 @@ class Observer:
         editor = editor_for(self.ws.root, flux)  # and gitbot's objects are this cluster's
         revision = flux.revision(canary) if flux is not None else editor.target_revision(canary)
         bootstrapped = editor.is_bootstrapped(canary)
-        synced = self.cluster_synced(canary, history, now, _applying(flux, canary))
+        synced = self.cluster_synced(canary, history, now, applying_kustomizations(flux, canary))
         base = Observation(
             target_revision=revision,
             bootstrapped=bootstrapped,
@@ -229,7 +229,7 @@ def _routing_update(root: Path, flux: FluxSpecs | None, canary: Canary, state: R
         return ""
 
 
-def _applying(flux: FluxSpecs | None, canary: Canary) -> frozenset[tuple[str, str]]:
+def applying_kustomizations(flux: FluxSpecs | None, canary: Canary) -> frozenset[tuple[str, str]]:
     """The Flux Kustomizations applying a canary's objects: the team's (target, Canary), gitbot's
     own for it (`gitbot-<name>`, the generated objects) and the cluster's root (which creates
     gitbot's). Empty outside a Flux repository."""

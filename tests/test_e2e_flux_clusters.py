@@ -13,12 +13,16 @@ from __future__ import annotations
 import subprocess
 import time
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from gitbot.adapters.specs import load_repository
 from gitbot.config import load_settings
 from gitbot.core.state import RolloutState
+from gitbot.history import for_cluster, tick_history
+from gitbot.observe import applying_kustomizations
 from gitbot.sim.cluster import SimCluster
 from gitbot.sim.gitops import Developer, create_gitops_repo
 from gitbot.sim.prometheus import PrometheusServer
@@ -72,6 +76,17 @@ def run_until_initialized(app: App, timeout: float = 90.0) -> None:
         time.sleep(0.5)
 
 
+def eu_gate(app: App) -> bool:
+    """The applied-revision gate of eu's gitbot for its canary, as its observer asks it."""
+    cluster = "clusters/eu"
+    app.workspace.sync()
+    specs = load_repository(app.workspace.root, cluster=cluster)
+    [canary] = specs.canaries
+    history = for_cluster(tick_history(app.workspace, KEY, None, cluster), cluster)
+    return app.reconciler.observer.cluster_synced(
+        canary, history, datetime.now(UTC), applying_kustomizations(specs.flux, canary))
+
+
 def tree(dev: Developer, *roots: str) -> list[str]:
     dev.pull()
     return sorted(_git(dev.clone, "ls-files", *roots).splitlines())
@@ -101,11 +116,17 @@ def test_each_gitbot_sees_and_moves_only_its_own_cluster(tmp_path: Path) -> None
         assert us.wait_applied(head, 10)
         prometheus.wait_for_data(
             f'gotk_resource_info{{cluster="us",revision="main@sha1:{head}"}}', timeout=30)
-        for _ in range(2):  # us has applied it, eu has not: eu's gate holds
+        assert not eu_gate(apps["eu"])  # us has applied it, eu has not: eu's gate holds
+        for _ in range(2):
             apps["eu"].reconciler.run_pass()
         assert len([s for s in dev.log_subjects() if s.startswith("podinfo.test:")]) == 1
         assert us.deployment("test", "podinfo-primary") is None  # not us's primary
         eu.resume_flux()
+        assert eu.wait_applied(head, 10)
+        prometheus.wait_for_data(
+            f'gotk_resource_info{{cluster="eu",name="gitbot-apps",revision="main@sha1:{head}"}}',
+            timeout=30)
+        assert eu_gate(apps["eu"])
         run_until_initialized(apps["eu"])
         assert eu.deployment("test", "podinfo").replicas == 0  # type: ignore[union-attr]
         assert us.deployment("test", "podinfo").replicas == 2  # type: ignore[union-attr]
