@@ -129,7 +129,9 @@ class PrometheusConfig(_Strict):
     url: str = Field(default="http://127.0.0.1:9090", description="Prometheus base URL.")
     timeout: float = Field(default=5.0, gt=0, le=120, description="Seconds per query.")
     kustomization: str = Field(default="", description="Flux Kustomization whose applied "
-                               "revision counts (`gotk_resource_info`); empty: any.")
+                               "revision counts (`gotk_resource_info`); empty: any. Plain "
+                               "repositories only: in a Flux repository gitbot waits for the "
+                               "Kustomizations that apply each canary.")
 
     @field_validator("url")
     @classmethod

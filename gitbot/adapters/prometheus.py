@@ -148,8 +148,9 @@ class PrometheusMetrics:
     def applied_kustomizations(self) -> dict[tuple[str, str], str] | None:
         """(namespace, name) -> applied commit sha of this cluster's Kustomizations.
 
-        The namespace is the series' `exported_namespace` (Flux's monitoring config) or
-        `namespace`, "" when it has neither. None when Flux's series does not exist.
+        The namespace is the series' `exported_namespace` (Flux's monitoring config, README),
+        "" when it has none (a `namespace` label is the scrape target's, kube-state-metrics'
+        own, not the Kustomization's). None when Flux's series does not exist.
         """
         series = self.query_series(applied_revision_query(self.cluster_labels))
         if isinstance(series, str):
@@ -160,7 +161,7 @@ class PrometheusMetrics:
         for sample in series:
             labels = sample.get("metric", {})
             if isinstance(labels.get("name"), str) and isinstance(labels.get("revision"), str):
-                namespace = labels.get("exported_namespace", labels.get("namespace", ""))
+                namespace = labels.get("exported_namespace", "")
                 revisions[(str(namespace), labels["name"])] = parse_revision(labels["revision"])
         return revisions
 
