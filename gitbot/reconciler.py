@@ -147,7 +147,10 @@ class Reconciler:
         problems = frozenset(str(p) for p in specs.problems)
         for line in sorted(problems - self._reported):  # each once, until it is fixed
             log.warning("invalid: %s", line)
-        self._reported = problems
+        notes = frozenset(specs.flux.notes()) if specs.flux is not None else frozenset()
+        for line in sorted(notes - self._reported):  # Kustomizations of other sources
+            log.info("%s", line)
+        self._reported = problems | notes
         for canary in specs.canaries:
             if only and only not in (canary.key, canary.name):
                 continue
