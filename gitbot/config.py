@@ -178,7 +178,8 @@ class FluxConfig(_Strict):
         default_factory=dict, alias="clusterLabels",
         description="Label matchers selecting this cluster's series when one Prometheus holds "
         "several clusters (Thanos, Mimir), e.g. `{cluster: prod-eu}`: added to the "
-        "applied-revision query (`gotk_resource_info`) and the Deployment readiness queries.")
+        "applied-revision query (`gotk_resource_info`), the Deployment readiness queries and "
+        "the builtin Istio metrics (MetricTemplates are yours).")
 
     @field_validator("cluster_labels")
     @classmethod

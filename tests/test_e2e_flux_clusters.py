@@ -137,6 +137,8 @@ def test_each_gitbot_sees_and_moves_only_its_own_cluster(tmp_path: Path) -> None
         assert us.deployment("test", "podinfo").replicas == 0  # type: ignore[union-attr]
         assert state(apps["eu"]).phase.value == "Initialized"
         assert layout(dev) == GOLDEN.read_text(encoding="utf-8")
+        branches = _git(dev.remote, "branch", "--list", "gitbot/*").split()
+        assert {"gitbot/state-clusters-eu", "gitbot/state-clusters-us"} <= set(branches)
 
 
 def layout(dev: Developer) -> str:

@@ -206,6 +206,11 @@ def test_applied_revisions(metrics: PrometheusMetrics, prom: PrometheusServer) -
     assert metrics.applied_kustomizations() == {("flux-system", "apps"): SHA}
     with PrometheusMetrics(prom.url, cluster_labels={"cluster": "prod-us"}) as other:
         assert other.applied_kustomizations() is None  # another cluster's series only
+        canary = make_canary(Metric(name="request-success-rate", interval="30s"),
+                             Metric(name="inline", query="vector(42)"))
+        by_name = {m.name: o for m, o in other.query_metrics(canary, {}, no_secrets)}
+        assert by_name["request-success-rate"].value is None  # builtins: this cluster's only
+        assert by_name["inline"] == QueryOutcome(42.0)  # the team's own queries: as written
 
 
 @pytest.mark.prometheus

@@ -42,6 +42,7 @@ from gitbot.core.queries import (
     parse_revision,
     readiness_from_series,
     readiness_query,
+    with_cluster_labels,
 )
 from gitbot.core.spec import Canary, Metric, MetricTemplate
 from gitbot.core.state import Readiness
@@ -193,6 +194,8 @@ class PrometheusMetrics:
             client = self._client_for(query, template, resolve_secret)
         except Exception as exc:  # the resolver is the caller's code: report, never crash
             return QueryOutcome(None, f"Metric template {query.template_key} secret: {exc}")
+        if query.builtin and client is self:  # this cluster's series (flux.clusterLabels)
+            return client.query_value(with_cluster_labels(query.promql, self.cluster_labels))
         return client.query_value(query.promql)
 
     def _client_for(

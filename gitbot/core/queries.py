@@ -57,6 +57,14 @@ def extra_matchers(matchers: Mapping[str, str] | None) -> str:
     return "".join(f",{key}={label_value(value)}" for key, value in pairs)
 
 
+def with_cluster_labels(promql: str, matchers: Mapping[str, str] | None) -> str:
+    """A builtin Istio query (BUILTIN_QUERIES, rendered) narrowed to one cluster's series."""
+    if not matchers:
+        return promql
+    head = 'reporter="destination",'
+    return promql.replace(head, head + extra_matchers(matchers)[1:] + ",")
+
+
 def applied_revision_query(matchers: Mapping[str, str] | None = None) -> str:
     """APPLIED_REVISION_QUERY narrowed to one cluster's series (`cluster="prod-eu"`)."""
     return APPLIED_REVISION_QUERY[:-1] + extra_matchers(matchers) + "}"
