@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_changes import Change
@@ -26,7 +27,7 @@ from gitbot.core.drift import Declared, Drift, Expected, Field, PersonCommit, as
 from gitbot.core.drift_decide import drift_decision, resumed_decision
 from gitbot.core.spec import Canary
 from gitbot.core.state import ACTIVE_PHASES, Decision, RolloutState
-from gitbot.history import find_step, last_gitbot_commit, trailer
+from gitbot.history import CLUSTER_TRAILER, find_step, last_gitbot_commit, trailer
 
 log = logging.getLogger("gitbot.drift")
 
@@ -66,11 +67,12 @@ class DriftWatch:
             return None
         if state.phase not in ACTIVE_PHASES:
             return resumed_decision(canary, state, now)
-        editor = ManifestEditor(self.ws.root)
+        editor = editor_for(self.ws.root, self.flux)  # this cluster's files only
         files = _managed_files(editor, canary)
         last = last_gitbot_commit(history, canary.key)
         since = last.sha if last is not None else ""
-        ours = {c.sha for c in history if trailer(c, "Gitbot-Canary")}
+        ours = {c.sha for c in history  # gitbot's, for this cluster or another one
+                if trailer(c, "Gitbot-Canary") or trailer(c, CLUSTER_TRAILER)}
         people = [c for c in self.ws.changes(since, list(files.values())) if c.sha not in ours]
         declared = Declared(
             traffic=editor.get_traffic(canary),

@@ -89,12 +89,13 @@ def for_cluster(history: Iterable[CommitInfo], cluster: str | None) -> list[Comm
 
     gitbot serving one cluster of a repository that holds several marks its commits with
     `Gitbot-Cluster`; a canary `ns/name` of another cluster is then another canary, whose
-    commits are neither resumed, awaited nor reverted here. They stay in the list without
-    their trailers (like a person's commits), so the first-parent chain `mainline` follows is
-    not cut where the two gitbots' commits interleave.
+    commits are neither resumed, awaited nor reverted here. They stay in the list with only
+    their `Gitbot-Cluster` trailer (no canary's), so the first-parent chain `mainline` follows
+    is not cut where the two gitbots' commits interleave, and they are not a person's edits.
     """
     return [c if cluster is None or trailer(c, CLUSTER_TRAILER) in ("", cluster)
-            else replace(c, trailers={}) for c in history]
+            else replace(c, trailers={CLUSTER_TRAILER: c.trailers[CLUSTER_TRAILER]})
+            for c in history]
 
 
 def last_gitbot_commit(history: Iterable[CommitInfo], key: str) -> CommitInfo | None:

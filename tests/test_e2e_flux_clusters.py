@@ -10,9 +10,12 @@ holds while only `us` has applied gitbot's commit, and each writes its own files
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from gitbot.core.state import RolloutState
 from gitbot.history import for_cluster, tick_history
 from gitbot.observe import applying_kustomizations
 from gitbot.sim.cluster import SimCluster
-from gitbot.sim.gitops import Developer, create_gitops_repo
+from gitbot.sim.gitops import IMAGE, Developer, create_gitops_repo
 from gitbot.sim.prometheus import PrometheusServer
 from gitbot.sim.scenario import Scenario
 from gitbot.sim.world import CONFIG, DEFAULT_SCENARIO
@@ -92,12 +95,24 @@ def tree(dev: Developer, *roots: str) -> list[str]:
     return sorted(_git(dev.clone, "ls-files", *roots).splitlines())
 
 
-def test_each_gitbot_sees_and_moves_only_its_own_cluster(tmp_path: Path) -> None:
+@dataclass
+class TwoClusters:
+    """The repository, both simulated clusters, the shared Prometheus and both gitbots."""
+
+    dev: Developer
+    eu: SimCluster
+    us: SimCluster
+    prometheus: PrometheusServer
+    apps: dict[str, App]
+
+
+@contextmanager
+def two_clusters(tmp_path: Path) -> Iterator[TwoClusters]:
     dev = two_cluster_repo(tmp_path)
     scenario = Scenario.from_mapping(DEFAULT_SCENARIO)
     with ExitStack() as stack:
         eu, us = (stack.enter_context(SimCluster(str(dev.remote), "main", scenario=scenario,
-                                                 flux_interval=0.3, request_rate=20.0,
+                                                 flux_interval=0.3, request_rate=40.0,
                                                  flux_cluster=f"clusters/{name}"))
                   for name in ("eu", "us"))
         prometheus = stack.enter_context(PrometheusServer(
@@ -107,7 +122,13 @@ def test_each_gitbot_sees_and_moves_only_its_own_cluster(tmp_path: Path) -> None
         for name in ("eu", "us"):
             apps[name] = build_app(load_settings(config(dev, tmp_path, prometheus.url, name)))
             stack.callback(apps[name].close)
+        yield TwoClusters(dev, eu, us, prometheus, apps)
 
+
+def test_each_gitbot_sees_and_moves_only_its_own_cluster(tmp_path: Path) -> None:
+    with two_clusters(tmp_path) as world:
+        dev, eu, us, prometheus, apps = (world.dev, world.eu, world.us, world.prometheus,
+                                         world.apps)
         eu.pause_flux()  # eu's Flux lags; us's applies everything at once
         apps["eu"].reconciler.run_pass()
         [first] = [s for s in dev.log_subjects() if s.startswith("podinfo.test:")]
@@ -147,3 +168,32 @@ def layout(dev: Developer) -> str:
     files = tree(dev, "clusters", "gitbot", "apps")
     shown = [f"--- {rel}\n{dev.read(rel)}" for rel in files if rel.startswith("clusters/")]
     return "\n".join(files) + "\n\n" + "".join(shown)
+
+
+def test_one_release_runs_one_analysis_per_cluster_with_interleaved_commits(
+        tmp_path: Path) -> None:
+    """Both clusters build `./apps`: one `images:` release starts an analysis in each; the two
+    gitbots' commits interleave on one branch and each run goes to the end on its own."""
+    with two_clusters(tmp_path) as world:
+        for app in world.apps.values():
+            run_until_initialized(app)
+        world.dev.release("6.0.1")
+        deadline = time.monotonic() + 300
+        while {state(app).phase.value for app in world.apps.values()} != {"Succeeded"}:
+            for app in world.apps.values():
+                app.reconciler.run_pass()
+            assert time.monotonic() < deadline, {n: state(a).events[-3:]
+                                                 for n, a in world.apps.items()}
+            time.sleep(1.0)
+        for cluster in (world.eu, world.us):
+            primary = cluster.deployment("test", "podinfo-primary")
+            assert primary is not None and primary.images[0] == f"{IMAGE}:6.0.1"
+            assert cluster.deployment("test", "podinfo").replicas == 0  # type: ignore[union-attr]
+        workspace = world.apps["eu"].workspace
+        workspace.sync()
+        owners = [c.trailers["Gitbot-Cluster"][-1] for c in reversed(workspace.log(500))
+                  if c.trailers.get("Gitbot-Cluster")]
+        runs = {name: [o for o in owners if o == f"clusters/{name}"] for name in ("eu", "us")}
+        assert len(runs["eu"]) == len(runs["us"]) == 2 + 9  # initialization, one full run each
+        switches = sum(1 for a, b in itertools.pairwise(owners) if a != b)
+        assert switches >= 3  # the runs' commits interleave

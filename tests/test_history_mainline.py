@@ -55,6 +55,7 @@ TWO_CLUSTERS = [
 def test_another_clusters_commits_neither_count_nor_break_the_chain() -> None:
     eu = for_cluster(TWO_CLUSTERS, "clusters/eu")
     assert [c.sha for c in mainline(eu)] == ["dev", "us3", "eu2", "us1", "eu1"]
+    assert eu[1].trailers == {"Gitbot-Cluster": ["clusters/us"]}  # gitbot's, not this canary's
     last = last_gitbot_commit(eu, KEY)
     assert last is not None and last.sha == "eu2"  # what eu's cluster must have applied
     assert [c.sha for c in run_commits(eu, KEY)] == ["eu2", "eu1"]
