@@ -108,6 +108,11 @@ def validate(ctx: click.Context, path: Path | None, cluster: str | None) -> None
         specs = load_repository(path, cluster=cluster)
     for note in specs.flux.notes() if specs.flux is not None else ():
         click.echo(f"note: {note}")
+    if specs.flux is not None:  # which HelmRelease renders each Helm-deployed target
+        from gitbot.adapters.helm_specs import describe
+
+        for line in describe(specs.flux.helm):
+            click.echo(line)
     if specs.problems:
         click.echo(format_problems(specs.problems))
         sys.exit(2)

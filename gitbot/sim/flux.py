@@ -18,15 +18,17 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.render import render_repository
 from gitbot.errors import InvalidInputError
+from gitbot.sim.helm import render_release
 from gitbot.sim.objects import KubeObject, ManifestError, parse_object
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -54,7 +56,10 @@ def load_cluster(root: Path, cluster: str | None = None
     except InvalidInputError as err:  # a failing Kustomization: Flux keeps the last revision
         raise ManifestError(str(err)) from err
     if view is not None:
-        parsed = (parse_object(item.obj) for item in view.objects())
+        docs: list[Mapping[str, Any]] = []
+        for item in view.objects():
+            docs += helm_objects(item.obj) if is_helm_release(item.obj) else [item.obj]
+        parsed = (parse_object(doc) for doc in docs)
         keys = tuple((r.kustomization.namespace, r.kustomization.name)
                      for r in view.kustomizations)
         return [obj for obj in parsed if obj is not None], keys
@@ -62,6 +67,22 @@ def load_cluster(root: Path, cluster: str | None = None
     for path, namespace in _manifest_files(root, None):
         objects.extend(_load_file(path, namespace))
     return objects, (BOOTSTRAP,)
+
+
+def is_helm_release(doc: Mapping[str, Any]) -> bool:
+    return doc.get("kind") == "HelmRelease" and str(doc.get("apiVersion", "")).startswith(
+        "helm.toolkit.fluxcd.io/")
+
+
+def helm_objects(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """What the simulated helm-controller applies for a HelmRelease (``gitbot.sim.helm``), and
+    the release itself (its status series)."""
+    meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+    version = ((spec.get("chart") or {}).get("spec") or {}).get("version") or ""
+    status = {"apiVersion": "sim.gitbot.io/v1", "kind": "HelmReleaseStatus",
+              "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+              "spec": {"revision": str(version)}}
+    return [*render_release(doc), status]
 
 
 def _manifest_files(directory: Path, namespace: str | None) -> Iterator[tuple[Path, str | None]]:
@@ -186,7 +207,8 @@ class FluxSync:
 
     def __init__(self, mirror: GitMirror, apply: ApplyCallback, interval: float,
                  cluster: str | None = None) -> None:
-        self._mirror, self._apply, self._cluster = mirror, apply, cluster
+        self._mirror, self._apply = mirror, apply
+        self._cluster = cluster  # the Flux cluster directory applied (None: the only one)
         self._kustomizations: tuple[Key, ...] = (BOOTSTRAP,)
         self._lock = threading.Lock()
         self._interval, self._paused = interval, False
