@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_changes import Change
@@ -27,7 +28,7 @@ from gitbot.core.drift_decide import drift_decision, resumed_decision
 from gitbot.core.helm_scale import scaled_replicas
 from gitbot.core.spec import Canary
 from gitbot.core.state import ACTIVE_PHASES, Decision, RolloutState, Traffic
-from gitbot.history import find_step, last_gitbot_commit, trailer
+from gitbot.history import CLUSTER_TRAILER, find_step, last_gitbot_commit, trailer
 
 log = logging.getLogger("gitbot.drift")
 
@@ -82,7 +83,7 @@ class DriftWatch:
         """The drift between `state` and what the branch declares (with the person's commit
         that caused it, and the declared traffic), or None. Pull-request mode calls it with
         the state as merged (`gitbot.core.pr_supersede.merged_view`) while a step PR waits."""
-        editor = ManifestEditor(self.ws.root)
+        editor = editor_for(self.ws.root, self.flux)  # this cluster's files only
         files = _managed_files(editor, canary)
         since, people = self._people(canary, history, list(files.values()))
         declared = Declared(
@@ -109,7 +110,7 @@ class DriftWatch:
     def person_commit(self, canary: Canary, history: list[CommitInfo]) -> PersonCommit | None:
         """The newest commit by a person since gitbot's last one: one touching a file gitbot
         manages for `canary` when there is such, else any (None when there is none)."""
-        files = list(_managed_files(ManifestEditor(self.ws.root), canary).values())
+        files = list(_managed_files(editor_for(self.ws.root, self.flux), canary).values())
         for paths in (files, []):
             _since, people = self._people(canary, history, paths)
             if people:
@@ -120,7 +121,8 @@ class DriftWatch:
                 ) -> tuple[str, list[Change]]:
         last = last_gitbot_commit(history, canary.key)
         since = last.sha if last is not None else ""
-        ours = {c.sha for c in history if trailer(c, "Gitbot-Canary")}
+        ours = {c.sha for c in history  # gitbot's, for this cluster or another one
+                if trailer(c, "Gitbot-Canary") or trailer(c, CLUSTER_TRAILER)}
         return since, [c for c in self.ws.changes(since, paths) if c.sha not in ours]
 
     def _template_at(self, since: str, path: str | None, people: list[Change], canary: Canary,

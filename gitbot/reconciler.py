@@ -148,7 +148,10 @@ class Reconciler:
         problems = frozenset(str(p) for p in specs.problems)
         for line in sorted(problems - self._reported):  # each once, until it is fixed
             log.warning("invalid: %s", line)
-        self._reported = problems
+        notes = frozenset(specs.flux.notes()) if specs.flux is not None else frozenset()
+        for line in sorted(notes - self._reported):  # Kustomizations of other sources
+            log.info("%s", line)
+        self._reported = problems | notes
         for canary in specs.canaries:
             if only and only not in (canary.key, canary.name):
                 continue
@@ -183,7 +186,9 @@ class Reconciler:
     def tick(self, canary: Canary, specs: SpecSet) -> TickReport:
         self._flux = specs.flux  # a Flux repository is edited and verified as Flux renders it
         self.landing.committer.flux = specs.flux
-        state, rebuilt = rebuild_state(self.ws, self.store, self.announcer, canary, self.clock())
+        cluster = specs.flux.view.cluster if specs.flux is not None else None
+        state, rebuilt = rebuild_state(self.ws, self.store, self.announcer, canary, self.clock(),
+                                       cluster)
         if rebuilt is not None:  # a lost run that cannot be proven: roll it back first
             return self._record_and_act(canary, state, rebuilt)
         history = self._history(state.step if state.pending else None, canary)

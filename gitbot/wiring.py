@@ -78,7 +78,8 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     )
     secrets_dir = Path(settings.base_dir, settings.secrets_dir) if settings.secrets_dir else None
     secrets = SecretResolver(secrets_dir)
-    metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
+    metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout,
+                                cluster_labels=settings.flux.cluster_labels)
     lease = build_lease(settings.lease, workspace, state_branch(settings))
     store = GitStateStore(FencedFiles(workspace, lease), state_branch(settings))
     observer = Observer(
