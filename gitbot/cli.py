@@ -106,6 +106,8 @@ def validate(ctx: click.Context, path: Path | None, cluster: str | None) -> None
             app.close()
     else:
         specs = load_repository(path, cluster=cluster)
+    for note in specs.flux.notes() if specs.flux is not None else ():
+        click.echo(f"note: {note}")
     if specs.flux is not None:  # which HelmRelease renders each Helm-deployed target
         from gitbot.adapters.helm_specs import describe
 

@@ -129,7 +129,9 @@ class PrometheusConfig(_Strict):
     url: str = Field(default="http://127.0.0.1:9090", description="Prometheus base URL.")
     timeout: float = Field(default=5.0, gt=0, le=120, description="Seconds per query.")
     kustomization: str = Field(default="", description="Flux Kustomization whose applied "
-                               "revision counts (`gotk_resource_info`); empty: any.")
+                               "revision counts (`gotk_resource_info`); empty: any. Plain "
+                               "repositories only: in a Flux repository gitbot waits for the "
+                               "Kustomizations that apply each canary.")
 
     @field_validator("url")
     @classmethod
@@ -172,6 +174,21 @@ class FluxConfig(_Strict):
     cluster: str = Field(default="", description="The directory holding the Flux "
                          "Kustomizations gitbot serves, e.g. clusters/production; empty: the "
                          "repository's only cluster (plain repositories: none).")
+    cluster_labels: dict[str, str] = Field(
+        default_factory=dict, alias="clusterLabels",
+        description="Label matchers selecting this cluster's series when one Prometheus holds "
+        "several clusters (Thanos, Mimir), e.g. `{cluster: prod-eu}`: added to the "
+        "applied-revision query (`gotk_resource_info`), the Deployment readiness queries and "
+        "the builtin Istio metrics (MetricTemplates are yours).")
+
+    @field_validator("cluster_labels")
+    @classmethod
+    def _label_names(cls, labels: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in labels if not _LABEL_NAME.match(name)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a Prometheus label name "
+                             "([a-zA-Z_][a-zA-Z0-9_]*)")
+        return labels
 
 class NotificationsConfig(_Strict):
     """How often people hear from gitbot in chat; a Canary's `gitbot.io/chat-rhythm`
@@ -183,6 +200,7 @@ class NotificationsConfig(_Strict):
         "revision, waiting for approval, promotion finished, failed), one per phase change.")
 
 
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Actions whose pull request may wait for people (`pullRequests.review`); a rollback never waits.

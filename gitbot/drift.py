@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_changes import Change
@@ -27,8 +28,8 @@ from gitbot.core.drift import Declared, Drift, Expected, Field, PersonCommit, as
 from gitbot.core.drift_decide import drift_decision, resumed_decision
 from gitbot.core.helm_scale import scaled_replicas
 from gitbot.core.spec import Canary
-from gitbot.core.state import ACTIVE_PHASES, Decision, RolloutState
-from gitbot.history import find_step, last_gitbot_commit, trailer
+from gitbot.core.state import ACTIVE_PHASES, Decision, RolloutState, Traffic
+from gitbot.history import CLUSTER_TRAILER, find_step, last_gitbot_commit, trailer
 
 log = logging.getLogger("gitbot.drift")
 
@@ -56,7 +57,7 @@ class DriftWatch:
                  editor: Callable[[], ManifestEditor] | None = None) -> None:
         self.ws = workspace
         self.flux = flux
-        self.editor = editor or (lambda: ManifestEditor(workspace.root))
+        self.editor = editor or (lambda: editor_for(workspace.root, flux))
 
     def _canary_replicas(self, editor: ManifestEditor, canary: Canary) -> int | None:
         if self.flux is None:
@@ -75,12 +76,21 @@ class DriftWatch:
             return None
         if state.phase not in ACTIVE_PHASES:
             return resumed_decision(canary, state, now)
-        editor = self.editor()
+        found = self.find(canary, state, history)
+        if found is None:
+            return resumed_decision(canary, state, now)
+        drift, declared = found
+        return drift_decision(canary, state, drift, declared, now)
+
+    def find(
+        self, canary: Canary, state: RolloutState, history: list[CommitInfo]
+    ) -> tuple[Drift, Traffic | None] | None:
+        """The drift between `state` and what the branch declares (with the person's commit
+        that caused it, and the declared traffic), or None. Pull-request mode calls it with
+        the state as merged (`gitbot.core.pr_supersede.merged_view`) while a step PR waits."""
+        editor = self.editor()  # this cluster's files only (the shared picture)
         files = _managed_files(editor, canary)
-        last = last_gitbot_commit(history, canary.key)
-        since = last.sha if last is not None else ""
-        ours = {c.sha for c in history if trailer(c, "Gitbot-Canary")}
-        people = self._people(history, last, ours, since, files)
+        since, people = self._people(canary, history, list(files.values()))
         declared = Declared(
             traffic=editor.get_traffic(canary),
             canary_replicas=self._canary_replicas(editor, canary),
@@ -98,21 +108,29 @@ class DriftWatch:
             if not expected.own_commit_on_branch:
                 log.info("%s: gitbot's step %d commit is not on the branch, but the branch "
                          "declares what it expects", canary.key, state.step)
-            return resumed_decision(canary, state, now)
+            return None
         culprit = self._culprit(found, files, people)
-        drift = Drift(found.action, found.findings, culprit)
-        return drift_decision(canary, state, drift, declared.traffic, now)
+        return Drift(found.action, found.findings, culprit), declared.traffic
 
-    def _people(self, history: list[CommitInfo], last: CommitInfo | None, ours: set[str],
-                since: str, files: dict[str, str]) -> list[Change]:
-        """People's commits since gitbot's last one that touched the managed files; none
-        without asking git when every newer commit of the history is gitbot's (a busy pass)."""
-        if last is not None:
-            newer = history[:next((i for i, c in enumerate(history) if c.sha == last.sha),
-                                  len(history))]
-            if len(newer) < len(history) and all(c.sha in ours for c in newer):
-                return []
-        return [c for c in self.ws.changes(since, list(files.values())) if c.sha not in ours]
+    def person_commit(self, canary: Canary, history: list[CommitInfo]) -> PersonCommit | None:
+        """The newest commit by a person since gitbot's last one: one touching a file gitbot
+        manages for `canary` when there is such, else any (None when there is none)."""
+        files = list(_managed_files(self.editor(), canary).values())
+        for paths in (files, []):
+            _since, people = self._people(canary, history, paths)
+            if people:
+                return PersonCommit(people[0].sha, people[0].author, people[0].subject)
+        return None
+
+    def _people(self, canary: Canary, history: list[CommitInfo], paths: list[str]
+                ) -> tuple[str, list[Change]]:
+        last = last_gitbot_commit(history, canary.key)
+        since = last.sha if last is not None else ""
+        ours = {c.sha for c in history  # gitbot's, for this cluster or another one
+                if trailer(c, "Gitbot-Canary") or trailer(c, CLUSTER_TRAILER)}
+        if last is not None and _only_gitbot_since(history, last, ours):
+            return since, []  # a busy pass: every newer commit is gitbot's, git is not asked
+        return since, [c for c in self.ws.changes(since, paths) if c.sha not in ours]
 
     def _template_at(self, since: str, path: str | None, people: list[Change], canary: Canary,
                      current: str) -> str:
@@ -138,6 +156,12 @@ class DriftWatch:
             return PersonCommit(people[0].sha, people[0].author, people[0].subject)
         head = self.ws.changes("", [], max_count=1)
         return PersonCommit(head[0].sha, head[0].author, head[0].subject) if head else None
+
+
+def _only_gitbot_since(history: list[CommitInfo], last: CommitInfo, ours: set[str]) -> bool:
+    """True when `last` is in `history` and every commit newer than it is gitbot's."""
+    at = next((i for i, c in enumerate(history) if c.sha == last.sha), None)
+    return at is not None and all(c.sha in ours for c in history[:at])
 
 
 def _managed_files(editor: ManifestEditor, canary: Canary) -> dict[str, str]:

@@ -9,6 +9,7 @@ a canary whose last gitbot commit lies behind thousands of other commits is stil
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Protocol
 
 from gitbot.adapters.git import CommitInfo
@@ -84,14 +85,17 @@ CLUSTER_TRAILER = "Gitbot-Cluster"
 
 
 def for_cluster(history: Iterable[CommitInfo], cluster: str | None) -> list[CommitInfo]:
-    """The commits that may belong to `cluster` (a Flux cluster directory; None: every one).
+    """The history as `cluster` (a Flux cluster directory; None: every one) owns it.
 
     gitbot serving one cluster of a repository that holds several marks its commits with
     `Gitbot-Cluster`; a canary `ns/name` of another cluster is then another canary, whose
-    commits are neither resumed, awaited nor reverted here.
+    commits are neither resumed, awaited nor reverted here. They stay in the list with only
+    their `Gitbot-Cluster` trailer (no canary's), so the first-parent chain `mainline` follows
+    is not cut where the two gitbots' commits interleave, and they are not a person's edits.
     """
-    return [c for c in history
-            if cluster is None or trailer(c, CLUSTER_TRAILER) in ("", cluster)]
+    return [c if cluster is None or trailer(c, CLUSTER_TRAILER) in ("", cluster)
+            else replace(c, trailers={CLUSTER_TRAILER: c.trailers[CLUSTER_TRAILER]})
+            for c in history]
 
 
 def last_gitbot_commit(history: Iterable[CommitInfo], key: str) -> CommitInfo | None:
@@ -137,12 +141,14 @@ def current_run(source: LogSource, key: str, cluster: str | None = None) -> list
     return run_commits(for_cluster(walk(source, boundary), cluster), key)
 
 
-def gitbot_commits(source: LogSource, key: str) -> list[GitbotCommit]:
-    """gitbot's commits for the canary, newest first, as far back as recovery needs them."""
+def gitbot_commits(source: LogSource, key: str, cluster: str | None = None
+                   ) -> list[GitbotCommit]:
+    """gitbot's commits for the canary (of Flux cluster `cluster`, when given), newest first,
+    as far back as recovery needs them."""
     found: list[GitbotCommit] = []
 
     def enough(commit: CommitInfo) -> bool:
-        if is_for(commit, key):
+        if is_for(commit, key, cluster):
             found.append(as_gitbot_commit(commit))
         return enough_history(found)
 

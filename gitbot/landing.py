@@ -22,7 +22,14 @@ from gitbot.adapters.manifest_types import FieldChange
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.core import messages
 from gitbot.core.spec import Canary
-from gitbot.core.state import Decision, Observation, RepoChange, RolloutState
+from gitbot.core.state import (
+    AlertMessage,
+    Decision,
+    Event,
+    Observation,
+    RepoChange,
+    RolloutState,
+)
 from gitbot.history import CLUSTER_TRAILER, current_run, find_step
 
 log = logging.getLogger("gitbot.reconciler")
@@ -37,6 +44,8 @@ class Landed:
     subject: str = ""
     reason: str = "change landed"
     quiet: bool = False  # a re-decided change that still waits: do not announce it again
+    events: tuple[Event, ...] = ()  # also in `state`; to announce (e.g. a person's commit kept)
+    alerts: tuple[AlertMessage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,8 @@ class Resumed:
     reason: str = "change landed"
     hold: bool = False
     decision: Decision | None = None
+    events: tuple[Event, ...] = ()  # also in `state`; to announce
+    alerts: tuple[AlertMessage, ...] = ()
 
 
 class Landing(Protocol):

@@ -8,8 +8,11 @@ restart, adopt) the PR, record its number, and try to merge it. Actions in
 analysis keeps running every tick; the re-decided promotion re-checks the same PR (never a
 second one). People refusing a PR (reject, `/gitbot abort`, closed unmerged) roll the run back;
 a rollback closes the waiting PR with the reason and is merged at once; a new change while a PR
-is open supersedes it. The local working copy never keeps an unmerged commit: it is reset to
-the remote after each proposal.
+is open supersedes it. A person's push to the base while a PR waits supersedes it too
+(`gitbot.landing_people`): a drift, judged against what is merged, lets the drift rules decide;
+a conflict proposes the same step again from the new base on `...-r<n>`. A person's commits on
+gitbot's PR branch are merged as they are and reported. The local working copy never keeps an
+unmerged commit: it is reset to the remote after each proposal.
 """
 
 from __future__ import annotations
@@ -21,22 +24,27 @@ from datetime import UTC, datetime
 
 from gitbot.adapters.forges import PRState, PullRequest
 from gitbot.adapters.git import CommitInfo, GitWorkspace
-from gitbot.adapters.manifest_types import FieldChange
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.statestore import GitStateStore
-from gitbot.core import decide_pr, messages, pr_texts
+from gitbot.core import decide_pr, messages
+from gitbot.core.drift import PersonCommit
+from gitbot.core.pr_supersede import commit_text, merged_view, superseded_comment
 from gitbot.core.spec import Canary
 from gitbot.core.state import (
+    AlertMessage,
     Decision,
     Event,
     Observation,
     PullRequestRef,
     RepoChange,
     RolloutState,
+    Traffic,
 )
 from gitbot.errors import GitbotError
-from gitbot.history import find_step, mainline, run_commits, trailer
+from gitbot.history import find_step, mainline
 from gitbot.landing import Committer, Landed, Resumed
+from gitbot.landing_people import Watch, kept
+from gitbot.landing_texts import pr_texts_for
 from gitbot.pullrequests import Outcome, Progress, PullRequestDriver, branch_name
 
 log = logging.getLogger("gitbot.reconciler")
@@ -83,8 +91,11 @@ class PullRequestLanding:
                 and self._reviewed(change)):
             self.driver.report_analysis(self._pr(ref), True, "analysis passed this tick")
             progress = self._advance(canary, state, change, ref, fresh=False)
+            if progress.conflict:  # a person's push to the base: propose it again from there
+                return self._again(canary, before, replace(state, step=ref.step), change, ref)
             return self._outcome(canary, before, state, change, ref, progress)
-        return self._propose(canary, before, state, change, analysis, old=ref)
+        return self._propose(canary, before, state, change, analysis, old=ref,
+                             base=before.traffic)
 
     def finish(
         self, canary: Canary, state: RolloutState, history: list[CommitInfo]
@@ -99,24 +110,62 @@ class PullRequestLanding:
             ref.number and ref.action == pending.action and self._reviewed(pending)))
         if ref is None or not same or not ref.number:
             old = None if same else ref
-            landed = self._propose(canary, state, state, pending, "", old=old, known=same)
+            base = ref.base_traffic if ref is not None and same else None
+            landed = self._propose(canary, state, state, pending, "", old=old, known=same,
+                                   base=base, attempt=ref.attempt if ref and same else 1)
             return self._resumed(landed)
         progress = self._advance(canary, state, pending, ref, fresh=False)
         if progress.outcome is Outcome.REJECTED and not pending.revert:
             return self._rejected(canary, state, progress)
+        if progress.outcome is Outcome.WAITING:
+            people = self._people_changed(canary, state, pending, ref, history, progress)
+            if people is not None:
+                return people
         landed = self._outcome(canary, state, state, pending, ref, progress)
         resumed = self._resumed(landed)
         if resumed.hold and self._revision_changed(canary, state):
-            # decide restarts the run; its first change supersedes this PR
-            return Resumed(replace(landed.state, pending=None), "a new revision supersedes "
-                           f"pull request #{ref.number}")
+            # decide restarts the run from the state as merged; its first change supersedes
+            # this PR (drift is never judged against the PR's unmerged values)
+            merged = replace(merged_view(landed.state, ref), pull_request=ref)
+            return Resumed(merged, f"a new revision supersedes pull request #{ref.number}",
+                           events=resumed.events, alerts=resumed.alerts)
         return resumed
+
+    def _people_changed(
+        self, canary: Canary, state: RolloutState, change: RepoChange, ref: PullRequestRef,
+        history: list[CommitInfo], progress: Progress,
+    ) -> Resumed | None:
+        """A person's push to the base while the step PR waits: a drift (judged against what
+        is merged) supersedes the PR and the drift rules decide; a conflict supersedes it by
+        the same step proposed again from the new base. None: neither."""
+        watch = Watch(self.ws, self.committer.flux)
+        found = watch.drifted(canary, state, change, ref, history, self.clock())
+        if found is not None:
+            self._close(ref, found.comment)
+            return Resumed(found.state, found.reason, decision=found.decision)
+        if not progress.conflict:
+            return None
+        return self._resumed(self._again(canary, state, state, change, ref, history))
+
+    def _again(
+        self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
+        ref: PullRequestRef, history: list[CommitInfo] | None = None,
+    ) -> Landed:
+        """Propose `ref`'s change again on a new branch from the new base, closing `ref` with a
+        comment naming the person's commit it conflicts with (never forcing over it)."""
+        self.ws.sync()
+        by = Watch(self.ws, self.committer.flux).culprit(canary, history or self.ws.log(300))
+        log.warning("%s: pull request #%d conflicts with %s; proposing step %d again",
+                    canary.key, ref.number, commit_text(by), ref.step)
+        return self._propose(canary, before, state, change, "", old=ref, base=ref.base_traffic,
+                             attempt=ref.attempt + 1, superseded_by=by or _NOBODY)
 
     # --- proposing and advancing -------------------------------------------------------------
 
     def _propose(
         self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
         analysis: str, *, old: PullRequestRef | None, known: bool = False,
+        base: Traffic | None = None, attempt: int = 1, superseded_by: PersonCommit | None = None,
     ) -> Landed:
         key = canary.key
         if old is not None and old.number and change.revert:
@@ -125,21 +174,31 @@ class PullRequestLanding:
         sha, edits = self.committer.commit(canary, state, change, analysis)
         if sha is None:
             self.ws.sync()
+            if old is not None and old.number and superseded_by is not None:
+                self._close(old, superseded_comment(self.ws.branch, _named(superseded_by)))
             return Landed(replace(state, pending=None, pull_request=None))
-        branch = branch_name(key, state.step, change.action)
-        ref = PullRequestRef(branch, sha, change.action, state.step)
+        branch = branch_name(key, state.step, change.action, attempt)
+        ref = PullRequestRef(branch, sha, change.action, state.step, attempt=attempt,
+                             base_traffic=base)
         self.store.save(key, replace(state, pull_request=ref), f"proposing {branch}")
         self.crash("after-commit")
-        title, body = self._texts(canary, state, change, edits)
+        title, body = pr_texts_for(self.ws, canary, state, change, edits,
+                                   review=self._reviewed(change), approvals=self.approvals)
         proposal = self.driver.propose(key, state.step, change.action, sha, title, body,
-                                       known=known)
+                                       known=known, attempt=attempt)
         pr = proposal.pr
         ref = replace(ref, number=pr.number, url=pr.url)
         self.store.save(key, replace(state, pull_request=ref), f"opened pull request #{pr.number}")
         self.crash("after-open")
         if old is not None and old.number and old.branch != ref.branch and not change.revert:
-            self._close(old, f"Superseded by #{pr.number} {pr.url}".rstrip()
-                        + f" ({change.subject}); gitbot closed this pull request.")
+            link = f"#{pr.number} {pr.url}".rstrip()
+            if superseded_by is not None:
+                self._close(old, superseded_comment(
+                    self.ws.branch, _named(superseded_by), conflict=True, replacement=link,
+                    step=f"step {state.step} ({change.subject})"))
+            else:
+                self._close(old, f"Superseded by {link} ({change.subject}); gitbot closed this "
+                            "pull request.")
         progress = self._advance(canary, state, change, ref, fresh=proposal.fresh, pr=pr)
         return self._outcome(canary, before, state, change, ref, progress)
 
@@ -166,13 +225,23 @@ class PullRequestLanding:
             who = f" (approved by {people})" if people else ""
             log.info("%s: merged pull request %s%s", canary.key, number, who)
             done = replace(state, pending=None, pull_request=None)
+            told: tuple[tuple[Event, ...], tuple[AlertMessage, ...]] = ((), ())
+            if progress.foreign:
+                done, event, alert = kept(canary, done, ref.number, progress.added,
+                                          progress.pr.head_sha, _stamp(self.clock()))
+                told = ((event,), (alert,))
             return Landed(done, progress.merged_sha, self.ws.log(max_count=1)[0].subject,
-                          f"merged pull request {number}{who}")
+                          f"merged pull request {number}{who}", events=told[0], alerts=told[1])
         log.info("%s: pull request %s: %s", canary.key, number, progress.reason)
         if self._reviewed(change):
             held = decide_pr.held_for_review(canary, before, state, ref, self.clock())
             first = held.step == state.step
             return Landed(held, reason=f"pull request {number} waits for review", quiet=not first)
+        if progress.suspend and not ref.paused:  # /gitbot pause on a step PR: told once
+            event = Event(_stamp(self.clock()), "Normal", messages.SUSPENDED)
+            paused = replace(state, pull_request=replace(ref, paused=True)).with_events(event)
+            return Landed(paused, reason=f"pull request {number}: /gitbot pause",
+                          events=(event,))
         return Landed(replace(state, pull_request=ref),
                       reason=f"pull request {number} waits: {progress.reason}")
 
@@ -212,7 +281,8 @@ class PullRequestLanding:
 
     @staticmethod
     def _resumed(landed: Landed) -> Resumed:
-        return Resumed(landed.state, landed.reason, hold=landed.state.pending is not None)
+        return Resumed(landed.state, landed.reason, hold=landed.state.pending is not None,
+                       events=landed.events, alerts=landed.alerts)
 
     def _pr(self, ref: PullRequestRef) -> PullRequest:
         return PullRequest(number=ref.number, branch=ref.branch, base=self.ws.branch,
@@ -236,52 +306,12 @@ class PullRequestLanding:
         revision = ManifestEditor(self.ws.root).target_revision(canary)
         return bool(revision) and revision != state.last_applied_spec
 
-    def _texts(self, canary: Canary, state: RolloutState, change: RepoChange,
-               edits: list[FieldChange]) -> tuple[str, str]:
-        if not self._reviewed(change) or change.action != "promote":
-            tick = state.ticks[-1] if state.ticks else None
-            return (pr_texts.step_title(canary, change),
-                    pr_texts.step_body(canary, change, state, tick))
-        promotion = pr_texts.Promotion(
-            canary=canary, rollout_id=state.rollout_id, deltas=_deltas(edits),
-            ticks=state.ticks, steps=self._steps(canary, state), approvals=self.approvals,
-        )
-        return pr_texts.promotion_title(canary), pr_texts.promotion_body(promotion)
 
-    def _steps(self, canary: Canary, state: RolloutState) -> tuple[pr_texts.StepLink, ...]:
-        """The run's merged steps (not the change being proposed, committed locally)."""
-        links = []
-        for commit in reversed(run_commits(self.ws.log(max_count=300), canary.key)):
-            step = trailer(commit, "Gitbot-Step")
-            if step == str(state.step):
-                continue
-            weight = trailer(commit, "Gitbot-Weight")
-            links.append(pr_texts.StepLink(
-                int(step) if step.isdigit() else 0, trailer(commit, "Gitbot-Action"),
-                int(weight) if weight.isdigit() else 0,
-                _pr_number(commit.subject) or commit.sha[:12]))
-        return tuple(links)
+_NOBODY = PersonCommit("", "", "")  # a conflict whose commit could not be named
 
 
-def _pr_number(subject: str) -> str:
-    """`#12` from a merge subject `... (#12)`, else ""."""
-    if subject.endswith(")") and "(#" in subject:
-        number = subject.rsplit("(#", 1)[1][:-1]
-        return f"#{number}" if number.isdigit() else ""
-    return ""
-
-
-def _deltas(edits: list[FieldChange], most: int = 12) -> tuple[pr_texts.Delta, ...]:
-    return tuple(
-        pr_texts.Delta(f"{e.kind.lower()}/{e.name} {e.field}".strip(), _short(e.old),
-                       _short(e.new))
-        for e in edits[:most]
-    )
-
-
-def _short(value: object, most: int = 80) -> str:
-    text = "(none)" if value is None else str(value)
-    return text if len(text) <= most else text[: most - 3] + "..."
+def _named(commit: PersonCommit) -> PersonCommit | None:
+    return commit if commit.sha else None
 
 
 def _stamp(now: datetime) -> str:

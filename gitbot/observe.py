@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from gitbot.adapters.flux_editor import editor_for
+from gitbot.adapters.flux_layout import own_name
 from gitbot.adapters.flux_routing import changed_fields
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
@@ -25,7 +26,7 @@ from gitbot.adapters.prometheus import PrometheusMetrics
 from gitbot.adapters.specs import SpecSet
 from gitbot.adapters.webhooks import call_hooks
 from gitbot.core.analysis import evaluate_metric
-from gitbot.core.plan import IDLE_PHASES, plan_tick
+from gitbot.core.plan import ANALYSIS_PHASES, IDLE_PHASES, plan_tick
 from gitbot.core.spec import Canary, MetricTemplate, WebhookType
 from gitbot.core.state import (
     ACTIVE_PHASES,
@@ -67,10 +68,11 @@ class Observer:
         self.secrets = secrets
         self.kustomization = kustomization
         self._warned_no_flux = False
-        self.helm_gate = HelmGate(metrics.query_series)  # helm-controller's releases
+        self.helm_gate = HelmGate(metrics.query_series,  # helm-controller's releases
+                                  getattr(metrics, "cluster_labels", None))
         self.metric_listeners: list[MetricListener] = []  # the daemon's Flagger metrics
         # this pass' answer about Flux's applied revision: (revisions,), an error, or not asked
-        self._applied: tuple[dict[str, str] | None] | RetryableError | None = None
+        self._applied: tuple[dict[tuple[str, str], str] | None] | RetryableError | None = None
         self._ancestors: dict[str, frozenset[str]] = {}
         self._in_pass = False
 
@@ -91,11 +93,11 @@ class Observer:
         if callable(end):
             end()
 
-    def _applied_revisions(self) -> dict[str, str] | None:
-        """`metrics.applied_revisions()`, asked once per pass (a failure too is kept)."""
+    def _applied_kustomizations(self) -> dict[tuple[str, str], str] | None:
+        """`metrics.applied_kustomizations()`, asked once per pass (a failure too is kept)."""
         if self._applied is None or not self._in_pass:
             try:
-                self._applied = (self.metrics.applied_revisions(),)
+                self._applied = (self.metrics.applied_kustomizations(),)
             except RetryableError as err:
                 self._applied = err
         answer = self._applied
@@ -115,7 +117,9 @@ class Observer:
         editor = self.manifests(flux, canary)  # gitbot's objects are this cluster's
         revision = flux.revision(canary) if flux is not None else editor.target_revision(canary)
         bootstrapped = editor.is_bootstrapped(canary)
-        synced = self.cluster_synced(canary, history, now) and self.helm_gate.synced(canary, flux)
+        synced = (self.cluster_synced(canary, history, now,
+                                      applying_kustomizations(flux, canary))
+                  and self.helm_gate.synced(canary, flux))
         base = Observation(
             target_revision=revision,
             bootstrapped=bootstrapped,
@@ -140,20 +144,31 @@ class Observer:
             base, canary=canary_ready, primary=primary_ready, metrics=results, hooks=hooks
         )
 
-    def cluster_synced(self, canary: Canary, history: list[CommitInfo], now: datetime) -> bool:
-        """True when the cluster runs gitbot's last commit for this canary (or a descendant)."""
+    def cluster_synced(self, canary: Canary, history: list[CommitInfo], now: datetime,
+                       applying: frozenset[tuple[str, str]] = frozenset()) -> bool:
+        """True when the cluster runs gitbot's last commit for this canary (or a descendant).
+
+        `applying`: the (namespace, name) of the Flux Kustomizations that apply the canary's
+        objects (a Flux repository): each of them that this cluster's series show must have
+        applied it, and at least one must show. Otherwise any Kustomization (or the configured
+        `prometheus.kustomization`) that applied it counts.
+        """
         last = last_gitbot_commit(history, canary.key)
         if last is None:
             return True
         try:
-            applied = self._applied_revisions()
+            applied = self._applied_kustomizations()
         except RetryableError as err:
             log.warning("%s: cannot tell which commit the cluster runs (%s); holding",
                         canary.key, err)
             return False
         if applied is None:
             return self._fallback_synced(canary, last, now)
-        shas = [sha for name, sha in applied.items() if self._counts(name)]
+        if applying:
+            shas = [sha for (namespace, name), sha in applied.items()
+                    if any(name == n and namespace in ("", ns) for ns, n in applying)]
+            return bool(shas) and all(self._descends(sha, last.sha) for sha in shas)
+        shas = [sha for (_ns, name), sha in applied.items() if self._counts(name)]
         return any(self._descends(sha, last.sha) for sha in shas)
 
     def _counts(self, kustomization: str) -> bool:
@@ -249,14 +264,27 @@ def _approved(record: Mapping[str, str] | None) -> HookResult | None:
 
 def _routing_update(root: Path, flux: FluxSpecs | None, canary: Canary, state: RolloutState,
                     bootstrapped: bool) -> str:
-    """Outside a run, in a Flux repository: the Canary fields the generated routing lags."""
-    if flux is None or not bootstrapped or state.phase not in IDLE_PHASES:
+    """Outside a run or during its analysis, in a Flux repository: the Canary fields the
+    generated routing lags (updated at the current weights)."""
+    if flux is None or not bootstrapped or state.phase not in IDLE_PHASES | ANALYSIS_PHASES:
         return ""
     try:
         return changed_fields(editor_for(root, flux, canary).update_routing(canary))
     except InvalidInputError as err:  # reported by the edit itself when it is decided
         log.warning("%s: cannot compare the routing objects: %s", canary.key, err)
         return ""
+
+
+def applying_kustomizations(flux: FluxSpecs | None, canary: Canary) -> frozenset[tuple[str, str]]:
+    """The Flux Kustomizations applying a canary's objects: the team's (target, Canary), gitbot's
+    own for it (`gitbot-<name>`, the generated objects) and the cluster's root (which creates
+    gitbot's). Empty outside a Flux repository."""
+    if flux is None or canary.key not in flux.kustomizations:
+        return frozenset()
+    team = flux.rendered(canary).kustomization
+    root = flux.view.kustomizations[0].kustomization
+    return frozenset({(team.namespace, team.name), (team.namespace, own_name(team)),
+                      (root.namespace, root.name)})
 
 
 def _scale_up_replicas(editor: ManifestEditor, canary: Canary) -> int:

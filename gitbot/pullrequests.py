@@ -41,11 +41,16 @@ from gitbot.config import Settings
 
 _COMMAND = re.compile(r"^\s*/gitbot\s+(promote|abort|pause|resume)\b", re.IGNORECASE)
 _CLEAN = frozenset({"clean", "has_hooks"})
+CONFLICT = "conflicts with the base branch"
+PAUSED = "paused by `/gitbot pause`; `/gitbot resume` lets it merge"
 
 
-def branch_name(key: str, step: int, action: str) -> str:
-    """`gitbot/<namespace>/<name>/<step>-<action>`: one branch per change."""
-    return f"gitbot/{key}/{step}-{action}"
+def branch_name(key: str, step: int, action: str, attempt: int = 1) -> str:
+    """`gitbot/<namespace>/<name>/<step>-<action>`: one branch per change; a change proposed
+    again after a person's push superseded its PR gets `-r<attempt>` (a new branch, so the
+    superseded PR and its branch stay as they were)."""
+    suffix = f"-r{attempt}" if attempt > 1 else ""
+    return f"gitbot/{key}/{step}-{action}{suffix}"
 
 
 def labels_for(key: str, action: str) -> list[str]:
@@ -83,6 +88,8 @@ class Progress:
     approved_by: tuple[str, ...] = ()
     suspend: bool | None = None  # /gitbot pause -> True, /gitbot resume -> False
     foreign: bool = False
+    conflict: bool = False  # the PR conflicts with the base branch (a person pushed there)
+    added: tuple[tuple[str, str, str], ...] = ()  # merged: people's commits (sha, author, subject)
 
 
 @dataclass(frozen=True)
@@ -142,6 +149,7 @@ class PullRequestDriver:
     def propose(
         self, key: str, step: int, action: str, sha: str, title: str, body: str,
         *, status: tuple[str, str] = ("success", "analysis passed"), known: bool = False,
+        attempt: int = 1,
     ) -> Proposal:
         """Push and open (or adopt) the PR of one change.
 
@@ -149,8 +157,10 @@ class PullRequestDriver:
         the branch had to be pushed anew (it is deleted after a merge); otherwise a freshly
         created branch cannot have a PR yet and the lookup request is saved.
         """
-        branch = branch_name(key, step, action)
+        branch = branch_name(key, step, action, attempt)
         pr = self.forge.find(branch) if known else None
+        if pr is not None and pr.state is PRState.CLOSED and pr.head_sha != sha:
+            pr = None  # an earlier change's PR under a reused step number, not this commit's
         if pr is not None and pr.state is not PRState.OPEN:
             return Proposal(pr, fresh=False)  # merged or closed already: never a second PR
         pushed = self._branches.push(sha, branch)
@@ -180,6 +190,8 @@ class PullRequestDriver:
         if pr.state is PRState.CLOSED:
             return Progress(Outcome.REJECTED, pr, reason="closed without merging",
                             foreign=foreign)
+        if pr.mergeable is False:  # the forge knows already: no review or merge can help
+            return Progress(Outcome.WAITING, pr, reason=CONFLICT, foreign=foreign, conflict=True)
         review = action in self._policy.review and not urgent
         verdict = Verdict()
         if review or not fresh:
@@ -190,6 +202,9 @@ class PullRequestDriver:
             if review and not verdict.approved_by:
                 return Progress(Outcome.WAITING, pr, reason=self._waiting_text(),
                                 suspend=verdict.suspend, foreign=foreign)
+            if verdict.suspend and not urgent:  # paused: nothing merges until /gitbot resume
+                return Progress(Outcome.WAITING, pr, reason=PAUSED, suspend=True,
+                                approved_by=verdict.approved_by, foreign=foreign)
         if not (fresh or urgent):
             blocked = self._blocked(pr)
             if blocked:
@@ -208,13 +223,15 @@ class PullRequestDriver:
             return Progress(Outcome.MERGED, pr, pr.merged_sha, "merged by a person")
         if pr.state is PRState.CLOSED:
             return Progress(Outcome.REJECTED, pr, reason="closed without merging")
+        conflict = pr.mergeable is False
         verdict = self._judge(pr, local_approval)
         if verdict.rejected_by:
             return Progress(Outcome.REJECTED, pr, reason=f"/gitbot abort by {verdict.rejected_by}",
                             suspend=verdict.suspend)
         reason = "approved" if verdict.approved_by else self._waiting_text()
-        return Progress(Outcome.WAITING, pr, reason=reason, approved_by=verdict.approved_by,
-                        suspend=verdict.suspend)
+        return Progress(Outcome.WAITING, pr, reason=CONFLICT if conflict else reason,
+                        approved_by=verdict.approved_by, suspend=verdict.suspend,
+                        conflict=conflict)
 
     def report_analysis(self, pr: PullRequest, passed: bool, summary: str) -> None:
         """The `gitbot/analysis` status of the PR head: this tick's verdict (e.g. while waiting)."""
@@ -243,8 +260,6 @@ class PullRequestDriver:
                 "gitbot, a `/gitbot promote` comment, or `gitbot approve`")
 
     def _blocked(self, pr: PullRequest) -> str:
-        if pr.mergeable is False:
-            return "conflicts with the base branch"
         if pr.mergeable_state in _CLEAN:
             return ""
         checks = self.forge.checks(pr)
@@ -257,18 +272,19 @@ class PullRequestDriver:
         title, _, message = self._branches.message(sha).partition("\n")
         if not title:  # a person's commit we do not have locally: GitHub's default message
             title, message = pr.title, ""
+        added = tuple(self._branches.added(sha, pr.branch)) if foreign else ()
         result = self.forge.merge(pr, self._policy.merge_method, f"{title} (#{pr.number})",
                                   message.strip())
         if result.merged:
             self._branches.delete(pr.branch, pr.head_sha)
             return Progress(Outcome.MERGED, pr, result.sha, "merged",
                             approved_by=verdict.approved_by, suspend=verdict.suspend,
-                            foreign=foreign)
+                            foreign=foreign, added=added)
         reason = result.reason or "not mergeable"
         if result.stale:
             reason = f"the branch moved since it was read ({reason}); read again next tick"
         return Progress(Outcome.WAITING, pr, reason=reason, approved_by=verdict.approved_by,
-                        suspend=verdict.suspend, foreign=foreign)
+                        suspend=verdict.suspend, foreign=foreign, conflict=result.conflict)
 
 
 def build_driver(

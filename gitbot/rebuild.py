@@ -36,14 +36,18 @@ class Workspace(LogSource, Protocol):
 
 
 def rebuild_state(
-    ws: Workspace, store: GitStateStore, announcer: Announcer, canary: Canary, now: datetime
+    ws: Workspace, store: GitStateStore, announcer: Announcer, canary: Canary, now: datetime,
+    cluster: str | None = None,
 ) -> tuple[RolloutState, Decision | None]:
-    """(state to tick from, None), or (state before, rollback decision) for an unproven run."""
+    """(state to tick from, None), or (state before, rollback decision) for an unproven run.
+
+    `cluster`: the Flux cluster directory served; another cluster's commits are not this
+    canary's history."""
     stored = store.read(canary.key)
     if stored.state is not None:
         return stored.state, None
     cause = stored.problem or f"no state on {store.branch}"
-    commits = gitbot_commits(ws, canary.key)
+    commits = gitbot_commits(ws, canary.key, cluster)
     found = recovery.recover(canary, commits, manifest_facts(ws.root, canary)) if commits else None
     if found is None:
         if not stored.problem:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gitbot.adapters.flux_specs import FluxSpecs
+from gitbot.adapters.forges import ForgeBudgetError
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_errors import GitRejectedError
 from gitbot.adapters.repo_index import RepoIndex
@@ -171,7 +172,10 @@ class Reconciler:
         problems = frozenset(str(p) for p in specs.problems)
         for line in sorted(problems - self._reported):  # each once, until it is fixed
             log.warning("invalid: %s", line)
-        self._reported = problems
+        notes = frozenset(specs.flux.notes()) if specs.flux is not None else frozenset()
+        for line in sorted(notes - self._reported):  # Kustomizations of other sources
+            log.info("%s", line)
+        self._reported = problems | notes
         ticking = [c for c in specs.canaries if wanted is None or wanted & {c.key, c.name}]
         self.observer.begin_pass(ticking)  # per-pass answers: applied revision, batched metrics
         self.store.refresh(fetched=True)  # the state branch, read once per pass (sync fetched)
@@ -231,6 +235,11 @@ class Reconciler:
             report = self.tick(canary, specs)
             report.seconds = time.monotonic() - started
             return report
+        except ForgeBudgetError as err:  # the forge's rate limit: the canary waits, no fault
+            log.warning("%s: waits: %s", canary.key, err)
+            self._reset(canary)
+            return TickReport(canary.key, phase="", error=str(err),
+                              seconds=time.monotonic() - started)
         except Exception as err:  # the boundary of one canary's tick
             cause = str(err) or type(err).__name__
             if not isinstance(err, GitbotError | OSError):
@@ -270,8 +279,9 @@ class Reconciler:
             self.moved(self.ws.head())  # follows HEAD (a ref read; a diff if it moved)
         self._flux = specs.flux  # a Flux repository is edited and verified as Flux renders it
         self.landing.committer.flux = specs.flux
+        cluster = specs.flux.view.cluster if specs.flux is not None else None
         state, rebuilt = rebuild_state(self.history, self.store, self.announcer, canary,
-                                       self.clock())
+                                       self.clock(), cluster)
         if rebuilt is not None:  # a lost run that cannot be proven: roll it back first
             return self._record_and_act(canary, state, rebuilt)
         history = self._history(state.step if state.pending else None, canary)
@@ -283,7 +293,7 @@ class Reconciler:
         now = self.clock()
         # drift: a person changed what gitbot manages -> halt / roll back instead of deciding
         drifted = check_drift(self.ws, canary, state, history, now, self._flux,
-                              editor=self.repo.editor)
+                              editor=lambda: self.repo.editor(self._flux))
         if drifted is not None:
             return self._record_and_act(canary, state, drifted)
         observation = self.observer.observe(canary, state, specs, history, now)
@@ -315,6 +325,8 @@ class Reconciler:
             report.phase = state.phase.value
             if landed.quiet:
                 decision = replace(decision, events=(), alerts=())
+            decision = replace(decision, events=decision.events + landed.events,
+                               alerts=decision.alerts + landed.alerts)
         if self._batch is not None:  # announced after the pass' push (pass_batch.publish)
             self._batch.deferred.append(Deferred(canary, state, decision, report))
         else:
@@ -331,6 +343,9 @@ class Reconciler:
             self.moved(None)
         if resumed.state != state:
             self.store.save(canary.key, resumed.state, resumed.reason)
+        if resumed.events or resumed.alerts:  # e.g. a person's commit kept in a merge
+            told = Decision(resumed.state, events=resumed.events, alerts=resumed.alerts)
+            self.announcer.announce(canary, resumed.state, told, "", "")
         if resumed.decision is not None:
             return resumed.state, self._record_and_act(canary, resumed.state, resumed.decision)
         if resumed.hold:

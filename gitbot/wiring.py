@@ -82,7 +82,8 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     secrets_dir = Path(settings.base_dir, settings.secrets_dir) if settings.secrets_dir else None
     secrets = SecretResolver(secrets_dir)
     # builtin metrics and readiness: one query per pass for every canary (prom_batch)
-    metrics = BatchedMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout)
+    metrics = BatchedMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout,
+                             cluster_labels=settings.flux.cluster_labels)
     lease = build_lease(settings.lease, workspace, state_branch(settings))
     # the state branch read once per pass (BranchSnapshot), written under the lease's fence
     # push mode holds the states of a pass back for its one atomic push (pass_batch)

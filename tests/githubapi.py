@@ -12,7 +12,10 @@ ETags and 304 answers to conditional GETs (which cost no budget, as on GitHub).
 A merge is a real `git` merge / squash / rebase on the base branch (tests/githubapi_git.py).
 It refuses self-approval (422), a stale merge `sha` (409) and a PR that is not mergeable, whose
 required checks are not green or which lacks required approvals (405); `throttle()` answers the
-next request with a secondary rate limit (403/429 + Retry-After). Every request is recorded.
+next request with a secondary rate limit (403/429 + Retry-After, the budget untouched);
+`spend_budget(reset_in)` spends the primary budget: every request is answered 403 with
+`X-RateLimit-Remaining: 0` until the reset time, when the budget is whole again, as on GitHub.
+Every request is recorded.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +77,7 @@ class GitHubAPI:
     def __post_init__(self) -> None:
         self.requests: list[Call] = []
         self.rate_remaining = self.rate_limit
+        self.rate_reset = float(_RESET)
         self._throttles: list[_Throttle] = []
         self._lock = threading.RLock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -112,6 +117,12 @@ class GitHubAPI:
     def throttle(self, status: int = 403, retry_after: int = 1, times: int = 1) -> None:
         with self._lock:
             self._throttles += [_Throttle(status, retry_after) for _ in range(times)]
+
+    def spend_budget(self, reset_in: float) -> None:
+        """The primary budget is spent now and resets `reset_in` seconds from now."""
+        with self._lock:
+            self.rate_remaining = 0
+            self.rate_reset = time.time() + reset_in
 
     def review(self, number: int, login: str, event: str = "APPROVE", body: str = "") -> Answer:
         with self._lock:
@@ -185,15 +196,18 @@ class GitHubAPI:
         if user is None:
             return 401, {"message": "Bad credentials", "documentation_url": _DOCS}
         if path == "/rate_limit":
-            core = {"limit": self.rate_limit, "remaining": self.rate_remaining, "reset": _RESET,
-                    "used": self.rate_limit - self.rate_remaining}
+            core = {"limit": self.rate_limit, "remaining": self.rate_remaining,
+                    "reset": int(self.rate_reset), "used": self.rate_limit - self.rate_remaining}
             return 200, {"resources": {"core": core}, "rate": core}
         if self._throttles:
             throttle = self._throttles.pop(0)
             return throttle.status, throttle
+        if self.rate_remaining <= 0 and time.time() >= self.rate_reset:  # the hourly reset
+            self.rate_remaining, self.rate_reset = self.rate_limit, time.time() + 3600
         if self.rate_remaining <= 0:
-            return 403, {"message": "API rate limit exceeded for user ID 1.",
-                         "documentation_url": _DOCS}
+            return 403, {"message": "API rate limit exceeded for user ID 1. If you reach out to "
+                         "GitHub Support for help, please include the request ID.",
+                         "documentation_url": _RATE_DOCS}
         self.rate_remaining -= 1
         for pattern, verb, route in _ROUTES:
             match = pattern.match(path)
@@ -210,12 +224,13 @@ class GitHubAPI:
             "X-RateLimit-Limit": str(self.rate_limit),
             "X-RateLimit-Remaining": str(self.rate_remaining),
             "X-RateLimit-Used": str(self.rate_limit - self.rate_remaining),
-            "X-RateLimit-Reset": str(_RESET),
+            "X-RateLimit-Reset": str(int(self.rate_reset)),
             "X-RateLimit-Resource": "core",
         }
 
 
 _DOCS = "https://docs.github.com/rest"
+_RATE_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
 
 
 def _header(headers: dict[str, str], name: str) -> str:

@@ -129,8 +129,9 @@ class Model(ChecksMixin):
         for review in self.reviews.get(pr["number"], []):
             if review["state"] != "COMMENTED":
                 latest[review["user"]["login"]] = review["state"]
+        writers = ("admin", "maintain", "write")
         return sum(1 for user, state in latest.items()
-                   if state == "APPROVED" and self.perms.get(user) in ("admin", "write"))
+                   if state == "APPROVED" and self.perms.get(user) in writers)
 
     # --- pulls -----------------------------------------------------------------------------
 
@@ -279,5 +280,12 @@ class Model(ChecksMixin):
                      for i, n in enumerate(current)]
 
     def permission(self, login: str) -> Answer:
-        perm = self.perms.get(login, "none")
-        return 200, {"permission": perm, "role_name": perm, "user": self.user_json(login)}
+        """GitHub's shape: `permission` is the base role (admin | write | read | none; maintain
+        is answered as write, triage as read), `role_name` the role itself."""
+        role = self.perms.get(login, "none")
+        base = {"maintain": "write", "triage": "read"}.get(role, role)
+        rank = ["none", "read", "triage", "write", "maintain", "admin"].index(role)
+        flags = {"pull": rank >= 1, "triage": rank >= 2, "push": rank >= 3,
+                 "maintain": rank >= 4, "admin": rank >= 5}
+        user = {**self.user_json(login), "permissions": flags, "role_name": role}
+        return 200, {"permission": base, "role_name": role, "user": user}

@@ -40,6 +40,14 @@ def test_flux_cluster(tmp_path: Path) -> None:
     assert load_settings(path).flux.cluster == "clusters/production"
 
 
+def test_flux_cluster_labels(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("git:\n  url: x\nflux:\n  cluster: clusters/eu\n  clusterLabels:\n"
+                    "    cluster: prod-eu\n    region: eu-west-1\n", encoding="utf-8")
+    assert load_settings(path).flux.cluster_labels == {"cluster": "prod-eu",
+                                                       "region": "eu-west-1"}
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -52,6 +60,9 @@ def test_flux_cluster(tmp_path: Path) -> None:
                      id="unknown-key"),
         pytest.param("git:\n  url: x\nflux:\n  clusters: a\n", ":4: flux.clusters: unknown key",
                      id="flux-unknown-key"),
+        pytest.param("git:\n  url: x\nflux:\n  clusterLabels:\n    k8s-cluster: a\n",
+                     ":4: flux.clusterLabels: 'k8s-cluster' is not a Prometheus "
+                     "label name", id="flux-bad-label-name"),
         pytest.param("git: [\n", ":2: invalid YAML", id="bad-yaml"),
         pytest.param("- a\n", ":1: the config must be a mapping", id="not-a-mapping"),
     ],

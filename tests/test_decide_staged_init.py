@@ -71,3 +71,23 @@ def test_canary_routing_edits_are_committed_outside_a_run() -> None:
     newer = run_decide(podinfo(), state, staged(target_revision="f" * 40, bootstrapped=True,
                                                 routing_update="hosts"))
     assert newer.change is not None and newer.change.action == "scale-up"  # a release first
+
+
+@pytest.mark.parametrize("phase", [
+    pytest.param(Phase.PROGRESSING, id="progressing"),
+    pytest.param(Phase.WAITING_PROMOTION, id="waiting-promotion"),
+])
+def test_canary_routing_edits_mid_run_are_committed_at_the_current_weights(phase: Phase) -> None:
+    from test_decide_common import observe, passing, run_state
+
+    state = run_state(phase, weight=20)
+    decision = run_decide(podinfo(), state, observe(routing_update="gateways, hosts",
+                                                    metrics=passing()))
+    change = decision.change
+    assert change is not None
+    assert (change.action, change.subject, change.update_routing, change.traffic) == (
+        "update-routing", "update routing (gateways, hosts)", True, state.traffic)
+    assert (decision.state.phase, decision.state.traffic, decision.state.failed_checks) == (
+        phase, state.traffic, 0)
+    after = run_decide(podinfo(), decision.state, observe(metrics=passing()))
+    assert after.change is None or after.change.action != "update-routing"

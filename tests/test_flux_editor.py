@@ -338,3 +338,23 @@ def test_canary_service_edits_reach_the_generated_routing_at_current_weights(
     assert [r["weight"] for r in vs["http"][0]["route"]] == [70, 30]
     again, canary = editor(root)
     assert again.update_routing(canary) == []
+
+
+def test_flagger_kustomize_podinfo_with_the_tutorial_canary_initializes(tmp_path: Path) -> None:
+    """fluxcd/flagger's `kustomize/podinfo` (Deployment without replicas, HPA) with the Istio
+    tutorial's Canary: the primary and its HPA are generated, neither Deployment carries a
+    `replicas` Flux would re-apply against the HPA, and the target is scaled to 0."""
+    root = layout(tmp_path, "flagger-podinfo")
+    initialize(root)
+    own = "gitbot/clusters/my-cluster/podinfo"
+    assert sorted(p.name for p in (root / own).iterdir()) == [
+        "kustomization.yaml", "podinfo-primary.yaml", "podinfo-routing.yaml",
+        "podinfo-services.yaml"]
+    assert "replicas" not in spec_of(root, "Deployment", "podinfo-primary")
+    assert spec_of(root, "Deployment", "podinfo")["replicas"] == 0
+    hpa = spec_of(root, "HorizontalPodAutoscaler", "podinfo-primary")
+    assert (hpa["scaleTargetRef"]["name"], hpa["minReplicas"], hpa["maxReplicas"]) == (
+        "podinfo-primary", 2, 4)
+    routing = view(root).find("VirtualService", "podinfo", "test")[0].obj["spec"]
+    assert routing["gateways"] == ["istio-system/public-gateway"]
+    assert routing["http"][0]["retries"]["attempts"] == 3

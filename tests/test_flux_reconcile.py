@@ -105,3 +105,47 @@ def test_two_clusters_sharing_an_app_path_initialize_separately(tmp_path: Path) 
     branches = _git(remote, "branch", "--format=%(refname:short)").splitlines()
     assert sorted(branches) == ["gitbot/state-clusters-dev", "gitbot/state-clusters-staging",
                                 "main"]
+
+
+OCI_KUSTOMIZATION = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: platform
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./
+  prune: true
+  sourceRef:
+    kind: OCIRepository
+    name: platform
+"""
+
+
+@pytest.mark.timeout(120)
+def test_kustomizations_of_other_sources_are_noted_once_and_the_rest_reconciled(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from gitbot.config import load_settings
+    from gitbot.wiring import build_app
+
+    remote, config = remote_with(tmp_path)
+    clone = tmp_path / "developer"
+    (clone / "clusters/my-cluster/platform.yaml").write_text(OCI_KUSTOMIZATION)
+    _git(clone, "add", "-A")
+    _git(clone, "-c", "user.name=Dana", "-c", "user.email=dana@example.com", "commit", "-q",
+         "-m", "platform from an OCI artifact")
+    _git(clone, "push", "-q", str(remote), "HEAD:main")
+    app = build_app(load_settings(config))
+    try:
+        with caplog.at_level("INFO", logger="gitbot.reconciler"):
+            first = app.reconciler.run_pass()
+            app.reconciler.run_pass()
+    finally:
+        app.close()
+    assert [t.canary for t in first.ticks] == ["prod/backend"]
+    noted = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert noted == ["clusters/my-cluster/platform.yaml:1: Kustomization flux-system/platform: "
+                     "skipped: its source OCIRepository/flux-system/platform is not the "
+                     "repository's GitRepository/flux-system/flux-system; gitbot does not see "
+                     "what it applies"]

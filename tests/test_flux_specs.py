@@ -159,3 +159,20 @@ def test_validate_path_of_a_two_cluster_repository_names_the_cluster_option() ->
     chosen = runner.invoke(cli, ["validate", "--path", example, "--cluster", "clusters/staging"])
     assert (chosen.exit_code, chosen.output) == (
         0, "valid: 0 Canary, 0 MetricTemplate, 0 AlertProvider\n")
+
+
+def test_plain_repository_with_a_helm_chart_never_reads_its_templates(tmp_path: Path) -> None:
+    """stefanprodan/podinfo itself (no Flux cluster): `charts/podinfo/templates/*.yaml` are Go
+    templates; a broken manifest outside a chart's templates is still reported."""
+    root = tmp_path / "podinfo"
+    shutil.copytree(LAYOUTS / "podinfo/charts", root / "charts")
+    shutil.copytree(LAYOUTS / "podinfo/kustomize", root / "kustomize")
+    runner = CliRunner()
+    clean = runner.invoke(cli, ["validate", "--path", str(root)])
+    assert (clean.exit_code, clean.output) == (0, "valid: 0 Canary, 0 MetricTemplate, "
+                                                  "0 AlertProvider\n")
+    (root / "templates").mkdir()
+    (root / "templates/broken.yaml").write_text("{{ .Values }}: [\n")  # not in a chart
+    broken = runner.invoke(cli, ["validate", "--path", str(root)])
+    assert broken.exit_code == 2
+    assert broken.output.startswith("templates/broken.yaml:2: document: invalid YAML")

@@ -103,6 +103,18 @@ def test_pause_and_resume_comments_map_to_suspend(rig: Rig) -> None:
     assert rig.driver.advance(pr, "promote").suspend is False
 
 
+def test_a_paused_step_pr_waits_until_resumed(rig: Rig) -> None:
+    sha, proposal = _propose(rig, 3, "advance")
+    pr = proposal.pr  # type: ignore[attr-defined]
+    rig.person_comments(pr, "/gitbot pause")
+    progress = rig.driver.advance(pr, "advance", gitbot_sha=sha)
+    assert (progress.outcome, progress.suspend) == (Outcome.WAITING, True)
+    assert progress.reason.startswith("paused by `/gitbot pause`")
+    assert not any("advance step 3" in s for s in rig.main_log())
+    rig.person_comments(pr, "/gitbot resume")
+    assert rig.driver.advance(pr, "advance", gitbot_sha=sha).outcome is Outcome.MERGED
+
+
 def test_the_local_approve_releases_a_promotion(rig: Rig) -> None:
     _sha, proposal = _propose(rig, 7, "promote")
     pr = proposal.pr  # type: ignore[attr-defined]
@@ -177,6 +189,25 @@ def test_a_persons_commit_on_the_pr_branch_is_kept_and_reported(rig: Rig) -> Non
     progress = rig.driver.advance(pr, "promote", local_approval="dana", gitbot_sha=sha)
     assert progress.outcome is Outcome.MERGED and progress.foreign
     assert remote_file(rig.bare, "apps/podinfo/note.txt") == "reviewed\n"
+    noted = git(person, "rev-parse", "HEAD")
+    assert [(c[0], c[2]) for c in progress.added] == [(noted, "note")]  # named for the report
+
+
+def test_a_push_to_main_that_conflicts_is_reported_as_a_conflict(rig: Rig) -> None:
+    sha, proposal = _propose(rig, 4, "advance", text="weight: 20\n")
+    pr = proposal.pr  # type: ignore[attr-defined]
+    rig.red_check(pr)  # the step waits
+    person = rig.tmp / "person"
+    git(rig.tmp, "clone", "-q", str(rig.bare), str(person))
+    write(person, "apps/podinfo/vs.yaml", "weight: 10  # by hand\n")
+    git(person, "add", "-A")
+    git(person, "commit", "-q", "-m", "by hand")
+    git(person, "push", "-q", "origin", "main")
+    rig.green_check(pr)
+    progress = rig.driver.advance(pr, "advance", gitbot_sha=sha)
+    assert (progress.outcome, progress.conflict) == (Outcome.WAITING, True)
+    assert progress.reason.startswith("conflicts with the base branch")
+    assert rig.main_log()[0] == "by hand"  # nothing merged over it
 
 
 def test_gitbot_never_forces_over_a_rewritten_branch(rig: Rig) -> None:

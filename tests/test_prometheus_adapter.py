@@ -201,8 +201,16 @@ def test_readiness_unknown_without_series(metrics: PrometheusMetrics, name: str)
 
 
 @pytest.mark.prometheus
-def test_applied_revisions(metrics: PrometheusMetrics) -> None:
+def test_applied_revisions(metrics: PrometheusMetrics, prom: PrometheusServer) -> None:
     assert metrics.applied_revisions() == {"apps": SHA}
+    assert metrics.applied_kustomizations() == {("flux-system", "apps"): SHA}
+    with PrometheusMetrics(prom.url, cluster_labels={"cluster": "prod-us"}) as other:
+        assert other.applied_kustomizations() is None  # another cluster's series only
+        canary = make_canary(Metric(name="request-success-rate", interval="30s"),
+                             Metric(name="inline", query="vector(42)"))
+        by_name = {m.name: o for m, o in other.query_metrics(canary, {}, no_secrets)}
+        assert by_name["request-success-rate"].value is None  # builtins: this cluster's only
+        assert by_name["inline"] == QueryOutcome(42.0)  # the team's own queries: as written
 
 
 @pytest.mark.prometheus

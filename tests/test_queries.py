@@ -12,12 +12,14 @@ from gitbot.core.queries import (
     MetricQuery,
     QueryOutcome,
     QueryRenderError,
+    applied_revision_query,
     metric_query,
     parse_revision,
     readiness,
     readiness_from_series,
     readiness_query,
     render_query,
+    with_cluster_labels,
 )
 from gitbot.core.spec import (
     Analysis,
@@ -275,6 +277,26 @@ def test_parse_revision(label: str, sha: str) -> None:
 
 def test_applied_revision_query_names_kustomizations() -> None:
     assert APPLIED_REVISION_QUERY == 'gotk_resource_info{customresource_kind="Kustomization"}'
+    assert applied_revision_query() == APPLIED_REVISION_QUERY
+
+
+def test_cluster_labels_narrow_the_builtin_istio_queries() -> None:
+    canary = Canary(name="podinfo", namespace="test", target=ObjectRef(name="podinfo"),
+                    service=ServiceSpec(port=9898), analysis=Analysis())
+    promql = metric_query(canary, Metric(name="request-success-rate", interval="1m"), {}).promql
+    narrowed = with_cluster_labels(promql, {"cluster": "eu"})
+    assert narrowed.count('reporter="destination",cluster="eu",') == 2
+    assert narrowed.replace('cluster="eu",', "") == promql
+    assert with_cluster_labels(promql, {}) == promql
+
+
+def test_cluster_labels_narrow_the_flux_and_readiness_queries() -> None:
+    labels = {"region": "eu", "cluster": 'prod"eu'}
+    assert applied_revision_query(labels) == (
+        'gotk_resource_info{customresource_kind="Kustomization",cluster="prod\\"eu",'
+        'region="eu"}')
+    assert readiness_query("test", "podinfo", labels).endswith(
+        'namespace="test",deployment="podinfo",cluster="prod\\"eu",region="eu"}')
 
 
 def test_query_outcome_no_data() -> None:

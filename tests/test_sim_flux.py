@@ -63,7 +63,7 @@ def test_flux_applies_a_new_commit_only_after_its_interval(
     info = flux_info(cluster)
     assert len(info) == 1
     assert info[0]["revision"] == f"main@sha1:{second}"
-    assert (info[0]["customresource_kind"], info[0]["name"], info[0]["namespace"],
+    assert (info[0]["customresource_kind"], info[0]["name"], info[0]["exported_namespace"],
             info[0]["ready"]) == ("Kustomization", "flux-system", "flux-system", "True")
 
 

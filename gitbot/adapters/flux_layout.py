@@ -50,6 +50,11 @@ def is_owned(path: str | None) -> bool:
     return bool(path) and (path == OWN_ROOT or str(path).startswith(OWN_ROOT + "/"))
 
 
+def own_name(team: FluxKustomization) -> str:
+    """`gitbot-<name>`: the Flux Kustomization applying gitbot's directory for `team`."""
+    return f"{OWN_PREFIX}{team.name}"
+
+
 def own_kustomization(cluster: str, team: FluxKustomization) -> dict[str, Any]:
     """The Flux Kustomization applying gitbot's directory for the team Kustomization `team`."""
     spec: dict[str, Any] = {
@@ -64,7 +69,7 @@ def own_kustomization(cluster: str, team: FluxKustomization) -> dict[str, Any]:
     return {
         "apiVersion": FLUX_API,
         "kind": "Kustomization",
-        "metadata": {"name": f"{OWN_PREFIX}{team.name}", "namespace": team.namespace},
+        "metadata": {"name": own_name(team), "namespace": team.namespace},
         "spec": spec,
     }
 

@@ -67,6 +67,14 @@ class FluxSpecs:
     def owner(self, obj: RenderedObject) -> RenderedKustomization:
         return self.view.by_name(obj.origin.kustomization)
 
+    def notes(self) -> list[str]:
+        """What `validate` says about the Kustomizations it skipped (not errors)."""
+        start = self.view.kustomizations[0].kustomization.source if self.view.kustomizations \
+            else None
+        return [f"{k.where()}: skipped: its source {k.source} is not the repository's "
+                f"{start or 'GitRepository'}; gitbot does not see what it applies"
+                for k in sorted(self.view.external, key=lambda k: (k.file or "", k.line or 0))]
+
     def revision(self, canary: Canary) -> str:
         """The effective revision: the rendered pod template and the configs it uses (for a
         HelmRelease target: its chart version, values and valuesFrom content)."""

@@ -45,8 +45,10 @@ def releases_applied(query_series: QuerySeries, releases: Iterable[tuple[str, st
 class HelmGate:
     """The observer's HelmRelease step; warns once when the series are not exported."""
 
-    def __init__(self, query_series: QuerySeries) -> None:
+    def __init__(self, query_series: QuerySeries,
+                 matchers: Mapping[str, str] | None = None) -> None:
         self.query_series = query_series
+        self.matchers = dict(matchers or {})  # flux.clusterLabels: this cluster's series
         self._warned = False
 
     def synced(self, canary: Canary, flux: FluxSpecs | None) -> bool:
@@ -60,7 +62,7 @@ class HelmGate:
         if flux.view.find("HelmRelease", primary["name"], primary["namespace"]):
             keys.append((primary["namespace"], primary["name"]))
         try:
-            ok, why = releases_applied(self.query_series, keys)
+            ok, why = releases_applied(self.query_series, keys, self.matchers)
         except RetryableError as err:
             log.warning("%s: cannot tell whether helm-controller applied the releases (%s); "
                         "holding", canary.key, err)

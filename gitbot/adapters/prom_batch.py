@@ -32,7 +32,7 @@ from gitbot.core.batch_queries import (
     plain,
     readiness_promql,
 )
-from gitbot.core.queries import QueryOutcome
+from gitbot.core.queries import QueryOutcome, with_cluster_labels
 from gitbot.core.spec import Canary, Metric, MetricTemplate
 from gitbot.core.state import Readiness
 
@@ -42,8 +42,9 @@ Answer = dict[tuple[str, str], QueryOutcome] | str  # per workload, or the error
 class BatchedMetrics(PrometheusMetrics):
     """`PrometheusMetrics` answering builtin metrics from one query per pass and batch."""
 
-    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        super().__init__(url, timeout=timeout)
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 cluster_labels: Mapping[str, str] | None = None) -> None:
+        super().__init__(url, timeout=timeout, cluster_labels=cluster_labels)
         self._members: dict[BatchKey, set[tuple[str, str]]] = {}
         self._answers: dict[BatchKey, Answer] = {}
         self._deployments: set[tuple[str, str]] = set()
@@ -94,7 +95,8 @@ class BatchedMetrics(PrometheusMetrics):
             return super().deployment_readiness(namespace, name, threshold_pct, kind)
         if self._ready is None:
             self.batched_queries += 1
-            self._ready = _by_deployment(self.query_series(readiness_promql(self._deployments)))
+            self._ready = _by_deployment(self.query_series(
+                readiness_promql(self._deployments, self.cluster_labels)))
         found = self._ready if isinstance(self._ready, str) else \
             self._ready.get((namespace, name), [])
         return readiness_of(found, namespace, name, threshold_pct, kind)
@@ -112,7 +114,10 @@ class BatchedMetrics(PrometheusMetrics):
 
     def _run(self, client: PrometheusMetrics, key: BatchKey) -> Answer:
         self.batched_queries += 1
-        series = client.query_series(batched_promql(key, self._members[key]))
+        promql = batched_promql(key, self._members[key])
+        if client is self:  # this cluster's series (flux.clusterLabels), as PrometheusMetrics
+            promql = with_cluster_labels(promql, self.cluster_labels)
+        series = client.query_series(promql)
         if isinstance(series, str):
             return series
         answer: dict[tuple[str, str], QueryOutcome] = {}

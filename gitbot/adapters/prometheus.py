@@ -34,14 +34,15 @@ from gitbot.adapters.prometheus_answer import (
 )
 from gitbot.adapters.redact import register_secret
 from gitbot.core.queries import (
-    APPLIED_REVISION_QUERY,
     MetricQuery,
     QueryOutcome,
     QueryRenderError,
+    applied_revision_query,
     metric_query,
     parse_revision,
     readiness_from_series,
     readiness_query,
+    with_cluster_labels,
 )
 from gitbot.core.spec import Canary, Metric, MetricTemplate
 from gitbot.core.state import Readiness
@@ -65,8 +66,10 @@ class PrometheusMetrics:
         basic_auth: tuple[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         insecure_skip_verify: bool = False,
+        cluster_labels: Mapping[str, str] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self.cluster_labels = dict(cluster_labels or {})  # flux.clusterLabels: this cluster
         self.timeout = timeout
         self._headers = dict(headers or {})
         if bearer_token:
@@ -117,25 +120,36 @@ class PrometheusMetrics:
         self, namespace: str, name: str, threshold_pct: int, kind: str = "canary"
     ) -> Readiness:
         """Readiness of a Deployment from kube-state-metrics series (Flagger's rule)."""
-        series = self.query_series(readiness_query(namespace, name))
+        series = self.query_series(readiness_query(namespace, name, self.cluster_labels))
         return readiness_of(series, namespace, name, threshold_pct, kind)
 
     def applied_revisions(self) -> dict[str, str] | None:
         """Kustomization name -> applied commit sha; None when Flux's series does not exist.
 
-        Raises `RetryableError` when Prometheus cannot be queried or answers nonsense (try
-        again next tick).
+        Only this cluster's series (`cluster_labels`). Raises `RetryableError` when Prometheus
+        cannot be queried or answers nonsense (try again next tick).
         """
-        series = self.query_series(APPLIED_REVISION_QUERY)
+        applied = self.applied_kustomizations()
+        return None if applied is None else {name: sha for (_ns, name), sha in applied.items()}
+
+    def applied_kustomizations(self) -> dict[tuple[str, str], str] | None:
+        """(namespace, name) -> applied commit sha of this cluster's Kustomizations.
+
+        The namespace is the series' `exported_namespace` (Flux's monitoring config, README),
+        "" when it has none (a `namespace` label is the scrape target's, kube-state-metrics'
+        own, not the Kustomization's). None when Flux's series does not exist.
+        """
+        series = self.query_series(applied_revision_query(self.cluster_labels))
         if isinstance(series, str):
             raise RetryableError(series)
         if not series:
             return None
-        revisions: dict[str, str] = {}
+        revisions: dict[tuple[str, str], str] = {}
         for sample in series:
             labels = sample.get("metric", {})
             if isinstance(labels.get("name"), str) and isinstance(labels.get("revision"), str):
-                revisions[labels["name"]] = parse_revision(labels["revision"])
+                namespace = labels.get("exported_namespace", "")
+                revisions[(str(namespace), labels["name"])] = parse_revision(labels["revision"])
         return revisions
 
     def query_metrics(
@@ -166,6 +180,8 @@ class PrometheusMetrics:
             client = self._client_for(query, template, resolve_secret)
         except Exception as exc:  # the resolver is the caller's code: report, never crash
             return QueryOutcome(None, f"Metric template {query.template_key} secret: {exc}")
+        if query.builtin and client is self:  # this cluster's series (flux.clusterLabels)
+            return client.query_value(with_cluster_labels(query.promql, self.cluster_labels))
         return client.query_value(query.promql)
 
     def _client_for(

@@ -130,8 +130,17 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
 
 def yaml_files(root: Path) -> Iterator[Path]:
     """Every `*.yaml` / `*.yml` file under `root`, sorted, outside hidden and symlinked
-    directories (a symlink to another listed file is read under the target's name)."""
-    yield from (root / rel for rel in sorted(repo_files(root, (".yaml", ".yml"), skip_hidden=True)))
+    directories (a symlink to another listed file is read under the target's name) and outside
+    Helm charts' `templates/` (Go templates, not YAML: a chart beside the manifests, as in
+    stefanprodan/podinfo, is not an invalid document)."""
+    files = sorted(repo_files(root, (".yaml", ".yml"), skip_hidden=True))
+    yield from (root / rel for rel in files if not _chart_template(root, rel))
+
+
+def _chart_template(root: Path, rel: str) -> bool:
+    parts = rel.split("/")
+    return any(parts[i] == "templates" and (root.joinpath(*parts[:i]) / "Chart.yaml").is_file()
+               for i in range(len(parts) - 1))
 
 
 class _Namespaces:

@@ -14,6 +14,7 @@ select more in an alternation than alone); the others keep their own query.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitbot.core.queries import (
@@ -22,6 +23,7 @@ from gitbot.core.queries import (
     SPEC_REPLICAS,
     SUCCESS_RATE,
     UPDATED_REPLICAS,
+    extra_matchers,
 )
 from gitbot.core.spec import Canary, Metric
 
@@ -58,12 +60,15 @@ def batch_key(canary: Canary, metric: Metric) -> BatchKey | None:
     return BatchKey(metric.name, metric.interval, canary.metrics_server)
 
 
-def readiness_promql(deployments: set[tuple[str, str]]) -> str:
-    """The kube-state-metrics series of every (namespace, deployment) in one query."""
+def readiness_promql(deployments: set[tuple[str, str]],
+                     matchers: Mapping[str, str] | None = None) -> str:
+    """The kube-state-metrics series of every (namespace, deployment) in one query (of one
+    cluster when `matchers`, config `flux.clusterLabels`, are given)."""
     names = "|".join((SPEC_REPLICAS, UPDATED_REPLICAS, AVAILABLE_REPLICAS))
     namespaces = "|".join(sorted({ns for ns, _ in deployments}))
     targets = "|".join(sorted({d for _, d in deployments}))
-    return f'{{__name__=~"{names}",namespace=~"{namespaces}",deployment=~"{targets}"}}'
+    return (f'{{__name__=~"{names}",namespace=~"{namespaces}",deployment=~"{targets}"'
+            f"{extra_matchers(matchers)}}}")
 
 
 def batched_promql(key: BatchKey, workloads: set[tuple[str, str]]) -> str:

@@ -27,7 +27,9 @@ from gitbot.core.state import Phase, RepoChange
 
 def advance(tick: Tick) -> None:
     """Handle a tick in an active phase."""
-    if tick.phase in ANALYSIS_PHASES:
+    if tick.phase in ANALYSIS_PHASES and tick.obs.routing_update:
+        _update_routing(tick)
+    elif tick.phase in ANALYSIS_PHASES:
         _analysis_phase(tick)
     elif _primary_ready(tick):
         tick.update(not_ready_since="")
@@ -35,6 +37,16 @@ def advance(tick: Tick) -> None:
             strategies.promoting(tick)
         else:
             strategies.finalising(tick)
+
+
+def _update_routing(tick: Tick) -> None:
+    """The Canary's service/route fields changed mid-run: the generated objects follow them at
+    the current weights, in one commit that is not a step; the analysis goes on next tick."""
+    fields = tick.obs.routing_update
+    tick.commit(RepoChange("update-routing", f"update routing ({fields})", update_routing=True,
+                           traffic=tick.state.traffic))
+    tick.log = (f"{tick.spec.key}: the Canary's routing changed ({fields}); updated at "
+                f"weight {tick.state.traffic.canary_weight}, the analysis resumes next tick")
 
 
 def _primary_ready(tick: Tick) -> bool:

@@ -50,6 +50,25 @@ AVAILABLE_REPLICAS = "kube_deployment_status_replicas_available"
 #: Flux's applied-revision series (Flux monitoring setup, kube-state-metrics custom resources).
 APPLIED_REVISION_QUERY = 'gotk_resource_info{customresource_kind="Kustomization"}'
 
+
+def extra_matchers(matchers: Mapping[str, str] | None) -> str:
+    """`,key="value"` for each extra label matcher (config `flux.clusterLabels`), sorted."""
+    pairs = sorted((matchers or {}).items())
+    return "".join(f",{key}={label_value(value)}" for key, value in pairs)
+
+
+def with_cluster_labels(promql: str, matchers: Mapping[str, str] | None) -> str:
+    """A builtin Istio query (BUILTIN_QUERIES, rendered) narrowed to one cluster's series."""
+    if not matchers:
+        return promql
+    head = 'reporter="destination",'
+    return promql.replace(head, head + extra_matchers(matchers)[1:] + ",")
+
+
+def applied_revision_query(matchers: Mapping[str, str] | None = None) -> str:
+    """APPLIED_REVISION_QUERY narrowed to one cluster's series (`cluster="prod-eu"`)."""
+    return APPLIED_REVISION_QUERY[:-1] + extra_matchers(matchers) + "}"
+
 _EXPR = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)
 _IDENT = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_-]*))?")
 
@@ -192,12 +211,14 @@ def label_value(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def readiness_query(namespace: str, deployment: str) -> str:
-    """One query returning the three kube-state-metrics series of a Deployment (by __name__)."""
+def readiness_query(namespace: str, deployment: str,
+                    matchers: Mapping[str, str] | None = None) -> str:
+    """One query returning the three kube-state-metrics series of a Deployment (by __name__),
+    of one cluster when `matchers` (config `flux.clusterLabels`) are given."""
     names = "|".join((SPEC_REPLICAS, UPDATED_REPLICAS, AVAILABLE_REPLICAS))
     return (
         f'{{__name__=~"{names}",namespace={label_value(namespace)},'
-        f"deployment={label_value(deployment)}}}"
+        f"deployment={label_value(deployment)}{extra_matchers(matchers)}}}"
     )
 
 

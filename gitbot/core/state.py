@@ -108,6 +108,10 @@ class PullRequestRef:
 
     `number` is 0 between "branch pushed" and "PR opened" (a restart then looks the PR up by
     its branch and never opens a second one). `paused`: a `/gitbot pause` on it is in force.
+    `attempt`: 2, 3, ... when a person's push to the base branch superseded the earlier PR of
+    the same step (the branch name then ends in `-r<attempt>`). `base_traffic`: the traffic the
+    base branch declared when the PR was proposed, i.e. what is merged while it waits (drift
+    is checked against it, never against the PR's unmerged values).
     """
 
     branch: str
@@ -117,6 +121,8 @@ class PullRequestRef:
     number: int = 0
     url: str = ""
     paused: bool = False
+    attempt: int = 1
+    base_traffic: Traffic | None = None
 
 
 @dataclass(frozen=True)
@@ -260,8 +266,13 @@ def _tick_from_json(data: Mapping[str, Any]) -> TickRecord:
 def _pull_request(data: Any) -> PullRequestRef | None:
     if not data:
         return None
+    fields = dict(fields_of(data, "pull_request"))
+    base = fields.pop("base_traffic", None)
     try:
-        return PullRequestRef(**fields_of(data, "pull_request"))
+        return PullRequestRef(
+            **fields,
+            base_traffic=None if base is None else _traffic(base, "pull_request.base_traffic"),
+        )
     except TypeError as err:
         raise StateFormatError(f"pull_request: {err}") from None
 

@@ -225,5 +225,6 @@ class SimCluster:
         status = self.flux_status()
         revision = f"{self.branch}@sha1:{status.applied_sha}" if status.applied_sha else ""
         return [*self._telemetry.families(), *deployment_families(self.deployments()),
-                flux_family(revision, status.ready), helm_family(self._helm_releases, True)]
+                flux_family(revision, status.ready, status.kustomizations),
+                helm_family(self._helm_releases, True)]
 

@@ -37,8 +37,8 @@ REQUEST_LABELS = (
     "connection_security_policy",
 )
 FLUX_LABELS = (
-    "customresource_group", "customresource_kind", "customresource_version", "name", "namespace",
-    "revision", "ready", "suspended",
+    "customresource_group", "customresource_kind", "customresource_version", "name",
+    "exported_namespace", "revision", "ready", "suspended",
 )
 
 
@@ -143,15 +143,19 @@ def deployment_families(deployments: Sequence[DeploymentSnapshot]) -> list[Metri
     return [spec, available, updated]
 
 
-def flux_family(revision: str, ready: bool) -> Metric:
-    """``gotk_resource_info`` for the flux-system Kustomization (no sample before a revision)."""
+def flux_family(revision: str, ready: bool,
+                kustomizations: Sequence[tuple[str, str]] = (("flux-system", "flux-system"),)
+                ) -> Metric:
+    """``gotk_resource_info``, one series per Flux Kustomization (namespace, name) with the
+    labels of Flux's monitoring config (README); no sample before a revision."""
     info = GaugeMetricFamily("gotk_resource_info", "Flux resource info", labels=FLUX_LABELS)
     if revision:
-        info.add_metric(
-            ("kustomize.toolkit.fluxcd.io", "Kustomization", "v1", "flux-system", "flux-system",
-             revision, "True" if ready else "False", "false"),
-            1.0,
-        )
+        for namespace, name in kustomizations:
+            info.add_metric(
+                ("kustomize.toolkit.fluxcd.io", "Kustomization", "v1", name, namespace,
+                 revision, "True" if ready else "False", "false"),
+                1.0,
+            )
     return info
 
 

@@ -32,6 +32,8 @@ from gitbot.sim.helm import render_release
 from gitbot.sim.objects import KubeObject, ManifestError, parse_object
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+BOOTSTRAP = ("flux-system", "flux-system")
+Key = tuple[str, str]
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 
 
@@ -42,6 +44,13 @@ class GitError(RuntimeError):
 def load_manifests(root: Path, cluster: str | None = None) -> list[KubeObject]:
     """All simulated objects under ``root``: the rendered output of the Flux Kustomizations of
     ``cluster`` (default: the only one), else the plain files honouring kustomization.yaml."""
+    return load_cluster(root, cluster)[0]
+
+
+def load_cluster(root: Path, cluster: str | None = None
+                 ) -> tuple[list[KubeObject], tuple[Key, ...]]:
+    """``load_manifests`` and the (namespace, name) of each Flux Kustomization applying them
+    (a plain repository: bootstrap's flux-system alone)."""
     try:
         view = render_repository(root, cluster)
     except InvalidInputError as err:  # a failing Kustomization: Flux keeps the last revision
@@ -51,11 +60,13 @@ def load_manifests(root: Path, cluster: str | None = None) -> list[KubeObject]:
         for item in view.objects():
             docs += helm_objects(item.obj) if is_helm_release(item.obj) else [item.obj]
         parsed = (parse_object(doc) for doc in docs)
-        return [obj for obj in parsed if obj is not None]
+        keys = tuple((r.kustomization.namespace, r.kustomization.name)
+                     for r in view.kustomizations)
+        return [obj for obj in parsed if obj is not None], keys
     objects: list[KubeObject] = []
     for path, namespace in _manifest_files(root, None):
         objects.extend(_load_file(path, namespace))
-    return objects
+    return objects, (BOOTSTRAP,)
 
 
 def is_helm_release(doc: Mapping[str, Any]) -> bool:
@@ -179,11 +190,13 @@ class GitMirror:
 
 @dataclass(frozen=True)
 class FluxStatus:
-    """What Flux reports: the applied sha, whether the last attempt worked, and its error."""
+    """What Flux reports: the applied sha, whether the last attempt worked, and its error;
+    the Flux Kustomizations (namespace, name) that applied it."""
 
     applied_sha: str
     ready: bool
     error: str
+    kustomizations: tuple[Key, ...] = (BOOTSTRAP,)
 
 
 ApplyCallback = Callable[[Sequence[KubeObject], str], None]
@@ -196,6 +209,7 @@ class FluxSync:
                  cluster: str | None = None) -> None:
         self._mirror, self._apply = mirror, apply
         self._cluster = cluster  # the Flux cluster directory applied (None: the only one)
+        self._kustomizations: tuple[Key, ...] = (BOOTSTRAP,)
         self._lock = threading.Lock()
         self._interval, self._paused = interval, False
         self._applied, self._error, self._failed_sha = "", "", ""
@@ -216,7 +230,7 @@ class FluxSync:
     def status(self) -> FluxStatus:
         """A consistent snapshot of the sync state."""
         with self._lock:
-            return FluxStatus(self._applied, not self._error, self._error)
+            return FluxStatus(self._applied, not self._error, self._error, self._kustomizations)
 
     def poll(self, now: float | None = None) -> None:
         """Fetch, and apply the head when it is new and its delay has passed."""
@@ -254,7 +268,7 @@ class FluxSync:
 
     def _reconcile(self, head: str) -> None:
         try:
-            objects = load_manifests(self._mirror.checkout(head), self._cluster)
+            objects, kustomizations = load_cluster(self._mirror.checkout(head), self._cluster)
         except (ManifestError, GitError, OSError) as err:
             with self._lock:
                 self._error, self._failed_sha = str(err), head
@@ -263,5 +277,6 @@ class FluxSync:
         self._apply(objects, head)
         with self._applied_event:
             self._applied, self._error, self._failed_sha = head, "", ""
+            self._kustomizations = kustomizations
             self._pending_since = None
             self._applied_event.notify_all()

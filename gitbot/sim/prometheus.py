@@ -10,13 +10,14 @@ sample is queryable about 5 s after start: poll with `wait_for_data`, never slee
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -64,9 +65,20 @@ def free_port() -> int:
         return port
 
 
-def scrape_config(targets: Sequence[str], interval: str = "1s") -> str:
-    """A prometheus.yml scraping `targets` (`host:port`) every `interval`."""
-    listed = ", ".join(f'"{t}"' for t in targets)
+Target = str | tuple[str, Mapping[str, str]]
+
+
+def scrape_config(targets: Sequence[Target], interval: str = "1s") -> str:
+    """A prometheus.yml scraping `targets` every `interval`: `host:port`, or (`host:port`,
+    labels) whose labels every series of that target carries (one cluster of several, as a
+    Thanos or Mimir Prometheus holds them: `cluster="prod-eu"`)."""
+    plain = [t for t in targets if isinstance(t, str)]
+    groups = [f'      - targets: [{", ".join(json.dumps(t) for t in plain)}]\n'] if plain else []
+    for target in targets:
+        if not isinstance(target, str):
+            address, labels = target
+            groups.append(f"      - targets: [{json.dumps(address)}]\n"
+                          f"        labels: {json.dumps(dict(labels), sort_keys=True)}\n")
     return (
         "global:\n"
         f"  scrape_interval: {interval}\n"
@@ -75,7 +87,7 @@ def scrape_config(targets: Sequence[str], interval: str = "1s") -> str:
         "scrape_configs:\n"
         "  - job_name: gitbot-sim\n"
         "    static_configs:\n"
-        f"      - targets: [{listed}]\n"
+        + "".join(groups)
     )
 
 
@@ -84,7 +96,7 @@ class PrometheusServer:
 
     def __init__(
         self,
-        targets: Sequence[str],
+        targets: Sequence[Target],
         *,
         binary: str | None = None,
         scrape_interval: str = "1s",

@@ -74,6 +74,7 @@ class World:
         mode: str = "push",
         extra_config: Callable[[World], str] | None = None,
         flux: bool | str = False,
+        prepare: Callable[[Developer], None] | None = None,
     ) -> None:
         self.base = base
         self.options = options or CanaryOptions()
@@ -90,6 +91,7 @@ class World:
         # flux2-kustomize-helm-example (gitbot.sim.gitops_helm), gitbot serving production
         self.key = f"{gitops_helm.NAMESPACE}/podinfo" if flux == "helm" else "test/podinfo"
         self.flux_cluster = gitops_helm.CLUSTER if flux == "helm" else None
+        self.prepare = prepare  # reshapes the repository (another layout) before the cluster starts
         self._stack = ExitStack()
         self.inbox: Inbox
         self.dev: Developer
@@ -116,6 +118,8 @@ class World:
         for hook in self.options.webhooks:  # "INBOX/path" points a webhook at the inbox
             hook["url"] = str(hook["url"]).replace("INBOX", self.inbox.url)
         self.dev = create_gitops_repo(self.base, options=self.options, flux=self.flux)
+        if self.prepare is not None:
+            self.prepare(self.dev)
         self.cluster = self._stack.enter_context(
             SimCluster(
                 str(self.dev.remote), "main", scenario=self.scenario,

@@ -76,6 +76,7 @@ class MergeResult:
     sha: str = ""  # the new head of the base branch
     stale: bool = False  # the head moved since it was read (GitHub 409)
     reason: str = ""  # why not (GitHub's 405 message, a conflict)
+    conflict: bool = False  # the head does not merge cleanly into the base
 
 
 class StaleHeadError(GitbotError):

@@ -76,6 +76,18 @@ class RemoteBranches:
         other = self._run.run("log", "-1", fmt, theirs, check=False).out.strip()
         return bool(mine) and mine != "|" and mine == other
 
+    def added(self, ours: str, branch: str, most: int = 10) -> list[tuple[str, str, str]]:
+        """(sha, author, subject) of the commits on the remote `branch` after gitbot's `ours`,
+        newest first (a person's commits pushed onto gitbot's PR branch); [] when none."""
+        check_branch(branch)
+        head = fetch_branch(self._run, branch)
+        if head is None or head == ours:
+            return []
+        result = self._run.run("log", f"--max-count={most}", "--format=%H%x1f%an%x1f%s",
+                               f"{ours}..{head}", "--", check=False)
+        rows = [line.split("\x1f") for line in result.out.splitlines()] if result.ok else []
+        return [(r[0], r[1], r[2]) for r in rows if len(r) == 3]
+
     def message(self, sha: str) -> str:
         """The full message of a commit in the local repository ("" when it is not there)."""
         result = self._run.run("log", "-1", "--format=%B", sha, "--", check=False, strip=False)

@@ -5,10 +5,12 @@ Built by `make_forge`; called by the pull-request driver. Budget-conscious: the 
 create PR + labels + `gitbot/analysis` status + merge = 4 requests; branches are pushed and
 deleted with `git`, not the API. Every call is bounded: a per-request `timeout`, a few retries of
 5xx on idempotent methods only (a retried `POST` could open a duplicate PR), and rate limits
-handled here: `Retry-After` / `X-RateLimit-Reset` honoured up to `max_wait` seconds, beyond that
-a `ForgeBudgetError` (retry next tick), and no request at all while the last response said the
-budget is spent. The token is read from `tokenEnv` / `tokenFile`, handed to PyGithub's
-`Auth.Token`, and never logged or put in a URL or an error.
+handled here: a secondary limit (403/429 with `Retry-After`, or none: a minute) is waited out up
+to `max_wait` seconds and the request made again (GitHub did not act on it); a spent primary
+budget (`X-RateLimit-Remaining: 0`) is never slept on: a `ForgeBudgetError` saying when it
+resets, the canary waits (its tick ends, nothing half-done is lost: the state branch records the
+PR first), and no request at all is sent until that reset. The token is read from `tokenEnv` /
+`tokenFile`, handed to PyGithub's `Auth.Token`, and never logged or put in a URL or an error.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import requests
-from github import Auth, Github, GithubException
+from github import Auth, Github, GithubException, UnknownObjectException
 from github.PullRequest import PullRequest as GhPull
 from urllib3.util.retry import Retry
 
@@ -180,9 +182,16 @@ class GitHubForge:
             state, description=description[:140], context=STATUS_CONTEXT))
 
     def can_write(self, user: str) -> bool:
+        """Whether `user` has write access (GitHub's base role admin or write; maintain is
+        answered as write). Asked once per user; an unknown account (404) has none."""
+        def permission() -> str:
+            try:
+                return str(self._repo.get_collaborator_permission(user))
+            except UnknownObjectException:
+                return "none"
+
         if user not in self._writers:
-            perm = self._call(f"reading the permission of {user}",
-                              lambda: self._repo.get_collaborator_permission(user))
+            perm = self._call(f"reading the permission of {user}", permission)
             self._writers[user] = perm in WRITE_PERMISSIONS
         return self._writers[user]
 
@@ -208,15 +217,19 @@ class GitHubForge:
             try:
                 return action()
             except GithubException as err:
+                if _primary_spent(err):
+                    raise self._spent(what, _reset_of(err)) from None
                 wait = self._backoff(err)
                 if wait is None:
                     raise _translate(err, what, self._name) from None
                 if wait > self._max_wait or attempt == 2:
                     raise ForgeBudgetError(
-                        f"GitHub rate limit while {what}: retry in {wait:.0f}s "
-                        f"(limit {self._max_wait:.0f}s per call); gitbot tries again next tick"
-                    ) from None
-                log.warning("GitHub rate limit while %s; waiting %.0fs", what, wait)
+                        f"GitHub secondary rate limit ({err.status}) while {what}: retry in "
+                        f"{wait:.0f}s (more than {self._max_wait:.0f}s, or a third time); "
+                        "gitbot tries again next tick") from None
+                log.warning("GitHub secondary rate limit (%d, Retry-After %.0fs) while %s; "
+                            "waiting %.0fs, then making the request again",
+                            err.status, wait, what, wait)
                 self._sleep(wait)
             except requests.RequestException as err:
                 raise RetryableError(f"GitHub API unreachable while {what}: "
@@ -227,18 +240,22 @@ class GitHubForge:
         remaining, _limit = self._gh.requester.rate_limiting
         reset = float(self._gh.requester.rate_limiting_resettime or 0)
         if remaining == 0 and reset > self._clock():
-            raise ForgeBudgetError(
-                f"GitHub API budget spent (X-RateLimit-Remaining 0) before {what}; it resets in "
-                f"{reset - self._clock():.0f}s; gitbot tries again then")
+            raise self._spent(what, reset)
+
+    def _spent(self, what: str, reset: float) -> ForgeBudgetError:
+        wait = max(0.0, reset - self._clock())
+        at = time.strftime("%H:%M:%SZ", time.gmtime(reset)) if reset else "its reset"
+        return ForgeBudgetError(
+            f"GitHub API budget spent (X-RateLimit-Remaining 0) before {what}; it resets at "
+            f"{at} (in {wait:.0f}s); the canary waits and gitbot tries again then")
 
     def _backoff(self, err: GithubException) -> float | None:
+        """Seconds to wait out a secondary rate limit; None: not a rate limit."""
         if err.status not in (403, 429):
             return None
-        headers = {k.lower(): v for k, v in (err.headers or {}).items()}
+        headers = _headers(err)
         if "retry-after" in headers:
             return float(headers["retry-after"])
-        if headers.get("x-ratelimit-remaining") == "0":
-            return max(0.0, float(headers.get("x-ratelimit-reset", 0)) - self._clock()) + 1
         if err.status == 429 or "rate limit" in _message(err).lower():
             return float(_SECONDARY_DEFAULT)
         return None
@@ -256,6 +273,24 @@ class GitHubForge:
             merged_sha=(raw.get("merge_commit_sha") or "") if merged else "",
             mergeable=raw.get("mergeable"), mergeable_state=raw.get("mergeable_state") or "",
         )
+
+
+def _headers(err: GithubException) -> dict[str, str]:
+    return {k.lower(): v for k, v in (err.headers or {}).items()}
+
+
+def _primary_spent(err: GithubException) -> bool:
+    """GitHub's answer when the primary budget is spent: 403/429, remaining 0, no Retry-After."""
+    headers = _headers(err)
+    return (err.status in (403, 429) and headers.get("x-ratelimit-remaining") == "0"
+            and "retry-after" not in headers)
+
+
+def _reset_of(err: GithubException) -> float:
+    try:
+        return float(_headers(err).get("x-ratelimit-reset", 0))
+    except ValueError:
+        return 0.0
 
 
 def _iso(value: Any) -> str:

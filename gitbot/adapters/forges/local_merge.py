@@ -95,7 +95,8 @@ def _conflict(run: Runner, abort: tuple[str, ...]) -> MergeResult:
     files = run.run("diff", "--name-only", "--diff-filter=U", check=False).out.split()
     run.run(*abort, check=False)
     run.run("reset", "-q", "--hard", check=False)
-    return MergeResult(False, reason="conflicts with the base branch: " + ", ".join(files))
+    return MergeResult(False, reason="conflicts with the base branch: " + ", ".join(files),
+                       conflict=True)
 
 
 def _merge(run: Runner, head: str, base_sha: str, message: str) -> str | MergeResult:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 
-from gitbot.adapters.render import discovery, kustomize
+from gitbot.adapters.render import discovery, kustomize, substitute
 from gitbot.adapters.render.model import (
     FluxKustomization,
     FluxView,
@@ -57,7 +58,7 @@ def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float
     external: list[FluxKustomization] = []
     while queue:
         current = queue.popleft()
-        result = render_one(artifact, current, finder, timeout)
+        result = render_one(artifact, current, finder, timeout, rendered)
         rendered.append(result)
         for child in _children(result):
             if child.key in seen:
@@ -77,8 +78,13 @@ def _children(result: RenderedKustomization) -> list[FluxKustomization]:
 
 
 def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginFinder,
-               timeout: float) -> RenderedKustomization:
-    """Build one Flux Kustomization in the artifact copy; its objects with their origins."""
+               timeout: float, before: Sequence[RenderedKustomization] = ()
+               ) -> RenderedKustomization:
+    """Build one Flux Kustomization in the artifact copy; its objects with their origins.
+
+    `postBuild` variables come from the ConfigMaps rendered `before` it (applied first by the
+    cluster's Flux) or by itself.
+    """
     began = time.monotonic()
     with kustomize.prepared(artifact, kustomization) as (directory, keep):
         docs = kustomize.build(directory, artifact, kustomization, timeout)
@@ -87,4 +93,13 @@ def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginF
     for doc in docs:
         plain, origin = finder.split(doc, kustomization.path, kustomization.key, keep)
         objects.append(RenderedObject(plain, origin))
+    if kustomization.spec.get("postBuild"):
+        pool = [o for r in before for o in r.objects] + objects
+        values = substitute.variables(kustomization, pool)
+        objects = [RenderedObject(substitute.substitute(o.obj, values, _where(kustomization, o)),
+                                  o.origin) for o in objects]
     return RenderedKustomization(kustomization, tuple(objects), seconds)
+
+
+def _where(kustomization: FluxKustomization, obj: RenderedObject) -> str:
+    return f"{obj.origin.where()}: {obj.kind} {obj.name} ({kustomization.where()})"

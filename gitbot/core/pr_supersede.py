@@ -1,0 +1,77 @@
+"""When people's commits meet gitbot's open pull request (pure): the state as merged, and the
+texts gitbot writes.
+
+Called by `gitbot.landing_pr.PullRequestLanding`:
+
+- `merged_view`: while a step PR waits, the canary's state says what the PR *would* declare;
+  drift (`gitbot.core.drift`) must be judged against what is merged, so this is the state
+  without the unmerged change (the base branch's traffic, the previous step);
+- `superseded_comment`: the comment that closes gitbot's PR when a person's push to the base
+  branch replaced it, naming that commit and saying what gitbot does next;
+- `kept_event` / `kept_chat`: a person's commits pushed onto gitbot's PR branch were kept in the
+  merge; the event and the chat message name each commit and its author.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from gitbot.core.drift import Action, PersonCommit
+from gitbot.core.spec import Canary
+from gitbot.core.state import PullRequestRef, RolloutState
+
+NEXT_STEP = {
+    Action.HALT: "gitbot halts the canary (no commit, no analysis) until the branch declares "
+                 "gitbot's values again, then proposes the step anew",
+    Action.ROLLED_BACK: "gitbot takes it as a manual rollback: the run ends Failed and gitbot "
+                        "commits nothing",
+    Action.ROLLBACK: "gitbot rolls the canary back (all traffic to the primary, canary at 0)",
+}
+
+
+def merged_view(state: RolloutState, ref: PullRequestRef) -> RolloutState:
+    """`state` as the base branch has it while `ref` waits: no pending change, no PR, the
+    traffic the branch declared when the PR was proposed, and the step before the PR's."""
+    return replace(
+        state, pending=None, pull_request=None, traffic=ref.base_traffic or state.traffic,
+        step=max(0, ref.step - 1),
+    )
+
+
+def commit_text(commit: PersonCommit | None) -> str:
+    """`0123456789ab (dana: "subject")`, or "a commit" when none could be named."""
+    if commit is None:
+        return "a commit"
+    return f'{commit.sha[:12]} ({commit.author}: "{commit.subject}")'
+
+
+def superseded_comment(
+    base: str, by: PersonCommit | None, *, conflict: bool = False, findings: str = "",
+    action: Action | None = None, replacement: str = "", step: str = "",
+) -> str:
+    """Why gitbot closes its PR: `by` (a person's commit on `base`) replaced it.
+
+    With `findings` and `action`: the commit changed values gitbot manages (drift). Otherwise it
+    conflicts and gitbot proposed `step` again from the new base as `replacement` ("#12 url"),
+    or ("" replacement) the base branch declares the change already."""
+    head = f"Superseded by {commit_text(by)}, pushed to `{base}`"
+    if action is not None:
+        return (f"{head}: it changes what gitbot manages ({findings}). gitbot does not merge "
+                f"this pull request over it; {NEXT_STEP[action]}.")
+    why = "it conflicts with this change" if conflict else "it touches what this change edits"
+    if not replacement:
+        return f"{head}; `{base}` now declares this change already, so nothing is left to merge."
+    return (f"{head}; {why}. gitbot never force-pushes over a person's commit: it proposed "
+            f"{step} again from the new `{base}` as {replacement}.")
+
+
+def kept_event(number: int, commits: Sequence[PersonCommit]) -> str:
+    """The event when a PR merged with people's commits on top of gitbot's."""
+    named = "; ".join(f'{c.author}\'s commit {c.sha[:12]} "{c.subject}"' for c in commits)
+    return (f"Pull request #{number} merged with {named} pushed onto gitbot's branch "
+            "(kept, not force-pushed away)")
+
+
+def kept_chat(canary: Canary, number: int, commits: Sequence[PersonCommit]) -> str:
+    return f"{canary.dotted}: {kept_event(number, commits)}"

@@ -1,0 +1,183 @@
+"""Whole rollouts in pull-request mode against the GitHub API test server (real HTTP, a real bare
+repository behind it, gitbot's real app, the stand-in Prometheus): `/gitbot pause` and `/gitbot
+resume` comments count only from people with write access (asked through the collaborator
+permission endpoint, GitHub's shape), a secondary rate limit (403, then 429, with Retry-After)
+mid-rollout is waited out with a clear log line, a spent primary budget makes the canary wait
+with a clear message and no request until the reset, an auto-merged step costs at most four
+requests, a new revision supersedes the waiting promotion, and a push to main that conflicts
+with it supersedes it by a new promotion PR that waits for review again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+
+import pytest
+from prfast import BOT, PRIMARY, FastPR, fast_pr
+
+from gitbot.adapters.forges import PRState
+
+AUTO = "pullRequests:\n  review: []\n"  # every PR is merged by gitbot: the budget of a step
+
+
+def _promotion_waits(rig: FastPR) -> None:
+    rig.reconcile()
+    rig.dev.release("6.0.1")
+    rig.until(lambda: rig.phase() == "WaitingPromotion")
+
+
+def _permission_asked(rig: FastPR, user: str) -> int:
+    assert rig.api is not None
+    return rig.api.count("GET", f"/repos/acme/gitops/collaborators/{user}/permission")
+
+
+def test_pause_and_resume_comments_count_only_from_people_with_write_access(
+    tmp_path: Path,
+) -> None:
+    with fast_pr(tmp_path, "github") as rig:
+        _promotion_waits(rig)
+        pr = rig.open_pr()
+        rig.comment(pr, "/gitbot pause", user="eve")  # read access: ignored
+        rig.reconcile()
+        ref = rig.state().pull_request
+        assert ref is not None and not ref.paused
+        assert _permission_asked(rig, "eve") == 1
+
+        rig.comment(pr, "/gitbot pause", user="max")  # maintain: GitHub answers "write"
+        rig.reconcile()
+        ref = rig.state().pull_request
+        assert ref is not None and ref.paused
+        assert "skipping canary run as object is suspended" in rig.events()
+        rig.approve(pr, user="dana")
+        rig.reconcile()  # approved, but paused: nothing merges
+        assert rig.phase() == "WaitingPromotion"
+        assert rig.driver.forge.find(pr.branch).state is PRState.OPEN  # type: ignore[union-attr]
+
+        rig.comment(pr, "/gitbot resume", user="eve")  # ignored: still paused
+        rig.reconcile()
+        assert rig.phase() == "WaitingPromotion"
+        rig.comment(pr, "/gitbot resume", user="dana")
+        rig.until(lambda: rig.phase() == "Succeeded")
+        assert rig.driver.forge.find(pr.branch).state is PRState.MERGED  # type: ignore[union-attr]
+        assert rig.api is not None
+        assert _permission_asked(rig, "eve") == 1  # asked once per person, then remembered
+        assert not any(c.method == "POST" and c.path.endswith("/reviews") and c.user == BOT
+                       for c in rig.api.requests)  # gitbot never reviews its own PR
+
+
+def test_a_secondary_rate_limit_mid_rollout_is_waited_out_and_the_rollout_completes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with fast_pr(tmp_path, "github", extra=AUTO) as rig:
+        api = rig.api
+        assert api is not None
+        rig.reconcile()
+        rig.dev.release("6.0.1")
+        rig.until(lambda: rig.state().canary_weight == 20)
+        api.throttle(403, retry_after=1)
+        api.throttle(429, retry_after=1)
+        with caplog.at_level(logging.WARNING, logger="gitbot.forge"):
+            reports = rig.until(lambda: rig.phase() == "Succeeded")
+        assert all(not t.error for r in reports for t in r.ticks)  # no failed tick, no crash
+        assert [c.status for c in api.requests if c.status in (403, 429)] == [403, 429]
+        lines = [r.getMessage() for r in caplog.records]
+        assert any(line.startswith("GitHub secondary rate limit (403, Retry-After 1s) while ")
+                   for line in lines), lines
+        assert any(line.startswith("GitHub secondary rate limit (429, Retry-After 1s) while ")
+                   for line in lines), lines
+        branches = [p["head"] for p in api.model.pulls.values()]
+        assert len(branches) == len(set(branches))  # a refused create was never duplicated
+
+
+def test_an_auto_merged_step_costs_at_most_four_requests(tmp_path: Path) -> None:
+    with fast_pr(tmp_path, "github", extra=AUTO) as rig:
+        api = rig.api
+        assert api is not None
+        rig.reconcile()
+        rig.dev.release("6.0.1")
+        costs = []
+        for _ in range(20):
+            before = api.count()
+            report = rig.reconcile()
+            if report.ticks[0].commit:
+                made = [f"{c.method} {c.path}" for c in api.requests[before:]]
+                costs.append(made)
+            if rig.phase() == "Succeeded":
+                break
+        assert rig.phase() == "Succeeded" and len(costs) >= 8
+        assert all(len(made) <= 4 for made in costs), costs
+
+
+def test_a_spent_budget_makes_the_canary_wait_with_a_clear_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with fast_pr(tmp_path, "github", extra=AUTO) as rig:
+        api = rig.api
+        assert api is not None
+        rig.reconcile()
+        rig.dev.release("6.0.1")
+        rig.until(lambda: rig.state().canary_weight == 10)
+        api.spend_budget(reset_in=4)
+        reset = api.rate_reset
+        with caplog.at_level(logging.WARNING, logger="gitbot.reconciler"):
+            report = rig.reconcile()
+        error = report.ticks[0].error
+        assert error.startswith("GitHub API budget spent (X-RateLimit-Remaining 0) before ")
+        assert "the canary waits and gitbot tries again then" in error
+        assert any(r.levelname == "WARNING" and "waits: GitHub API budget spent" in r.getMessage()
+                   for r in caplog.records)
+        assert not any("weight 20" in s for s in rig.dev.log_subjects())  # the step waits
+        sent = api.count()
+        rig.reconcile()
+        if time.time() < reset:  # before the reset, not a single request is sent
+            assert api.count() == sent
+        deadline = time.monotonic() + 60
+        while rig.phase() != "Succeeded":  # after the reset the rollout goes on to the end
+            assert time.monotonic() < deadline, rig.events()[-4:]
+            rig.reconcile()
+            time.sleep(0.5)
+        assert api.rate_remaining > 0
+
+
+def test_a_new_revision_supersedes_the_waiting_promotion_on_github(tmp_path: Path) -> None:
+    with fast_pr(tmp_path, "github") as rig:
+        _promotion_waits(rig)
+        old = rig.open_pr()
+        rig.dev.release("6.0.5")
+        rig.reconcile()
+        assert rig.driver.forge.find(old.branch).state is PRState.CLOSED  # type: ignore[union-attr]
+        comment = rig.comments(old)[-1]
+        assert re.match(r"Superseded by #\d+ https://github\.test/acme/gitops/pull/\d+ "
+                        r"\(restart analysis for new revision\)", comment), comment
+        rig.until(lambda: rig.phase() == "WaitingPromotion")
+        assert rig.open_pr().number > old.number
+        assert rig.state().drift == ""
+
+
+def test_a_conflicting_push_supersedes_the_promotion_which_waits_for_review_again(
+    tmp_path: Path,
+) -> None:
+    with fast_pr(tmp_path, "github") as rig:
+        _promotion_waits(rig)
+        old = rig.open_pr()
+        text = rig.dev.read(PRIMARY)
+        image = next(line for line in text.splitlines() if "image:" in line)
+        sha = rig.dev.commit_files({PRIMARY: text.replace(image, image + "  # pinned by hand")},
+                                   "primary: note the pin")
+        rig.reconcile()
+
+        assert rig.driver.forge.find(old.branch).state is PRState.CLOSED  # type: ignore[union-attr]
+        comment = rig.comments(old)[-1]
+        assert comment.startswith(f'Superseded by {sha[:12]} (Dana Developer: "primary: note '
+                                  'the pin"), pushed to `main`; it conflicts with this change.')
+        new = rig.open_pr()
+        assert new.branch == old.branch + "-r2" and f"as #{new.number} " in comment
+        assert rig.phase() == "WaitingPromotion" and rig.state().drift == ""
+        assert any(f"pull request #{new.number}" in e for e in rig.events())  # waits again
+        rig.approve(new, user="dana")
+        rig.until(lambda: rig.phase() == "Succeeded")
+        primary = rig.dev.read(PRIMARY)
+        assert "podinfo:6.0.1  # pinned by hand" in primary  # the person's line, updated
