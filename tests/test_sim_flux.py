@@ -29,6 +29,7 @@ from test_sim_support import (
 )
 
 from gitbot.sim.cluster import SimCluster
+from gitbot.sim.flux import FluxSync, GitMirror
 from gitbot.sim.scenario import Scenario
 
 
@@ -82,6 +83,43 @@ def test_paused_flux_applies_nothing_until_resumed(
     started = time.monotonic()
     assert cluster.wait_applied(second, 3)
     assert time.monotonic() - started >= 0.25
+
+
+def test_pausing_waits_for_an_apply_under_way_and_then_nothing_is_applied(
+    repo: GitOpsRepo,
+) -> None:
+    first = repo.copy_tree(DATA / "podinfo", "podinfo")
+    entered, release, applied = threading.Event(), threading.Event(), []
+
+    def slow_apply(_objects: object, sha: str) -> None:
+        entered.set()
+        release.wait(30)
+        applied.append(sha)
+
+    mirror = GitMirror(str(repo.remote), "main")
+    try:
+        sync = FluxSync(mirror, slow_apply, interval=0)
+        poller = threading.Thread(target=sync.poll)
+        poller.start()
+        assert entered.wait(30)
+        pauser = threading.Thread(target=sync.set_paused, args=(True,))
+        pauser.start()
+        pauser.join(0.3)
+        assert pauser.is_alive()  # the pause waits for the apply under way
+        release.set()
+        poller.join(30)
+        pauser.join(30)
+        assert not pauser.is_alive() and sync.status().applied_sha == first
+        second = repo.commit("50/50", {"virtualservice.yaml": vs(
+            {"route": [dest("podinfo-primary", 50), dest("podinfo-canary", 50)]})})
+        sync.poll()  # paused: neither fetched nor applied
+        assert applied == [first] and sync.status().applied_sha == first
+        sync.set_paused(False)
+        sync.poll()
+        assert applied == [first, second]
+    finally:
+        release.set()
+        mirror.close()
 
 
 def test_broken_manifest_keeps_the_last_good_revision(
@@ -165,3 +203,26 @@ def test_module_runs_standalone_until_sigterm(repo: GitOpsRepo) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_a_local_remote_is_polled_from_its_ref_files_and_fetched_when_it_moved(
+    repo: GitOpsRepo,
+) -> None:
+    first = repo.copy_tree(DATA / "podinfo", "podinfo")
+    mirror = GitMirror(str(repo.remote), "main")
+    try:
+        assert mirror.fetch_head() == first
+        git_dir = mirror.workdir / ".git"
+        hidden = git_dir.rename(mirror.workdir / "hidden")
+        assert mirror.fetch_head() == first  # unchanged: read from the remote's files, no git
+        hidden.rename(git_dir)
+        subprocess.run(["git", "--git-dir", str(repo.remote), "pack-refs", "--all"], check=True)
+        assert not (repo.remote / "refs/heads/main").exists()
+        assert mirror.fetch_head() == first  # from packed-refs
+        second = repo.commit("50/50", {"virtualservice.yaml": vs(
+            {"route": [dest("podinfo-primary", 50), dest("podinfo-canary", 50)]})})
+        assert mirror.fetch_head() == second  # moved: fetched
+        mirror.checkout(second)
+        assert "50" in (mirror.workdir / "virtualservice.yaml").read_text()
+    finally:
+        mirror.close()
