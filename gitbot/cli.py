@@ -106,6 +106,11 @@ def validate(ctx: click.Context, path: Path | None, cluster: str | None) -> None
             app.close()
     else:
         specs = load_repository(path, cluster=cluster)
+    if specs.flux is not None:  # which HelmRelease renders each Helm-deployed target
+        from gitbot.adapters.helm_specs import describe
+
+        for line in describe(specs.flux.helm):
+            click.echo(line)
     if specs.problems:
         click.echo(format_problems(specs.problems))
         sys.exit(2)

@@ -24,6 +24,7 @@ from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.yamlio import YamlFile
 from gitbot.core.drift import Declared, Drift, Expected, Field, PersonCommit, assess
 from gitbot.core.drift_decide import drift_decision, resumed_decision
+from gitbot.core.helm_scale import scaled_replicas
 from gitbot.core.spec import Canary
 from gitbot.core.state import ACTIVE_PHASES, Decision, RolloutState
 from gitbot.history import find_step, last_gitbot_commit, trailer
@@ -55,6 +56,9 @@ class DriftWatch:
     def _canary_replicas(self, editor: ManifestEditor, canary: Canary) -> int | None:
         if self.flux is None:
             return editor.get_replicas(canary.namespace, canary.target.name)
+        helm = self.flux.helm_target(canary)
+        if helm is not None:  # gitbot's scaling entry on the rendered HelmRelease
+            return scaled_replicas(helm.release.release, helm.resolution.options.replicas_path)
         target = self.flux.target(canary)
         replicas = (target.obj.get("spec") or {}).get("replicas") if target is not None else None
         return replicas if isinstance(replicas, int) else None

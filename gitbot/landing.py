@@ -81,10 +81,10 @@ class Committer:
         self.crash = crash
         self.flux: FluxSpecs | None = None  # set per pass: a Flux repository's rendered view
 
-    def editor(self) -> ManifestEditor:
+    def editor(self, canary: Canary | None = None) -> ManifestEditor:
         """The editor for this pass: a FluxEditor (render, edit, render, verify) when the
-        repository is laid out for Flux."""
-        return editor_for(self.ws.root, self.flux)
+        repository is laid out for Flux (a HelmEditor for a HelmRelease-deployed canary)."""
+        return editor_for(self.ws.root, self.flux, canary)
 
     def trailers(self, trailers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         """`trailers`, plus `Gitbot-Cluster` in a Flux repository (commits of other clusters are
@@ -102,7 +102,7 @@ class Committer:
         """Edit and commit with trailers; (None, []) when the repository already says so."""
         if change.revert:
             return self._revert(canary, state, change, analysis), []
-        editor = self.editor()
+        editor = self.editor(canary)
         edits = apply_edits(editor, canary, change)
         editor.save()
         self.crash("after-edit")
@@ -124,7 +124,7 @@ class Committer:
         sha, outcome = None, messages.RevertOutcome.NOTHING_TO_REVERT
         if commits:
             sha, outcome = self._revert_commits(canary, state, change, analysis, commits)
-        editor = self.editor()
+        editor = self.editor(canary)
         edits = apply_edits(editor, canary, replace(change, revert=False))
         editor.save()
         self.crash("after-edit")

@@ -15,10 +15,11 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from gitbot.adapters.flux_editor import FluxEditor, editor_for
+from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.flux_routing import changed_fields
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
+from gitbot.adapters.helm_gate import HelmGate
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.prometheus import PrometheusMetrics
 from gitbot.adapters.specs import SpecSet
@@ -62,6 +63,7 @@ class Observer:
         self.secrets = secrets
         self.kustomization = kustomization
         self._warned_no_flux = False
+        self.helm_gate = HelmGate(metrics.query_series)  # helm-controller's releases
         self.metric_listeners: list[MetricListener] = []  # the daemon's Flagger metrics
 
     def observe(
@@ -73,16 +75,15 @@ class Observer:
         now: datetime,
     ) -> Observation:
         flux = specs.flux  # a Flux repository: the rendered target is what runs
-        editor = editor_for(self.ws.root, flux)  # and gitbot's objects are this cluster's
+        editor = editor_for(self.ws.root, flux, canary)  # gitbot's objects are this cluster's
         revision = flux.revision(canary) if flux is not None else editor.target_revision(canary)
         bootstrapped = editor.is_bootstrapped(canary)
-        synced = self.cluster_synced(canary, history, now)
+        synced = self.cluster_synced(canary, history, now) and self.helm_gate.synced(canary, flux)
         base = Observation(
             target_revision=revision,
             bootstrapped=bootstrapped,
             staged_initialization=flux is not None,
-            primary_generated=editor.find("Deployment", canary.namespace,
-                                          canary.primary_name) is not None,
+            primary_generated=editor.has_primary(canary),
             routing_update=_routing_update(self.ws.root, flux, canary, state, bootstrapped),
             cluster_synced=synced,
             scale_up_replicas=_scale_up_replicas(editor, canary),
@@ -210,7 +211,7 @@ def _routing_update(root: Path, flux: FluxSpecs | None, canary: Canary, state: R
     if flux is None or not bootstrapped or state.phase not in IDLE_PHASES:
         return ""
     try:
-        return changed_fields(FluxEditor(root, flux).update_routing(canary))
+        return changed_fields(editor_for(root, flux, canary).update_routing(canary))
     except InvalidInputError as err:  # reported by the edit itself when it is decided
         log.warning("%s: cannot compare the routing objects: %s", canary.key, err)
         return ""

@@ -113,3 +113,16 @@ def test_promote_copies_a_values_change_into_the_primary_file(example: Path) -> 
     assert promoted == (DATA / "golden" / "podinfo-primary-promoted.yaml").read_text()
     assert promoted.replace("podinfo.prod\n", "podinfo.production\n").replace(
         "    image:\n      tag: 6.5.1\n", "") == written  # only the changed lines
+
+
+def test_replicas_path_keeps_the_team_value_in_the_primary_but_not_gitbot_zero(
+        example: Path) -> None:
+    annotations = {"gitbot.io/helm-replicas-path": "replicaCount"}
+    values = example / "apps/production/podinfo-values.yaml"
+    values.write_text(values.read_text() + "    replicaCount: 3\n")
+    found = target_of(example, annotations)
+    assert found.primary["spec"]["values"]["replicaCount"] == 3
+    assert helm_canary.scale(example, found, "podinfo", 0)
+    scaled = target_of(example, annotations)
+    assert "replicaCount" not in scaled.primary["spec"]["values"]  # gitbot's 0 never copied
+    assert scaled.revision == found.revision

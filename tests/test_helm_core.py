@@ -84,6 +84,8 @@ def test_long_composed_release_name_is_refused() -> None:
     pytest.param({"gitbot.io/helm-name-path": "app.fullname",
                   "gitbot.io/helm-replicas-path": "replicaCount"},
                  helm.HelmOptions(None, ("app", "fullname"), ("replicaCount",)), id="paths"),
+    pytest.param({"gitbot.io/helm-selector": "app=web, tier = front"},
+                 helm.HelmOptions(selector=(("app", "web"), ("tier", "front"))), id="selector"),
 ])
 def test_parse_options(annotations: dict[str, str], expected: helm.HelmOptions) -> None:
     assert helm.parse_options(annotations, "test") == expected
@@ -94,6 +96,8 @@ def test_parse_options(annotations: dict[str, str], expected: helm.HelmOptions) 
     pytest.param({"gitbot.io/helm-release": "ns/"}, id="no-name"),
     pytest.param({"gitbot.io/helm-name-path": "a..b"}, id="empty-segment"),
     pytest.param({"gitbot.io/helm-replicas-path": " "}, id="blank-path"),
+    pytest.param({"gitbot.io/helm-selector": "app"}, id="selector-without-value"),
+    pytest.param({"gitbot.io/helm-selector": "app=web,=x"}, id="selector-without-label"),
 ])
 def test_parse_options_errors_name_the_annotation(annotations: dict[str, str]) -> None:
     with pytest.raises(helm.HelmSpecError, match=re.escape("metadata.annotations.gitbot.io/helm-")):

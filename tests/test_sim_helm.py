@@ -4,14 +4,16 @@ the chart's fullname rule, values, postRenderers patches), so the team's release
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
+from gitbot.sim.flux import load_manifests
 from gitbot.sim.helm import render_release
-from gitbot.sim.objects import Deployment, ManifestError, Service, parse_object
+from gitbot.sim.objects import Deployment, HelmReleaseStatus, ManifestError, Service, parse_object
 
 DATA = Path(__file__).parent / "data" / "helm"
 
@@ -66,3 +68,29 @@ def test_unsupported_patch_is_refused() -> None:
         "postRenderers": [{"kustomize": {"patches": [{"patch": "kind: Deployment\n"}]}}]}}
     with pytest.raises(ManifestError, match="only JSON6902"):
         render_release(doc)
+
+
+EXAMPLE = Path(__file__).parent / "data" / "flux_layouts" / "flux2-kustomize-helm-example"
+SCALED = DATA / "golden" / "overlay-kustomization-scaled.yaml"
+
+
+def test_simulated_flux_renders_the_example_releases_with_gitbot_scaling(
+        tmp_path: Path) -> None:
+    """load_manifests: each rendered HelmRelease becomes its Deployment and Service (postRenderers
+    patches applied) plus its status for the gotk_resource_info series; per cluster."""
+    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)
+    shutil.copy(SCALED, tmp_path / "apps/production/kustomization.yaml")
+    production = load_manifests(tmp_path, "clusters/production")
+    staging = load_manifests(tmp_path, "clusters/staging")
+
+    def podinfo(objects: list[Any]) -> Deployment:
+        found = [o for o in objects if isinstance(o, Deployment)
+                 and (o.namespace, o.name) == ("podinfo", "podinfo")]
+        assert len(found) == 1
+        return found[0]
+
+    assert podinfo(production).replicas == 0  # gitbot's entry, added by the overlay
+    assert podinfo(staging).replicas == 1  # the shared base untouched
+    statuses = {(o.namespace, o.name, o.revision) for o in production
+                if isinstance(o, HelmReleaseStatus)}
+    assert ("podinfo", "podinfo", ">=1.0.0") in statuses

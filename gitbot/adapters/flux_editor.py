@@ -52,9 +52,17 @@ from gitbot.errors import InvalidInputError
 Obj = dict[str, Any]
 
 
-def editor_for(root: Path, flux: FluxSpecs | None) -> ManifestEditor:
-    """The editor for a checkout: a FluxEditor when the SpecSet came from a Flux view."""
-    return FluxEditor(root, flux) if flux is not None else ManifestEditor(root)
+def editor_for(root: Path, flux: FluxSpecs | None, canary: Canary | None = None
+               ) -> ManifestEditor:
+    """The editor for a checkout: a FluxEditor when the SpecSet came from a Flux view (a
+    HelmEditor for a canary whose target a HelmRelease renders)."""
+    if flux is None:
+        return ManifestEditor(root)
+    if canary is not None and flux.helm_target(canary) is not None:
+        from gitbot.adapters.helm_editor import HelmEditor  # it builds on FluxEditor
+
+        return HelmEditor(root, flux, canary)
+    return FluxEditor(root, flux)
 
 
 class FluxEditor(ManifestEditor):
@@ -250,6 +258,12 @@ class FluxEditor(ManifestEditor):
         self.checks.append(Check(obj.kind, obj.namespace or "", obj.name, ".".join(path), value,
                                  read))
         return set_effective(self.index, self.flux, obj, path, value)
+
+    def routing_objects(self, canary: Canary) -> list[Obj]:
+        """The Services, DestinationRules and VirtualService the Canary asks for now."""
+        data, label, value = self.target_data(canary)
+        ns = canary.namespace
+        return generator.services(canary, label, value, ns, data) + generator.routing(canary, ns)
 
     def update_routing(self, canary: Canary) -> list[FieldChange]:
         """Canary edits reconcile (`gitbot.adapters.flux_routing`)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from gitbot.adapters import bootstrap as generator
 from gitbot.adapters import flux_layout as layout
 from gitbot.adapters.manifest_merge import Changes, merge_mapping
 from gitbot.adapters.manifest_types import FieldChange
@@ -29,9 +28,8 @@ _FIELD = re.compile(r"^spec\.(?:http\[\d+\]\.|ports\[\d+\]\.)?([A-Za-z]+)")
 def update_routing(editor: FluxEditor, canary: Canary) -> list[FieldChange]:
     """Merge the Canary's current Services, DestinationRules and VirtualService fields into
     gitbot's generated objects (weights kept)."""
-    data, label, value = editor.target_data(canary)
     ns = canary.namespace
-    wanted = generator.services(canary, label, value, ns, data) + generator.routing(canary, ns)
+    wanted = editor.routing_objects(canary)
     changes: list[FieldChange] = []
     for obj in wanted:
         entry = editor.index.find(obj["kind"], ns, obj["metadata"]["name"])

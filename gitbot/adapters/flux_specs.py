@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitbot.adapters.helm_canary import HelmTarget
+from gitbot.adapters.helm_specs import resolve_targets
 from gitbot.adapters.render import (
     FluxView,
     RenderedKustomization,
@@ -46,6 +48,11 @@ class FluxSpecs:
     view: FluxView
     kustomizations: Mapping[str, str]  # canary key -> "namespace/name" of its Kustomization
     autoscaled: frozenset[tuple[str, str]] = frozenset()  # (namespace, target) with an HPA
+    helm: Mapping[str, HelmTarget] = field(default_factory=dict)  # canary key -> HelmRelease
+
+    def helm_target(self, canary: Canary) -> HelmTarget | None:
+        """The HelmRelease that renders the canary's target (None: a rendered Deployment)."""
+        return self.helm.get(canary.key)
 
     def rendered(self, canary: Canary) -> RenderedKustomization:
         return self.view.by_name(self.kustomizations[canary.key])
@@ -61,7 +68,11 @@ class FluxSpecs:
         return self.view.by_name(obj.origin.kustomization)
 
     def revision(self, canary: Canary) -> str:
-        """The effective revision: the rendered pod template and the configs it uses."""
+        """The effective revision: the rendered pod template and the configs it uses (for a
+        HelmRelease target: its chart version, values and valuesFrom content)."""
+        helm = self.helm_target(canary)
+        if helm is not None:
+            return helm.revision
         target = self.target(canary)
         if target is None:
             return ""
@@ -92,11 +103,15 @@ def load_flux_specs(root: Path, cluster: str | None,
             parsed.append((obj, doc))
             owners[id(obj)] = item.origin.kustomization
     deployments = {(o.namespace or "default", o.name) for o in view.find("Deployment")}
+    helm = resolve_targets(root, view, parsed, owners, deployments)
+    deployments |= helm.deployments(o for o, _ in parsed if isinstance(o, Canary))
     canaries = checked_canaries(parsed, deployments, problems, no_cross_namespace_refs)
+    problems = helm.explain(problems)
     templates = tuple(o for o, _ in parsed if isinstance(o, MetricTemplate))
     providers = tuple(o for o, _ in parsed if isinstance(o, AlertProvider))
     autoscaled = frozenset((c.namespace, c.target.name) for c in canaries if c.autoscaler)
-    flux = FluxSpecs(view, {c.key: owners[id(c)] for c in canaries}, autoscaled)
+    flux = FluxSpecs(view, {c.key: owners[id(c)] for c in canaries}, autoscaled,
+                     {c.key: helm.resolved[c.key] for c in canaries if c.key in helm.resolved})
     return SpecSet(canaries, templates, providers, tuple(problems), flux=flux)
 
 

@@ -1,9 +1,10 @@
 """One call for a Canary whose target Deployment a Flux HelmRelease renders: `helm_target`.
 
-The entry point the specs loader / `validate` / bootstrap / promote paths call (integration
-pending) when a Canary's `targetRef` Deployment is not in the repository. It resolves the
-HelmRelease (`gitbot.adapters.helmrelease`), and for a resolved one computes the revision
-(chart version, values, valuesFrom digests), the `<release>-primary` HelmRelease to write at
+The entry point the specs loader calls (`gitbot.adapters.helm_specs`, for `validate` and
+every pass; the result lives in `FluxSpecs.helm` for `gitbot.adapters.helm_editor`) when a
+Canary's `targetRef` Deployment is not in the repository. It resolves the HelmRelease
+(`gitbot.adapters.helmrelease`), and for a resolved one computes the revision (chart
+version, values, valuesFrom digests), the `<release>-primary` HelmRelease to write at
 initialization (`gitbot.core.helm_primary`) and where gitbot's scaling entry goes
 (`scale_site`): the file declaring the release when the Canary's own Flux Kustomization owns
 it, else the Kustomization's own kustomization file (an overlay over a shared base). `scale`
@@ -31,7 +32,7 @@ from gitbot.adapters.helmrelease import (
 from gitbot.adapters.render import FluxView
 from gitbot.adapters.render.kustomize import kustomization_file
 from gitbot.adapters.yamlio import YamlFile
-from gitbot.core.helm import metadata_key
+from gitbot.core.helm import get_path, metadata_key
 from gitbot.core.helm_primary import (
     Promotion,
     plan_values_from,
@@ -75,7 +76,9 @@ def helm_target(root: Path, view: FluxView | None, canary: str, target: tuple[st
                 replicas: Any = None) -> HelmTarget | Resolution:
     """The HelmTarget of Canary `canary` ("ns/name") with target (namespace, name), or the
     failed Resolution (`describe()` says why). `replicas`: the team's own value at the
-    Canary's replicas values path, recorded before gitbot scaled the canary."""
+    Canary's replicas values path, recorded before gitbot scaled the canary; by default the
+    rendered release's value there unless it is gitbot's 0 (the canary is scaled up during a
+    run, so promotion copies the team's value)."""
     found = resolve(canary, target, annotations, release_candidates(root, view), kustomization)
     if found.release is None:
         return found
@@ -83,6 +86,9 @@ def helm_target(root: Path, view: FluxView | None, canary: str, target: tuple[st
     objects = _value_objects(root, view, found.release.kustomization)
     plan = plan_values_from(release, config_map_values(release, objects))
     options = found.options
+    if replicas is None and options.replicas_path is not None:
+        current = get_path((release.get("spec") or {}).get("values"), options.replicas_path)
+        replicas = current if current != 0 else None
     args = (release, target[1], options.name_path, options.replicas_path, replicas, plan)
     return HelmTarget(
         resolution=found,

@@ -178,6 +178,10 @@ class ManifestEditor:
                       keep=frozenset(k for k in spec if k != "selector"))
         return record(entry, changes)
 
+    def has_primary(self, canary: Canary) -> bool:
+        """The primary (`<t>-primary` Deployment; a HelmRelease for Helm targets) exists."""
+        return self.find("Deployment", canary.namespace, canary.primary_name) is not None
+
     def is_bootstrapped(self, canary: Canary) -> bool:
         return all(self.index.find(kind, canary.namespace, name) is not None
                    for kind, name in generator.required_objects(canary))

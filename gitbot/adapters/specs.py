@@ -90,7 +90,8 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
     A repository with Flux Kustomizations is read as Flux renders it for `cluster` (the
     config's `flux.cluster`; see `gitbot.adapters.flux_specs`); a plain one file by file.
     """
-    from gitbot.adapters.flux_specs import load_flux_specs  # it builds on this module
+    from gitbot.adapters.flux_specs import load_flux_specs  # they build on this module
+    from gitbot.adapters.helm_specs import explain_plain
 
     rendered = load_flux_specs(root, cluster, no_cross_namespace_refs)
     if rendered is not None:
@@ -105,6 +106,7 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
     parsed = _parse_all(documents, namespaces, problems)
     deployments = _deployments(documents, namespaces)
     canaries = checked_canaries(parsed, deployments, problems, no_cross_namespace_refs)
+    problems = explain_plain(root, parsed, problems)  # a target a HelmRelease file renders
     templates = tuple(obj for obj, _ in parsed if isinstance(obj, MetricTemplate))
     providers = tuple(obj for obj, _ in parsed if isinstance(obj, AlertProvider))
     return SpecSet(canaries, templates, providers, tuple(problems))

@@ -34,6 +34,7 @@ HELM_VERSIONS = ("v2", "v2beta2", "v2beta1")
 ANNOTATION_RELEASE = "gitbot.io/helm-release"
 ANNOTATION_NAME_PATH = "gitbot.io/helm-name-path"
 ANNOTATION_REPLICAS_PATH = "gitbot.io/helm-replicas-path"
+ANNOTATION_SELECTOR = "gitbot.io/helm-selector"
 DEFAULT_NAME_PATH: tuple[str, ...] = ("fullnameOverride",)
 MAX_RELEASE_NAME = 53
 MAX_OBJECT_NAME = 63
@@ -58,6 +59,7 @@ class HelmOptions:
     release: tuple[str, str] | None = None  # (namespace, name) named by gitbot.io/helm-release
     name_path: ValuesPath = DEFAULT_NAME_PATH
     replicas_path: ValuesPath | None = None  # None: scale through a postRenderers patch
+    selector: tuple[tuple[str, str], ...] = ()  # the team pods' labels; (): the convention
 
 
 def parse_values_path(text: str, annotation: str) -> ValuesPath:
@@ -86,7 +88,20 @@ def parse_options(annotations: Mapping[str, str], canary_namespace: str) -> Helm
     if ANNOTATION_REPLICAS_PATH in annotations:
         replicas = parse_values_path(annotations[ANNOTATION_REPLICAS_PATH],
                                      ANNOTATION_REPLICAS_PATH)
-    return HelmOptions(release, name_path, replicas)
+    selector: tuple[tuple[str, str], ...] = ()
+    if ANNOTATION_SELECTOR in annotations:
+        selector = parse_selector(annotations[ANNOTATION_SELECTOR])
+    return HelmOptions(release, name_path, replicas, selector)
+
+
+def parse_selector(text: str) -> tuple[tuple[str, str], ...]:
+    """`app=web,tier=front` -> (("app", "web"), ("tier", "front")); HelmSpecError when empty or
+    a pair lacks its `=` or a side."""
+    pairs = [p.strip().partition("=") for p in text.split(",")]
+    if not text.strip() or any(not k.strip() or not sep or not v.strip() for k, sep, v in pairs):
+        raise HelmSpecError(f"metadata.annotations.{ANNOTATION_SELECTOR}: {text!r} is not "
+                            "LABEL=VALUE[,LABEL=VALUE...] (the labels of the release's pods)")
+    return tuple((k.strip(), v.strip()) for k, _, v in pairs)
 
 
 def _map(value: JSON) -> Mapping[str, JSON]:
@@ -183,3 +198,12 @@ def produces(release: Mapping[str, JSON], deployment: str, namespace: str,
     if objects_namespace(release) != namespace:
         return False
     return deployment in (rendered_name(release, name_path), release_name(release))
+
+
+def selector_labels(release: Mapping[str, JSON]) -> dict[str, str]:
+    """The pod selector of the release's Deployment by the podinfo / Bitnami / `helm create`
+    convention (`podinfo.selectorLabels`, `common.labels.matchLabels`): the chart name (or
+    `nameOverride`) and the release name. gitbot's `<target>-canary` Service selects these."""
+    values = _map(release.get("spec")).get("values")
+    name = str(get_path(values, ("nameOverride",)) or chart_name(release))
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": release_name(release)}

@@ -2,7 +2,7 @@
 
 A new module beside `gitbot.core.queries` (same style, its `label_value`); the observer's
 applied-revision gate calls `helm_release_query` through the Prometheus adapter and
-`helm_release_applied` on each returned series' labels (integration pending).
+`helm_release_applied` on each returned series' labels (`gitbot.adapters.helm_gate`).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ Kustomizations and the entry must be added by the overlay's kustomization instea
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,3 +78,29 @@ def _nested(path: tuple[str, ...], value: int) -> dict[str, Any]:
         out = {key: out}
     result: dict[str, Any] = out
     return result
+
+
+_VALUE = re.compile(r"^\s*value:\s*(\d+)\s*$", re.MULTILINE)
+
+
+def scaled_replicas(release: Mapping[str, JSON], replicas_path: tuple[str, ...] | None = None
+                    ) -> int | None:
+    """The replicas gitbot's scaling gives the canary in a (rendered) release: its postRenderers
+    entry's value, or the value at the Canary's replicas path; None when gitbot sets none."""
+    spec = release.get("spec")
+    if not isinstance(spec, Mapping):
+        return None
+    if replicas_path is not None:
+        node: JSON = spec.get("values")
+        for key in replicas_path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        return node if isinstance(node, int) and not isinstance(node, bool) else None
+    for entry in spec.get("postRenderers") or ():
+        if is_gitbot_entry(entry):
+            patches = entry["kustomize"]["patches"]
+            for patch in patches if isinstance(patches, list | tuple) else ():
+                found = _VALUE.search(str(patch.get("patch", "")) if isinstance(
+                    patch, Mapping) else "")
+                if found:
+                    return int(found.group(1))
+    return None

@@ -18,10 +18,16 @@ from types import TracebackType
 
 from prometheus_client.core import Metric
 
-from gitbot.sim.exporter import MetricsExporter, Telemetry, deployment_families, flux_family
+from gitbot.sim.exporter import (
+    MetricsExporter,
+    Telemetry,
+    deployment_families,
+    flux_family,
+    helm_family,
+)
 from gitbot.sim.flux import FluxStatus, FluxSync, GitMirror
 from gitbot.sim.mesh import Mesh
-from gitbot.sim.objects import KubeObject
+from gitbot.sim.objects import HelmReleaseStatus, KubeObject
 from gitbot.sim.scenario import Scenario
 from gitbot.sim.workloads import ClusterObjects, DeploymentSnapshot
 
@@ -40,6 +46,7 @@ class SimConfig:
     users: int = 100
     seed: int = 0
     port: int = 0
+    flux_cluster: str | None = None  # the Flux cluster directory applied (None: the only one)
 
 
 class _Loop:
@@ -85,10 +92,11 @@ class SimCluster:
         users: int = 100,
         seed: int = 0,
         port: int = 0,
+        flux_cluster: str | None = None,
     ) -> None:
         self.remote_url, self.branch = remote_url, branch
         self.config = SimConfig(flux_interval, request_rate, ab_share, loadtest_rate, tick,
-                                users, seed, port)
+                                users, seed, port, flux_cluster)
         self.scenario = Scenario.load(scenario) if isinstance(scenario, Path) else (
             scenario or Scenario())
         self._objects = ClusterObjects(self.scenario)
@@ -100,6 +108,7 @@ class SimCluster:
         self._flux: FluxSync | None = None
         self._loops: list[_Loop] = []
         self._last_tick = 0.0
+        self._helm_releases: tuple[tuple[str, str, str], ...] = ()
 
     def __enter__(self) -> SimCluster:
         self.start()
@@ -112,7 +121,8 @@ class SimCluster:
     def start(self) -> None:
         """Clone the remote, serve /metrics and start the Flux and traffic threads."""
         self._mirror = GitMirror(self.remote_url, self.branch)
-        self._flux = FluxSync(self._mirror, self._apply, self.config.flux_interval)
+        self._flux = FluxSync(self._mirror, self._apply, self.config.flux_interval,
+                              self.config.flux_cluster)
         self._exporter.start()
         self._last_tick = time.monotonic()
         flux_period = max(self.config.tick, _MIN_FLUX_POLL)
@@ -202,6 +212,8 @@ class SimCluster:
         return [loop.error for loop in self._loops if loop.error is not None]
 
     def _apply(self, objects: Sequence[KubeObject], sha: str) -> None:
+        self._helm_releases = tuple(sorted((o.namespace, o.name, o.revision) for o in objects
+                                           if isinstance(o, HelmReleaseStatus)))
         self._objects.apply(objects, time.monotonic())
 
     def _traffic_step(self) -> None:
@@ -213,5 +225,5 @@ class SimCluster:
         status = self.flux_status()
         revision = f"{self.branch}@sha1:{status.applied_sha}" if status.applied_sha else ""
         return [*self._telemetry.families(), *deployment_families(self.deployments()),
-                flux_family(revision, status.ready)]
+                flux_family(revision, status.ready), helm_family(self._helm_releases, True)]
 

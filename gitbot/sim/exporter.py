@@ -155,6 +155,19 @@ def flux_family(revision: str, ready: bool) -> Metric:
     return info
 
 
+def helm_family(releases: Sequence[tuple[str, str, str]], ready: bool) -> Metric:
+    """``gotk_resource_info`` of the applied HelmReleases ((namespace, name, revision) each), as
+    Flux's kube-state-metrics config exports them (the HelmRelease's namespace is
+    ``exported_namespace`` once Prometheus adds its own ``namespace`` target label; here it is
+    written as both). Ready once applied: the simulated helm-controller installs at once."""
+    labels = (*FLUX_LABELS, "exported_namespace")
+    info = GaugeMetricFamily("gotk_resource_info", "Flux resource info", labels=labels)
+    for namespace, name, revision in releases:
+        info.add_metric(("helm.toolkit.fluxcd.io", "HelmRelease", "v2", name, namespace,
+                         revision, "True" if ready else "False", "false", namespace), 1.0)
+    return info
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Scrapes are not logged."""

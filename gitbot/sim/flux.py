@@ -18,15 +18,17 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.render import render_repository
 from gitbot.errors import InvalidInputError
+from gitbot.sim.helm import render_release
 from gitbot.sim.objects import KubeObject, ManifestError, parse_object
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -45,12 +47,31 @@ def load_manifests(root: Path, cluster: str | None = None) -> list[KubeObject]:
     except InvalidInputError as err:  # a failing Kustomization: Flux keeps the last revision
         raise ManifestError(str(err)) from err
     if view is not None:
-        parsed = (parse_object(item.obj) for item in view.objects())
+        docs: list[Mapping[str, Any]] = []
+        for item in view.objects():
+            docs += helm_objects(item.obj) if is_helm_release(item.obj) else [item.obj]
+        parsed = (parse_object(doc) for doc in docs)
         return [obj for obj in parsed if obj is not None]
     objects: list[KubeObject] = []
     for path, namespace in _manifest_files(root, None):
         objects.extend(_load_file(path, namespace))
     return objects
+
+
+def is_helm_release(doc: Mapping[str, Any]) -> bool:
+    return doc.get("kind") == "HelmRelease" and str(doc.get("apiVersion", "")).startswith(
+        "helm.toolkit.fluxcd.io/")
+
+
+def helm_objects(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """What the simulated helm-controller applies for a HelmRelease (``gitbot.sim.helm``), and
+    the release itself (its status series)."""
+    meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+    version = ((spec.get("chart") or {}).get("spec") or {}).get("version") or ""
+    status = {"apiVersion": "sim.gitbot.io/v1", "kind": "HelmReleaseStatus",
+              "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+              "spec": {"revision": str(version)}}
+    return [*render_release(doc), status]
 
 
 def _manifest_files(directory: Path, namespace: str | None) -> Iterator[tuple[Path, str | None]]:
@@ -196,8 +217,10 @@ ApplyCallback = Callable[[Sequence[KubeObject], str], None]
 class FluxSync:
     """The reconcile logic of one Flux Kustomization; ``poll`` is called repeatedly."""
 
-    def __init__(self, mirror: GitMirror, apply: ApplyCallback, interval: float) -> None:
+    def __init__(self, mirror: GitMirror, apply: ApplyCallback, interval: float,
+                 cluster: str | None = None) -> None:
         self._mirror, self._apply = mirror, apply
+        self._cluster = cluster  # the Flux cluster directory applied (None: the only one)
         self._lock = threading.Lock()
         self._interval, self._paused = interval, False
         self._applied, self._error, self._failed_sha = "", "", ""
@@ -259,7 +282,7 @@ class FluxSync:
 
     def _reconcile(self, head: str) -> None:
         try:
-            objects = load_manifests(self._mirror.checkout(head))
+            objects = load_manifests(self._mirror.checkout(head), self._cluster)
         except (ManifestError, GitError, OSError) as err:
             with self._lock:
                 self._error, self._failed_sha = str(err), head

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitbot.sim import gitops_flux
+from gitbot.sim import gitops_flux, gitops_helm
 
 IMAGE = "ghcr.io/stefanprodan/podinfo"
 
@@ -203,11 +203,12 @@ def _git(cwd: Path, *args: str) -> str:
 class Developer:
     """A person with a clone of the GitOps repository who releases versions."""
 
-    def __init__(self, remote: Path, clone: Path, branch: str = "main", flux: bool = False) -> None:
+    def __init__(self, remote: Path, clone: Path, branch: str = "main",
+                 flux: bool | str = False) -> None:
         self.remote = remote
         self.clone = clone
         self.branch = branch
-        self.flux = flux  # laid out like gitops-istio: releases bump `images: newTag`
+        self.flux = flux  # like gitops-istio: releases bump `images: newTag`; "helm": values
 
     def pull(self) -> None:
         _git(self.clone, "fetch", "-q", "origin")
@@ -228,6 +229,10 @@ class Developer:
     def release(self, tag: str) -> str:
         """Bump podinfo's image tag, as a person merging a release would."""
         self.pull()
+        if self.flux == "helm":
+            text = (self.clone / gitops_helm.VALUES_FILE).read_text(encoding="utf-8")
+            return self.commit_files({gitops_helm.VALUES_FILE: gitops_helm.with_tag(text, tag)},
+                                     f"Release podinfo {tag}")
         if self.flux:
             text = (self.clone / gitops_flux.KUSTOMIZATION_FILE).read_text(encoding="utf-8")
             return self.commit_files(
@@ -255,12 +260,14 @@ class Developer:
 
 
 def create_gitops_repo(
-    base: Path, *, options: CanaryOptions | None = None, tag: str = "6.0.0", flux: bool = False
+    base: Path, *, options: CanaryOptions | None = None, tag: str = "6.0.0",
+    flux: bool | str = False,
 ) -> Developer:
     """A bare remote `base/gitops.git` with the podinfo app; returns its Developer.
 
     `flux`: laid out like gitops-istio (`gitbot.sim.gitops_flux`): a Flux Kustomization, an
-    `images:` newTag release and a patch-injected sidecar."""
+    `images:` newTag release and a patch-injected sidecar; "helm": laid out like
+    flux2-kustomize-helm-example (`gitbot.sim.gitops_helm`), podinfo deployed by a HelmRelease."""
     options = options or CanaryOptions()
     remote = base / "gitops.git"
     clone = base / "developer"
@@ -274,7 +281,11 @@ def create_gitops_repo(
         "apps/podinfo/deployment.yaml": DEPLOYMENT.format(image=IMAGE, tag=tag),
         "apps/podinfo/canary.yaml": options.render(),
     }
-    if flux:
+    if flux == "helm":
+        files = {"README.md": files["README.md"], **gitops_helm.files(
+            options.render().replace("namespace: test", f"namespace: {gitops_helm.NAMESPACE}"),
+            tag)}
+    elif flux:
         del files["apps/podinfo/kustomization.yaml"]
         files.update(gitops_flux.files(DEPLOYMENT.format(image=IMAGE, tag="5.0.0"),
                                        options.render(), tag))

@@ -8,7 +8,7 @@ chart does (``podinfo.fullname``: ``fullnameOverride``; else the release name wh
 and ``image.tag`` from ``spec.values``, then the ``postRenderers`` kustomize JSON6902 patches
 (add/replace/remove) applied to the objects their ``target`` selects. Written independently of
 ``gitbot.core.helm`` on purpose: the simulator is the cluster gitbot is tested against.
-``gitbot.sim.flux`` is meant to call it for each applied HelmRelease (integration pending).
+``gitbot.sim.flux.load_manifests`` calls it for each HelmRelease Flux applies.
 """
 
 from __future__ import annotations

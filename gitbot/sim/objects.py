@@ -112,7 +112,16 @@ class VirtualService:
     http: tuple[HttpRoute, ...]
 
 
-KubeObject = Deployment | Service | VirtualService
+@dataclass(frozen=True)
+class HelmReleaseStatus:
+    """A HelmRelease the simulated helm-controller installed (exported as gotk_resource_info)."""
+
+    namespace: str
+    name: str
+    revision: str  # the chart version (range) the release asks for, as Flux's series label it
+
+
+KubeObject = Deployment | Service | VirtualService | HelmReleaseStatus
 
 
 def parse_object(doc: object, default_namespace: str | None = None) -> KubeObject | None:
@@ -140,6 +149,8 @@ def _parse_kind(kind: str, namespace: str, name: str, spec: Mapping[str, Any]) -
         return _deployment(namespace, name, spec)
     if kind == "Service":
         return Service(namespace, name, _pairs(spec.get("selector")))
+    if kind == "HelmReleaseStatus":
+        return HelmReleaseStatus(namespace, name, str(spec.get("revision") or ""))
     if kind == "VirtualService":
         hosts = tuple(str(h) for h in spec.get("hosts") or ())
         http = tuple(_http_route(r) for r in spec.get("http") or ())

@@ -17,6 +17,7 @@ from typing import Any
 from gitbot.config import load_settings
 from gitbot.core.state import RolloutState
 from gitbot.reconciler import PassReport
+from gitbot.sim import gitops_helm
 from gitbot.sim.cluster import SimCluster
 from gitbot.sim.gitops import CanaryOptions, Developer, create_gitops_repo
 from gitbot.sim.inbox import Inbox
@@ -72,7 +73,7 @@ class World:
         pace: float = 3.0,
         mode: str = "push",
         extra_config: Callable[[World], str] | None = None,
-        flux: bool = False,
+        flux: bool | str = False,
     ) -> None:
         self.base = base
         self.options = options or CanaryOptions()
@@ -85,7 +86,10 @@ class World:
         self.pace = pace  # seconds between passes: the daemon's analysis interval, sped up
         self.mode = mode  # git.mode
         self.extra_config = extra_config  # more config.yaml (forge, pullRequests), once started
-        self.flux = flux  # the repository laid out like gitops-istio (gitbot.sim.gitops_flux)
+        self.flux = flux  # laid out like gitops-istio (gitbot.sim.gitops_flux); "helm": like
+        # flux2-kustomize-helm-example (gitbot.sim.gitops_helm), gitbot serving production
+        self.key = f"{gitops_helm.NAMESPACE}/podinfo" if flux == "helm" else "test/podinfo"
+        self.flux_cluster = gitops_helm.CLUSTER if flux == "helm" else None
         self._stack = ExitStack()
         self.inbox: Inbox
         self.dev: Developer
@@ -117,6 +121,7 @@ class World:
                 str(self.dev.remote), "main", scenario=self.scenario,
                 flux_interval=self.flux_interval, request_rate=self.request_rate,
                 ab_share=self.ab_share, loadtest_rate=self.loadtest_rate,
+                flux_cluster=self.flux_cluster,
             )
         )
         self.prometheus = self._stack.enter_context(
@@ -132,7 +137,8 @@ class World:
             CONFIG.format(
                 remote=self.dev.remote, workdir=self.base / "gitbot-work",
                 prometheus=self.prometheus.url, mode=self.mode,
-            ) + (self.extra_config(self) if self.extra_config else ""),
+            ) + (f"flux:\n  cluster: {self.flux_cluster}\n" if self.flux_cluster else "")
+            + (self.extra_config(self) if self.extra_config else ""),
             encoding="utf-8",
         )
 
@@ -147,11 +153,11 @@ class World:
         """One `reconcile --once` pass."""
         return self.app.reconciler.run_pass()
 
-    def state(self, key: str = "test/podinfo") -> RolloutState:
-        return self.app.store.load(key) or RolloutState()
+    def state(self, key: str = "") -> RolloutState:
+        return self.app.store.load(key or self.key) or RolloutState()
 
-    def status(self, key: str = "test/podinfo") -> dict[str, Any]:
-        namespace, name = key.split("/", 1)
+    def status(self, key: str = "") -> dict[str, Any]:
+        namespace, name = (key or self.key).split("/", 1)
         return status_object(name, namespace, self.state(key))
 
     def run_until(
@@ -185,4 +191,6 @@ class World:
 
     def gitbot_subjects(self) -> list[str]:
         """Subjects of gitbot's commits on main, oldest first."""
-        return [s for s in reversed(self.dev.log_subjects()) if s.startswith("podinfo.test: ")]
+        namespace, name = self.key.split("/", 1)
+        prefix = f"{name}.{namespace}: "
+        return [s for s in reversed(self.dev.log_subjects()) if s.startswith(prefix)]
