@@ -74,6 +74,8 @@ class Story:
             self.world.run_until(phases, on_pass=self.on_pass)
             live.update(self.table())
         self.live = None
+        if not self.console.is_terminal:  # rich's Live ends its last frame with a newline
+            self.console.line()  # only on a terminal; in a file the next text joined the table
 
 
 def run_demo(*, keep: bool = False, fast: bool = False) -> int:

@@ -202,7 +202,7 @@ def test_a_silent_chat_costs_at_most_the_budget(server: RecordingServer) -> None
     elapsed = time.monotonic() - started
     sender.close(5)
     assert outcome.failure is not None and "timeout" in outcome.failure.text
-    assert elapsed < policy.budget_s + 1.0, elapsed  # not 3 x 5 s
+    assert elapsed < policy.budget_s + 3.0, elapsed  # not one 5 s attempt, nor 3 x 5 s
 
 
 def test_close_drains_the_queue_in_order(server: RecordingServer) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 from slowservers import TricklingServer
 
-from gitbot.daemon import FAILED_TICKS
+from gitbot.daemon import FAILED_TICKS, SHUTDOWN_GRACE_SECONDS
 from gitbot.sim.gitops import CanaryOptions, Developer, create_gitops_repo
 
 
@@ -113,8 +113,12 @@ def test_sigterm_while_a_webhook_trickles_exits_promptly(tmp_path: Path) -> None
         calls = len(slow.hits)
     assert proc.returncode == 0, out
     assert "finishing the step in progress" in out
-    # the tick in progress finishes: each of its event calls ends at its 2 s deadline
-    assert elapsed < 2 * calls + 3, (elapsed, calls, out)
+    # the tick in progress finishes, each of its event calls cut at its 2 s deadline, instead
+    # of the trickle (2,000 s) holding the daemon until the shutdown grace runs out; how much
+    # more than 2 s per call finishing the tick takes depends on the machine's load
+    assert calls >= 1
+    assert "still running after" not in out, out
+    assert elapsed < SHUTDOWN_GRACE_SECONDS, (elapsed, calls, out)
 
 
 def _reject_pushes(remote: Path, reject: bool) -> None:

@@ -89,7 +89,7 @@ def test_shutdown_starts_nothing_new_and_reports_a_step_past_its_grace(tmp_path:
         assert slow.started.wait(60), "the event webhook was never called"
         started = time.monotonic()
         assert daemon.shutdown(grace_s=0.5) is False
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 5  # the grace, not the webhook's 20 s
         hits = len(slow.hits)
         daemon.tick("test/podinfo")  # a job that starts after shutdown does nothing
         daemon.rescan()

@@ -31,3 +31,7 @@ def test_demo_runs_to_the_end() -> None:
     ):
         assert text in out, out
     assert "Traceback" not in proc.stderr
+    bottoms = [line for line in out.splitlines() if line.startswith("└")]
+    assert len(bottoms) >= 4, out  # the live tables of the acts and the status tables
+    for line in bottoms:  # stdout is a pipe here: each table still ends its own line
+        assert line.rstrip().endswith("┘"), line

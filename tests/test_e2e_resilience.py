@@ -25,7 +25,11 @@ def test_slow_flux_holds_analysis_until_applied(tmp_path: Path) -> None:
         initialize(world)
         world.dev.release("6.0.1")
         world.run_until({"Progressing"})
-        world.cluster.pause_flux()
+        world.cluster.pause_flux()  # from here on the cluster runs what it has applied
+        frozen = world.cluster.applied_revision
+        while _remote_head(world) == frozen:  # Flux applied gitbot's last commit in time:
+            world.reconcile()  # gitbot takes one more step, which is never applied
+            time.sleep(world.pace)
         before = world.gitbot_subjects()
         for _ in range(4):
             world.reconcile()
@@ -36,6 +40,11 @@ def test_slow_flux_holds_analysis_until_applied(tmp_path: Path) -> None:
         world.cluster.resume_flux()
         world.run_until({"Succeeded"})
         assert head(world).primary_image == f"{IMAGE}:6.0.1"
+
+
+def _remote_head(world: World) -> str:
+    return subprocess.run(["git", "--git-dir", str(world.dev.remote), "rev-parse", "main"],
+                          capture_output=True, text=True, check=True).stdout.strip()
 
 
 def test_unrelated_commit_during_rollout_is_kept(tmp_path: Path) -> None:

@@ -74,15 +74,23 @@ def test_wait_for_data_times_out_on_absent_series() -> None:
 
 
 @pytest.mark.prometheus
-def test_early_exit_reports_log_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_early_exit_reports_log_lines() -> None:
     try:
-        blocker = PrometheusServer([]).start()
+        broken = PrometheusServer([], scrape_interval="soon")
     except PrometheusNotFound as exc:
         pytest.skip(str(exc))
-    with blocker:
-        monkeypatch.setattr("gitbot.sim.prometheus.free_port", lambda: blocker.port)
-        second = PrometheusServer([])
-        with pytest.raises(PrometheusStartError, match="exited early") as caught:
-            second.start()
-        assert "address already in use" in str(caught.value)
-        assert not second.running and second._dir is None
+    with pytest.raises(PrometheusStartError, match="exited early") as caught:
+        broken.start()
+    assert "not a valid duration string" in str(caught.value)  # the log line saying why
+    assert not broken.running and broken._dir is None
+
+
+@pytest.mark.prometheus
+def test_servers_started_together_each_get_their_own_port() -> None:
+    try:
+        first = PrometheusServer([]).start()
+    except PrometheusNotFound as exc:
+        pytest.skip(str(exc))
+    with first, PrometheusServer([]) as second:
+        assert first.port and second.port and first.port != second.port
+        assert "--web.listen-address=127.0.0.1:0" in second._command(Path("p.yml"))

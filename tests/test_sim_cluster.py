@@ -65,7 +65,7 @@ def test_canary_at_zero_replicas_gets_no_traffic(
         "virtualservice.yaml": vs({"route": [dest("podinfo-primary", 50),
                                              dest("podinfo-canary", 50)]}),
     })
-    assert cluster.wait_applied(sha, 5)
+    assert cluster.wait_applied(sha, 30)
     delta = window(cluster, 0.5)
     assert requests_to(delta, "podinfo") == 0
     assert requests_to(delta, "podinfo-primary") > 300
@@ -84,7 +84,7 @@ def test_error_rate_of_the_image_gives_500s(
     sha = repo.commit("50/50", {"virtualservice.yaml": vs(
         {"route": [dest("podinfo-primary", 50), dest("podinfo-canary", 50)]})})
     cluster = start(ab_share=0.0)
-    assert cluster.wait_applied(sha, 5)
+    assert cluster.wait_applied(sha, 30)
     wait_for(ready(cluster, "podinfo", "podinfo-primary"))
     delta = window(cluster, 0.5)
     canary_500 = requests_to(delta, "podinfo", response_code="500")
@@ -115,7 +115,7 @@ def test_ab_match_routes_insiders_to_the_canary(
         {"match": match, "route": [dest("podinfo-primary", 0), dest("podinfo-canary", 100)]},
         AB_ROUTE_PRIMARY)})
     cluster = start(ab_share=0.25)
-    assert cluster.wait_applied(sha, 5)
+    assert cluster.wait_applied(sha, 30)
     wait_for(ready(cluster, "podinfo", "podinfo-primary"))
     delta = window(cluster, 0.4)
     primary, canary = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
@@ -131,7 +131,7 @@ def test_mirror_copies_a_share_to_the_canary(
         {"route": [dest("podinfo-primary", 100), dest("podinfo-canary", 0)],
          "mirror": {"host": "podinfo-canary"}, "mirrorPercentage": {"value": 50.0}})})
     cluster = start(ab_share=0.0)
-    assert cluster.wait_applied(sha, 5)
+    assert cluster.wait_applied(sha, 30)
     wait_for(ready(cluster, "podinfo", "podinfo-primary"))
     delta = window(cluster, 0.5)
     primary, mirrored = requests_to(delta, "podinfo-primary"), requests_to(delta, "podinfo")
@@ -144,7 +144,7 @@ def test_mirror_copies_a_share_to_the_canary(
 def settled_canary_share(start: Callable[..., SimCluster], sha: str) -> float:
     """The canary's share of 50 cookie-keeping users' requests once their cookies settled."""
     cluster = start(ab_share=0.0, users=50)
-    assert cluster.wait_applied(sha, 5)
+    assert cluster.wait_applied(sha, 30)
     wait_for(ready(cluster, "podinfo", "podinfo-primary"))
     time.sleep(0.5)
     delta = window(cluster, 0.4)
@@ -193,7 +193,7 @@ def test_loadtest_traffic_goes_straight_to_the_canary(
     sha = repo.commit("all primary", {"virtualservice.yaml": vs(
         {"route": [dest("podinfo-primary", 100), dest("podinfo-canary", 0)]})})
     cluster = start(ab_share=0.0, request_rate=200.0, loadtest_rate=1000.0)
-    assert cluster.wait_applied(sha, 5)
+    assert cluster.wait_applied(sha, 30)
     wait_for(ready(cluster, "podinfo", "podinfo-primary"))
     delta = window(cluster, 0.5)
     loadtest = requests_to(delta, "podinfo", source_workload="flagger-loadtester",

@@ -53,7 +53,7 @@ def test_flagger_queries_see_the_simulated_canary(
     cluster = podinfo(repo, start, request_rate=400.0, tick=0.05, ab_share=0.0)
     sha = repo.commit("50/50", {"virtualservice.yaml": vs(
         {"route": [dest("podinfo-primary", 50), dest("podinfo-canary", 50)]})})
-    assert cluster.wait_applied(sha, 5)
+    assert cluster.wait_applied(sha, 30)
     with PrometheusServer([cluster.metrics_address]) as prometheus:
         revision = f'gotk_resource_info{{revision="main@sha1:{sha}",ready="True"}}'
         assert _value(prometheus, revision) == 1
@@ -74,7 +74,7 @@ def test_scaled_down_canary_gives_no_data(
         "virtualservice.yaml": vs({"route": [dest("podinfo-primary", 50),
                                              dest("podinfo-canary", 50)]})})
     cluster = start(request_rate=400.0, tick=0.05, ab_share=0.0)
-    assert cluster.wait_applied(sha, 5)
+    assert cluster.wait_applied(sha, 30)
     with PrometheusServer([cluster.metrics_address]) as prometheus:
         prometheus.wait_for_data('kube_deployment_spec_replicas{deployment="podinfo"} == 0')
         prometheus.wait_for_data('istio_requests_total{destination_workload="podinfo-primary"}')

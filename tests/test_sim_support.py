@@ -98,7 +98,7 @@ def requests_to(samples: Samples, workload: str, **labels: str) -> float:
                  destination_workload=workload, destination_workload_namespace=NS, **labels)
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "condition not reached in time"
@@ -142,7 +142,7 @@ def podinfo(repo: GitOpsRepo, cluster_start: Callable[..., SimCluster], **kw: An
     """The podinfo app committed and applied, both Deployments available."""
     sha = repo.copy_tree(DATA / "podinfo", "podinfo")
     cluster = cluster_start(**kw)
-    assert cluster.wait_applied(sha, 5)
+    assert cluster.wait_applied(sha, 30)
     wait_for(ready(cluster, "podinfo", "podinfo-primary"))
     return cluster
 

@@ -6,12 +6,16 @@ SIGTERM (then killed) by `stop()` or on leaving the `with` block.
 
 Prometheus' discovery manager hands new targets to the scrapers in 5 s batches, so the first
 sample is queryable about 5 s after start: poll with `wait_for_data`, never sleep.
+
+Prometheus is started on port 0 and the port the kernel gave it is read from its log ("Listening
+on" address=127.0.0.1:PORT), so parallel test workers never race for a port picked beforehand.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -27,6 +31,7 @@ import requests
 from gitbot.errors import GitbotError
 
 BINARY_ENV = "GITBOT_PROMETHEUS_BIN"
+_LISTENING = re.compile(r'msg="Listening on" address=127\.0\.0\.1:(\d+)')
 _FALLBACK_BINARY = "/usr/bin/prometheus"
 
 
@@ -100,7 +105,7 @@ class PrometheusServer:
         *,
         binary: str | None = None,
         scrape_interval: str = "1s",
-        ready_timeout: float = 20.0,
+        ready_timeout: float = 60.0,
     ) -> None:
         self.targets = tuple(targets)
         self.binary = binary or find_prometheus()
@@ -130,7 +135,7 @@ class PrometheusServer:
         self._dir = Path(tempfile.mkdtemp(prefix="gitbot-prometheus-"))
         config = self._dir / "prometheus.yml"
         config.write_text(scrape_config(self.targets, self.scrape_interval))
-        self.port = free_port()
+        self.port = 0
         self._log = open(self._dir / "prometheus.log", "wb")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
             self._command(config),
@@ -151,7 +156,7 @@ class PrometheusServer:
             self.binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={self._dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.listen-address=127.0.0.1:0",
             "--storage.tsdb.retention.time=1h",
             "--web.enable-lifecycle",
         ]
@@ -162,12 +167,20 @@ class PrometheusServer:
             while time.monotonic() < deadline:
                 if not self.running:
                     raise PrometheusStartError(f"prometheus exited early:\n{self.log_tail()}")
-                if _answers(session, f"{self.url}/-/ready") and self._is_ours(session):
+                self.port = self.port or self._bound_port()
+                ready = self.port and _answers(session, f"{self.url}/-/ready")
+                if ready and self._is_ours(session):
                     return
                 time.sleep(0.05)
         raise PrometheusStartError(
             f"prometheus not ready after {self.ready_timeout:.0f}s:\n{self.log_tail()}"
         )
+
+    def _bound_port(self) -> int:
+        """The port Prometheus logged that it listens on, 0 while it has not yet."""
+        assert self._dir is not None
+        found = _LISTENING.search((self._dir / "prometheus.log").read_text(errors="replace"))
+        return int(found.group(1)) if found else 0
 
     def _is_ours(self, session: requests.Session) -> bool:
         """True when the server on our port is our process (its TSDB path is our directory)."""
