@@ -1,11 +1,14 @@
-"""`gitbot run`: the daemon. Schedules each canary at its `analysis.interval` (APScheduler 3),
-serves `/metrics` and `/healthz`, and exits 0 on SIGTERM after the step in progress.
+"""`gitbot run`: the daemon. Ticks each canary at its `analysis.interval`, serves `/metrics`
+and `/healthz`, and exits 0 on SIGTERM after the step in progress.
 
 Called by the CLI. All Git work runs on ONE worker thread (GitPython is not thread-safe): the
-scheduler's executor has a single worker, so ticks never overlap, and a slow endpoint delays the
-other canaries by at most the deadline of its calls (every outbound call is bounded, see
-`gitbot.adapters.http`). A rescan job adds, removes or re-times canary jobs when the repository
-changes.
+scheduler's executor (APScheduler 3) has a single worker, so ticks never overlap, and a slow
+endpoint delays the other canaries by at most the deadline of its calls (every outbound call is
+bounded, see `gitbot.adapters.http`). One cycle job every `CYCLE_SECONDS` asks the schedule
+(`gitbot.scheduler`, canaries staggered inside their interval) which canaries are due and,
+after the lease check, gives them all their tick in one pass: one sync and one read of the
+repository however many are due. A rescan job updates the schedule when the repository's
+canaries or intervals change.
 
 `/healthz` answers 503 with the reason (see `Health`) while the repository cannot be synced or
 read, or when every canary's last `FAILED_TICKS` ticks failed; one failing canary alone is its own
@@ -22,7 +25,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
@@ -32,18 +34,19 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from gitbot.adapters.redact import redact
-from gitbot.adapters.specs import load_repository
 from gitbot.config import Settings
-from gitbot.core.spec import Canary
 from gitbot.core.state import Phase
 from gitbot.lease import register_leader_gauge
 from gitbot.metrics import FlaggerRecorder
+from gitbot.reconciler import PassReport
+from gitbot.scheduler import CanarySchedule
 from gitbot.wiring import App, build_app
 
 log = logging.getLogger("gitbot.daemon")
 
 FAILED_TICKS = 3  # consecutive failed ticks of EVERY canary that make the daemon unhealthy
 SHUTDOWN_GRACE_SECONDS = 25.0
+CYCLE_SECONDS = 1.0  # how often the schedule is asked which canaries are due
 
 
 class Health:
@@ -116,7 +119,7 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
         )
-        self.intervals: dict[str, int] = {}
+        self.schedule = CanarySchedule()
         self.health = Health()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -146,6 +149,7 @@ class Daemon:
         self.announce_flux_visibility()
         self.scheduler.add_job(self.rescan, "interval", id="rescan",
                                seconds=self.app.settings.daemon.pass_interval)
+        self.scheduler.add_job(self.cycle, "interval", id="cycle", seconds=CYCLE_SECONDS)
         self.scheduler.start()
         lease = self.app.lease
         if lease is not None and lease.enabled:  # one active instance (gitbot.lease)
@@ -203,11 +207,10 @@ class Daemon:
     def _rescan(self) -> None:
         step = "repository sync"
         try:
-            self.app.workspace.sync()
+            repo = self.app.reconciler.repo  # the reconciler's picture, re-read by diff
+            repo.refresh(self.app.workspace.sync())
             step = "reading the repository"
-            specs = load_repository(self.app.workspace.root,
-                                    cluster=self.app.settings.flux.cluster)
-            canaries = {c.key: c for c in specs.canaries}
+            canaries = {c.key: c for c in repo.specs().canaries}
         except Exception as err:  # the daemon outlives a remote outage or an unreadable tree
             log.error("%s failed: %s", step, err, exc_info=log.isEnabledFor(logging.DEBUG))
             if step == "repository sync":
@@ -217,49 +220,63 @@ class Daemon:
         self.health.synced()
         self.health.canaries(set(canaries))
         self.flagger.set_canaries(canaries.values())
-        for key in set(self.intervals) - set(canaries):
-            self.scheduler.remove_job(f"canary:{key}")
-            del self.intervals[key]
-        for key, canary in canaries.items():
-            self._schedule(key, canary)
+        self.schedule.update({k: c.analysis.interval_seconds for k, c in canaries.items()})
         self.ready.set()
 
-    def _schedule(self, key: str, canary: Canary) -> None:
-        seconds = canary.analysis.interval_seconds
-        if self.intervals.get(key) == seconds:
-            return
-        if key in self.intervals:
-            self.scheduler.remove_job(f"canary:{key}")
-        self.scheduler.add_job(self.tick, "interval", seconds=seconds, id=f"canary:{key}",
-                               args=[key])
-        self.scheduler.add_job(self.tick, args=[key])
-        self.intervals[key] = seconds
-
-    def tick(self, key: str) -> None:
-        if not self._begin():  # the lease check uses Git too: shutdown must wait for it
+    def cycle(self) -> None:
+        """Give every due canary its tick, all in one pass (after the lease check)."""
+        if not self._begin():
             return
         try:
-            lease = self.app.lease
-            if lease is not None and not lease.may_act():
-                if lease.error:  # not passive but failing: a lease that cannot be written
-                    self.health.ticked(key, f"lease: {lease.error}")  # is unhealthy
-                return  # passive: another instance holds the lease
-            self._tick(key)
+            due = self.schedule.due()
+            if due and self._may_act(due):
+                self._tick(due)
+            elif due:
+                self.schedule.ticked(due)  # passive: asked again at their next slot
         finally:
             self._end()
 
-    def _tick(self, key: str) -> None:
-        started = time.monotonic()
+    def tick(self, key: str) -> None:
+        """One canary's tick now (outside its schedule)."""
+        if not self._begin():  # the lease check uses Git too: shutdown must wait for it
+            return
+        try:
+            if self._may_act([key]):
+                self._tick([key])
+        finally:
+            self._end()
+
+    def _may_act(self, keys: list[str]) -> bool:
+        lease = self.app.lease
+        if lease is None or lease.may_act():
+            return True
+        if lease.error:  # not passive but failing: a lease that cannot be written
+            for key in keys:  # is unhealthy
+                self.health.ticked(key, f"lease: {lease.error}")
+        return False  # passive: another instance holds the lease
+
+    def _tick(self, keys: list[str]) -> None:
         try:
             with self.metrics.duration.time():
-                report = self.app.reconciler.run_pass(only=key)
-        except Exception as err:  # a pass that cannot run is this canary's failed tick
-            log.error("%s: tick failed: %s", key, err, exc_info=log.isEnabledFor(logging.DEBUG))
-            self.health.ticked(key, str(err) or type(err).__name__)
+                report = self.app.reconciler.run_pass(only=keys)
+        except Exception as err:  # a pass that cannot run is a failed tick of each canary
+            log.error("%s: tick failed: %s", ", ".join(keys[:5]), err,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            for key in keys:
+                self.health.ticked(key, str(err) or type(err).__name__)
             return
-        self.flagger.observe_duration(key, time.monotonic() - started)
+        finally:
+            self.schedule.ticked(keys)  # a failed tick too: retried at its next slot
+        self.app.store.refresh(fetched=True)  # one read of the state branch for every gauge
+        try:
+            self._record_ticks(report)
+        finally:
+            self.app.store.release()
+
+    def _record_ticks(self, report: PassReport) -> None:
         for tick in report.ticks:
             ns, name = tick.canary.split("/", 1)
+            self.flagger.observe_duration(tick.canary, tick.seconds)
             self.health.ticked(tick.canary, tick.error)
             if tick.error:
                 self.metrics.errors.labels(ns, name).inc()

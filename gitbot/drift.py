@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,19 +41,23 @@ _FILE_OF = {Field.ROUTES: "vs", Field.WEIGHTS: "vs", Field.REPLICAS: "target",
 def check_drift(
     workspace: GitWorkspace, canary: Canary, state: RolloutState, history: list[CommitInfo],
     now: datetime, flux: FluxSpecs | None = None,
+    editor: Callable[[], ManifestEditor] | None = None,
 ) -> Decision | None:
     """The drift decision for this tick, or None (see the module docstring). In a Flux
     repository the canary's replicas are read from the rendered target (a patch of the Flux
-    Kustomization may hold them), the rest from the files gitbot writes."""
-    return DriftWatch(workspace, flux).check(canary, state, history, now)
+    Kustomization may hold them), the rest from the files gitbot writes. `editor` gives the
+    reconciler's shared picture of the working copy (a fresh read when not given)."""
+    return DriftWatch(workspace, flux, editor).check(canary, state, history, now)
 
 
 class DriftWatch:
     """Reads the declared values and the people's commits for one workspace."""
 
-    def __init__(self, workspace: GitWorkspace, flux: FluxSpecs | None = None) -> None:
+    def __init__(self, workspace: GitWorkspace, flux: FluxSpecs | None = None,
+                 editor: Callable[[], ManifestEditor] | None = None) -> None:
         self.ws = workspace
         self.flux = flux
+        self.editor = editor or (lambda: editor_for(workspace.root, flux))
 
     def _canary_replicas(self, editor: ManifestEditor, canary: Canary) -> int | None:
         if self.flux is None:
@@ -83,7 +88,7 @@ class DriftWatch:
         """The drift between `state` and what the branch declares (with the person's commit
         that caused it, and the declared traffic), or None. Pull-request mode calls it with
         the state as merged (`gitbot.core.pr_supersede.merged_view`) while a step PR waits."""
-        editor = editor_for(self.ws.root, self.flux)  # this cluster's files only
+        editor = self.editor()  # this cluster's files only (the shared picture)
         files = _managed_files(editor, canary)
         since, people = self._people(canary, history, list(files.values()))
         declared = Declared(
@@ -110,7 +115,7 @@ class DriftWatch:
     def person_commit(self, canary: Canary, history: list[CommitInfo]) -> PersonCommit | None:
         """The newest commit by a person since gitbot's last one: one touching a file gitbot
         manages for `canary` when there is such, else any (None when there is none)."""
-        files = list(_managed_files(editor_for(self.ws.root, self.flux), canary).values())
+        files = list(_managed_files(self.editor(), canary).values())
         for paths in (files, []):
             _since, people = self._people(canary, history, paths)
             if people:
@@ -123,6 +128,8 @@ class DriftWatch:
         since = last.sha if last is not None else ""
         ours = {c.sha for c in history  # gitbot's, for this cluster or another one
                 if trailer(c, "Gitbot-Canary") or trailer(c, CLUSTER_TRAILER)}
+        if last is not None and _only_gitbot_since(history, last, ours):
+            return since, []  # a busy pass: every newer commit is gitbot's, git is not asked
         return since, [c for c in self.ws.changes(since, paths) if c.sha not in ours]
 
     def _template_at(self, since: str, path: str | None, people: list[Change], canary: Canary,
@@ -149,6 +156,12 @@ class DriftWatch:
             return PersonCommit(people[0].sha, people[0].author, people[0].subject)
         head = self.ws.changes("", [], max_count=1)
         return PersonCommit(head[0].sha, head[0].author, head[0].subject) if head else None
+
+
+def _only_gitbot_since(history: list[CommitInfo], last: CommitInfo, ours: set[str]) -> bool:
+    """True when `last` is in `history` and every commit newer than it is gitbot's."""
+    at = next((i for i, c in enumerate(history) if c.sha == last.sha), None)
+    return at is not None and all(c.sha in ours for c in history[:at])
 
 
 def _managed_files(editor: ManifestEditor, canary: Canary) -> dict[str, str]:

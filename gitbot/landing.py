@@ -91,11 +91,16 @@ class Committer:
         self.ws = ws
         self.crash = crash
         self.flux: FluxSpecs | None = None  # set per pass: a Flux repository's rendered view
+        # the reconciler's shared picture (`RepoIndex.editor`); a fresh read when not set
+        self.editors: Callable[[FluxSpecs | None, Canary | None], ManifestEditor] = \
+            lambda flux, canary: editor_for(ws.root, flux, canary)
+        self.moved: Callable[[], None] = lambda: None  # told when a revert moved HEAD
+        self.last_subject = ""  # the subject of the last commit made
 
     def editor(self, canary: Canary | None = None) -> ManifestEditor:
         """The editor for this pass: a FluxEditor (render, edit, render, verify) when the
         repository is laid out for Flux (a HelmEditor for a HelmRelease-deployed canary)."""
-        return editor_for(self.ws.root, self.flux, canary)
+        return self.editors(self.flux, canary)
 
     def trailers(self, trailers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         """`trailers`, plus `Gitbot-Cluster` in a Flux repository (commits of other clusters are
@@ -115,14 +120,15 @@ class Committer:
             return self._revert(canary, state, change, analysis), []
         editor = self.editor(canary)
         edits = apply_edits(editor, canary, change)
-        editor.save()
+        saved = editor.save()
         self.crash("after-edit")
         subject, body, trailers = messages.commit_message(canary, change, state)
         trailers = self.trailers(trailers)
         body = _with(_with(body, analysis), section("Changes:", [str(e) for e in edits]))
-        sha = self.ws.commit(subject, body, trailers)
+        sha = self.ws.commit(subject, body, trailers, paths=saved or None)
         if sha is None:
             log.info("%s: %s: repository already up to date", canary.key, change.action)
+        self.last_subject = subject
         return sha, edits
 
     def _revert(
@@ -135,6 +141,7 @@ class Committer:
         sha, outcome = None, messages.RevertOutcome.NOTHING_TO_REVERT
         if commits:
             sha, outcome = self._revert_commits(canary, state, change, analysis, commits)
+            self.moved()  # the revert changed files: the shared picture re-reads them
         editor = self.editor(canary)
         edits = apply_edits(editor, canary, replace(change, revert=False))
         editor.save()
@@ -146,7 +153,9 @@ class Committer:
             trailers = self.trailers(trailers)
             body = _with(_with(body, analysis), section("Changes:", [str(e) for e in edits]))
             body = _with(body, section(outcome.listing, listed))
-            sha = self.ws.commit(subject, body, trailers) or sha
+            fixed = self.ws.commit(subject, body, trailers)
+            if fixed is not None:
+                sha, self.last_subject = fixed, subject
         return sha
 
     def _revert_commits(
@@ -166,6 +175,7 @@ class Committer:
             return None, messages.RevertOutcome.CONFLICTED
         if sha is None:
             return None, messages.RevertOutcome.CHANGED_NOTHING
+        self.last_subject = subject
         return sha, messages.RevertOutcome.REVERTED
 
 
@@ -188,7 +198,7 @@ class PushLanding:
         self.crash("after-commit")
         pushed = self.ws.push()
         self.crash("after-push")
-        return Landed(done, pushed, self.ws.log(max_count=1)[0].subject)
+        return Landed(done, pushed, self.committer.last_subject)
 
     def unfinished(self, state: RolloutState) -> bool:
         return state.pending is not None

@@ -270,6 +270,14 @@ class GuardedFiles(Protocol):
         self, branch: str, path: str, content: str, subject: str, guard: Guard
     ) -> str: ...
 
+    def write_branch_files(
+        self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
+    ) -> str: ...
+
+    def push_with_branch(
+        self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
+    ) -> str: ...
+
 
 class FencedFiles:
     """The state store's branch files with the lease's fence on rollout-state writes."""
@@ -286,6 +294,28 @@ class FencedFiles:
             return self._ws.write_branch_file(branch, path, content, subject)
         return self._ws.write_branch_file_guarded(branch, path, content, subject,
                                                   self._keeper.fence)
+
+    def write_branch_files(self, branch: str, files: dict[str, str], subject: str) -> str:
+        """Several state files in one commit, under the fence (`GitStateStore.save_many`)."""
+        return self._ws.write_branch_files(branch, files, subject, self._fence(files))
+
+    def push_with_branch(self, branch: str, files: dict[str, str], subject: str) -> str:
+        """The working branch and these state files in one atomic push, under the fence."""
+        return self._ws.push_with_branch(branch, files, subject, self._fence(files))
+
+    def _fence(self, files: dict[str, str]) -> Guard | None:
+        return self._keeper.fence if any(p.startswith("canaries/") for p in files) else None
+
+    def refresh(self, fetched: bool = False) -> None:
+        """A pass begins (the wrapped files may keep a per-pass snapshot)."""
+        refresh = getattr(self._ws, "refresh", None)
+        if callable(refresh):
+            refresh(fetched)
+
+    def release(self) -> None:
+        release = getattr(self._ws, "release", None)
+        if callable(release):
+            release()
 
 
 @contextmanager

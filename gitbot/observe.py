@@ -10,7 +10,7 @@ measure the old weights.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -57,8 +57,12 @@ class Observer:
         *,
         kustomization: str = "",
         approvals: Callable[[str], Mapping[str, str] | None] = lambda _key: None,
+        manifests: Callable[[FluxSpecs | None, Canary | None], ManifestEditor] | None = None,
     ) -> None:
         self.approvals = approvals
+        # the reconciler's shared picture (`RepoIndex.editor`); a fresh read when not given
+        self.manifests = manifests or (lambda flux, canary: editor_for(workspace.root, flux,
+                                                                         canary))
         self.ws = workspace
         self.metrics = metrics
         self.secrets = secrets
@@ -67,6 +71,39 @@ class Observer:
         self.helm_gate = HelmGate(metrics.query_series,  # helm-controller's releases
                                   getattr(metrics, "cluster_labels", None))
         self.metric_listeners: list[MetricListener] = []  # the daemon's Flagger metrics
+        # this pass' answer about Flux's applied revision: (revisions,), an error, or not asked
+        self._applied: tuple[dict[tuple[str, str], str] | None] | RetryableError | None = None
+        self._ancestors: dict[str, frozenset[str]] = {}
+        self._in_pass = False
+
+    def begin_pass(self, canaries: Iterable[Canary] = ()) -> None:
+        """A new pass over `canaries`: Flux's applied revision is asked again (once for all
+        canaries), builtin metrics once for all of them (when the metrics batch them)."""
+        self._applied, self._in_pass = None, True
+        begin = getattr(self.metrics, "begin_pass", None)
+        if callable(begin):
+            begin(list(canaries))
+        if len(self._ancestors) > 8:
+            self._ancestors.clear()
+
+    def end_pass(self) -> None:
+        """The pass ended: answers are asked afresh again (ticks outside a pass)."""
+        self._applied, self._in_pass = None, False
+        end = getattr(self.metrics, "end_pass", None)
+        if callable(end):
+            end()
+
+    def _applied_kustomizations(self) -> dict[tuple[str, str], str] | None:
+        """`metrics.applied_kustomizations()`, asked once per pass (a failure too is kept)."""
+        if self._applied is None or not self._in_pass:
+            try:
+                self._applied = (self.metrics.applied_kustomizations(),)
+            except RetryableError as err:
+                self._applied = err
+        answer = self._applied
+        if isinstance(answer, RetryableError):
+            raise answer
+        return answer[0]
 
     def observe(
         self,
@@ -77,7 +114,7 @@ class Observer:
         now: datetime,
     ) -> Observation:
         flux = specs.flux  # a Flux repository: the rendered target is what runs
-        editor = editor_for(self.ws.root, flux, canary)  # gitbot's objects are this cluster's
+        editor = self.manifests(flux, canary)  # gitbot's objects are this cluster's
         revision = flux.revision(canary) if flux is not None else editor.target_revision(canary)
         bootstrapped = editor.is_bootstrapped(canary)
         synced = (self.cluster_synced(canary, history, now,
@@ -120,7 +157,7 @@ class Observer:
         if last is None:
             return True
         try:
-            applied = self.metrics.applied_kustomizations()
+            applied = self._applied_kustomizations()
         except RetryableError as err:
             log.warning("%s: cannot tell which commit the cluster runs (%s); holding",
                         canary.key, err)
@@ -140,7 +177,12 @@ class Observer:
     def _descends(self, applied: str, ours: str) -> bool:
         if applied == ours:
             return True
-        return self.ws.has_commit(applied) and self.ws.is_ancestor(ours, applied)
+        found = self._ancestors.get(applied)
+        if found is None:
+            found = self.ws.ancestors(applied)
+            if found:  # a commit's ancestors never change (an unknown one may be fetched later)
+                self._ancestors[applied] = found
+        return ours in found
 
     def _fallback_synced(self, canary: Canary, last: CommitInfo, now: datetime) -> bool:
         if not self._warned_no_flux:

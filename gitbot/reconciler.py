@@ -13,6 +13,11 @@ at any point:
    commits;
 6. record again (`pending` cleared, or the PR that waits) and notify (best effort).
 
+A pass (`run_pass`) syncs once and reads through one picture of the repository (`RepoIndex`),
+the branch log in memory (`HistoryIndex`) and the state branch read once (`BranchSnapshot`). In
+push mode the pass' records and commits are held back and published together in one atomic
+push at its end, the announcements after it (`gitbot.pass_batch`); a failing canary is cut out.
+
 A change carries `Gitbot-Step: <n>`; after a restart, a pending step found in the branch's log
 has landed and is not repeated, one not found is applied again (edits are idempotent).
 
@@ -26,7 +31,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -34,7 +40,8 @@ from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.forges import ForgeBudgetError
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.git_errors import GitRejectedError
-from gitbot.adapters.specs import SpecSet, load_repository
+from gitbot.adapters.repo_index import RepoIndex
+from gitbot.adapters.specs import SpecSet
 from gitbot.adapters.statestore import GitStateStore
 from gitbot.core.analysis_report import analysis_lines
 from gitbot.core.decide import decide
@@ -43,9 +50,11 @@ from gitbot.core.state import Decision, RolloutState
 from gitbot.drift import check_drift
 from gitbot.errors import GitbotError
 from gitbot.history import for_cluster, tick_history
-from gitbot.landing import Landing, PushLanding
+from gitbot.history_index import HistoryIndex
+from gitbot.landing import Landing
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
+from gitbot.pass_batch import BatchedPushLanding, Deferred, PassBatch, StagedFiles, publish
 from gitbot.rebuild import rebuild_state
 
 log = logging.getLogger("gitbot.reconciler")
@@ -91,6 +100,7 @@ class TickReport:
     subject: str = ""
     error: str = ""
     refused: bool = False  # the remote refused a push (protected branch, hook, permissions)
+    seconds: float = 0.0  # how long the tick took
 
 
 #: `reconcile --once` exit statuses (CONTRACT.md); 1 (gitbot could not run) is the CLI's
@@ -126,10 +136,22 @@ class Reconciler:
         no_cross_namespace_refs: bool = False,
         landing: Landing | None = None,
         flux_cluster: str = "",
+        repo: RepoIndex | None = None,
+        staging: StagedFiles | None = None,
     ) -> None:
         self.ws = workspace
         self.flux_cluster = flux_cluster  # config flux.cluster ("" = the only cluster)
-        self.landing: Landing = landing or PushLanding(workspace, crash)
+        # one parsed picture of the checkout and one in-memory log, shared by every tick
+        self.repo = repo or RepoIndex(workspace.root, workspace.changed_paths,
+                                      no_cross_namespace_refs=no_cross_namespace_refs,
+                                      cluster=flux_cluster)
+        self.history = HistoryIndex(workspace)
+        self.landing: Landing = landing or BatchedPushLanding(workspace, crash)
+        self.landing.committer.editors = self.repo.editor
+        self.landing.committer.moved = self.moved
+        self.staging = staging  # push mode: states held back for the pass' one push
+        self._batch: PassBatch | None = None
+        self._clean = False  # the last pass ended without errors: the working copy is clean
         self.no_cross_namespace_refs = no_cross_namespace_refs
         self.store = store
         self.observer = observer
@@ -139,11 +161,13 @@ class Reconciler:
         self._reported: frozenset[str] = frozenset()  # problems already logged
         self._flux: FluxSpecs | None = None  # the rendered Flux view of the current pass
 
-    def run_pass(self, only: str | None = None) -> PassReport:
-        """Sync the repository, then give every valid canary (or one) one tick."""
-        head = self.ws.sync()
-        specs = load_repository(self.ws.root, no_cross_namespace_refs=self.no_cross_namespace_refs,
-                                cluster=self.flux_cluster)
+    def run_pass(self, only: str | Collection[str] | None = None) -> PassReport:
+        """Sync the repository, then give every valid canary (or those named in `only`, by
+        key or name) one tick."""
+        wanted = {only} if isinstance(only, str) else set(only) if only is not None else None
+        head = self.ws.sync(clean=self._clean)
+        self.moved(head)
+        specs = self.repo.specs()
         report = PassReport(head=head, specs=specs)
         problems = frozenset(str(p) for p in specs.problems)
         for line in sorted(problems - self._reported):  # each once, until it is fixed
@@ -152,43 +176,112 @@ class Reconciler:
         for line in sorted(notes - self._reported):  # Kustomizations of other sources
             log.info("%s", line)
         self._reported = problems | notes
-        for canary in specs.canaries:
-            if only and only not in (canary.key, canary.name):
-                continue
-            report.ticks.append(self.tick_safely(canary, specs))
+        ticking = [c for c in specs.canaries if wanted is None or wanted & {c.key, c.name}]
+        self.observer.begin_pass(ticking)  # per-pass answers: applied revision, batched metrics
+        self.store.refresh(fetched=True)  # the state branch, read once per pass (sync fetched)
+        batch = self._begin_batch()
+        try:
+            for canary in ticking:
+                report.ticks.append(self.tick_safely(canary, specs))
+            if batch is not None and self.staging is not None:
+                publish(self, self.staging, batch)  # one push for the whole pass
+        finally:
+            self._end_batch()
+            self.store.release()
+            self.observer.end_pass()
+        self._clean = not any(tick.error for tick in report.ticks)
         return report
+
+    def _begin_batch(self) -> PassBatch | None:
+        """Push mode with a staging store: the pass' steps and states wait for one push."""
+        if self.staging is None or not isinstance(self.landing, BatchedPushLanding):
+            return None
+        self._batch = self.landing.batch = PassBatch()
+        self.staging.begin()
+        return self._batch
+
+    def _end_batch(self) -> None:
+        if self._batch is not None and isinstance(self.landing, BatchedPushLanding):
+            self.landing.batch = None
+        if self.staging is not None:
+            self.staging.end()
+        self._batch = None
+
+    def history_of(self, canary: Canary) -> list[CommitInfo]:
+        """The canary's history on the branch as it is now (for `pass_batch`)."""
+        return self._history(None, canary)
+
+    def moved(self, head: str | None = None, ours: bool = False) -> None:
+        """The working copy is now at `head` (None: ask git): the picture and the log follow
+        (`ours`: gitbot's own commit of the files its editor saved)."""
+        head = head or self.ws.head()
+        self.repo.refresh(head, ours)
+        self.history.update(head)
+
+    def _landed(self, sha: str) -> None:
+        """After `land`: in a pass' batch HEAD is its local commit (or unchanged); otherwise it
+        was pushed or synced, so HEAD is asked and compared."""
+        if self._batch is not None:  # a local commit of the saved files on the known head
+            self.moved(sha or self.repo.head, ours=True)
+        else:  # pushed (maybe rebased onto others' commits), or a pull request's sync
+            self.moved(None)
 
     def tick_safely(self, canary: Canary, specs: SpecSet) -> TickReport:
         """A failing canary never stops the others: any error is logged once with its cause
         (the traceback at debug level only) and the working copy is reset."""
+        started = time.monotonic()
+        mark = self.repo.head, self.staging.mark() if self._batch and self.staging else {}
         try:
-            return self.tick(canary, specs)
+            report = self.tick(canary, specs)
+            report.seconds = time.monotonic() - started
+            return report
         except ForgeBudgetError as err:  # the forge's rate limit: the canary waits, no fault
             log.warning("%s: waits: %s", canary.key, err)
             self._reset(canary)
-            return TickReport(canary.key, phase="", error=str(err))
+            return TickReport(canary.key, phase="", error=str(err),
+                              seconds=time.monotonic() - started)
         except Exception as err:  # the boundary of one canary's tick
             cause = str(err) or type(err).__name__
             if not isinstance(err, GitbotError | OSError):
                 cause = f"{type(err).__name__}: {cause}"
             log.error("%s: tick failed: %s", canary.key, cause,
                       exc_info=log.isEnabledFor(logging.DEBUG))
-            self._reset(canary)
+            if self._batch is not None:
+                self._cut(canary, *mark)
+            else:
+                self._reset(canary)
             return TickReport(canary.key, phase="", error=cause,
-                              refused=isinstance(err, GitRejectedError))
+                              refused=isinstance(err, GitRejectedError),
+                              seconds=time.monotonic() - started)
+
+    def _cut(self, canary: Canary, head: str, staged: dict[str, dict[str, str]]) -> None:
+        """Cut a failed canary out of the pass' batch: its commits and held states go, the
+        other canaries' stay."""
+        assert self._batch is not None and self.staging is not None
+        self._batch.drop(canary.key)
+        self.staging.restore(staged)
+        self.repo.forget()
+        try:
+            self.ws.discard_changes(head)
+            self.moved(head)
+        except Exception as err:  # reported; the pass' publish syncs on failure
+            log.error("%s: cannot reset the working copy: %s", canary.key, err)
 
     def _reset(self, canary: Canary) -> None:
+        self.repo.forget()  # the failed tick may have left edits in memory or on disk
         try:
-            self.ws.sync()
+            self.moved(self.ws.sync())
         except Exception as err:  # reported; the next pass syncs again
             log.error("%s: cannot reset the working copy: %s", canary.key, err)
 
     def tick(self, canary: Canary, specs: SpecSet) -> TickReport:
+        if self._batch is None:  # outside a pass' batch (which tracks HEAD) the picture
+            self.moved(self.ws.head())  # follows HEAD (a ref read; a diff if it moved)
         self._flux = specs.flux  # a Flux repository is edited and verified as Flux renders it
         self.landing.committer.flux = specs.flux
         cluster = specs.flux.view.cluster if specs.flux is not None else None
-        state, rebuilt = rebuild_state(self.ws, self.store, self.announcer, canary, self.clock(),
-                                       cluster)
+        state, rebuilt = rebuild_state(self.history, self.store, self.announcer, canary,
+                                       self.clock(), cluster)
         if rebuilt is not None:  # a lost run that cannot be proven: roll it back first
             return self._record_and_act(canary, state, rebuilt)
         history = self._history(state.step if state.pending else None, canary)
@@ -199,7 +292,8 @@ class Reconciler:
             history = self._history(None, canary)
         now = self.clock()
         # drift: a person changed what gitbot manages -> halt / roll back instead of deciding
-        drifted = check_drift(self.ws, canary, state, history, now, self._flux)
+        drifted = check_drift(self.ws, canary, state, history, now, self._flux,
+                              editor=lambda: self.repo.editor(self._flux))
         if drifted is not None:
             return self._record_and_act(canary, state, drifted)
         observation = self.observer.observe(canary, state, specs, history, now)
@@ -219,7 +313,12 @@ class Reconciler:
             self.store.save(canary.key, state, _reason(decision))
             self.crash("after-state-write")
         if decision.change is not None:
-            landed = self.landing.land(canary, before, state, decision.change, analysis)
+            try:
+                landed = self.landing.land(canary, before, state, decision.change, analysis)
+            except BaseException:
+                self.moved(None)
+                raise
+            self._landed(landed.sha)
             state = landed.state
             self.store.save(canary.key, state, landed.reason)
             report.commit, report.subject = landed.sha, landed.subject
@@ -228,14 +327,20 @@ class Reconciler:
                 decision = replace(decision, events=(), alerts=())
             decision = replace(decision, events=decision.events + landed.events,
                                alerts=decision.alerts + landed.alerts)
-        self.announcer.announce(canary, state, decision, report.commit, report.subject)
+        if self._batch is not None:  # announced after the pass' push (pass_batch.publish)
+            self._batch.deferred.append(Deferred(canary, state, decision, report))
+        else:
+            self.announcer.announce(canary, state, decision, report.commit, report.subject)
         return report
 
     def _finish(
         self, canary: Canary, state: RolloutState, history: list[CommitInfo]
     ) -> tuple[RolloutState, TickReport | None]:
         """Work left from an earlier tick (a crash, a PR not merged yet); a report ends the tick."""
-        resumed = self.landing.finish(canary, state, history)
+        try:
+            resumed = self.landing.finish(canary, state, history)
+        finally:
+            self.moved(None)
         if resumed.state != state:
             self.store.save(canary.key, resumed.state, resumed.reason)
         if resumed.events or resumed.alerts:  # e.g. a person's commit kept in a merge
@@ -251,7 +356,7 @@ class Reconciler:
         """Enough of the branch log for one tick, without the commits gitbot made for another
         Flux cluster."""
         cluster = self._flux.view.cluster if self._flux is not None else None
-        return for_cluster(tick_history(self.ws, canary.key, pending_step, cluster), cluster)
+        return for_cluster(tick_history(self.history, canary.key, pending_step, cluster), cluster)
 
 
 def _reason(decision: Decision) -> str:

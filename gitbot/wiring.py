@@ -10,12 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitbot.adapters.branch_snapshot import BranchSnapshot
 from gitbot.adapters.git import Credentials, GitWorkspace
 from gitbot.adapters.git_credentials import SshIdentity, read_token, workspace_env
 from gitbot.adapters.notifiers import ChatNotifier, Notifier
+from gitbot.adapters.prom_batch import BatchedMetrics
 from gitbot.adapters.prometheus import PrometheusMetrics
+from gitbot.adapters.repo_index import RepoIndex
 from gitbot.adapters.secrets import SecretResolver
-from gitbot.adapters.specs import load_repository
 from gitbot.adapters.statestore import GitStateStore
 from gitbot.config import Settings
 from gitbot.core.spec import AlertProvider
@@ -24,6 +26,7 @@ from gitbot.landing_pr import PullRequestLanding
 from gitbot.lease import FencedFiles, LeaseKeeper, build_lease
 from gitbot.notify import Announcer
 from gitbot.observe import Observer
+from gitbot.pass_batch import StagedFiles
 from gitbot.pullrequests import PullRequestDriver, build_driver
 from gitbot.reconciler import CrashHook, Reconciler, crash_hook_from_env
 
@@ -78,21 +81,24 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     )
     secrets_dir = Path(settings.base_dir, settings.secrets_dir) if settings.secrets_dir else None
     secrets = SecretResolver(secrets_dir)
-    metrics = PrometheusMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout,
-                                cluster_labels=settings.flux.cluster_labels)
+    # builtin metrics and readiness: one query per pass for every canary (prom_batch)
+    metrics = BatchedMetrics(settings.prometheus.url, timeout=settings.prometheus.timeout,
+                             cluster_labels=settings.flux.cluster_labels)
     lease = build_lease(settings.lease, workspace, state_branch(settings))
-    store = GitStateStore(FencedFiles(workspace, lease), state_branch(settings))
+    # the state branch read once per pass (BranchSnapshot), written under the lease's fence
+    # push mode holds the states of a pass back for its one atomic push (pass_batch)
+    staging = StagedFiles(FencedFiles(BranchSnapshot(workspace), lease))
+    store = GitStateStore(staging, state_branch(settings))
+    strict_refs = settings.security.no_cross_namespace_refs
+    repo = RepoIndex(workspace.root, workspace.changed_paths,
+                     no_cross_namespace_refs=strict_refs, cluster=settings.flux.cluster)
     observer = Observer(
         workspace, metrics, secrets, kustomization=settings.prometheus.kustomization,
-        approvals=store.approval,
+        approvals=store.approval, manifests=repo.editor,
     )
 
-    strict_refs = settings.security.no_cross_namespace_refs
-
     def providers() -> Mapping[str, AlertProvider]:
-        specs = load_repository(workspace.root, no_cross_namespace_refs=strict_refs,
-                                cluster=settings.flux.cluster)
-        return {p.key: p for p in specs.providers}
+        return {p.key: p for p in repo.specs().providers}
 
     announcer = Announcer(
         providers, secrets, commit_url=git.commit_url, global_chat=_global_chat(settings),
@@ -103,6 +109,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     reconciler = Reconciler(
         workspace, store, observer, announcer, crash=crash,
         no_cross_namespace_refs=strict_refs, landing=landing, flux_cluster=settings.flux.cluster,
+        repo=repo, staging=staging if landing is None else None,
     )
     if settings.kubernetes.status:
         from gitbot.adapters.kubestatus import kube_status_listener

@@ -2,13 +2,16 @@
 
 `/api/v1/query` answers as a healthy cluster would: Flux (`gotk_resource_info`) has applied the
 remote branch's current head (read from the bare repository on every query), every Deployment
-is ready, the canary's success rate is 99.9 % and its latency 50 ms. Real HTTP, real JSON, so
-gitbot's Prometheus adapter runs unchanged; used by tests/test_drift_rollouts.py.
+is ready, the canary's success rate is 99.9 % and its latency 50 ms, one series per workload
+the query selects (labelled as kube-state-metrics and Istio do, so batched queries work).
+Real HTTP, real JSON, so gitbot's Prometheus adapter runs unchanged; used by
+tests/test_drift_rollouts.py.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -54,13 +57,32 @@ class PromStub:
         if "gotk_resource_info" in query:
             revision = f"main@sha1:{remote_head(self.bare)}"
             return [_sample({"name": "apps", "revision": revision}, 1, now)]
+        labels = _matchers(query)  # one series per selected workload, labelled like exporters
         if "kube_deployment" in query:
-            return [_sample({"__name__": name}, 2, now) for name in READINESS]
-        if "histogram_quantile" in query:
-            return [_sample({}, 50, now)]
-        if "istio_requests_total" in query:
-            return [_sample({}, 99.9, now)]
+            return [_sample({"__name__": name, "namespace": ns, "deployment": d}, 2, now)
+                    for ns in labels.get("namespace", [""])
+                    for d in labels.get("deployment", [""]) for name in READINESS]
+        value = 50 if "histogram_quantile" in query else 99.9 if "istio_requests_total" in \
+            query else None
+        if value is not None:
+            return [_sample({"destination_workload_namespace": ns, "destination_workload": w},
+                            value, now)
+                    for ns in labels.get("destination_workload_namespace", [""])
+                    for w in labels.get("destination_workload", [""])]
         return [_sample({}, 1, now)]
+
+
+_MATCHER = re.compile(r'(\w+)\s*(=~|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _matchers(query: str) -> dict[str, list[str]]:
+    """label -> the values a query selects (`=` one, `=~"a|b"` several; patterns skipped)."""
+    found: dict[str, list[str]] = {}
+    for name, op, value in _MATCHER.findall(query):
+        if name in found or value.endswith("*") or value.startswith("5"):
+            continue
+        found[name] = value.split("|") if op == "=~" else [value]
+    return found
 
 
 def _sample(labels: dict[str, str], value: float, now: float) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_state_rebuild import Rig, git
 
-from gitbot.core.state import Phase
+from gitbot.core.state import RolloutState
 
 BROKEN_CANARY = """\
 apiVersion: flagger.app/v1beta1
@@ -79,7 +79,10 @@ def test_push_refused_exits_3(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stdout + done.stderr
     assert "error: the remote refused the push" in done.stdout
     assert "Traceback" not in done.stderr
-    assert rig.state.phase is Phase.INITIALIZED and rig.state.pending is not None
+    # the step and its state go in one atomic push (gitbot.pass_batch): refused together, so
+    # the state branch claims nothing the branch lacks and the next pass decides again
+    assert rig.state == RolloutState()
+    assert "Gitbot-Canary" not in git(rig.dev.remote, "log", "-1", "--format=%B", "main")
 
 
 def test_invalid_document_exits_2_after_the_pass(tmp_path: Path) -> None:

@@ -167,6 +167,7 @@ def _append(index: ManifestIndex, yfile: YamlFile, objs: list[Obj]) -> None:
         text += "\n"
     line = text.count("\n") + 2
     count = sum(1 for d in yfile.documents if d.index >= 0)
+    yfile.rewritten = True
     for obj in objs:
         yfile.parts.append("---\n")
         body = dump_text(to_node(obj))

@@ -75,7 +75,7 @@ def write(index: ManifestIndex, canary: Canary, rel: str,
         return []
     new = YamlFile.create(index.root, rel, text)
     if old is not None:
-        new.original, new.is_new = old.original, False
+        new.original, new.is_new, new.rewritten = old.original, False, True
     index.files[rel] = new
     index.entries = [e for e in index.entries if e.file.rel != rel]
     index.add_file(new)

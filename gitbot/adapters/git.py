@@ -25,6 +25,7 @@ from types import TracebackType
 from git import Repo
 from git.cmd import Git
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
+from git.refs.symbolic import SymbolicReference
 
 from gitbot.adapters import git_branches, git_changes, git_ops
 from gitbot.adapters.git_credentials import (
@@ -127,12 +128,18 @@ class GitWorkspace:
 
     # --- syncing -------------------------------------------------------------------------
 
-    def sync(self) -> str:
+    def sync(self, clean: bool = False) -> str:
         """Clone if missing, fetch, and reset the working tree to origin/<branch>; return HEAD.
 
         Repairs a dirty, half-rebased, half-merged, detached or corrupt working copy; when the
-        local repository is too damaged to reset, it is cloned again.
+        local repository is too damaged to reset, it is cloned again. `clean`: the caller
+        knows the working copy is clean at its last synced or pushed head (the reconciler after
+        a pass without errors); when the remote has not moved, nothing is reset.
         """
+        if clean and self._runner is not None and self._git_dir.is_dir():
+            head = self._fetched_head(self._runner)
+            if head is not None:
+                return head
         try:
             return self._sync_once()
         except _LocalDamageError as damage:
@@ -156,6 +163,28 @@ class GitWorkspace:
             raise _LocalDamageError(str(exc)) from exc
         log.debug("synced %s to %s", self._branch, head)
         return head
+
+    def _fetched_head(self, run: Runner) -> str | None:
+        """Fetch; HEAD when it is where the remote's branch is, else None (reset needed)."""
+        try:
+            self._fetch(run)
+        except _LocalDamageError:
+            return None
+        head, origin = self.head(), self.ref(self._origin_ref())
+        return head if head and head == origin else None
+
+    def ref(self, name: str) -> str | None:
+        """The sha a ref points to (read from the ref files when it can), None when absent."""
+        if self._repo is not None:
+            try:
+                sha = SymbolicReference.dereference_recursive(self._repo, name)
+                if len(sha) == 40:
+                    return sha
+            except (ValueError, OSError):
+                pass
+        result = self._run().run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}",
+                                 check=False)
+        return result.out.strip() if result.ok else None
 
     def _open(self) -> Runner:
         if self._runner is not None and (self._workdir / ".git").is_dir():
@@ -235,8 +264,16 @@ class GitWorkspace:
     # --- reading ---------------------------------------------------------------------------
 
     def head(self) -> str:
-        """The sha of HEAD."""
-        return self._run().text("rev-parse", "HEAD")
+        """The sha of HEAD (read from the ref files, without a git process, when it can)."""
+        run = self._run()
+        if self._repo is not None:
+            try:
+                sha = SymbolicReference.dereference_recursive(self._repo, "HEAD")
+            except (ValueError, OSError):
+                sha = ""
+            if len(sha) == 40:
+                return sha
+        return run.text("rev-parse", "HEAD")
 
     def is_dirty(self) -> bool:
         """True when the working tree or index differ from HEAD (untracked files count)."""
@@ -255,19 +292,38 @@ class GitWorkspace:
         run = self._run()
         return run.run("merge-base", "--is-ancestor", ancestor, descendant, check=False).ok
 
-    def log(self, max_count: int = 200, since_sha: str | None = None) -> list[CommitInfo]:
+    def log(self, max_count: int = 200, since_sha: str | None = None,
+            known: bool = False) -> list[CommitInfo]:
         """Commits on the branch, newest first, with parsed trailers.
 
-        With `since_sha`, only commits after it (exclusive); an unknown `since_sha` is ignored.
+        With `since_sha`, only commits after it (exclusive); an unknown `since_sha` is ignored
+        (`known`: the caller knows it is a local commit, it is not checked).
         """
         run = self._run()
         target = f"refs/heads/{self._branch}"
-        if since_sha and self.has_commit(since_sha):
+        if since_sha and (known or self.has_commit(since_sha)):
             target = f"{since_sha}..{target}"
         out = run.run(
             "log", f"--max-count={max(0, max_count)}", f"--format={LOG_FORMAT}", target, "--"
         ).out
         return parse_log(out)
+
+    def ancestors(self, sha: str) -> frozenset[str]:
+        """Every commit reachable from `sha`, itself included (empty when it is unknown):
+        one process however long the history, for many `is_ancestor` questions at once."""
+        if not sha or sha.startswith("-"):
+            return frozenset()
+        result = self._run().run("rev-list", sha, "--", check=False)
+        return frozenset(result.out.split()) if result.ok else frozenset()
+
+    def changed_paths(self, old: str, new: str) -> list[str] | None:
+        """Paths that differ between commits `old` and `new` (renames as delete + add);
+        None when either commit is unknown (the caller re-reads everything)."""
+        if not old or not new or old.startswith("-") or new.startswith("-"):
+            return None
+        result = self._run().run("diff", "--name-only", "--no-renames", "-z", old, new, "--",
+                                 check=False, strip=False)
+        return [p for p in result.out.split("\0") if p] if result.ok else None
 
     def changes(
         self, since_sha: str, paths: Sequence[str], max_count: int = 50
@@ -288,18 +344,26 @@ class GitWorkspace:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def commit(self, subject: str, body: str = "", trailers: Trailers = ()) -> str | None:
-        """Stage every change (new and deleted files too) and commit; None when nothing changed."""
+    def commit(self, subject: str, body: str = "", trailers: Trailers = (),
+               paths: Sequence[str] | None = None) -> str | None:
+        """Stage every change (new and deleted files too) and commit; None when nothing changed.
+        `paths`: only these files changed (git then need not look for untracked files)."""
         message = build_message(subject, body, trailers)
         run = self._run()
-        run.run("add", "-A")
-        if run.run("diff", "--cached", "--quiet", check=False).ok:
-            return None
-        return self._commit_staged(run, message)
+        run.run("add", "-A", "--", *(paths if paths is not None else ["."]))
+        result = run.run("commit", "-q", "--cleanup=whitespace", "-m", message, check=False)
+        if not result.ok:
+            if run.run("diff", "--cached", "--quiet", check=False).ok:
+                return None  # nothing staged: `git commit` refused an empty commit
+            raise run.failure(("commit",), result)
+        return self._committed(run, message)
 
     def _commit_staged(self, run: Runner, message: str) -> str:
         run.run("commit", "-q", "--cleanup=whitespace", "-m", message)
-        sha = run.text("rev-parse", "HEAD")
+        return self._committed(run, message)
+
+    def _committed(self, run: Runner, message: str) -> str:
+        sha = self.head()
         log.info("committed %s on %s: %s", sha[:12], self._branch, message.splitlines()[0])
         return sha
 
@@ -317,6 +381,44 @@ class GitWorkspace:
                 return sha
             git_branches.raise_unless_stale(run, result)
             log.info("push to %s rejected, someone pushed first; rebasing", self._branch)
+            self._fetch(run)
+            git_ops.rebase(run, self._git_dir, self._branch, self._origin_ref())
+        raise GitError(
+            f"push to {self._branch} still rejected after {self._push_retries + 1} attempts"
+        )
+
+    def push_with_branch(
+        self, branch: str, files: dict[str, str], subject: str,
+        guard: git_branches.Guard | None = None,
+    ) -> str:
+        """Push HEAD to the branch and `files` as one commit on the side `branch` in ONE atomic
+        push: both land or neither does. A lost race rebases HEAD and rebuilds the side commit
+        on the new remote heads, then retries; returns HEAD's sha. Raises
+        `AtomicPushUnsupportedError` when the remote cannot push atomically."""
+        self._check_side_branch(branch)
+        run = self._run()
+        require_token(self._credentials)
+        writer = git_branches.BranchWriter(run, self._git_dir, branch)
+        message = build_message(subject)
+        head = self.head()
+        for attempt in range(self._push_retries + 1):
+            known = self.ref(f"refs/remotes/origin/{branch}") if not attempt else None
+            _parent, side = writer.prepare(files, message, guard, fetch=attempt > 0,
+                                           known=known)
+            refs = [f"HEAD:refs/heads/{self._branch}"]
+            refs += [f"{side}:refs/heads/{branch}"] if side else []
+            result = run.run("push", "--porcelain", "--atomic", "origin", *refs, check=False)
+            if result.ok:  # git updated both remote-tracking refs
+                if side:
+                    writer.log_written(files, side)
+                sha = run.text("rev-parse", "HEAD") if attempt else head
+                log.info("pushed %s to %s (attempt %d)", sha[:12], self._branch, attempt + 1)
+                return sha
+            if "atomic" in result.err and "support" in result.err:
+                raise AtomicPushUnsupportedError(run.clean_text(result.err.strip()))
+            git_branches.raise_unless_stale(run, result)
+            log.info("atomic push to %s and %s rejected, someone pushed first; rebasing",
+                     self._branch, branch)
             self._fetch(run)
             git_ops.rebase(run, self._git_dir, self._branch, self._origin_ref())
         raise GitError(
@@ -359,6 +461,31 @@ class GitWorkspace:
         writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
         return writer.write(path, content, message, self._push_retries)
 
+    def read_branch_files(self, branch: str, fetch: bool = True) -> tuple[str | None,
+                                                                           dict[str, str]]:
+        """(head, every file) of origin/<branch> (path -> text), after a fetch unless the
+        caller just fetched every branch (`sync`); (None, {}) when the branch is absent."""
+        self._check_side_branch(branch)
+        require_token(self._credentials)
+        run = self._run()
+        head = git_branches.fetch_branch(run, branch) if fetch else \
+            self.ref(f"refs/remotes/origin/{branch}")
+        return head, git_branches.read_all(run, self._git_dir, head) if head else {}
+
+    def write_branch_files(
+        self, branch: str, files: dict[str, str], subject: str,
+        guard: git_branches.Guard | None = None,
+    ) -> str:
+        """`write_branch_file(_guarded)` for several files at once: one commit, one push."""
+        self._check_side_branch(branch)
+        require_token(self._credentials)
+        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
+        return writer.write_files(files, build_message(subject), self._push_retries, guard)
+
+    def discard_changes(self, to: str = "HEAD") -> None:
+        """Drop uncommitted changes and the local commits after `to` (earlier ones stay)."""
+        git_ops.reset_to(self._run(), self._git_dir, self._branch, to)
+
     def read_branch_file_versioned(
         self, branch: str, path: str
     ) -> tuple[str | None, str | None]:
@@ -390,6 +517,10 @@ class GitWorkspace:
         git_branches.check_branch(branch)
         if branch == self._branch:
             raise GitInputError(f"{branch} is the working branch, not a side branch")
+
+
+class AtomicPushUnsupportedError(GitError):
+    """The remote does not support `git push --atomic`."""
 
 
 class _LocalDamageError(Exception):

@@ -1,4 +1,4 @@
-"""Reading and writing single files on a side branch that is never checked out.
+"""Reading and writing files on a side branch that is never checked out.
 
 Used by `GitWorkspace.read_branch_file` / `write_branch_file` (gitbot.adapters.git) for gitbot's
 own state. Writes use plumbing only (hash-object, a temporary GIT_INDEX_FILE, write-tree,
@@ -58,6 +58,41 @@ def read_file(run: Runner, branch: str, path: str) -> str | None:
     return read_versioned(run, branch, path)[1]
 
 
+def read_all(run: Runner, git_dir: Path, head: str) -> dict[str, str]:
+    """Every file of commit `head` (path -> text): two git processes."""
+    listing = run.run("ls-tree", "-r", "-z", "--full-tree", head, strip=False).out
+    blobs: dict[str, list[str]] = {}  # sha -> paths
+    for record in filter(None, listing.split("\0")):
+        meta, _, path = record.partition("\t")
+        fields = meta.split(" ")
+        if fields[1:2] == ["blob"]:
+            blobs.setdefault(fields[2], []).append(path)
+    if not blobs:
+        return {}
+    tmp = git_dir / "gitbot-side-batch"
+    tmp.write_bytes("".join(f"{sha}\n" for sha in blobs).encode())
+    try:
+        with tmp.open("rb") as stdin:
+            out = run.run("cat-file", "--batch", stdin=stdin, strip=False).out
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _batch_contents(out.encode("utf-8", "surrogateescape"), blobs)
+
+
+def _batch_contents(raw: bytes, paths: dict[str, list[str]]) -> dict[str, str]:
+    """Parse `git cat-file --batch` output ("<sha> <type> <size>\\n<content>\\n" each)."""
+    files: dict[str, str] = {}
+    at = 0
+    while at < len(raw):
+        end = raw.index(b"\n", at)
+        sha, _kind, size = raw[at:end].decode().split(" ")
+        start = end + 1
+        text = raw[start:start + int(size)].decode("utf-8", "replace")
+        files.update(dict.fromkeys(paths[sha], text))
+        at = start + int(size) + 1
+    return files
+
+
 def read_versioned(run: Runner, branch: str, path: str) -> tuple[str | None, str | None]:
     """(head sha of origin/<branch>, content of `path` there) after a fetch; None for absent."""
     path = check_path(path)
@@ -108,20 +143,52 @@ class BranchWriter:
         `guard` sees the files of each commit the write would build on and raises to refuse it
         (the lease's fence: a state write is refused once another instance holds the lease).
         """
-        path = check_path(path)
-        blob = self._hash(content)
+        return self.write_files({path: content}, message, retries, guard)
+
+    def write_files(
+        self, files: dict[str, str], message: str, retries: int, guard: Guard | None = None
+    ) -> str:
+        """`write` for several files: one commit, one push."""
         for _attempt in range(retries + 1):
-            parent = fetch_branch(self._run, self._branch)
-            if guard is not None:
-                guard(self._reader(parent))
-            if parent is not None and self._blob_at(parent, path) == blob:
-                return parent
-            sha = self._commit(parent, path, blob, message)
+            parent, sha = self.prepare(files, message, guard)
+            if sha is None:
+                return parent or ""
             if self._push(sha):
-                log.info("wrote %s on %s as %s", path, self._branch, sha[:12])
+                self.log_written(files, sha)
                 return sha
             log.info("push to side branch %s rejected; re-applying", self._branch)
         raise GitError(f"push to {self._branch} still rejected after {retries + 1} attempts")
+
+    def prepare(
+        self, files: dict[str, str], message: str, guard: Guard | None = None, fetch: bool = True,
+        known: str | None = None,
+    ) -> tuple[str | None, str | None]:
+        """(parent, new commit) writing `files` onto the branch, not pushed; the commit is None
+        when the branch already holds them. Without `fetch`, it builds on the last fetched head
+        (`known`, when the caller read it; a push then fails as stale if the remote moved, and
+        the caller retries with a fetch)."""
+        blobs = {check_path(path): blob
+                 for path, blob in zip(files, self._hash_all(list(files.values())), strict=True)}
+        parent = fetch_branch(self._run, self._branch) if fetch else known or self._known_head()
+        if guard is not None:
+            guard(self._reader(parent))
+        if parent is not None and self._blobs_at(parent, list(blobs)) == blobs:
+            return parent, None
+        return parent, self._commit_files(parent, blobs, message)
+
+    def pushed(self, sha: str) -> None:
+        """`sha` is now the remote branch's head (pushed by the caller)."""
+        self._run.run("update-ref", f"refs/remotes/origin/{self._branch}", sha)
+
+    def log_written(self, files: dict[str, str], sha: str) -> None:
+        shown = ", ".join(sorted(files)[:3])
+        more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+        log.info("wrote %s%s on %s as %s", shown, more, self._branch, sha[:12])
+
+    def _known_head(self) -> str | None:
+        ref = f"refs/remotes/origin/{self._branch}^{{commit}}"
+        result = self._run.run("rev-parse", "--verify", "--quiet", ref, check=False)
+        return result.out.strip() if result.ok else None
 
     def swap(self, path: str, content: str, message: str, expected: str | None) -> str | None:
         """Compare-and-swap: commit `content` onto `expected` (None: a new branch) and push
@@ -137,25 +204,43 @@ class BranchWriter:
         return read
 
     def _hash(self, content: str) -> str:
-        tmp = self._git_dir / "gitbot-side-blob"
-        tmp.write_bytes(content.encode("utf-8"))
-        try:
-            return self._run.text("hash-object", "-w", "--no-filters", str(tmp))
-        finally:
-            tmp.unlink(missing_ok=True)
+        return self._hash_all([content])[0]
 
-    def _blob_at(self, commit: str, path: str) -> str | None:
-        result = self._run.run("rev-parse", "--verify", "--quiet", f"{commit}:{path}", check=False)
-        return result.out.strip() if result.ok else None
+    def _hash_all(self, contents: list[str]) -> list[str]:
+        """Write every content as a blob: one `git hash-object` process for all of them."""
+        tmps = [self._git_dir / f"gitbot-side-blob-{i}" for i in range(len(contents))]
+        try:
+            for tmp, content in zip(tmps, contents, strict=True):
+                tmp.write_bytes(content.encode("utf-8"))
+            out = self._run.text("hash-object", "-w", "--no-filters", *map(str, tmps))
+            return out.split()
+        finally:
+            for tmp in tmps:
+                tmp.unlink(missing_ok=True)
+
+    def _blobs_at(self, commit: str, paths: list[str]) -> dict[str, str | None]:
+        """The blob of each path at `commit` (None when absent): one `git ls-tree` process."""
+        out = self._run.run("ls-tree", "-z", "--full-tree", commit, "--", *paths,
+                            strip=False).out
+        found: dict[str, str | None] = dict.fromkeys(paths)
+        for record in filter(None, out.split("\0")):
+            meta, _, path = record.partition("\t")
+            if path in found:
+                found[path] = meta.split(" ")[2]
+        return found
 
     def _commit(self, parent: str | None, path: str, blob: str, message: str) -> str:
+        return self._commit_files(parent, {path: blob}, message)
+
+    def _commit_files(self, parent: str | None, blobs: dict[str, str], message: str) -> str:
         index = self._git_dir / "gitbot-side-index"
         index.unlink(missing_ok=True)
         env = {"GIT_INDEX_FILE": str(index)}
         try:
             self._run.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
-            cacheinfo = f"100644,{blob},{path}"
-            self._run.run("update-index", "--add", "--cacheinfo", cacheinfo, env=env)
+            infos = [arg for path, blob in sorted(blobs.items())
+                     for arg in ("--cacheinfo", f"100644,{blob},{path}")]
+            self._run.run("update-index", "--add", *infos, env=env)
             tree = self._run.run("write-tree", env=env).out.strip()
         finally:
             index.unlink(missing_ok=True)
@@ -166,7 +251,7 @@ class BranchWriter:
         ref = f"refs/heads/{self._branch}"
         result = self._run.run("push", "--porcelain", "origin", f"{sha}:{ref}", check=False)
         if result.ok:
-            self._run.run("update-ref", f"refs/remotes/origin/{self._branch}", sha)
+            self.pushed(sha)
             return True
         raise_unless_stale(self._run, result)
         return False

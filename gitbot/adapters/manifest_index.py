@@ -7,11 +7,14 @@ in its directory, else unresolved (it then matches any namespace asked for, so t
 namespace acts as the default). Files are read through `gitbot.adapters.safefs` (regular files
 inside the root only) and parsed within the YAML budgets; a file that is refused or does not
 parse is skipped and listed in `skipped` with the reason, and costs only its own objects.
+One index can live for many ticks (`gitbot.adapters.repo_index.RepoIndex`): `reload(rels)`
+re-reads only the files that changed on disk, `unsaved()` names the files edited in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,9 @@ class ManifestIndex:
         self.skipped: dict[str, str] = {}  # rel -> why it was not indexed
         self._scanned = False
         self._kustomize_ns: dict[Path, str] = {}
+        self._by_name: dict[tuple[str, str], list[Entry]] = {}
+        self._indexed = 0  # how many of `entries` are in `_by_name` (others append directly)
+        self._indexed_list: list[Entry] = self.entries  # a reassigned list is indexed again
 
     def scan(self) -> None:
         if self._scanned:
@@ -109,16 +115,53 @@ class ManifestIndex:
             self._kustomize_ns[folder] = _read_kustomize_namespace(self.root, folder)
         return self._kustomize_ns[folder]
 
+    def reload(self, rels: Iterable[str]) -> None:
+        """Forget the files `rels` (and edits made to them) and read those that still exist;
+        a changed kustomization re-reads its whole folder (the namespace of its objects)."""
+        if not self._scanned:
+            return
+        wanted = set(rels)
+        for rel in list(wanted):
+            folder = (self.root / rel).parent
+            if Path(rel).name in KUSTOMIZATION_NAMES:
+                self._kustomize_ns.pop(folder, None)
+                wanted.update(r for r in self.files if (self.root / r).parent == folder)
+        self.entries = [e for e in self.entries if e.file.rel not in wanted]
+        self._by_name, self._indexed, self._indexed_list = {}, 0, self.entries
+        for rel in sorted(wanted):
+            self.files.pop(rel, None)
+            self.skipped.pop(rel, None)
+        present = {r for r in wanted if r.endswith((".yaml", ".yml"))
+                   and os.path.lexists(self.root / r)}
+        if any((self.root / r).is_symlink() for r in present):  # listed as repo_files does
+            present &= set(repo_files(self.root, (".yaml", ".yml")))
+        for rel in sorted(present):
+            try:
+                self.add_file(YamlFile.read(self.root, rel))
+            except (FileRefusedError, YamlSyntaxError) as err:
+                self.skipped[rel] = str(err)
+
+    def unsaved(self) -> list[str]:
+        """Files changed in memory and not saved (new, or with an edited document)."""
+        return sorted(rel for rel, f in self.files.items() if f.edited)
+
+    def _candidates(self, kind: str, name: str) -> list[Entry]:
+        if self.entries is not self._indexed_list or len(self.entries) < self._indexed:
+            self._by_name, self._indexed, self._indexed_list = {}, 0, self.entries
+        for entry in self.entries[self._indexed:]:
+            self._by_name.setdefault((entry.kind, entry.name), []).append(entry)
+        self._indexed = len(self.entries)
+        return self._by_name.get((kind, name), [])
+
     def find(self, kind: str, namespace: str, name: str) -> Entry | None:
         """The object; an exact namespace match wins over an unresolved namespace."""
         self.scan()
         loose = None
-        for entry in self.entries:
-            if entry.kind == kind and entry.name == name:
-                if entry.namespace == namespace:
-                    return entry
-                if not entry.namespace and loose is None:
-                    loose = entry
+        for entry in self._candidates(kind, name):
+            if entry.namespace == namespace:
+                return entry
+            if not entry.namespace and loose is None:
+                loose = entry
         return loose
 
     def of_kind(self, kind: str, namespace: str) -> list[Entry]:

@@ -50,9 +50,9 @@ def record(entry: Entry, changes: Changes) -> list[FieldChange]:
 class ManifestEditor:
     """Edits the Kubernetes manifests under `root` (a checkout of the GitOps repository)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, index: ManifestIndex | None = None) -> None:
         self.root = root
-        self.index = ManifestIndex(root)
+        self.index = index if index is not None else ManifestIndex(root)
 
     # -- lookup ---------------------------------------------------------------------------
     def find(self, kind: str, namespace: str, name: str) -> DocRef | None:
@@ -83,9 +83,11 @@ class ManifestEditor:
 
     # -- replicas -------------------------------------------------------------------------
     def get_replicas(self, namespace: str, name: str) -> int | None:
-        data = self.get("Deployment", namespace, name)
-        replicas = (data or {}).get("spec", {}).get("replicas")
-        return replicas if isinstance(replicas, int) else None
+        entry = self.index.find("Deployment", namespace, name)
+        spec = entry.doc.data.get("spec") if entry is not None else None  # read, not copied
+        replicas = spec.get("replicas") if isinstance(spec, dict) else None
+        boolean = isinstance(replicas, bool) or type(replicas).__name__ == "ScalarBoolean"
+        return int(replicas) if isinstance(replicas, int) and not boolean else None
 
     def set_replicas(self, namespace: str, name: str, replicas: int) -> list[FieldChange]:
         entry = self.require("Deployment", namespace, name)

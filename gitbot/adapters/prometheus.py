@@ -121,21 +121,7 @@ class PrometheusMetrics:
     ) -> Readiness:
         """Readiness of a Deployment from kube-state-metrics series (Flagger's rule)."""
         series = self.query_series(readiness_query(namespace, name, self.cluster_labels))
-        if isinstance(series, str):
-            return Readiness(ready=False, known=False, message=series)
-        values: dict[str, float] = {}
-        for sample in series:
-            series_name = str(sample.get("metric", {}).get("__name__", ""))
-            outcome = number(pair_value(sample.get("value")))
-            if outcome.error:
-                return Readiness(
-                    ready=False, known=False,
-                    message=f"{kind} deployment {name}.{namespace} readiness unknown: "
-                    f"{series_name}: {outcome.error}",
-                )
-            if outcome.value is not None:
-                values[series_name] = outcome.value
-        return readiness_from_series(values, threshold_pct, name, namespace, kind)
+        return readiness_of(series, namespace, name, threshold_pct, kind)
 
     def applied_revisions(self) -> dict[str, str] | None:
         """Kustomization name -> applied commit sha; None when Flux's series does not exist.
@@ -267,3 +253,24 @@ def _basic_auth(secret: Mapping[str, str]) -> tuple[str, str] | None:
     if secret.get("username") and "password" in secret:
         return (secret["username"], secret["password"])
     return None
+
+
+def readiness_of(
+    series: list[Sample] | str, namespace: str, name: str, threshold_pct: int, kind: str
+) -> Readiness:
+    """Readiness from the kube-state-metrics samples of one Deployment (or the query's error)."""
+    if isinstance(series, str):
+        return Readiness(ready=False, known=False, message=series)
+    values: dict[str, float] = {}
+    for sample in series:
+        series_name = str(sample.get("metric", {}).get("__name__", ""))
+        outcome = number(pair_value(sample.get("value")))
+        if outcome.error:
+            return Readiness(
+                ready=False, known=False,
+                message=f"{kind} deployment {name}.{namespace} readiness unknown: "
+                f"{series_name}: {outcome.error}",
+            )
+        if outcome.value is not None:
+            values[series_name] = outcome.value
+    return readiness_from_series(values, threshold_pct, name, namespace, kind)

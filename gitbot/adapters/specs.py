@@ -17,7 +17,7 @@ import datetime
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
@@ -82,10 +82,25 @@ def format_problems(problems: Iterable[Problem]) -> str:
     return "\n".join(str(p) for p in ordered)
 
 
+class SpecCache(Protocol):
+    """Remembers what files parse to between loads (`gitbot.adapters.repo_index.RepoIndex`)."""
+
+    def documents(self, root: Path, path: Path) -> tuple[list[Document], Problem | None]: ...
+
+    def kustomization_namespace(self, root: Path, directory: Path) -> str: ...
+
+    def yaml_files(self, root: Path) -> Iterable[Path]: ...
+
+    def plain(self) -> bool:
+        """True when the repository is known to hold no Flux object (no render needed)."""
+        ...
+
+
 def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
-                    cluster: str | None = None) -> SpecSet:
+                    cluster: str | None = None, cache: SpecCache | None = None) -> SpecSet:
     """Load and validate every Flagger document under `root` (see the module docstring);
-    `no_cross_namespace_refs` is the config's `security.noCrossNamespaceRefs`.
+    `no_cross_namespace_refs` is the config's `security.noCrossNamespaceRefs`; with `cache`,
+    loose files are parsed through it (only those changed since the last load are read).
 
     A repository with Flux Kustomizations is read as Flux renders it for `cluster` (the
     config's `flux.cluster`; see `gitbot.adapters.flux_specs`); a plain one file by file.
@@ -93,16 +108,17 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
     from gitbot.adapters.flux_specs import load_flux_specs  # they build on this module
     from gitbot.adapters.helm_specs import explain_plain
 
-    rendered = load_flux_specs(root, cluster, no_cross_namespace_refs)
-    if rendered is not None:
-        return rendered
+    if cluster or cache is None or not cache.plain():
+        rendered = load_flux_specs(root, cluster, no_cross_namespace_refs)
+        if rendered is not None:
+            return rendered
     problems: list[Problem] = []
     documents: list[Document] = []
-    for path in yaml_files(root):
-        found, problem = read_documents(root, path)
+    for path in cache.yaml_files(root) if cache else yaml_files(root):
+        found, problem = cache.documents(root, path) if cache else read_documents(root, path)
         documents.extend(found)
         problems.extend([problem] if problem else [])
-    namespaces = _Namespaces(root)
+    namespaces = _Namespaces(root, cache.kustomization_namespace if cache else None)
     parsed = _parse_all(documents, namespaces, problems)
     deployments = _deployments(documents, namespaces)
     canaries = checked_canaries(parsed, deployments, problems, no_cross_namespace_refs)
@@ -130,9 +146,10 @@ def _chart_template(root: Path, rel: str) -> bool:
 class _Namespaces:
     """The namespace of a document: its own, else its directory's kustomization, else default."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, lookup: Callable[[Path, Path], str] | None = None) -> None:
         self._root = root
         self._by_dir: dict[str, str] = {}
+        self._lookup = lookup or kustomization_namespace
 
     def of(self, doc: Document) -> str:
         meta = doc.data.get("metadata")
@@ -141,12 +158,12 @@ class _Namespaces:
             return own
         directory = str(Path(doc.path).parent)
         if directory not in self._by_dir:
-            self._by_dir[directory] = _kustomization_namespace(self._root,
-                                                               self._root / directory)
+            self._by_dir[directory] = self._lookup(self._root, self._root / directory)
         return self._by_dir[directory] or "default"
 
 
-def _kustomization_namespace(root: Path, directory: Path) -> str:
+def kustomization_namespace(root: Path, directory: Path) -> str:
+    """The `namespace:` of the kustomization file in `directory` ("" when none)."""
     for name in KUSTOMIZATION_FILES:
         path = directory / name
         if path.is_file():

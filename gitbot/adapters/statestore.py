@@ -53,6 +53,19 @@ class GitStateStore:
         namespace, name = key.split("/", 1)
         return f"canaries/{namespace}/{name}.json"
 
+    def refresh(self, fetched: bool = False) -> None:
+        """A pass begins: with a snapshot (`BranchSnapshot`), the branch is read once for it
+        (`fetched`: the caller just fetched every branch)."""
+        refresh = getattr(self._files, "refresh", None)
+        if callable(refresh):
+            refresh(fetched)
+
+    def release(self) -> None:
+        """The pass ended: reads are fresh again (another process may write meanwhile)."""
+        release = getattr(self._files, "release", None)
+        if callable(release):
+            release()
+
     def read(self, key: str) -> StoredState:
         """The canary's stored state; an unreadable file gives `problem` naming file and cause."""
         path = self.path_for(key)
@@ -103,6 +116,22 @@ class GitStateStore:
         return f"approvals/{namespace}/{name}.json"
 
     def save(self, key: str, state: RolloutState, reason: str) -> None:
-        content = json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n"
         subject = f"{key}: {state.phase.value} weight {state.canary_weight}: {reason}"
-        self._files.write_branch_file(self._branch, self.path_for(key), content, subject)
+        self._files.write_branch_file(self._branch, self.path_for(key), dump_state(state), subject)
+
+    def save_many(self, states: list[tuple[str, RolloutState, str]]) -> None:
+        """Several canaries' states (key, state, reason) in one commit on the state branch."""
+        writer = getattr(self._files, "write_branch_files", None)
+        if len(states) < 2 or not callable(writer):
+            for key, state, reason in states:
+                self.save(key, state, reason)
+            return
+        files = {self.path_for(key): dump_state(state) for key, state, _ in states}
+        keys = ", ".join(key for key, _, _ in states[:3])
+        more = f" and {len(states) - 3} more" if len(states) > 3 else ""
+        writer(self._branch, files, f"state of {len(states)} canaries: {keys}{more}")
+
+
+def dump_state(state: RolloutState) -> str:
+    """The JSON text of a state file."""
+    return json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n"

@@ -165,6 +165,8 @@ class YamlDocument:
         self.dirty = False
         self._data: Any = None
         self._loaded = False
+        self._rendered: str | None = None  # the dump of the edited data, until touched again
+        self._indent: tuple[str, Indent] | None = None  # (text, its indentation)
 
     @property
     def data(self) -> Any:
@@ -185,16 +187,34 @@ class YamlDocument:
                                f"{yaml_error_text(err)}")
 
     def touch(self) -> None:
-        """Mark the document changed so the file dumps it again."""
+        """Mark the document changed so the file dumps it again (after every edit)."""
         self.dirty = True
+        self._rendered = None
+        self.file.touched = True
 
     def render(self) -> str:
         if not self.dirty:
             return self.text
-        out = restore_nulls(self.text, dump_text(self.data, choose_indent(self.text)))
-        if not self.text.endswith("\n") and out.endswith("\n"):
-            out = out[:-1]
-        return out
+        if self._rendered is None:  # dumped once per edit, however often it is asked
+            out = restore_nulls(self.text, dump_text(self.data, self._text_indent()))
+            if not self.text.endswith("\n") and out.endswith("\n"):
+                out = out[:-1]
+            self._rendered = out
+        return self._rendered
+
+    def saved(self) -> None:
+        """Its file was written: the rendered text is the text now (dumped with the same
+        indentation, which therefore stays chosen)."""
+        if self.dirty:
+            self.text = self.render()
+            if self._indent is not None:
+                self._indent = (self.text, self._indent[1])
+        self.dirty, self._rendered = False, None
+
+    def _text_indent(self) -> Indent:
+        if self._indent is None or self._indent[0] != self.text:
+            self._indent = (self.text, choose_indent(self.text))
+        return self._indent[1]
 
 
 def choose_indent(text: str) -> Indent:
@@ -240,6 +260,8 @@ class YamlFile:
         self.rel = rel
         self.original = text
         self.is_new = False
+        self.rewritten = False  # parts added or replaced, not through a document (configs)
+        self.touched = False  # a document was touched since the last save
         self.parts: list[str | YamlDocument] = []
         self._split(text)
 
@@ -284,19 +306,31 @@ class YamlFile:
         return "".join(p if isinstance(p, str) else p.render() for p in self.parts)
 
     @property
+    def edited(self) -> bool:
+        """New, or a document was touched since the last save (cheap: nothing is rendered)."""
+        return self.is_new or self.rewritten or self.touched
+
+    @property
     def changed(self) -> bool:
-        return self.is_new or self.render() != self.original
+        return self.edited and (self.is_new or self.render() != self.original)
 
     def save(self) -> bool:
         """Write the file when its text changed; True when written."""
-        if not self.changed:
+        if not self.edited:
             return False
         text = self.render()
+        if not self.is_new and text == self.original:  # edited back to what it was
+            self._saved()
+            return False
         safefs.write_text(self.root, self.rel, text)
         self.original, self.is_new = text, False
-        for doc in self.documents:
-            doc.text, doc.dirty = doc.render(), False
+        self._saved()
         return True
+
+    def _saved(self) -> None:
+        self.rewritten = self.touched = False
+        for doc in self.documents:
+            doc.saved()
 
 
 def _has_content(text: str) -> bool:

@@ -22,7 +22,7 @@ from gitbot.adapters.safefs import FileRefusedError, read_text
 from gitbot.errors import InvalidInputError
 
 BOOTSTRAP_NAME = "flux-system"
-_FLUX_MARKERS = ("kustomize.toolkit.fluxcd.io", "source.toolkit.fluxcd.io")
+FLUX_MARKERS = ("kustomize.toolkit.fluxcd.io", "source.toolkit.fluxcd.io")
 _FLUX_KIND = re.compile(r"^kind:\s*[\"']?(Kustomization|GitRepository)\b", re.MULTILINE)
 
 
@@ -83,7 +83,7 @@ def scan(root: Path, ignore: SourceIgnore) -> Scan:
             text = read_text(root, rel)
         except FileRefusedError:
             continue
-        if not any(marker in text for marker in _FLUX_MARKERS):
+        if not any(marker in text for marker in FLUX_MARKERS):
             continue
         for line, doc in load_mappings(path, _may_be_flux_object):
             if is_flux_kustomization(doc):
@@ -97,7 +97,7 @@ def scan(root: Path, ignore: SourceIgnore) -> Scan:
 
 
 def _may_be_flux_object(chunk: str) -> bool:
-    return bool(_FLUX_KIND.search(chunk)) and any(m in chunk for m in _FLUX_MARKERS)
+    return bool(_FLUX_KIND.search(chunk)) and any(m in chunk for m in FLUX_MARKERS)
 
 
 def _home(kustomization: FluxKustomization) -> str:

@@ -1,0 +1,319 @@
+"""Scale benchmark: gitbot over many canaries in one repository. Reports numbers, asserts nothing.
+
+Run from a fresh checkout: `.venv/bin/python bench/scale.py` (options: `--canaries 10,100`,
+`--apps 1,1000`, `--steps 5`). Everything is local: a bare remote in a temporary directory and a
+Prometheus-compatible HTTP server on 127.0.0.1 that answers every query gitbot sends (all
+deployments ready, every canary's metrics passing, Flux applied the remote's head) and counts them.
+
+Prints
+- step overhead: one weight step by gitbot (a whole `run_pass`) against the same edit +
+  `git commit` + `git push` by the git command line, interleaved, as a ratio, at 1 and 1,000 apps;
+- idle and busy pass over N canaries: wall, CPU (with children), YAML files read and parsed, git
+  subprocesses, Prometheus queries, pushes, and the process' peak RSS;
+- soak: RSS, child processes and open file descriptors before and after many idle passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.fakeprom import FakePrometheus
+from bench.probes import Counters, counting
+from gitbot.config import Settings
+from gitbot.sim.gitops import CanaryOptions, Developer, create_gitops_repo
+from gitbot.wiring import App, build_app
+
+
+def workloads(canaries: int) -> set[tuple[str, str]]:
+    """The Deployments of `make_repo`'s canaries and their primaries, as (namespace, name)."""
+    names = [("test", "podinfo")] + [(f"ns{i}", f"podinfo{i}") for i in range(1, canaries)]
+    return {(ns, n + suffix) for ns, n in names for suffix in ("", "-primary")}
+
+
+def make_repo(base: Path, apps: int, canaries: int, options: CanaryOptions) -> Developer:
+    """A remote with `apps` podinfo copies (`podinfo`, `podinfo1`, ...), the first `canaries`
+    of them with a Canary, pushed in one commit."""
+    dev = create_gitops_repo(base, options=options)
+    source = dev.clone / "apps/podinfo"
+    originals = {f.name: f.read_text() for f in source.iterdir()}
+    for i in range(1, apps):
+        target = dev.clone / f"apps/podinfo{i}"
+        target.mkdir(parents=True)
+        for name, text in originals.items():
+            if name == "canary.yaml" and i >= canaries:
+                continue
+            text = text.replace("name: podinfo", f"name: podinfo{i}")
+            if name == "kustomization.yaml" and i >= canaries:
+                text = text.replace("  - canary.yaml\n", "")
+            (target / name).write_text(text.replace("namespace: test", f"namespace: ns{i}"))
+    if canaries == 0:
+        (source / "canary.yaml").unlink()
+    _git(dev.clone, "add", "-A")
+    _git(dev.clone, "commit", "-q", "--allow-empty", "-m", f"{apps} apps, {canaries} canaries")
+    _git(dev.clone, "push", "-q", "origin", "HEAD:main")
+    return dev
+
+
+class FakeClock:
+    """The reconciler's clock: starts now, moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def make_app(base: Path, remote: Path, prom_url: str, clock: FakeClock) -> App:
+    settings = Settings.model_validate({
+        "git": {"url": str(remote), "workdir": str(base / "work"),
+                "author": {"name": "gitbot", "email": "gitbot@example.com"}},
+        "prometheus": {"url": prom_url},
+    })
+    app = build_app(settings)
+    app.reconciler.clock = clock
+    return app
+
+
+@dataclass
+class PassFigures:
+    wall: float
+    cpu: float
+    counters: Counters
+    ticks: int
+    commits: int
+    rss_mb: float = field(default=0.0)
+
+    def line(self, label: str) -> str:
+        c = self.counters
+        return (f"{label:<28} wall {self.wall:7.2f} s  cpu {self.cpu:7.2f} s  ticks {self.ticks:5d}"
+                f"  commits {self.commits:5d}  files read {c.files_read:6d}  YAML parses "
+                f"{c.yaml_parses:7d}  git {c.git_processes:6d}  prom {c.prom_queries():5d}  "
+                f"pushes {c.pushes:4d}  peak RSS {self.rss_mb:5.0f} MB")
+
+
+def timed_pass(app: App, prom: FakePrometheus) -> PassFigures:
+    with counting(prom) as counters:
+        cpu0, wall0 = _cpu(), time.perf_counter()
+        report = app.reconciler.run_pass()
+        wall, cpu = time.perf_counter() - wall0, _cpu() - cpu0
+    commits = sum(1 for t in report.ticks if t.commit)
+    return PassFigures(wall, cpu, counters, len(report.ticks), commits, _peak_rss_mb())
+
+
+def bench_passes(canaries: int, fast_only: bool) -> None:
+    options = CanaryOptions(interval="1m", metric_interval="1m", max_weight=50, step_weight=10)
+    with tempfile.TemporaryDirectory(prefix="gitbot-scale-") as tmp:
+        base = Path(tmp)
+        dev = make_repo(base, canaries, canaries, options)
+        clock = FakeClock()
+        with FakePrometheus(dev.remote, workloads=workloads(canaries)) as prom:
+            app = make_app(base, dev.remote, prom.url, clock)
+            try:
+                first = timed_pass(app, prom)  # bootstraps every canary
+                print(first.line(f"{canaries} canaries: bootstrap"))
+                clock.advance(61)
+                print(timed_pass(app, prom).line(f"{canaries} canaries: initialize"))
+                clock.advance(61)
+                print(timed_pass(app, prom).line(f"{canaries} canaries: idle"))
+                if fast_only:
+                    return
+                release_all(dev, canaries)
+                clock.advance(61)
+                print(timed_pass(app, prom).line(f"{canaries} canaries: busy (detect)"))
+                clock.advance(61)
+                print(timed_pass(app, prom).line(f"{canaries} canaries: busy (1st step)"))
+            finally:
+                app.close()
+
+
+def release_all(dev: Developer, canaries: int) -> None:
+    """A new image tag for every app, in one commit (a platform-wide base image bump)."""
+    dev.pull()
+    for i in range(canaries):
+        path = dev.clone / f"apps/podinfo{i or ''}/deployment.yaml"
+        text = path.read_text()
+        path.write_text(re.sub(r"podinfo:6\.0\.0", "podinfo:6.0.1", text))
+    _git(dev.clone, "commit", "-q", "-am", "Release 6.0.1 everywhere")
+    _git(dev.clone, "push", "-q", "origin", "HEAD:main")
+
+
+def bench_soak(canaries: int, passes: int) -> None:
+    """Idle daemon passes: RSS, child processes and open descriptors, at the start and end."""
+    options = CanaryOptions(interval="1m", metric_interval="1m")
+    with tempfile.TemporaryDirectory(prefix="gitbot-soak-") as tmp:
+        base = Path(tmp)
+        dev = make_repo(base, canaries, canaries, options)
+        clock = FakeClock()
+        with FakePrometheus(dev.remote, workloads=workloads(canaries)) as prom:
+            app = make_app(base, dev.remote, prom.url, clock)
+            try:
+                for _ in range(3):  # bootstrap, initialize, first idle pass
+                    app.reconciler.run_pass()
+                    clock.advance(61)
+                start = _process_figures()
+                began = time.perf_counter()
+                for _ in range(passes):
+                    app.reconciler.run_pass()
+                    clock.advance(61)
+                elapsed = time.perf_counter() - began
+                end = _process_figures()
+            finally:
+                app.close()
+    print(f"{passes} idle passes over {canaries} canaries ({elapsed / passes * 1000:.0f} ms each):"
+          f" RSS {start[0]:.0f} -> {end[0]:.0f} MB, child processes {start[1]} -> {end[1]}, "
+          f"open fds {start[2]} -> {end[2]}")
+
+
+def _process_figures() -> tuple[float, int, int]:
+    """Current RSS (MB), live child processes, open file descriptors of this process."""
+    rss = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+    me = str(os.getpid())
+    children = sum(1 for stat in Path("/proc").glob("[0-9]*/stat")
+                   if _parent(stat) == me)
+    return rss, children, len(os.listdir("/proc/self/fd"))
+
+
+def _parent(stat: Path) -> str:
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return ""
+
+
+def bench_step(apps: int, steps: int) -> None:
+    """gitbot's weight step vs the git CLI doing the same edit, interleaved."""
+    options = CanaryOptions(interval="1m", metric_interval="1m", max_weight=100, step_weight=1)
+    with tempfile.TemporaryDirectory(prefix="gitbot-step-") as tmp:
+        base = Path(tmp)
+        dev = make_repo(base, apps, 1, options)
+        clock = FakeClock()
+        with FakePrometheus(dev.remote, workloads=workloads(1)) as prom:
+            app = make_app(base, dev.remote, prom.url, clock)
+            try:
+                for _ in range(2):  # bootstrap, initialize
+                    app.reconciler.run_pass()
+                    clock.advance(61)
+                dev.release("6.0.1")
+                app.reconciler.run_pass()  # detect the new revision: progressing, weight 1
+                cli = _cli_clone(base, dev.remote)
+                vs = _virtual_service(cli)
+                ours, theirs, git_counts = [], [], []
+                for n in range(steps):
+                    clock.advance(61)
+                    with counting(prom) as counters:
+                        start = time.perf_counter()
+                        report = app.reconciler.run_pass()
+                        ours.append(time.perf_counter() - start)
+                    assert any(t.commit for t in report.ticks), report
+                    git_counts.append((counters.git_processes, counters.pushes))
+                    start = time.perf_counter()
+                    _cli_step(cli, vs, n)
+                    theirs.append(time.perf_counter() - start)
+            finally:
+                app.close()
+    mine, cli_ms = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
+    gits = statistics.median(g for g, _ in git_counts)
+    pushes = statistics.median(p for _, p in git_counts)
+    print(f"step, {apps:5d} apps: gitbot {mine:7.1f} ms ({gits:.0f} git processes, {pushes:.0f} "
+          f"pushes), git CLI {cli_ms:6.1f} ms (3 git processes, 1 push): "
+          f"{mine / cli_ms:5.1f}x  (median of {steps})")
+
+
+def _cli_clone(base: Path, remote: Path) -> Path:
+    """A copy of the remote at this point, cloned: the git command line works there."""
+    mirror = base / "cli.git"
+    _git(base, "clone", "-q", "--bare", str(remote), str(mirror))
+    clone = base / "cli"
+    _git(base, "clone", "-q", str(mirror), str(clone))
+    _git(clone, "config", "user.name", "Cli")
+    _git(clone, "config", "user.email", "cli@example.com")
+    return clone
+
+
+def _virtual_service(clone: Path) -> Path:
+    for path in sorted(clone.rglob("*.yaml")):
+        if "kind: VirtualService" in path.read_text():
+            return path
+    raise SystemExit("no VirtualService in the repository after bootstrap")
+
+
+def _cli_step(clone: Path, vs: Path, n: int) -> None:
+    text = vs.read_text()
+    weights = iter((99 - n % 98, 1 + n % 98))
+    vs.write_text(re.sub(r"weight: \d+", lambda _m: f"weight: {next(weights, 0)}", text))
+    _git(clone, "commit", "-q", "-am", f"podinfo: weight {1 + n % 98}")
+    _git(clone, "push", "-q", "origin", "HEAD:main")
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _git(cwd: Path, *args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+@contextmanager
+def section(title: str) -> Iterator[None]:
+    print(f"== {title}", flush=True)
+    yield
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--canaries", default="10,100,1000", help="pass sizes, comma-separated")
+    parser.add_argument("--apps", default="1,1000", help="repository sizes for the step bench")
+    parser.add_argument("--steps", type=int, default=7, help="interleaved steps per size")
+    parser.add_argument("--idle-only", action="store_true", help="skip the busy passes")
+    parser.add_argument("--soak", type=int, default=1000,
+                        help="idle passes over 10 canaries for the RSS/process/fd check (0: skip)")
+    args = parser.parse_args(argv)
+    print(f"python {sys.version.split()[0]}, {_git(Path.cwd(), 'version')}, {os.cpu_count()} cpus")
+    run: list[tuple[str, Callable[[], None]]] = []
+    for apps in _sizes(args.apps):
+        run.append((f"step overhead, {apps} apps", lambda a=apps: bench_step(a, args.steps)))
+    for n in _sizes(args.canaries):
+        run.append((f"passes, {n} canaries", lambda n=n: bench_passes(n, args.idle_only)))
+    if args.soak:
+        run.append((f"soak, {args.soak} passes", lambda: bench_soak(10, args.soak)))
+    for title, fn in run:
+        with section(title):
+            fn()
+    return 0
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

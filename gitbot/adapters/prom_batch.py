@@ -1,0 +1,148 @@
+"""Builtin metrics for all canaries of a pass in one query per metric and interval.
+
+`BatchedMetrics` is the `PrometheusMetrics` the observer uses (built in `gitbot.wiring`). The
+reconciler announces the canaries of a pass (`Observer.begin_pass` -> `begin_pass`, and
+`end_pass` after it); the first
+canary that needs a builtin metric runs the batched query (`gitbot.core.batch_queries`) for
+every canary of the pass with the same metric, interval and server, and the others read their
+series from that answer. A workload without a series is no data, a NaN is no data, exactly as
+its own query; an error answer is every canary's error. MetricTemplates, inline queries and
+names that cannot be batched keep their own query (`PrometheusMetrics.query_metrics`). The
+readiness of the canaries' Deployments and primaries is one query per pass too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from gitbot.adapters.prometheus import (
+    DEFAULT_TIMEOUT,
+    PrometheusMetrics,
+    SecretResolver,
+    readiness_of,
+)
+from gitbot.adapters.prometheus_answer import Sample, number, pair_value
+from gitbot.core.batch_queries import (
+    NAMESPACE_LABEL,
+    TARGET_LABEL,
+    BatchKey,
+    batch_key,
+    batched_promql,
+    plain,
+    readiness_promql,
+)
+from gitbot.core.queries import QueryOutcome, with_cluster_labels
+from gitbot.core.spec import Canary, Metric, MetricTemplate
+from gitbot.core.state import Readiness
+
+Answer = dict[tuple[str, str], QueryOutcome] | str  # per workload, or the error of the query
+
+
+class BatchedMetrics(PrometheusMetrics):
+    """`PrometheusMetrics` answering builtin metrics from one query per pass and batch."""
+
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 cluster_labels: Mapping[str, str] | None = None) -> None:
+        super().__init__(url, timeout=timeout, cluster_labels=cluster_labels)
+        self._members: dict[BatchKey, set[tuple[str, str]]] = {}
+        self._answers: dict[BatchKey, Answer] = {}
+        self._deployments: set[tuple[str, str]] = set()
+        self._ready: dict[tuple[str, str], list[Sample]] | str | None = None
+        self.batched_queries = 0  # for tests and the benchmark
+
+    def begin_pass(self, canaries: Iterable[Canary]) -> None:
+        """The canaries that tick in this pass; earlier answers are forgotten."""
+        self._members, self._answers = {}, {}
+        self._deployments, self._ready = set(), None
+        for canary in canaries:
+            if plain(canary.namespace, canary.target.name, canary.primary_name):
+                self._deployments.add((canary.namespace, canary.target.name))
+                self._deployments.add((canary.namespace, canary.primary_name))
+            for metric in canary.analysis.metrics:
+                key = batch_key(canary, metric)
+                if key is not None:
+                    self._members.setdefault(key, set()).add(_workload(canary))
+
+    def end_pass(self) -> None:
+        """The pass ended: a tick outside a pass asks its own queries again."""
+        self.begin_pass(())
+
+    def query_metrics(
+        self,
+        canary: Canary,
+        templates: Mapping[str, MetricTemplate],
+        resolve_secret: SecretResolver,
+    ) -> list[tuple[Metric, QueryOutcome]]:
+        outcomes: list[tuple[Metric, QueryOutcome]] = []
+        for metric in canary.analysis.metrics:
+            key = batch_key(canary, metric)
+            if key is None or _workload(canary) not in self._members.get(key, ()):
+                outcomes += super().query_metrics(_only(canary, metric), templates,
+                                                  resolve_secret)
+                continue
+            answer = self._answer(key)
+            if isinstance(answer, str):
+                outcomes.append((metric, QueryOutcome(None, answer)))
+            else:
+                outcomes.append((metric, answer.get(_workload(canary), QueryOutcome(None))))
+        return outcomes
+
+    def deployment_readiness(
+        self, namespace: str, name: str, threshold_pct: int, kind: str = "canary"
+    ) -> Readiness:
+        if (namespace, name) not in self._deployments:
+            return super().deployment_readiness(namespace, name, threshold_pct, kind)
+        if self._ready is None:
+            self.batched_queries += 1
+            self._ready = _by_deployment(self.query_series(
+                readiness_promql(self._deployments, self.cluster_labels)))
+        found = self._ready if isinstance(self._ready, str) else \
+            self._ready.get((namespace, name), [])
+        return readiness_of(found, namespace, name, threshold_pct, kind)
+
+    def _answer(self, key: BatchKey) -> Answer:
+        if key not in self._answers:
+            client = self if not key.address.rstrip("/") or key.address.rstrip("/") == self.url \
+                else PrometheusMetrics(key.address, timeout=self.timeout)
+            try:
+                self._answers[key] = self._run(client, key)
+            finally:
+                if client is not self:
+                    client.close()
+        return self._answers[key]
+
+    def _run(self, client: PrometheusMetrics, key: BatchKey) -> Answer:
+        self.batched_queries += 1
+        promql = batched_promql(key, self._members[key])
+        if client is self:  # this cluster's series (flux.clusterLabels), as PrometheusMetrics
+            promql = with_cluster_labels(promql, self.cluster_labels)
+        series = client.query_series(promql)
+        if isinstance(series, str):
+            return series
+        answer: dict[tuple[str, str], QueryOutcome] = {}
+        for sample in series:  # in answer order: the last series of a workload wins
+            labels = sample.get("metric", {})
+            workload = (str(labels.get(NAMESPACE_LABEL, "")), str(labels.get(TARGET_LABEL, "")))
+            answer[workload] = number(pair_value(sample.get("value")))
+        return answer
+
+
+def _by_deployment(series: list[Sample] | str) -> dict[tuple[str, str], list[Sample]] | str:
+    if isinstance(series, str):
+        return series
+    grouped: dict[tuple[str, str], list[Sample]] = {}
+    for sample in series:
+        labels = sample.get("metric", {})
+        key = (str(labels.get("namespace", "")), str(labels.get("deployment", "")))
+        grouped.setdefault(key, []).append(sample)
+    return grouped
+
+
+def _workload(canary: Canary) -> tuple[str, str]:
+    return canary.namespace, canary.target.name
+
+
+def _only(canary: Canary, metric: Metric) -> Canary:
+    """The canary with just this one metric (for the per-canary path)."""
+    return replace(canary, analysis=replace(canary.analysis, metrics=(metric,)))

@@ -1,0 +1,65 @@
+"""What one pass costs with many canaries: files parsed, git processes, Prometheus queries.
+
+A real bare remote with 12 canaries, the real reconciler (`build_app`), the benchmark's
+Prometheus-compatible server on 127.0.0.1 and its counters (bench/probes.py). An idle pass costs
+the same few git processes whatever the number of canaries and parses nothing; a release
+re-reads only the changed files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.fakeprom import FakePrometheus
+from bench.probes import counting
+from bench.scale import FakeClock, make_app, make_repo
+from gitbot.sim.gitops import CanaryOptions, Developer
+from gitbot.wiring import App
+
+CANARIES = 12
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[App, FakePrometheus, FakeClock, Developer]]:
+    options = CanaryOptions(interval="1m", metric_interval="1m")
+    dev = make_repo(tmp_path, CANARIES, CANARIES, options)
+    clock = FakeClock()
+    with FakePrometheus(dev.remote) as prom:
+        app = make_app(tmp_path, dev.remote, prom.url, clock)
+        try:
+            for _ in range(2):  # bootstrap, initialize
+                app.reconciler.run_pass()
+                clock.advance(61)
+            yield app, prom, clock, dev
+        finally:
+            app.close()
+
+
+def test_an_idle_pass_parses_nothing_and_runs_a_fixed_number_of_git_processes(
+    world: tuple[App, FakePrometheus, FakeClock, Developer],
+) -> None:
+    app, prom, _clock, _dev = world
+    with counting(prom) as counters:
+        report = app.reconciler.run_pass()
+    assert len(report.ticks) == CANARIES and not any(t.error for t in report.ticks)
+    assert (counters.files_read, counters.yaml_parses, counters.pushes) == (0, 0, 0)
+    assert counters.git_processes <= 10  # sync (6), the state branch (4); none per canary
+    applied = [q for q in prom.queries if "gotk_resource_info" in q]
+    assert len(applied) == 1
+
+
+def test_a_release_rereads_only_the_changed_file(
+    world: tuple[App, FakePrometheus, FakeClock, Developer],
+) -> None:
+    app, prom, _clock, dev = world
+    dev.release("6.0.1")  # apps/podinfo/deployment.yaml only
+    with counting(prom) as counters:
+        report = app.reconciler.run_pass()
+    ticked = {t.canary: t for t in report.ticks}
+    assert ticked["test/podinfo"].commit  # the new revision starts a run
+    assert not any(t.commit for key, t in ticked.items() if key != "test/podinfo")
+    # the deployment (specs and manifests), then the files the step edited and committed
+    assert counters.files_read <= 6
