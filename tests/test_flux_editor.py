@@ -358,3 +358,24 @@ def test_flagger_kustomize_podinfo_with_the_tutorial_canary_initializes(tmp_path
     routing = view(root).find("VirtualService", "podinfo", "test")[0].obj["spec"]
     assert routing["gateways"] == ["istio-system/public-gateway"]
     assert routing["http"][0]["retries"]["attempts"] == 3
+
+
+def test_a_sourceignore_excluding_gitbot_directory_gains_a_re_include(tmp_path: Path) -> None:
+    """flux2-kustomize-helm-example's `.sourceignore` excludes `/*` and re-includes its own
+    directories: without a re-include, source-controller would not package gitbot's files and
+    the render-verify check would refuse every initialization."""
+    root = layout(tmp_path, "gitops-istio")
+    rules = "# Flux ignore\n/*\n!/apps/\n!/clusters/\n!/istio/\n"
+    (root / ".sourceignore").write_text(rules)
+    ed, canary = editor(root)
+    changes = ed.bootstrap(canary)
+    assert ".sourceignore" in ed.changed_files()
+    ed.set_replicas(canary.namespace, canary.target.name, 0)
+    assert ".sourceignore" in ed.save()
+    assert (root / ".sourceignore").read_text() == rules + (
+        "# gitbot's generated objects (see clusters/*/gitbot-*.yaml)\n!/gitbot/\n")
+    assert [c.field for c in changes if c.path == ".sourceignore"] == ["lines[+]"]
+    assert spec_of(root, "Deployment", "backend-primary")["template"]["metadata"]["labels"][
+        "app"] == "backend-primary"
+    ed, canary = editor(root)  # a second bootstrap finds everything and adds nothing
+    assert ed.bootstrap(canary) == [] and ed.changed_files() == []

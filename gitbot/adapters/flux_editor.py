@@ -41,7 +41,8 @@ from gitbot.adapters.manifest_types import (
 )
 from gitbot.adapters.manifests import PROMOTED_SPEC_FIELDS, ManifestEditor, primary_template, record
 from gitbot.adapters.render import RenderedObject
-from gitbot.adapters.safefs import new_file
+from gitbot.adapters.render.sourceignore import SourceIgnore
+from gitbot.adapters.safefs import check_writable, new_file, read_text
 from gitbot.adapters.yamlio import YamlFile, dump_text
 from gitbot.core.configrefs import primary_pod_template
 from gitbot.core.routes import read_traffic
@@ -65,6 +66,8 @@ def editor_for(root: Path, flux: FluxSpecs | None, canary: Canary | None = None
     return FluxEditor(root, flux)
 
 
+SOURCEIGNORE = ".sourceignore"
+
 class FluxEditor(ManifestEditor):
     """Edits a Flux repository as described in the module docstring."""
 
@@ -73,6 +76,7 @@ class FluxEditor(ManifestEditor):
         self.index = layout.ClusterIndex(root, layout.cluster_directory(flux.view.cluster))
         self.flux = flux
         self.checks: list[Check] = []
+        self.direct: list[str] = []  # files edited outside the index (written at once)
 
     # -- the effective target -------------------------------------------------------------
     def rendered_target(self, canary: Canary) -> RenderedObject:
@@ -127,6 +131,7 @@ class FluxEditor(ManifestEditor):
         if created:
             changes += self._register(canary, folder, created)
             changes += self._own_kustomization(canary, cluster)
+            changes += unignore_own_directory(self.root, folder, self.direct)
         if only_primary:
             self._check_primary(canary)
             return changes
@@ -307,12 +312,32 @@ class FluxEditor(ManifestEditor):
                                  lambda o: _get(o, ("spec", "template"))))
 
     # -- save and verify ------------------------------------------------------------------
+    def changed_files(self) -> list[str]:
+        return sorted({*super().changed_files(), *self.direct})
+
     def save(self) -> list[str]:
-        """Write the changed files, then render them as Flux would and verify the checks."""
-        written = super().save()
+        """Write the indexed files (the direct edits are written already), then render them as
+        Flux would and verify the checks once."""
+        written = sorted({*super().save(), *self.direct})
         if written and self.checks:
             verify(self.root, self.flux, self.checks)
         return written
+
+
+def unignore_own_directory(root: Path, folder: str, written: list[str]) -> list[FieldChange]:
+    """Re-include gitbot's directory in `.sourceignore` when it excludes it (the
+    flux2-kustomize-helm-example ignores `/*` and re-includes its own directories), so that
+    source-controller packages gitbot's files; `written` gets the file's name."""
+    if not SourceIgnore.load(root).ignored(folder, is_dir=True):
+        return []
+    line = f"!/{layout.OWN_ROOT}/"
+    text = read_text(root, SOURCEIGNORE) if (root / SOURCEIGNORE).is_file() else ""
+    addition = ("" if not text or text.endswith("\n") else "\n") + (
+        f"# gitbot's generated objects (see clusters/*/gitbot-*.yaml)\n{line}\n")
+    check_writable(root, SOURCEIGNORE)
+    (root / SOURCEIGNORE).write_text(text + addition, encoding="utf-8")
+    written.append(SOURCEIGNORE)
+    return [FieldChange(SOURCEIGNORE, "ignore rules", "", "", "lines[+]", None, line)]
 
 
 def _get(obj: Any, path: tuple[str, ...]) -> Any:

@@ -28,22 +28,19 @@ from typing import Any
 from gitbot.adapters import bootstrap as generator
 from gitbot.adapters import flux_layout as layout
 from gitbot.adapters import helm_canary
-from gitbot.adapters.flux_editor import FluxEditor, _get
+from gitbot.adapters.flux_editor import FluxEditor, _get, unignore_own_directory
 from gitbot.adapters.flux_specs import FluxSpecs
-from gitbot.adapters.flux_verify import Check, verify
+from gitbot.adapters.flux_verify import Check
 from gitbot.adapters.helm_edit import primary_yaml
 from gitbot.adapters.manifest_merge import plain
 from gitbot.adapters.manifest_types import FieldChange, ManifestNotFoundError
-from gitbot.adapters.manifests import ManifestEditor
-from gitbot.adapters.render.sourceignore import SourceIgnore
-from gitbot.adapters.safefs import check_writable, new_file, read_text
+from gitbot.adapters.safefs import new_file
 from gitbot.adapters.yamlio import YamlFile
 from gitbot.core.helm import metadata_key, selector_labels
 from gitbot.core.helm_scale import scaled_replicas
 from gitbot.core.spec import Canary
 
 Obj = dict[str, Any]
-SOURCEIGNORE = ".sourceignore"
 
 
 class HelmEditor(FluxEditor):
@@ -55,7 +52,6 @@ class HelmEditor(FluxEditor):
         assert found is not None, canary.key
         self.helm = found
         self.target_key = (canary.namespace, canary.target.name)
-        self.direct: list[str] = []  # files edited outside the index (written at once)
 
     # -- names ----------------------------------------------------------------------------
     @property
@@ -183,32 +179,6 @@ class HelmEditor(FluxEditor):
                             self.release_key[1], field, old, want)]
 
     # -- save and verify ------------------------------------------------------------------
-    def changed_files(self) -> list[str]:
-        return sorted({*super().changed_files(), *self.direct})
-
-    def save(self) -> list[str]:
-        """Write the indexed files (the direct edits are written already), then render the
-        cluster and verify every check once."""
-        written = sorted({*ManifestEditor.save(self), *self.direct})
-        if written and self.checks:
-            verify(self.root, self.flux, self.checks)
-        return written
-
-
-def unignore_own_directory(root: Path, folder: str, written: list[str]) -> list[FieldChange]:
-    """Re-include gitbot's directory in `.sourceignore` when it excludes it (the
-    flux2-kustomize-helm-example ignores `/*` and re-includes its own directories), so that
-    source-controller packages gitbot's files; `written` gets the file's name."""
-    if not SourceIgnore.load(root).ignored(folder, is_dir=True):
-        return []
-    line = f"!/{layout.OWN_ROOT}/"
-    text = read_text(root, SOURCEIGNORE) if (root / SOURCEIGNORE).is_file() else ""
-    addition = ("" if not text or text.endswith("\n") else "\n") + (
-        f"# gitbot's generated objects (see clusters/*/gitbot-*.yaml)\n{line}\n")
-    check_writable(root, SOURCEIGNORE)
-    (root / SOURCEIGNORE).write_text(text + addition, encoding="utf-8")
-    written.append(SOURCEIGNORE)
-    return [FieldChange(SOURCEIGNORE, "ignore rules", "", "", "lines[+]", None, line)]
 
 
 def _promoted(release: Mapping[str, Any]) -> dict[str, Any]:
