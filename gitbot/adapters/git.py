@@ -25,9 +25,11 @@ from types import TracebackType
 from git import Repo
 from git.cmd import Git
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
+from git.objects.commit import Commit
+from git.refs.reference import Reference
 from git.refs.symbolic import SymbolicReference
 
-from gitbot.adapters import git_branches, git_changes, git_ops
+from gitbot.adapters import git_branches, git_changes, git_objects, git_ops
 from gitbot.adapters.git_credentials import (
     Credentials,
     SshIdentity,
@@ -350,12 +352,36 @@ class GitWorkspace:
         `paths`: only these files changed (git then need not look for untracked files)."""
         message = build_message(subject, body, trailers)
         run = self._run()
+        if paths:
+            fast = self._commit_paths(run, paths, message)
+            if fast is not False:
+                return fast
         run.run("add", "-A", "--", *(paths if paths is not None else ["."]))
         result = run.run("commit", "-q", "--cleanup=whitespace", "-m", message, check=False)
         if not result.ok:
             if run.run("diff", "--cached", "--quiet", check=False).ok:
                 return None  # nothing staged: `git commit` refused an empty commit
             raise run.failure(("commit",), result)
+        return self._committed(run, message)
+
+    def _commit_paths(self, run: Runner, paths: Sequence[str], message: str) -> str | None | bool:
+        """`commit` of the named files without `git add`/`git commit` (`git_objects`): the
+        commit's sha, None when nothing changed, False when the fast path does not apply."""
+        work = git_objects.plan(self._workdir, paths, self._env)
+        if work is None or self._repo is None:
+            return False
+        parent = self.head()
+        try:
+            sha = git_objects.ObjectWriter(self._git_dir).commit(parent, work, message, self._env)
+        except LookupError as err:
+            log.debug("commit by git add + git commit: %s", err)
+            return False
+        if sha is None:
+            return None
+        git_objects.sync_index(run, list(work.files))
+        ref = Reference(self._repo, f"refs/heads/{self._branch}", check_path=False)
+        ref.set_object(Commit(self._repo, bytes.fromhex(sha)),
+                       logmsg=f"commit: {message.splitlines()[0]}")
         return self._committed(run, message)
 
     def _commit_staged(self, run: Runner, message: str) -> str:
