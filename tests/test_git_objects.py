@@ -142,3 +142,28 @@ def test_clean_message_is_git_stripspace(tmp_path: Path, text: str, cleaned: str
     done = subprocess.run(["git", "stripspace"], input=text, capture_output=True, text=True,
                           check=True, cwd=tmp_path)
     assert git_objects.clean_message(text) == done.stdout == cleaned
+
+
+@pytest.mark.parametrize(("body", "trailers"), [
+    pytest.param("Step 1 of 5.\n\nChanges:\n- weight 10", [("Gitbot-Step", "1"),
+                                                          ("Gitbot-Canary", "test/podinfo")],
+                 id="body-and-trailers"),
+    pytest.param("", [("Gitbot-Step", "2")], id="trailers-only"),
+    pytest.param("Note: looks like a trailer", [], id="body-git-reads-as-trailers"),
+    pytest.param("Just text.", [], id="no-trailers"),
+    pytest.param("a\n---\nb", [("Gitbot-Step", "3")], id="patch-divider-in-body"),
+])
+def test_the_log_of_a_written_commit_equals_gits(
+    pair: tuple[GitWorkspace, Path], commands: list[str], body: str,
+    trailers: list[tuple[str, str]],
+) -> None:
+    ws, _twin = pair
+    parent = ws.head()
+    sha = ws.commit("Advance podinfo", body, trailers, paths=edit(ws.root))
+    commands.clear()
+    remembered = ws.log(max_count=10, since_sha=parent, known=True)
+    from_git = ws.log(max_count=10, since_sha=parent)  # not `known`: always asks git
+    assert [c.sha for c in from_git] == [sha]
+    assert remembered == from_git
+    asked = "---" in body or body == "Just text."  # not remembered: git's rules may differ
+    assert commands.count("log") == (2 if asked else 1)

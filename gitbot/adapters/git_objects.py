@@ -17,19 +17,22 @@ identities in the environment): the caller then runs `git add` + `git commit` as
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
-from gitdb import GitDB, IStream  # type: ignore[import-untyped]
-from gitdb.util import bin_to_hex, hex_to_bin  # type: ignore[import-untyped]
+from gitdb import GitDB, IStream
+from gitdb.util import bin_to_hex, hex_to_bin
 
+from gitbot.adapters.git_log import _FIELD, _RECORD, CommitInfo, parse_log
 from gitbot.adapters.git_runner import Runner
 
 _FILE_MODES = {b"100644", b"100755"}
 _CRUD = " .,:;<>\"\\'"
+_TRAILER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*: \S")
 _DATE_VARS = ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE")
 
 
@@ -90,6 +93,7 @@ class ObjectWriter:
 
     def __init__(self, git_dir: Path) -> None:
         self._db = GitDB(str(git_dir / "objects"))
+        self.stamp = 0  # the commit's time (Unix seconds)
 
     def commit(self, parent: str, work: Plan, message: str, env: Mapping[str, str]) -> str | None:
         """The new commit's sha; None when nothing changed; raises `LookupError` when a path
@@ -100,7 +104,8 @@ class ObjectWriter:
             tree = self._replace(tree, path.split("/"), content)
         if tree == root_tree:
             return None
-        stamp = _stamp()
+        self.stamp = int(time.time())
+        stamp = _stamp(self.stamp)
         author = f"{env['GIT_AUTHOR_NAME']} <{env['GIT_AUTHOR_EMAIL']}> {stamp}"
         committer = f"{env['GIT_COMMITTER_NAME']} <{env['GIT_COMMITTER_EMAIL']}> {stamp}"
         body = (f"tree {bin_to_hex(tree).decode()}\nparent {parent}\nauthor {author}\n"
@@ -151,6 +156,22 @@ class ObjectWriter:
         return self._db.store(IStream(kind, len(data), BytesIO(data))).binsha  # type: ignore[no-any-return]
 
 
+def as_logged(sha: str, parent: str, stamp: int, message: str) -> CommitInfo | None:
+    """What `GitWorkspace.log` (`git log --format=LOG_FORMAT`) reads of a commit just
+    written, or None when git's trailer parsing could differ from the message's own split
+    (no trailer block, or a `---` line, where git's trailer search stops)."""
+    text = clean_message(message)
+    paragraphs = text.rstrip("\n").split("\n\n")
+    if len(paragraphs) < 2 or any(line.startswith("---") for line in text.splitlines()):
+        return None
+    block = paragraphs[-1].split("\n")
+    if not all(_TRAILER.match(line) for line in block):
+        return None
+    record = _FIELD.join([sha, parent, str(stamp), paragraphs[0],
+                          text.split("\n\n", 1)[1], "\n".join(block) + "\n"])
+    return parse_log(record + _RECORD)[0]
+
+
 def _parse_tree(raw: bytes) -> list[tuple[bytes, bytes, bytes]]:
     entries, i = [], 0
     while i < len(raw):
@@ -161,8 +182,7 @@ def _parse_tree(raw: bytes) -> list[tuple[bytes, bytes, bytes]]:
     return entries
 
 
-def _stamp() -> str:
-    now = int(time.time())
+def _stamp(now: int) -> str:
     offset = time.localtime(now).tm_gmtoff // 60
     sign = "-" if offset < 0 else "+"
     return f"{now} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
