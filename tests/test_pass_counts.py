@@ -8,6 +8,7 @@ re-reads only the changed files.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from bench.fakeprom import FakePrometheus
 from bench.probes import counting
-from bench.scale import FakeClock, make_app, make_repo
+from bench.scale import FakeClock, make_app, make_repo, release_all
 from gitbot.sim.gitops import CanaryOptions, Developer
 from gitbot.wiring import App
 
@@ -63,3 +64,22 @@ def test_a_release_rereads_only_the_changed_file(
     assert not any(t.commit for key, t in ticked.items() if key != "test/podinfo")
     # the deployment (specs and manifests), then the files the step edited and committed
     assert counters.files_read <= 6
+
+
+def test_a_busy_pass_costs_one_git_process_per_canary_step(
+    world: tuple[App, FakePrometheus, FakeClock, Developer],
+) -> None:
+    app, prom, clock, dev = world
+    release_all(dev, CANARIES)  # every canary gets a new revision
+    app.reconciler.run_pass()  # detect: the runs start
+    clock.advance(61)
+    with counting(prom) as counters:
+        report = app.reconciler.run_pass()  # every canary one step, one commit each
+    assert not any(t.error for t in report.ticks)
+    assert sum(1 for t in report.ticks if t.commit) == CANARIES
+    assert counters.pushes == 1
+    # per canary one `update-index` (its commit is written without `git add`/`git commit`);
+    # a fixed few for the pass: fetch, the state commit, the atomic push
+    assert counters.git_processes <= CANARIES + 9  # before: 3 per canary (add, commit, log)
+    assert not subprocess.run(["git", "status", "--porcelain"], cwd=app.reconciler.ws.root,
+                              capture_output=True, text=True, check=True).stdout

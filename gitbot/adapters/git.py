@@ -25,9 +25,11 @@ from types import TracebackType
 from git import Repo
 from git.cmd import Git
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
+from git.objects.commit import Commit
+from git.refs.reference import Reference
 from git.refs.symbolic import SymbolicReference
 
-from gitbot.adapters import git_branches, git_changes, git_ops
+from gitbot.adapters import git_branches, git_changes, git_objects, git_ops
 from gitbot.adapters.git_credentials import (
     Credentials,
     SshIdentity,
@@ -93,6 +95,7 @@ class GitWorkspace:
         self._env = workspace_env(url, author_name, author_email, credentials, ssh)
         self._repo: Repo | None = None
         self._runner: Runner | None = None
+        self._made: dict[str, CommitInfo] = {}  # commits `_commit_paths` wrote, as log reads them
 
     @property
     def root(self) -> Path:
@@ -300,6 +303,9 @@ class GitWorkspace:
         (`known`: the caller knows it is a local commit, it is not checked).
         """
         run = self._run()
+        made = self._made_since(since_sha, max_count) if since_sha and known else None
+        if made is not None:
+            return made
         target = f"refs/heads/{self._branch}"
         if since_sha and (known or self.has_commit(since_sha)):
             target = f"{since_sha}..{target}"
@@ -307,6 +313,19 @@ class GitWorkspace:
             "log", f"--max-count={max(0, max_count)}", f"--format={LOG_FORMAT}", target, "--"
         ).out
         return parse_log(out)
+
+    def _made_since(self, since_sha: str, max_count: int) -> list[CommitInfo] | None:
+        """The commits after `since_sha` when this workspace wrote every one of them itself
+        (`_commit_paths` keeps what `git log` would say of them); None otherwise."""
+        found: list[CommitInfo] = []
+        sha = self.head()
+        while sha != since_sha:
+            info = self._made.get(sha)
+            if info is None or len(info.parents) != 1:
+                return None
+            found.append(info)
+            sha = info.parents[0]
+        return found[:max(0, max_count)]
 
     def ancestors(self, sha: str) -> frozenset[str]:
         """Every commit reachable from `sha`, itself included (empty when it is unknown):
@@ -350,12 +369,42 @@ class GitWorkspace:
         `paths`: only these files changed (git then need not look for untracked files)."""
         message = build_message(subject, body, trailers)
         run = self._run()
+        if paths:
+            fast = self._commit_paths(run, paths, message)
+            if fast is not False:
+                return fast if isinstance(fast, str) else None
         run.run("add", "-A", "--", *(paths if paths is not None else ["."]))
         result = run.run("commit", "-q", "--cleanup=whitespace", "-m", message, check=False)
         if not result.ok:
             if run.run("diff", "--cached", "--quiet", check=False).ok:
                 return None  # nothing staged: `git commit` refused an empty commit
             raise run.failure(("commit",), result)
+        return self._committed(run, message)
+
+    def _commit_paths(self, run: Runner, paths: Sequence[str], message: str) -> str | bool | None:
+        """`commit` of the named files without `git add`/`git commit` (`git_objects`): the
+        commit's sha, None when nothing changed, False when the fast path does not apply."""
+        work = git_objects.plan(self._workdir, paths, self._env)
+        if work is None or self._repo is None:
+            return False
+        parent = self.head()
+        try:
+            writer = git_objects.ObjectWriter(self._git_dir)
+            sha = writer.commit(parent, work, message, self._env)
+        except LookupError as err:
+            log.debug("commit by git add + git commit: %s", err)
+            return False
+        if sha is None:
+            return None
+        git_objects.sync_index(run, list(work.files))
+        ref = Reference(self._repo, f"refs/heads/{self._branch}", check_path=False)
+        ref.set_object(Commit(self._repo, bytes.fromhex(sha)),
+                       logmsg=f"commit: {message.splitlines()[0]}")
+        info = git_objects.as_logged(sha, parent, writer.stamp, message)
+        if len(self._made) > 10_000:
+            self._made.clear()
+        if info is not None:
+            self._made[sha] = info
         return self._committed(run, message)
 
     def _commit_staged(self, run: Runner, message: str) -> str:

@@ -1,0 +1,193 @@
+"""A commit of a few known files made without `git add` + `git commit` (issue 13).
+
+Used by `GitWorkspace.commit` when the caller names the changed files (a canary's step). In a
+checkout of thousands of files `git add` and `git commit` each refresh and rewrite the whole
+index; here the blobs, the trees along the changed paths and the commit are written as loose
+objects in this process (gitdb, no git process), then ONE `git update-index` brings the index
+entries of those files in step, and only then the branch ref moves (a locked, atomic write):
+a crash before that leaves nothing visible but unreferenced objects.
+
+The commit is the one `git commit -q --cleanup=whitespace -m` would make: same tree, parent,
+identity (the workspace's `GIT_AUTHOR_*`/`GIT_COMMITTER_*`), local time and zone, and message
+cleaned the same way. `plan` returns None whenever that cannot be promised (attributes that
+filter content, a new file or directory, a symlink or submodule in the way, dates or odd
+identities in the environment): the caller then runs `git add` + `git commit` as before.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+from gitdb import GitDB, IStream
+from gitdb.util import bin_to_hex, hex_to_bin
+
+from gitbot.adapters.git_log import _FIELD, _RECORD, CommitInfo, parse_log
+from gitbot.adapters.git_runner import Runner
+
+_FILE_MODES = {b"100644", b"100755"}
+_CRUD = " .,:;<>\"\\'"
+_TRAILER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*: \S")
+_DATE_VARS = ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the commit will record: new content (None: deleted) per changed path."""
+
+    files: dict[str, tuple[bytes, bytes] | None]  # path -> (mode, content), None: deleted
+
+
+def plan(root: Path, paths: Sequence[str], env: Mapping[str, str]) -> Plan | None:
+    """The changed files, read from the working tree; None when the fast path does not apply."""
+    if any(var in os.environ or var in env for var in _DATE_VARS):
+        return None
+    if any(not _plain_ident(env.get(var, "")) for var in (
+            "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")):
+        return None
+    if (root / ".git" / "info" / "attributes").exists():
+        return None
+    files: dict[str, tuple[bytes, bytes] | None] = {}
+    for path in dict.fromkeys(paths):
+        parts = path.split("/")
+        if not path or path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts):
+            return None
+        for depth in range(len(parts)):
+            if (root.joinpath(*parts[:depth]) / ".gitattributes").exists():
+                return None
+        target = root.joinpath(*parts)
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            return None
+        if not target.exists():
+            files[path] = None
+            continue
+        mode = b"100755" if os.access(target, os.X_OK) else b"100644"
+        files[path] = (mode, target.read_bytes())
+    return Plan(files) if files else None
+
+
+def _plain_ident(value: str) -> bool:
+    return bool(value) and value == value.strip(_CRUD) and not any(c in value for c in "<>\n")
+
+
+def clean_message(message: str) -> str:
+    """`git stripspace` (`--cleanup=whitespace`): trailing spaces, runs of blank lines and
+    leading/trailing blank lines removed, one final newline."""
+    lines: list[str] = []
+    for line in message.split("\n"):
+        line = line.rstrip()
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+class ObjectWriter:
+    """Writes the commit of a `Plan` on top of `parent` (see the module docstring)."""
+
+    def __init__(self, git_dir: Path) -> None:
+        self._db = GitDB(str(git_dir / "objects"))
+        self.stamp = 0  # the commit's time (Unix seconds)
+
+    def commit(self, parent: str, work: Plan, message: str, env: Mapping[str, str]) -> str | None:
+        """The new commit's sha; None when nothing changed; raises `LookupError` when a path
+        is new to the tree or crosses a non-directory (the caller falls back)."""
+        root_tree = self._commit_tree(parent)
+        tree = root_tree
+        for path, content in work.files.items():
+            tree = self._replace(tree, path.split("/"), content)
+        if tree == root_tree:
+            return None
+        self.stamp = int(time.time())
+        stamp = _stamp(self.stamp)
+        author = f"{env['GIT_AUTHOR_NAME']} <{env['GIT_AUTHOR_EMAIL']}> {stamp}"
+        committer = f"{env['GIT_COMMITTER_NAME']} <{env['GIT_COMMITTER_EMAIL']}> {stamp}"
+        body = (f"tree {bin_to_hex(tree).decode()}\nparent {parent}\nauthor {author}\n"
+                f"committer {committer}\n\n{clean_message(message)}")
+        return bin_to_hex(self._store(b"commit", body.encode())).decode()  # type: ignore[no-any-return]
+
+    def _commit_tree(self, sha: str) -> bytes:
+        raw = self._read(hex_to_bin(sha))
+        first = raw.split(b"\n", 1)[0]
+        if not first.startswith(b"tree "):
+            raise LookupError(f"{sha} is not a commit")
+        return hex_to_bin(first[5:].decode())  # type: ignore[no-any-return]
+
+    def _replace(
+        self, tree: bytes, parts: list[str], content: tuple[bytes, bytes] | None
+    ) -> bytes:
+        entries = _parse_tree(self._read(tree))
+        name = parts[0].encode()
+        found = next((i for i, e in enumerate(entries) if e[1] == name), None)
+        if found is None:
+            raise LookupError(f"{'/'.join(parts)} is new or was never there")
+        mode, _name, sha = entries[found]
+        if len(parts) > 1:
+            if mode != b"40000":
+                raise LookupError(f"{parts[0]} is not a directory")
+            new = self._replace(sha, parts[1:], content)
+            if new == sha:
+                return tree
+            if not _parse_tree(self._read(new)):
+                del entries[found]  # git drops a directory left empty
+            else:
+                entries[found] = (mode, name, new)
+        elif content is None:
+            del entries[found]
+        else:
+            if mode not in _FILE_MODES or mode != content[0]:
+                raise LookupError(f"{parts[0]} is not a regular file of the same mode")
+            blob = self._store(b"blob", content[1])
+            if blob == sha:
+                return tree
+            entries[found] = (mode, name, blob)
+        return self._store(b"tree", b"".join(m + b" " + n + b"\0" + s for m, n, s in entries))
+
+    def _read(self, binsha: bytes) -> bytes:
+        return self._db.stream(binsha).read()  # type: ignore[no-any-return]
+
+    def _store(self, kind: bytes, data: bytes) -> bytes:
+        return self._db.store(IStream(kind, len(data), BytesIO(data))).binsha  # type: ignore[no-any-return]
+
+
+def as_logged(sha: str, parent: str, stamp: int, message: str) -> CommitInfo | None:
+    """What `GitWorkspace.log` (`git log --format=LOG_FORMAT`) reads of a commit just
+    written, or None when git's trailer parsing could differ from the message's own split
+    (no trailer block, or a `---` line, where git's trailer search stops)."""
+    text = clean_message(message)
+    paragraphs = text.rstrip("\n").split("\n\n")
+    if len(paragraphs) < 2 or any(line.startswith("---") for line in text.splitlines()):
+        return None
+    block = paragraphs[-1].split("\n")
+    if not all(_TRAILER.match(line) for line in block):
+        return None
+    record = _FIELD.join([sha, parent, str(stamp), paragraphs[0],
+                          text.split("\n\n", 1)[1], "\n".join(block) + "\n"])
+    return parse_log(record + _RECORD)[0]
+
+
+def _parse_tree(raw: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    entries, i = [], 0
+    while i < len(raw):
+        space = raw.index(b" ", i)
+        nul = raw.index(b"\0", space)
+        entries.append((raw[i:space], raw[space + 1:nul], raw[nul + 1:nul + 21]))
+        i = nul + 21
+    return entries
+
+
+def _stamp(now: int) -> str:
+    offset = time.localtime(now).tm_gmtoff // 60
+    sign = "-" if offset < 0 else "+"
+    return f"{now} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
+
+
+def sync_index(run: Runner, paths: Sequence[str]) -> None:
+    """Bring the index entries of `paths` in step with the working tree (one process)."""
+    run.run("update-index", "--add", "--remove", "--", *paths)
