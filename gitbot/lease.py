@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Gauge
 
+from gitbot.adapters.branch_snapshot import GuardedFiles
 from gitbot.adapters.git_branches import Guard, ReadAt
 from gitbot.config import LeaseConfig
 from gitbot.core.lease import (
@@ -257,26 +258,6 @@ class LeaseKeeper:
             log.info("lease: this instance (%s) leads now: %s", self.identity, decision.reason)
         self.record = new
         return True
-
-
-class GuardedFiles(Protocol):
-    """The part of `GitWorkspace` that `FencedFiles` wraps."""
-
-    def read_branch_file(self, branch: str, path: str) -> str | None: ...
-
-    def write_branch_file(self, branch: str, path: str, content: str, subject: str) -> str: ...
-
-    def write_branch_file_guarded(
-        self, branch: str, path: str, content: str, subject: str, guard: Guard
-    ) -> str: ...
-
-    def write_branch_files(
-        self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
-    ) -> str: ...
-
-    def push_with_branch(
-        self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
-    ) -> str: ...
 
 
 class FencedFiles:

@@ -18,13 +18,9 @@ from typing import Protocol
 from gitbot.adapters.git_branches import Guard, check_path
 
 
-class SideBranches(Protocol):
-    """The part of `GitWorkspace` the snapshot needs."""
-
-    def read_branch_files(self, branch: str, fetch: bool = True) -> tuple[str | None,
-                                                                           dict[str, str]]: ...
-
-    def ref(self, name: str) -> str | None: ...
+class GuardedFiles(Protocol):
+    """Branch-file reads and writes of `GitWorkspace` (also what `gitbot.lease.FencedFiles`
+    wraps)."""
 
     def read_branch_file(self, branch: str, path: str) -> str | None: ...
 
@@ -41,6 +37,15 @@ class SideBranches(Protocol):
     def push_with_branch(
         self, branch: str, files: dict[str, str], subject: str, guard: Guard | None = None
     ) -> str: ...
+
+
+class SideBranches(GuardedFiles, Protocol):
+    """The part of `GitWorkspace` the snapshot needs."""
+
+    def read_branch_files(self, branch: str, fetch: bool = True) -> tuple[str | None,
+                                                                           dict[str, str]]: ...
+
+    def ref(self, name: str) -> str | None: ...
 
 
 class BranchSnapshot:
