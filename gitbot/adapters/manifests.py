@@ -203,7 +203,7 @@ class ManifestEditor:
         return revision_hash(template, configs)
 
     def changed_files(self) -> list[str]:
-        return sorted(rel for rel, f in self.index.files.items() if f.changed)
+        return [rel for rel, f in self.index.files.edited() if f.changed]
 
     def save(self) -> list[str]:
         """Write the changed and new files; returns their repository-relative paths.
@@ -212,7 +212,7 @@ class ManifestEditor:
         """
         for rel in self.changed_files():
             check_writable(self.root, rel)
-        return sorted(rel for rel, f in self.index.files.items() if f.save())
+        return [rel for rel, f in self.index.files.edited() if f.save()]
 
 
 def is_generated(entry: Entry) -> bool:
