@@ -92,7 +92,7 @@ class ManifestEditor:
     def set_replicas(self, namespace: str, name: str, replicas: int) -> list[FieldChange]:
         entry = self.require("Deployment", namespace, name)
         changes: Changes = []
-        set_path(entry.doc.data, "spec.replicas", replicas, changes)
+        set_path(entry.doc.editable(), "spec.replicas", replicas, changes)
         return record(entry, changes)
 
     # -- traffic --------------------------------------------------------------------------
@@ -110,7 +110,8 @@ class ManifestEditor:
         entry = self.virtual_service(canary)
         adopted = not is_generated(entry)
         changes: Changes = []
-        apply_routes(canary, entry.doc.data, http_routes(canary, traffic), adopted, changes)
+        apply_routes(canary, entry.doc.editable(), http_routes(canary, traffic), adopted,
+                     changes)
         return record(entry, changes)
 
     # -- promotion ------------------------------------------------------------------------

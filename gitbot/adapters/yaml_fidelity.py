@@ -118,9 +118,23 @@ def _same_line(a: str, b: str) -> bool:
     return lead_a == lead_b and a.split() == b.split()
 
 
-def choose_indent(text: str) -> Indent:
-    """The indentation whose no-edit round trip of `text` changes the fewest lines (ideally 0)."""
-    data, seq, offset = load_yaml_guess_indent(text, yaml=make_yaml())
+class _Unparsed:
+    """Stands in for the YAML instance of `load_yaml_guess_indent` when the caller has the
+    data already: only the text scan (the guess) runs."""
+
+    def load(self, _text: str) -> None:
+        return None
+
+
+def choose_indent(text: str, data: Any = None) -> Indent:
+    """The indentation whose no-edit round trip of `text` changes the fewest lines (ideally 0).
+
+    `data`: `text` as `make_yaml().load` reads it, not edited since (`YamlDocument.editable`
+    has it before the first edit): the text is then not parsed again."""
+    if data is None:
+        data, seq, offset = load_yaml_guess_indent(text, yaml=make_yaml())
+    else:
+        _none, seq, offset = load_yaml_guess_indent(text, yaml=_Unparsed())
     best: tuple[int, Indent] | None = None
     for indent in _indent_candidates(seq, offset):
         dumped = restore_nulls(text, dump_text(data, indent))

@@ -88,6 +88,15 @@ class YamlDocument:
             self._loaded = True
         return self._data
 
+    def editable(self) -> Any:
+        """`data`, about to be edited: while it is still as loaded from `text`, the
+        indentation is chosen now, from it (at render time the text would be parsed again
+        to get the data as it was before the edit)."""
+        data = self.data
+        if not self.dirty and (self._indent is None or self._indent[0] != self.text):
+            self._indent = (self.text, choose_indent(self.text, data))
+        return data
+
     def syntax_error(self, err: YAMLError) -> YamlSyntaxError:
         """`err` (raised parsing this document's text) with the file's path and line."""
         start = self.line - _first_content_line(self.text.splitlines(), 0)
