@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -268,3 +269,87 @@ def test_daemon_logs_plain_text_on_a_terminal(tmp_path: Path, dev: Developer) ->
 def test_mask(text: str, masked: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITBOT_GIT_TOKEN", SECRET)
     assert mask(text) == masked
+
+
+def test_reject_of_an_unknown_canary_says_not_found(config: Path) -> None:
+    code, out, err = _run(config, "reject", "test/nope")
+    assert (code, out, err) == (2, "", NOT_FOUND.format("test/nope"))
+    code, _, err = _run(config, "reject", "test/podinfo")
+    assert code == 2
+    assert "nothing waits for a decision" in err
+
+
+def test_reject_with_a_config_that_cannot_be_wired_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("git:\n  url: gitops.git\n  workdir: work\n"
+                      "chat:\n  type: slack\n  addressEnv: GITBOT_TEST_UNSET_WEBHOOK\n",
+                      encoding="utf-8")
+    done = _process(config, "reject", "test/podinfo")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("gitbot: ") and "GITBOT_TEST_UNSET_WEBHOOK" in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "shows"),
+    [
+        pytest.param(["validate", "--config", "{config}"], "valid: 1 Canary", id="validate"),
+        pytest.param(["reconcile", "--config={config}", "-v"], "info: cloned ", id="reconcile-v"),
+        pytest.param(["reconcile", "-vv", "--config", "{config}"], "debug: ", id="reconcile-vv"),
+        pytest.param(["status", "podinfo", "--config", "{config}", "-o", "json"], '"canaries"',
+                     id="status"),
+    ],
+)
+def test_config_and_verbosity_follow_the_command_as_with_kubectl(
+    config: Path, args: list[str], shows: str
+) -> None:
+    elsewhere = config.parent / "elsewhere"  # no config.yaml here: --config must be read
+    elsewhere.mkdir()
+    environ = {k: v for k, v in os.environ.items() if k != "GITBOT_CONFIG"}
+    done = subprocess.run([sys.executable, "-m", "gitbot",
+                           *[a.format(config=config) for a in args]], cwd=elsewhere,
+                          capture_output=True, text=True, timeout=120,
+                          env={**environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert shows in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "parsed"),
+    [
+        pytest.param(["reconcile", "-v"], ["-v", "reconcile"], id="verbose"),
+        pytest.param(["-v", "status", "-vv", "x"], ["-v", "-vv", "status", "x"], id="added"),
+        pytest.param(["status", "--config", "c.yaml", "-o", "json"],
+                     ["--config", "c.yaml", "status", "-o", "json"], id="config"),
+        pytest.param(["--config", "a", "validate", "--config=b"],
+                     ["--config", "a", "--config=b", "validate"], id="after-wins"),
+        pytest.param(["validate", "--path", "-v"], ["validate", "--path", "-v"],
+                     id="an-option-value-stays"),
+        pytest.param(["reconcile", "--", "-v"], ["reconcile", "--", "-v"], id="after-dashes"),
+        pytest.param(["reconcile", "--config"], ["reconcile", "--config"],
+                     id="missing-value-left-to-click"),
+        pytest.param(["-o", "json", "status"], ["-o", "json", "status"], id="group-options"),
+    ],
+)
+def test_global_options_are_moved_in_front_of_the_command(
+    args: list[str], parsed: list[str]
+) -> None:
+    from gitbot.cli_args import hoist_global_options
+
+    assert hoist_global_options(cli, click.Context(cli), args) == parsed
+
+
+def test_a_missing_default_config_says_where_gitbot_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITBOT_CONFIG", raising=False)
+    result = CliRunner().invoke(cli, ["validate"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "config.yaml: cannot read config: No such file or directory",
+        "gitbot reads ./config.yaml unless --config PATH or $GITBOT_CONFIG names another (an "
+        "example: config.yaml in gitbot's repository)"]
+    named = CliRunner().invoke(cli, ["--config", "other.yaml", "validate"])
+    assert named.stderr == "other.yaml: cannot read config: No such file or directory\n"
