@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -353,3 +354,33 @@ def test_a_missing_default_config_says_where_gitbot_looked(
         "example: config.yaml in gitbot's repository)"]
     named = CliRunner().invoke(cli, ["--config", "other.yaml", "validate"])
     assert named.stderr == "other.yaml: cannot read config: No such file or directory\n"
+
+
+@pytest.mark.parametrize(("verbose", "shown"), [pytest.param(0, False, id="daemon-default"),
+                                                pytest.param(2, True, id="vv")])
+def test_a_cycle_skipped_while_a_long_tick_runs_is_not_logged(verbose: int, shown: bool) -> None:
+    """The daemon's scheduler (one worker, max_instances=1) skips a cycle while the previous
+    one still runs, every second of a long tick: APScheduler warns each time, gitbot hides it."""
+    import io
+
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from gitbot import logsetup
+
+    stream = io.StringIO()
+    logsetup.setup(verbose, daemon=True, stream=stream)
+    release, skipped = threading.Event(), threading.Event()
+    scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max_workers=1)},
+                                    job_defaults={"coalesce": True, "max_instances": 1})
+    scheduler.add_listener(lambda _event: skipped.set(), EVENT_JOB_MAX_INSTANCES)
+    scheduler.add_job(release.wait, "interval", seconds=0.05, id="cycle")
+    scheduler.start()
+    try:
+        assert skipped.wait(30), "APScheduler never skipped the job"
+    finally:
+        release.set()
+        scheduler.shutdown(wait=True)
+        logsetup.setup(0)
+    assert ("maximum number of running instances reached" in stream.getvalue()) is shown
