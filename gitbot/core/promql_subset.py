@@ -19,10 +19,10 @@ from dataclasses import dataclass
 _TOKEN = re.compile(
     r"""(?P<space>\s+)
     |(?P<string>"(?:[^"\\\n]|\\.)*")
-    |(?P<duration>(?:[0-9]+(?:ms|[smhdwy]))+)(?![\w:.])
+    |(?P<duration>(?:[0-9]+(?:ms|[smhdwy]))+)(?![\w.])
     |(?P<number>0[xX][0-9a-fA-F]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)(?![\w:.])
     |(?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)
-    |(?P<op>==|!=|>=|<=|=~|!~|[-+*/%^=<>(){}\[\],])""",
+    |(?P<op>==|!=|>=|<=|=~|!~|[-+*/%^=<>(){}\[\],:])""",
     re.VERBOSE,
 )
 _AGGREGATORS = frozenset({"sum", "avg", "count", "min", "max", "group", "stddev", "stdvar",
@@ -180,7 +180,10 @@ class _Parser:
             sign = self.take()
             operand = self.expression(_UNARY_PRECEDENCE)
             return operand if sign.text == "+" else Unary(operand)
-        return self.primary()
+        node = self.primary()
+        if self.next_is("["):
+            raise Unsupported(f"subquery at {self.describe()}")
+        return node
 
     def primary(self) -> Node:
         token = self.take()
@@ -249,6 +252,8 @@ class _Parser:
         if ranged:
             self.take("[")
             self.take(kind="duration")
+            if self.next_is(":"):
+                raise Unsupported(f"subquery at {self.describe()}")
             self.take("]")
         if self.next_is("offset"):
             self.take()
