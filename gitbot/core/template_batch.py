@@ -280,4 +280,7 @@ class _Walker:
 
 
 def _literals(nodes: Iterable[ast.Node]) -> bool:
-    return all(isinstance(n, ast.Num) for n in nodes)
+    """Numbers only (`1`, `-0.5`, `(2)`)."""
+    return all(isinstance(n, ast.Num) or (isinstance(n, ast.Unary | ast.Paren)
+               and _literals([n.operand if isinstance(n, ast.Unary) else n.inner]))
+               for n in nodes)
