@@ -183,5 +183,28 @@ def test_an_unreachable_template_server_is_every_member_s_error(
     assert all(o.error and "cannot connect" in o.error for o in got)
 
 
+@pytest.mark.prometheus
+def test_a_secret_that_cannot_be_read_is_every_member_s_error(
+    world: tuple[str, list[Canary]],
+) -> None:
+    url, canaries = world
+    templates = {key: MetricTemplate(name=t.name, namespace=t.namespace, query=t.query,
+                                     secret_ref="prom-auth") for key, t in _templates().items()}
+    members = canaries[:6]
+    with BatchedMetrics(url) as batched, PrometheusMetrics(url) as alone:
+        batched.begin_pass(members)
+        got = [o for c in members for _, o in batched.query_metrics(c, templates, _no_secret)]
+        want = [o for c in members for _, o in alone.query_metrics(c, templates, _no_secret)]
+        assert batched.batched_queries == 0
+    assert got == want
+    assert {o.error for o in got} == {
+        f"Metric template monitoring/{key} secret: secret monitoring/prom-auth not found"
+        for key in TEMPLATES}
+
+
+def _no_secret(namespace: str, name: str) -> dict[str, str]:
+    raise LookupError(f"secret {namespace}/{name} not found")
+
+
 def _no_secrets(namespace: str, name: str) -> dict[str, str]:
     raise AssertionError(f"unexpected secret lookup {namespace}/{name}")

@@ -51,6 +51,10 @@ BATCHABLE = [
         f"-avg {BY}(clamp_max(up{{{BATCHED}}}, 1)) ^ 2 > bool 0.5",
         id="unary-clamp-power-comparison"),
     pytest.param(
+        f"clamp_min(sum(up{{{SEL}}}), -(1)) * -2",
+        f"clamp_min(sum {BY}(up{{{BATCHED}}}), -(1)) * -2",
+        id="signed-literals"),
+    pytest.param(
         f"quantile(0.9, up{{{SEL}}} offset 5m) or sum(up{{{SEL}}})",
         f"quantile {BY}(0.9, up{{{BATCHED}}} offset 5m) or sum {BY}(up{{{BATCHED}}})",
         id="quantile-offset-or"),
