@@ -9,6 +9,11 @@ operators with Prometheus' precedence and `bool`. Anything else — comments, si
 raw strings, quoted label names, `@`, subqueries, `on()`/`ignoring()`/`group_left()`, keywords
 in capitals — raises `Unsupported`, and the caller keeps the query per canary. Which functions
 and aggregations are safe to batch is the caller's decision, not the parser's.
+
+Why not promql-parser from PyPI (Rust bindings, 0.11, maintained): its `str()` of a tree drops
+the escapes of label values (`a="b\\"c"` comes back as `a="b"c"`), it declares Prometheus
+2.45's grammar only, it would be the pure core's first compiled dependency, and any printer
+sends a text other than the one each canary's own query sends; editing tokens in place does not.
 """
 
 from __future__ import annotations
