@@ -3,7 +3,7 @@ undrained pipe, which would block the daemon's logging once full), its HTTP port
 "gitbot running" line. The configs say `listen: 127.0.0.1:0`: no port is picked in advance, so
 tests running in parallel cannot race for the same one.
 
-Used by test_daemon.py, test_daemon_signals.py, test_lease_processes.py, test_cli_kubectl.py and
+Used by test_daemon.py, test_daemon_signals.py, test_lease_processes.py and
 test_manifests_deploy.py. Waits poll the log or a condition until it holds, with a timeout.
 """
 
