@@ -216,7 +216,17 @@ def run(ctx: click.Context) -> None:
     """The daemon: every canary at its analysis.interval; /metrics and /healthz."""
     from gitbot.daemon import run_daemon
 
-    sys.exit(run_daemon(_settings(ctx)))
+    settings = _settings(ctx)
+    try:
+        code = run_daemon(settings)
+    except InvalidInputError as err:  # a config the wiring rejects (an unset chat address)
+        _fail(err, 2)
+    except GitbotError as err:
+        _fail(err)
+    except OSError as err:  # daemon.listen taken, not local, not allowed
+        _fail(OSError(f"cannot listen on {settings.daemon.listen} (daemon.listen): "
+                      f"{err.strerror or err}"))
+    sys.exit(code)
 
 
 @cli.command(short_help="Approve the promotion NAMESPACE/NAME waits for.")

@@ -384,3 +384,31 @@ def test_a_cycle_skipped_while_a_long_tick_runs_is_not_logged(verbose: int, show
         scheduler.shutdown(wait=True)
         logsetup.setup(0)
     assert ("maximum number of running instances reached" in stream.getvalue()) is shown
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "says"),
+    [
+        pytest.param("chat:\n  type: slack\n  addressEnv: GITBOT_TEST_UNSET_WEBHOOK\n", 2,
+                     "gitbot: chat: no webhook address (is GITBOT_TEST_UNSET_WEBHOOK set?)",
+                     id="config-the-wiring-rejects"),
+        pytest.param("daemon:\n  listen: 127.0.0.1:{busy}\n", 1,
+                     "gitbot: cannot listen on 127.0.0.1:{busy} (daemon.listen): Address already "
+                     "in use", id="port-taken"),
+    ],
+)
+def test_run_that_cannot_start_is_one_line(
+    tmp_path: Path, dev: Developer, extra: str, code: int, says: str
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        config = tmp_path / "run.yaml"
+        config.write_text(f"git:\n  url: {dev.remote}\n  workdir: work\n"
+                          "prometheus:\n  url: http://127.0.0.1:9\n  timeout: 1\n"
+                          + extra.format(busy=port), encoding="utf-8")
+        done = _process(config, "run")
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == says.format(busy=port), done.stderr
