@@ -78,14 +78,13 @@ def scan(root: Path, ignore: SourceIgnore) -> Scan:
     for rel in ignore.files(root):
         if not rel.endswith((".yaml", ".yml")):
             continue
-        path = root / rel
         try:  # regular files inside the root only (no FIFO, /dev/zero, 50 MB file)
             text = read_text(root, rel)
         except FileRefusedError:
             continue
         if not any(marker in text for marker in FLUX_MARKERS):
             continue
-        for line, doc in load_mappings(path, _may_be_flux_object):
+        for line, doc in load_mappings(text, _may_be_flux_object):
             if is_flux_kustomization(doc):
                 kustomizations.append(parse_kustomization(doc, rel, line))
             elif (doc.get("kind") == "GitRepository"

@@ -1,6 +1,7 @@
 """The repository as Flux sees it: render every Flux Kustomization of the served cluster.
 
 `render_repository(root, cluster)` copies what source-controller would package (ignore rules),
+refuses kustomization entries naming files outside that copy and YAML bombs (`confine`),
 starts from the cluster's bootstrap Kustomization, renders it with kustomize, and follows every
 Flux Kustomization found in the rendered output that uses the same source (recursively, as
 kustomize-controller applies them); Kustomizations of other sources are listed as external.
@@ -16,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from gitbot.adapters.render import discovery, kustomize, substitute
+from gitbot.adapters.render import confine, discovery, kustomize, substitute
 from gitbot.adapters.render.model import (
     FluxKustomization,
     FluxView,
@@ -47,6 +48,7 @@ def render_repository(root: Path, cluster: str | None = None,
     with tempfile.TemporaryDirectory(prefix="gitbot-render-") as tmp:
         artifact = Path(tmp)
         ignore.copy_artifact(root, artifact)
+        confine.check_artifact(artifact)  # no kustomization entry reads outside the copy
         return _walk(artifact, chosen, start, timeout)
 
 
@@ -86,6 +88,9 @@ def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginF
     cluster's Flux) or by itself.
     """
     began = time.monotonic()
+    confine.check_document({"components": kustomization.spec.get("components")},
+                           kustomization.file or "", kustomization.path,
+                           f"{kustomization.where()}: spec")
     with kustomize.prepared(artifact, kustomization) as (directory, keep):
         docs = kustomize.build(directory, artifact, kustomization, timeout)
     seconds = time.monotonic() - began
