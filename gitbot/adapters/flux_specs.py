@@ -97,7 +97,7 @@ def load_flux_specs(root: Path, cluster: str | None,
         return SpecSet(problems=(render_problem(str(err)),))
     if view is None:
         return None
-    problems: list[Problem] = []
+    problems: list[Problem] = [render_problem(message) for message in view.problems]
     parsed: list[Entry] = []
     owners: dict[int, str] = {}
     sources = _Sources(root)

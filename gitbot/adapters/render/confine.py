@@ -8,7 +8,8 @@ file would put its content (a token, say) into a rendered ConfigMap, and from th
 postBuild variables or the primary's config copies. `check_artifact` therefore refuses, before
 any build, every path entry of every kustomization file in the artifact copy that is absolute
 or leaves the artifact (FILE:LINE and the field), and every YAML file kustomize may read whose
-aliases expand beyond gitbot's budgets (kustomize itself would take gigabytes of memory). The
+aliases expand beyond gitbot's budgets (kustomize itself would take gigabytes of memory); a
+refused file costs only the Flux Kustomizations that read it. The
 copy holds no symlinks (`SourceIgnore.copy_artifact`), so checking normalised paths is enough.
 Remote bases (`github.com/...`) stay relative and are not judged here. Called by
 `gitbot.adapters.render.flux` (`render_repository` for the team's files, `render_one` for the
@@ -18,7 +19,7 @@ Flux Kustomization's own `components`).
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,17 @@ PATH_ITEMS = ("patches", "patchesJson6902", "replacements")  # each item's `path
 GENERATORS = ("configMapGenerator", "secretGenerator")  # files (`key=path`), envs, env
 
 
-def check_artifact(artifact: Path) -> None:
-    """Raise RenderError for the first kustomization path entry that leaves `artifact`, or the
-    first YAML file kustomize may read whose aliases break gitbot's budgets."""
+SPOILED = "# gitbot refused this file (see the problem above)\n{: [\n"
+
+
+def check_artifact(artifact: Path) -> list[str]:
+    """The refusals (messages): kustomization files with a path entry that leaves `artifact`
+    and YAML files kustomize may read whose aliases break gitbot's budgets.
+
+    Each refused file is replaced in the copy by text no YAML parser accepts, so only the
+    Flux Kustomizations that read it fail to build (kustomize-controller fails just those).
+    """
+    refused: dict[str, str] = {}
     named: set[str] = set()
     yaml_files: list[str] = []
     for dirpath, dirnames, filenames in walk(artifact):
@@ -55,11 +64,21 @@ def check_artifact(artifact: Path) -> None:
                 yaml_files.append(rel)
             if name in KUSTOMIZATION_FILES:
                 doc = _load(artifact, rel)
-                check_document(doc, rel)
                 named |= _named_files(doc, posixpath.dirname(rel))
+                _refuse(refused, rel, check_document, doc, rel)
     for rel in sorted(set(yaml_files) | named):
-        if (artifact / rel).is_file():
-            check_aliases(artifact, rel)
+        if rel not in refused and (artifact / rel).is_file():
+            _refuse(refused, rel, check_aliases, artifact, rel)
+    for rel in refused:
+        (artifact / rel).write_text(SPOILED, encoding="utf-8")
+    return list(refused.values())
+
+
+def _refuse(refused: dict[str, str], rel: str, check: Callable[..., None], *args: Any) -> None:
+    try:
+        check(*args)
+    except RenderError as err:
+        refused[rel] = str(err)
 
 
 def check_aliases(artifact: Path, rel: str) -> None:

@@ -170,7 +170,8 @@ def build(directory: Path, artifact: Path, kustomization: FluxKustomization,
         raise RenderError(f"{kustomization.where()}: kustomize build {kustomization.path} "
                           f"took longer than {timeout:g}s") from err
     if done.returncode != 0:
-        message = done.stderr.strip().replace(f"{artifact}/", "").replace(str(artifact), ".")
+        lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("# Warning:")]
+        message = "\n".join(lines).strip().replace(f"{artifact}/", "").replace(str(artifact), ".")
         message = message.removeprefix("error: ")
         raise RenderError(f"{kustomization.where()}: kustomize build {kustomization.path}: "
                           f"{message}")
