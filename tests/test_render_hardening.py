@@ -106,6 +106,12 @@ def flux_components_out(world: World) -> None:
     world.append("clusters/my-cluster/apps.yaml", "  components:\n  - ../../../outside\n")
 
 
+def traversal_kustomization_name(world: World) -> None:
+    path = world.repo / "clusters/my-cluster/apps.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("  name: apps\n", "  name: ../../../escape\n"), encoding="utf-8")
+
+
 def bomb_resource(world: World) -> None:
     world.write("apps/backend/bomb.yaml", BOMB)
     path = world.repo / "apps/backend/kustomization.yaml"
@@ -155,6 +161,11 @@ def cases(world_root: str) -> list[object]:
         pytest.param(flux_components_out, [
             "clusters/my-cluster/apps.yaml:1: Kustomization flux-system/apps: spec: "
             f"components[0]: '../../../outside' {OUTSIDE_NOTE}"], id="flux-components-climb-out"),
+        pytest.param(traversal_kustomization_name, [
+            "clusters/my-cluster/apps.yaml:1: document: Kustomization: metadata.name: "
+            "'../../../escape' is not a lowercase RFC 1123 subdomain: lower case letters, "
+            "digits, '-' and '.', starting and ending with a letter or digit"],
+            id="traversal-kustomization-name"),
         pytest.param(bomb_resource, [
             "apps/backend/bomb.yaml:12: document: refused: expands to 2111111 nodes and 3000000 "
             "characters through aliases, over gitbot's limit of 1000000 nodes and 33554432 "
