@@ -102,6 +102,13 @@ def absolute_resource(world: World) -> None:
                     encoding="utf-8")
 
 
+def file_url_resource(world: World) -> None:
+    path = world.repo / "apps/backend/kustomization.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("resources:\n", f"resources:\n  - file://{world.outside}\n"),
+                    encoding="utf-8")
+
+
 def flux_components_out(world: World) -> None:
     world.append("clusters/my-cluster/apps.yaml", "  components:\n  - ../../../outside\n")
 
@@ -158,6 +165,9 @@ def cases(world_root: str) -> list[object]:
         pytest.param(absolute_resource, [
             "apps/backend/kustomization.yaml:4: kustomization: resources[0]: "
             f"'{world_root}/outside/cm.yaml' {OUTSIDE_NOTE}", LOST_APPS], id="absolute-resource"),
+        pytest.param(file_url_resource, [
+            "apps/backend/kustomization.yaml:4: kustomization: resources[0]: "
+            f"'file://{world_root}/outside' {OUTSIDE_NOTE}", LOST_APPS], id="file-url-resource"),
         pytest.param(flux_components_out, [
             "clusters/my-cluster/apps.yaml:1: Kustomization flux-system/apps: spec: "
             f"components[0]: '../../../outside' {OUTSIDE_NOTE}"], id="flux-components-climb-out"),

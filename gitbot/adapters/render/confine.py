@@ -2,18 +2,18 @@
 
 kustomize-controller builds on a filesystem rooted at the source artifact (fluxcd/pkg
 kustomize, securefs), so an entry that climbs out of it (`../../../../etc/passwd`, an absolute
-`/var/run/secrets/...`) fails the build. `kubectl kustomize --load-restrictor
-LoadRestrictionsNone`, which gitbot runs, would read it: a `configMapGenerator` naming a host
-file would put its content (a token, say) into a rendered ConfigMap, and from there into
-postBuild variables or the primary's config copies. `check_artifact` therefore refuses, before
-any build, every path entry of every kustomization file in the artifact copy that is absolute
-or leaves the artifact (FILE:LINE and the field), and every YAML file kustomize may read whose
-aliases expand beyond gitbot's budgets (kustomize itself would take gigabytes of memory); a
-refused file costs only the Flux Kustomizations that read it. The
-copy holds no symlinks (`SourceIgnore.copy_artifact`), so checking normalised paths is enough.
-Remote bases (`github.com/...`) stay relative and are not judged here. Called by
-`gitbot.adapters.render.flux` (`render_repository` for the team's files, `render_one` for the
-Flux Kustomization's own `components`).
+`/var/run/secrets/...`, a `file://` "remote" base that kustomize clones from a local path)
+fails the build. `kubectl kustomize --load-restrictor LoadRestrictionsNone`, which gitbot
+runs, would read it: a `configMapGenerator` naming a host file would put its content (a token,
+say) into a rendered ConfigMap, and from there into postBuild variables or the primary's config
+copies. `check_artifact` therefore refuses, before any build, every path entry of every
+kustomization file in the artifact copy that is absolute or leaves the artifact (FILE:LINE and
+the field), and every YAML file kustomize may read whose aliases expand beyond gitbot's budgets
+(kustomize itself would take gigabytes of memory); a refused file costs only the Flux
+Kustomizations that read it. The copy holds no symlinks (`SourceIgnore.copy_artifact`), so
+checking normalised paths is enough. Remote bases (`github.com/...`) stay relative and are not
+judged here. Called by `gitbot.adapters.render.flux` (`render_repository` for the team's files,
+`render_one` for the Flux Kustomization's own `components`).
 """
 
 from __future__ import annotations
@@ -172,8 +172,8 @@ def _outside(directory: str, value: str) -> bool:
     value = value.strip()
     if not value or "\n" in value:
         return False  # inline YAML (a patch, a generator's config), not a path
-    if value.startswith("/"):
-        return True
+    if value.startswith("/") or value.lower().startswith("file:"):
+        return True  # file:// is a git clone of a local path: outside as well
     joined = posixpath.normpath(posixpath.join(directory, value))
     return joined == ".." or joined.startswith("../")
 
