@@ -109,6 +109,16 @@ def file_url_resource(world: World) -> None:
                     encoding="utf-8")
 
 
+def escaped_resource(world: World) -> None:
+    """The path spelled with YAML escapes: no `/` or `..` in the text as written."""
+    path = world.repo / "apps/backend/kustomization.yaml"
+    target = str(world.outside / "cm.yaml")
+    escaped = "".join(f"\\x{ord(c):02x}" if c in "/." else c for c in target)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("resources:\n", f'resources:\n  - "{escaped}"\n'),
+                    encoding="utf-8")
+
+
 def flux_components_out(world: World) -> None:
     world.append("clusters/my-cluster/apps.yaml", "  components:\n  - ../../../outside\n")
 
@@ -168,6 +178,9 @@ def cases(world_root: str) -> list[object]:
         pytest.param(file_url_resource, [
             "apps/backend/kustomization.yaml:4: kustomization: resources[0]: "
             f"'file://{world_root}/outside' {OUTSIDE_NOTE}", LOST_APPS], id="file-url-resource"),
+        pytest.param(escaped_resource, [
+            "apps/backend/kustomization.yaml:4: kustomization: resources[0]: "
+            f"'{world_root}/outside/cm.yaml' {OUTSIDE_NOTE}", LOST_APPS], id="escaped-resource"),
         pytest.param(flux_components_out, [
             "clusters/my-cluster/apps.yaml:1: Kustomization flux-system/apps: spec: "
             f"components[0]: '../../../outside' {OUTSIDE_NOTE}"], id="flux-components-climb-out"),

@@ -18,15 +18,17 @@ judged here. Called by `gitbot.adapters.render.flux` (`render_repository` for th
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.render.kustomize import KUSTOMIZATION_FILES, RenderError
-from gitbot.adapters.safefs import MAX_BYTES, FileRefusedError, read_text, walk
+from gitbot.adapters.safefs import MAX_BYTES, walk
 from gitbot.adapters.yamlbudget import (
     YamlBudgetError,
     rt_yaml,
@@ -43,60 +45,96 @@ GENERATORS = ("configMapGenerator", "secretGenerator")  # files (`key=path`), en
 
 
 SPOILED = "# gitbot refused this file (see the problem above)\n{: [\n"
+# Text that could hold a path leaving the artifact (or an escape hiding one): only kustomization
+# files matching it are parsed, and each verdict is kept per (file, content) across renders.
+_MAY_LEAVE = re.compile(r"\.\.|file:|\\|(?:^|[\s\-:\[{,\"'])/", re.IGNORECASE | re.MULTILINE)
+_VERDICTS: dict[tuple[str, bytes], str | None] = {}
+_MAX_VERDICTS = 50_000
 
 
 def check_artifact(artifact: Path) -> list[str]:
     """The refusals (messages): kustomization files with a path entry that leaves `artifact`
-    and YAML files kustomize may read whose aliases break gitbot's budgets.
+    and files kustomize may read whose YAML aliases break gitbot's budgets.
 
     Each refused file is replaced in the copy by text no YAML parser accepts, so only the
     Flux Kustomizations that read it fail to build (kustomize-controller fails just those).
     """
     refused: dict[str, str] = {}
-    named: set[str] = set()
-    yaml_files: list[str] = []
     for dirpath, dirnames, filenames in walk(artifact):
         dirnames.sort()
         base = Path(dirpath).relative_to(artifact).as_posix()
         for name in sorted(filenames):
             rel = name if base == "." else f"{base}/{name}"
-            if name.endswith((".yaml", ".yml")):
-                yaml_files.append(rel)
-            if name in KUSTOMIZATION_FILES:
-                doc = _load(artifact, rel)
-                named |= _named_files(doc, posixpath.dirname(rel))
-                _refuse(refused, rel, check_document, doc, rel)
-    for rel in sorted(set(yaml_files) | named):
-        if rel not in refused and (artifact / rel).is_file():
-            _refuse(refused, rel, check_aliases, artifact, rel)
+            problem = _problem(artifact, rel, name in KUSTOMIZATION_FILES)
+            if problem is not None:
+                refused[rel] = problem
     for rel in refused:
         (artifact / rel).write_text(SPOILED, encoding="utf-8")
     return list(refused.values())
 
 
-def _refuse(refused: dict[str, str], rel: str, check: Callable[..., None], *args: Any) -> None:
-    try:
-        check(*args)
-    except RenderError as err:
-        refused[rel] = str(err)
-
-
-def check_aliases(artifact: Path, rel: str) -> None:
-    """Raise RenderError when file `rel` is a YAML bomb (kustomize would expand it: gigabytes).
-
-    Only files holding both an anchor (`&`) and an alias (`*`) are parsed, within the budgets;
-    other YAML errors are left to kustomize, which reports them in its own words.
-    """
+def _problem(artifact: Path, rel: str, kustomization: bool) -> str | None:
+    """Why file `rel` of the artifact copy (regular files only, made by gitbot) is refused."""
     path = artifact / rel
     size = path.stat().st_size
     with path.open("rb") as file:
         data = file.read(MAX_BYTES + 1)
+    problem = _kustomization_refusal(data, rel) if kustomization else None
+    if problem is None:
+        try:
+            check_aliases(data, size, rel)
+        except RenderError as err:
+            problem = str(err)
+    return problem
+
+
+def _kustomization_refusal(data: bytes, rel: str) -> str | None:
+    """Why kustomization file `rel` is refused (a path entry leaving the artifact), or None."""
+    text = data.decode("utf-8", errors="replace")
+    if not _MAY_LEAVE.search(text):
+        return None
+    key = (rel, hashlib.sha256(data).digest())
+    if key not in _VERDICTS:
+        if len(_VERDICTS) >= _MAX_VERDICTS:
+            _VERDICTS.clear()
+        _VERDICTS[key] = _refusal_of(text, rel)
+    return _VERDICTS[key]
+
+
+def _refusal_of(text: str, rel: str) -> str | None:
+    """Checked with the (faster) safe loader; a refusal is re-read round trip for its line."""
+    try:
+        check_document(next(iter(safe_yaml().load_all(text)), None), rel)
+        return None
+    except YAMLError:
+        return None  # kustomize reports it in its own words
+    except RenderError as err:
+        first = str(err)
+    try:
+        check_document(next(iter(rt_yaml().load_all(text)), None), rel)
+    except RenderError as err:
+        return str(err)
+    except YAMLError:
+        pass
+    return first
+
+
+def check_aliases(data: bytes, size: int, rel: str) -> None:
+    """Raise RenderError when file `rel` (`data`: its first bytes, `size` in all) is a YAML
+    bomb (kustomize would expand it: gigabytes).
+
+    Only files holding both an anchor (`&`) and an alias (`*`) are composed, within the
+    budgets; other YAML errors (and files that are no YAML at all) are left to kustomize. A
+    YAML file over the size limit with anchors and aliases is refused unread.
+    """
     if b"&" not in data or b"*" not in data:
         return
     if size > MAX_BYTES:
-        raise RenderError(f"{rel}:1: is {size} bytes and uses YAML anchors; gitbot "
-                          f"checks what aliases expand to only in files of at most "
-                          f"{MAX_BYTES // (1024 * 1024)} MiB")
+        if rel.endswith((".yaml", ".yml", *KUSTOMIZATION_FILES)):
+            raise RenderError(f"{rel}:1: is {size} bytes and uses YAML anchors; gitbot checks "
+                              f"what aliases expand to only in files of at most "
+                              f"{MAX_BYTES // (1024 * 1024)} MiB")
+        return
     try:
         for _ in safe_yaml().compose_all(data.decode("utf-8", errors="replace")):
             pass
@@ -105,15 +143,6 @@ def check_aliases(artifact: Path, rel: str) -> None:
                           f"{yaml_error_text(err)}") from err
     except YAMLError:
         return
-
-
-def _named_files(doc: Any, directory: str) -> set[str]:
-    """The artifact-relative paths a kustomization names (some may be directories)."""
-    if not isinstance(doc, Mapping):
-        return set()
-    return {posixpath.normpath(posixpath.join(directory, value.strip()))
-            for _field, value, _line in references(doc)
-            if value.strip() and "\n" not in value and not _outside(directory, value)}
 
 
 def check_document(doc: Any, rel: str, directory: str | None = None,
@@ -182,13 +211,4 @@ def _line(sequence: Any, index: int) -> int | None:
     try:
         return int(sequence.lc.item(index)[0]) + 1
     except (AttributeError, KeyError, IndexError, TypeError):
-        return None
-
-
-def _load(artifact: Path, rel: str) -> Any:
-    """The kustomization file's first document (round trip, for lines); None when it cannot
-    be read or parsed (kustomize then reports it in its own words)."""
-    try:
-        return next(iter(rt_yaml().load_all(read_text(artifact, rel))), None)
-    except (FileRefusedError, YAMLError):
         return None
