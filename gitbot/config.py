@@ -136,6 +136,10 @@ class PrometheusConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _url_without_credentials(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise ValueError(f"{url!r} is not an http:// or https:// URL with a host "
+                             "(e.g. http://prometheus.monitoring:9090)")
         _no_query_credentials(url, "for a Prometheus that needs a token use a MetricTemplate "
                               "with a secretRef (secretsDir), or an authenticating local proxy")
         return url
