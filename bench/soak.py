@@ -1,0 +1,255 @@
+"""Soak benchmark: the daemon's own cycle for many passes; memory, processes, descriptors, threads.
+
+Run by `bench/scale.py` (its soak section starts this file in a fresh interpreter, so that the
+figures are the soak's own and not the high-water mark of the benches before it) or alone:
+`.venv/bin/python bench/soak.py --passes 10000 --canaries 10`.
+
+Drives `gitbot.daemon.Daemon` in-process as its APScheduler jobs would, on a fake clock, so that
+10,000 passes do not take 10,000 intervals: before each cycle the clock jumps to the second the
+next canary is due (the daemon's 1-s cycle grid), the lease job (`keep_lease`, every third of
+the lease's duration) and the rescan job (every `daemon.passInterval`) run when their time has
+come, then `Daemon.cycle` gives the due canaries their tick in one pass (sync, the picture of the
+repository, batched Prometheus queries, the state branch, the gauges). Every `--busy-every`
+passes a person pushes a commit: in turn a release of the next canary (which then runs its
+rollout, a commit per step, over the following passes) and an edit of the README. Every 100
+passes `/metrics` is rendered, as a scrape would.
+
+Prints, at the start (after every canary's bootstrap and initialization), every tenth of the run
+and the end: RSS (and its maximum), live child processes by command and zombies, open file
+descriptors, threads. With `--tracemalloc` it also prints the allocation sites that grew most
+between the start and the end (slower). Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from prometheus_client import generate_latest
+
+from bench.fakeprom import FakePrometheus
+from bench.scale import _git, make_app, make_repo, workloads
+from gitbot.daemon import CYCLE_SECONDS, Daemon
+from gitbot.reconciler import PassReport
+from gitbot.sim.gitops import CanaryOptions, Developer
+
+
+class SoakClock:
+    """One fake time for the reconciler and the lease (datetime) and the schedule (seconds)."""
+
+    def __init__(self) -> None:
+        self.start = datetime.now(UTC)
+        self.seconds = 0.0
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=self.seconds)
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+
+@dataclass
+class Sample:
+    """This process now: RSS (MB), child processes by command, zombies, descriptors, threads."""
+
+    rss_mb: float
+    children: Counter[str]
+    zombies: int
+    fds: int
+    threads: int
+
+    def line(self) -> str:
+        kids = ", ".join(f"{n} {c}" for c, n in sorted(self.children.items())) or "none"
+        return (f"RSS {self.rss_mb:6.1f} MB  child processes: {kids}  zombies {self.zombies}  "
+                f"open fds {self.fds}  threads {self.threads}")
+
+
+def sample() -> Sample:
+    status = dict(line.split(":", 1) for line in
+                  Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    me, children, zombies = str(os.getpid()), Counter[str](), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # exited meanwhile
+            continue
+        comm, rest = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if rest[1] != me:
+            continue
+        if rest[0] == "Z":
+            zombies += 1
+        else:
+            children[comm] += 1
+    return Sample(int(status["VmRSS"].split()[0]) / 1024, children, zombies,
+                  len(os.listdir("/proc/self/fd")), int(status["Threads"]))
+
+
+class Soak:
+    """A daemon over `canaries` canaries, its clock, and the person who pushes commits."""
+
+    def __init__(self, base: Path, dev: Developer, prom: FakePrometheus, canaries: int) -> None:
+        self.dev, self.canaries, self.clock = dev, canaries, SoakClock()
+        app = make_app(base, dev.remote, prom.url, self.clock)  # type: ignore[arg-type]
+        self.daemon = Daemon(app)  # its APScheduler is never started: the soak runs its jobs
+        self.daemon.schedule.clock = self.clock.monotonic
+        if app.lease is not None:
+            app.lease.clock = self.clock
+        self.lease_every = app.lease.duration / 3 if app.lease is not None else 0.0
+        self.rescan_every = app.settings.daemon.pass_interval
+        self.next_lease = self.next_rescan = 0.0
+        self.passes = self.cycles = self.rescans = self.leases = self.pushes = 0
+        self.ticks = self.commits = self.errors = self.releases = 0
+        app.reconciler.run_pass = self._counted(app.reconciler.run_pass)  # type: ignore[method-assign]
+
+    def cycle(self) -> None:
+        """Jump to the next due second, run the jobs whose time came, then the daemon's cycle."""
+        due = self.daemon.schedule.next_due()
+        now = self.clock.seconds + CYCLE_SECONDS
+        if due is not None and due > now:
+            now = math.ceil(due / CYCLE_SECONDS) * CYCLE_SECONDS
+        self.clock.seconds = now
+        if self.lease_every and now >= self.next_lease:
+            self.daemon.keep_lease()
+            self.leases += 1
+            self.next_lease = now + self.lease_every
+        if now >= self.next_rescan:
+            self.daemon.rescan()
+            self.rescans += 1
+            self.next_rescan = now + self.rescan_every
+        self.cycles += 1
+        self.daemon.cycle()
+
+    def _counted(self, run_pass: Callable[..., PassReport]) -> Callable[..., PassReport]:
+        """The reconciler's `run_pass`, counting passes, ticks, commits and failed ticks."""
+
+        def counted(only: Collection[str] | None = None) -> PassReport:
+            report = run_pass(only)
+            self.passes += 1
+            self.ticks += len(report.ticks)
+            self.commits += sum(1 for t in report.ticks if t.commit)
+            self.errors += sum(1 for t in report.ticks if t.error)
+            return report
+
+        return counted
+
+    def person_commits(self) -> None:
+        """A release of the next canary (its rollout follows) or an edit of the README."""
+        self.pushes += 1
+        if self.pushes % 2:
+            i = self.releases % self.canaries
+            self.releases += 1
+            rel = f"apps/podinfo{i or ''}/deployment.yaml"
+            text = (self.dev.clone / rel).read_text()
+            tag = f"6.{self.releases}.0"
+            text = "\n".join(_retag(line, tag) for line in text.splitlines()) + "\n"
+            self.dev.commit_files({rel: text}, f"Release podinfo{i or ''} {tag}")
+        else:
+            self.dev.commit_files({"README.md": f"# gitops\n\nEdit {self.pushes}.\n"},
+                                  f"README: edit {self.pushes}")
+
+
+def _retag(line: str, tag: str) -> str:
+    if "image: " in line and "podinfo:" in line:
+        return line.rsplit(":", 1)[0] + f":{tag}"
+    return line
+
+
+def run(canaries: int, passes: int, busy_every: int, trace: bool) -> None:
+    options = CanaryOptions(interval="1m", metric_interval="1m", max_weight=30, step_weight=10)
+    with tempfile.TemporaryDirectory(prefix="gitbot-soak-") as tmp:
+        base = Path(tmp)
+        dev = make_repo(base, canaries, canaries, options)
+        with FakePrometheus(dev.remote, workloads=workloads(canaries)) as prom:
+            soak = Soak(base, dev, prom, canaries)
+            try:
+                _soak(soak, passes, busy_every, trace)
+            finally:
+                soak.daemon.app.close()
+            _git(base, "-C", str(dev.remote), "count-objects")  # the remote is still sound
+        commits = _git(base, "-C", str(dev.remote), "rev-list", "--count", "--all")
+    print(f"the remote holds {commits} commits (both branches) after the soak")
+
+
+def _soak(soak: Soak, passes: int, busy_every: int, trace: bool) -> None:
+    began = time.perf_counter()
+    while soak.passes < 2:  # every canary bootstrapped, then initialized: one pass each
+        soak.cycle()
+    print(f"bootstrap and initialization of {soak.canaries} canaries: "
+          f"{time.perf_counter() - began:.1f} s", flush=True)
+    soak.passes = soak.ticks = soak.commits = soak.errors = 0
+    if trace:
+        tracemalloc.start(10)
+    first, began, rss_max = sample(), time.perf_counter(), 0.0
+    snapshot = tracemalloc.take_snapshot() if trace else None
+    print(f"{'start':>12}: {first.line()}", flush=True)
+    mark = max(1, passes // 10)
+    while soak.passes < passes:
+        done = soak.passes
+        soak.cycle()
+        if soak.passes == done:
+            continue
+        if busy_every and soak.passes % busy_every == 0:
+            soak.person_commits()
+        if soak.passes % 100 == 0:
+            generate_latest(soak.daemon.metrics.registry)  # a scrape of /metrics
+            soak.daemon.health.problem()
+        if soak.passes % mark == 0:
+            now = sample()
+            rss_max = max(rss_max, now.rss_mb)
+            print(f"{soak.passes:>6} passes: {now.line()}  "
+                  f"({(time.perf_counter() - began) / soak.passes * 1000:.0f} ms per pass)",
+                  flush=True)
+    elapsed, last = time.perf_counter() - began, sample()
+    rss_max = max(rss_max, last.rss_mb)
+    growth = (last.rss_mb - first.rss_mb) / first.rss_mb * 100
+    simulated = timedelta(seconds=round(soak.clock.seconds))
+    print(f"{passes} daemon passes over {soak.canaries} canaries in {elapsed:.0f} s "
+          f"({elapsed / passes * 1000:.0f} ms each; {simulated} of daemon time: {soak.cycles} "
+          f"cycles, {soak.rescans} rescans, {soak.leases} lease renewals; {soak.pushes} "
+          f"commits by a person, {soak.releases} of them releases; {soak.ticks} ticks, "
+          f"{soak.commits} of them with a commit by gitbot, {soak.errors} failed)")
+    print(f"RSS {first.rss_mb:.1f} -> {last.rss_mb:.1f} MB ({growth:+.1f} %, max "
+          f"{rss_max:.1f} MB); child processes {sum(first.children.values())} -> "
+          f"{sum(last.children.values())}, zombies {first.zombies} -> {last.zombies}, "
+          f"open fds {first.fds} -> {last.fds}, threads {first.threads} -> {last.threads}")
+    if snapshot is not None:
+        _print_growth(snapshot)
+
+
+def _print_growth(before: tracemalloc.Snapshot, top: int = 15) -> None:
+    after = tracemalloc.take_snapshot()
+    print(f"tracemalloc: the {top} allocation sites that grew most")
+    for stat in after.compare_to(before, "traceback")[:top]:
+        print(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  "
+              f"{stat.traceback.format()[-1].strip()}")
+        for frame in stat.traceback.format()[-8:-1:2]:
+            print(f"      {frame.strip()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--passes", type=int, default=10000, help="daemon passes to run")
+    parser.add_argument("--canaries", type=int, default=100, help="canaries in the repository")
+    parser.add_argument("--busy-every", type=int, default=50,
+                        help="a person pushes a commit every N passes (0: never)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="print the allocation sites that grew most (slower)")
+    args = parser.parse_args(argv)
+    run(args.canaries, args.passes, args.busy_every, args.tracemalloc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
