@@ -10,9 +10,11 @@ next canary is due (the daemon's 1-s cycle grid), the lease job (`keep_lease`, e
 the lease's duration) and the rescan job (every `daemon.passInterval`) run when their time has
 come, then `Daemon.cycle` gives the due canaries their tick in one pass (sync, the picture of the
 repository, batched Prometheus queries, the state branch, the gauges). Every `--busy-every`
-passes a person pushes a commit: in turn a release of the next canary (which then runs its
-rollout, a commit per step, over the following passes) and an edit of the README. Every 100
-passes `/metrics` is rendered, as a scrape would.
+passes a person pushes a commit: in turn a release of the next of 10 busy canaries (whose
+rollout, a commit per step, then runs over the following passes) and an edit of the README.
+Every 100 passes `/metrics` is rendered, as a scrape would. The start is measured after a
+warm-up: every canary bootstrapped, initialized and once idle, and one rollout of each busy
+canary, so that what is read and cached the first time is not counted as growth.
 
 Prints, at the start (after every canary's bootstrap and initialization), every tenth of the run
 and the end: RSS (and its maximum), live child processes by command and zombies, open file
@@ -44,6 +46,9 @@ from bench.scale import _git, make_app, make_repo, workloads
 from gitbot.daemon import CYCLE_SECONDS, Daemon
 from gitbot.reconciler import PassReport
 from gitbot.sim.gitops import CanaryOptions, Developer
+
+BUSY_CANARIES = 10  # the canaries a person releases in turn during the soak
+WARM_UP_CYCLES = 5000  # the warm-up's rollouts end well before
 
 
 class SoakClock:
@@ -91,9 +96,18 @@ def sample() -> Sample:
         if rest[0] == "Z":
             zombies += 1
         else:
-            children[comm] += 1
+            children[_command(stat.parent) or comm] += 1
     return Sample(int(status["VmRSS"].split()[0]) / 1024, children, zombies,
                   len(os.listdir("/proc/self/fd")), int(status["Threads"]))
+
+
+def _command(proc: Path) -> str:
+    """`git cat-file --batch`: the program and its first two arguments."""
+    try:
+        argv = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return ""
+    return " ".join([Path(argv[0].decode()).name, *(a.decode() for a in argv[1:3] if a)])
 
 
 class Soak:
@@ -101,6 +115,7 @@ class Soak:
 
     def __init__(self, base: Path, dev: Developer, prom: FakePrometheus, canaries: int) -> None:
         self.dev, self.canaries, self.clock = dev, canaries, SoakClock()
+        self.busy = list(range(min(BUSY_CANARIES, canaries)))  # the ones released in turn
         app = make_app(base, dev.remote, prom.url, self.clock)  # type: ignore[arg-type]
         self.daemon = Daemon(app)  # its APScheduler is never started: the soak runs its jobs
         self.daemon.schedule.clock = self.clock.monotonic
@@ -111,6 +126,8 @@ class Soak:
         self.next_lease = self.next_rescan = 0.0
         self.passes = self.cycles = self.rescans = self.leases = self.pushes = 0
         self.ticks = self.commits = self.errors = self.releases = 0
+        self.per_canary: Counter[str] = Counter()  # ticks per canary, for the warm-up
+        self.rollouts: dict[str, str] = {}  # canary -> "progressing" / "done" since a release
         app.reconciler.run_pass = self._counted(app.reconciler.run_pass)  # type: ignore[method-assign]
 
     def cycle(self) -> None:
@@ -132,32 +149,63 @@ class Soak:
         self.daemon.cycle()
 
     def _counted(self, run_pass: Callable[..., PassReport]) -> Callable[..., PassReport]:
-        """The reconciler's `run_pass`, counting passes, ticks, commits and failed ticks."""
+        """The reconciler's `run_pass`, counting passes, ticks, commits, failed ticks and
+        following the rollouts."""
 
         def counted(only: Collection[str] | None = None) -> PassReport:
             report = run_pass(only)
             self.passes += 1
             self.ticks += len(report.ticks)
+            self.per_canary.update(t.canary for t in report.ticks)
             self.commits += sum(1 for t in report.ticks if t.commit)
             self.errors += sum(1 for t in report.ticks if t.error)
+            for t in report.ticks:
+                if t.phase == "Progressing":
+                    self.rollouts[t.canary] = "progressing"
+                elif t.phase == "Succeeded" and self.rollouts.get(t.canary) == "progressing":
+                    self.rollouts[t.canary] = "done"
             return report
 
         return counted
 
+    def warm_up(self) -> None:
+        """Every canary bootstrapped, initialized and once idle (its picture read), then one
+        rollout of each busy canary (what a step reads and edits), so that the soak's start
+        is past what a first time costs once."""
+        while len(self.per_canary) < self.canaries or min(self.per_canary.values()) < 3:
+            self.cycle()
+        self.release(self.busy)
+        keys = {_key(i) for i in self.busy}
+        for _ in range(WARM_UP_CYCLES):
+            if all(self.rollouts.get(k) == "done" for k in keys):
+                return
+            self.cycle()
+        raise SystemExit(f"the warm-up rollouts did not finish: {self.rollouts}")
+
     def person_commits(self) -> None:
-        """A release of the next canary (its rollout follows) or an edit of the README."""
+        """In turn, a release of the next busy canary (its rollout, a commit per step, follows
+        over the next passes) or an edit of the README."""
         self.pushes += 1
         if self.pushes % 2:
-            i = self.releases % self.canaries
-            self.releases += 1
-            rel = f"apps/podinfo{i or ''}/deployment.yaml"
-            text = (self.dev.clone / rel).read_text()
-            tag = f"6.{self.releases}.0"
-            text = "\n".join(_retag(line, tag) for line in text.splitlines()) + "\n"
-            self.dev.commit_files({rel: text}, f"Release podinfo{i or ''} {tag}")
+            self.release([self.busy[self.releases % len(self.busy)]])
         else:
             self.dev.commit_files({"README.md": f"# gitops\n\nEdit {self.pushes}.\n"},
                                   f"README: edit {self.pushes}")
+
+    def release(self, indices: list[int]) -> None:
+        """A new image tag for these canaries' Deployments, in one commit."""
+        self.releases += 1
+        tag, files = f"6.{self.releases}.0", {}
+        self.dev.pull()
+        for i in indices:
+            rel = f"apps/podinfo{i or ''}/deployment.yaml"
+            lines = (self.dev.clone / rel).read_text().splitlines()
+            files[rel] = "\n".join(_retag(line, tag) for line in lines) + "\n"
+        self.dev.commit_files(files, f"Release {tag} of {len(indices)} apps")
+
+
+def _key(i: int) -> str:
+    return f"ns{i}/podinfo{i}" if i else "test/podinfo"
 
 
 def _retag(line: str, tag: str) -> str:
@@ -177,17 +225,16 @@ def run(canaries: int, passes: int, busy_every: int, trace: bool) -> None:
                 _soak(soak, passes, busy_every, trace)
             finally:
                 soak.daemon.app.close()
-            _git(base, "-C", str(dev.remote), "count-objects")  # the remote is still sound
         commits = _git(base, "-C", str(dev.remote), "rev-list", "--count", "--all")
     print(f"the remote holds {commits} commits (both branches) after the soak")
 
 
 def _soak(soak: Soak, passes: int, busy_every: int, trace: bool) -> None:
     began = time.perf_counter()
-    while soak.passes < 2:  # every canary bootstrapped, then initialized: one pass each
-        soak.cycle()
-    print(f"bootstrap and initialization of {soak.canaries} canaries: "
-          f"{time.perf_counter() - began:.1f} s", flush=True)
+    soak.warm_up()
+    print(f"warm-up: {soak.canaries} canaries bootstrapped, initialized, once idle, and one "
+          f"rollout of {len(soak.busy)}: {soak.passes} passes, "
+          f"{time.perf_counter() - began:.0f} s", flush=True)
     soak.passes = soak.ticks = soak.commits = soak.errors = 0
     if trace:
         tracemalloc.start(10)
@@ -218,7 +265,7 @@ def _soak(soak: Soak, passes: int, busy_every: int, trace: bool) -> None:
     print(f"{passes} daemon passes over {soak.canaries} canaries in {elapsed:.0f} s "
           f"({elapsed / passes * 1000:.0f} ms each; {simulated} of daemon time: {soak.cycles} "
           f"cycles, {soak.rescans} rescans, {soak.leases} lease renewals; {soak.pushes} "
-          f"commits by a person, {soak.releases} of them releases; {soak.ticks} ticks, "
+          f"commits by a person, {soak.releases} releases; {soak.ticks} ticks, "
           f"{soak.commits} of them with a commit by gitbot, {soak.errors} failed)")
     print(f"RSS {first.rss_mb:.1f} -> {last.rss_mb:.1f} MB ({growth:+.1f} %, max "
           f"{rss_max:.1f} MB); child processes {sum(first.children.values())} -> "
@@ -228,7 +275,7 @@ def _soak(soak: Soak, passes: int, busy_every: int, trace: bool) -> None:
         _print_growth(snapshot)
 
 
-def _print_growth(before: tracemalloc.Snapshot, top: int = 15) -> None:
+def _print_growth(before: tracemalloc.Snapshot, top: int = 25) -> None:
     after = tracemalloc.take_snapshot()
     print(f"tracemalloc: the {top} allocation sites that grew most")
     for stat in after.compare_to(before, "traceback")[:top]:
