@@ -101,6 +101,18 @@ def sample() -> Sample:
                   len(os.listdir("/proc/self/fd")), int(status["Threads"]))
 
 
+def holdings(daemon: Daemon) -> str:
+    """The sizes of what the daemon keeps between passes (benchmark only: private fields)."""
+    r = daemon.app.reconciler
+    sizes = {
+        "log commits": len(getattr(r.history, "_commits", ())),
+        "written commits": len(getattr(r.ws, "_made", ())),
+        "parsed files": len(getattr(r.repo, "_docs", ())),
+        "metric series": sum(len(m.samples) for m in daemon.metrics.registry.collect()),
+    }
+    return ", ".join(f"{name} {n}" for name, n in sizes.items())
+
+
 def _command(proc: Path) -> str:
     """`git cat-file --batch`: the program and its first two arguments."""
     try:
@@ -127,6 +139,7 @@ class Soak:
         self.passes = self.cycles = self.rescans = self.leases = self.pushes = 0
         self.ticks = self.commits = self.errors = self.releases = 0
         self.per_canary: Counter[str] = Counter()  # ticks per canary, for the warm-up
+        self.tags = 0  # the last image tag released is 6.<tags>.0
         self.rollouts: dict[str, str] = {}  # canary -> "progressing" / "done" since a release
         app.reconciler.run_pass = self._counted(app.reconciler.run_pass)  # type: ignore[method-assign]
 
@@ -195,7 +208,8 @@ class Soak:
     def release(self, indices: list[int]) -> None:
         """A new image tag for these canaries' Deployments, in one commit."""
         self.releases += 1
-        tag, files = f"6.{self.releases}.0", {}
+        self.tags += 1
+        tag, files = f"6.{self.tags}.0", {}
         self.dev.pull()
         for i in indices:
             rel = f"apps/podinfo{i or ''}/deployment.yaml"
@@ -225,6 +239,7 @@ def run(canaries: int, passes: int, busy_every: int, trace: bool) -> None:
                 _soak(soak, passes, busy_every, trace)
             finally:
                 soak.daemon.app.close()
+            print(f"after the daemon closed: {sample().line()}")
         commits = _git(base, "-C", str(dev.remote), "rev-list", "--count", "--all")
     print(f"the remote holds {commits} commits (both branches) after the soak")
 
@@ -235,12 +250,14 @@ def _soak(soak: Soak, passes: int, busy_every: int, trace: bool) -> None:
     print(f"warm-up: {soak.canaries} canaries bootstrapped, initialized, once idle, and one "
           f"rollout of {len(soak.busy)}: {soak.passes} passes, "
           f"{time.perf_counter() - began:.0f} s", flush=True)
-    soak.passes = soak.ticks = soak.commits = soak.errors = 0
+    soak.passes = soak.ticks = soak.commits = soak.errors = soak.cycles = 0
+    soak.rescans = soak.leases = soak.pushes = soak.releases = 0
+    started = soak.clock.seconds
     if trace:
         tracemalloc.start(10)
     first, began, rss_max = sample(), time.perf_counter(), 0.0
     snapshot = tracemalloc.take_snapshot() if trace else None
-    print(f"{'start':>12}: {first.line()}", flush=True)
+    print(f"{'start':>12}: {first.line()}\n{'':>14}{holdings(soak.daemon)}", flush=True)
     mark = max(1, passes // 10)
     while soak.passes < passes:
         done = soak.passes
@@ -261,7 +278,7 @@ def _soak(soak: Soak, passes: int, busy_every: int, trace: bool) -> None:
     elapsed, last = time.perf_counter() - began, sample()
     rss_max = max(rss_max, last.rss_mb)
     growth = (last.rss_mb - first.rss_mb) / first.rss_mb * 100
-    simulated = timedelta(seconds=round(soak.clock.seconds))
+    simulated = timedelta(seconds=round(soak.clock.seconds - started))
     print(f"{passes} daemon passes over {soak.canaries} canaries in {elapsed:.0f} s "
           f"({elapsed / passes * 1000:.0f} ms each; {simulated} of daemon time: {soak.cycles} "
           f"cycles, {soak.rescans} rescans, {soak.leases} lease renewals; {soak.pushes} "
@@ -271,6 +288,7 @@ def _soak(soak: Soak, passes: int, busy_every: int, trace: bool) -> None:
           f"{rss_max:.1f} MB); child processes {sum(first.children.values())} -> "
           f"{sum(last.children.values())}, zombies {first.zombies} -> {last.zombies}, "
           f"open fds {first.fds} -> {last.fds}, threads {first.threads} -> {last.threads}")
+    print(f"the daemon holds: {holdings(soak.daemon)}")
     if snapshot is not None:
         _print_growth(snapshot)
 
