@@ -2,7 +2,8 @@
 
 Run by `bench/scale.py` (its soak section starts this file in a fresh interpreter, so that the
 figures are the soak's own and not the high-water mark of the benches before it) or alone:
-`.venv/bin/python bench/soak.py --passes 10000 --canaries 10`.
+`.venv/bin/python bench/soak.py` (10,000 passes over 100 canaries, about 25 minutes on
+this 2-core machine under load; `--passes`, `--canaries`, `--busy-every`, `--tracemalloc`).
 
 Drives `gitbot.daemon.Daemon` in-process as its APScheduler jobs would, on a fake clock, so that
 10,000 passes do not take 10,000 intervals: before each cycle the clock jumps to the second the
@@ -16,10 +17,11 @@ Every 100 passes `/metrics` is rendered, as a scrape would. The start is measure
 warm-up: every canary bootstrapped, initialized and once idle, and one rollout of each busy
 canary, so that what is read and cached the first time is not counted as growth.
 
-Prints, at the start (after every canary's bootstrap and initialization), every tenth of the run
-and the end: RSS (and its maximum), live child processes by command and zombies, open file
-descriptors, threads. With `--tracemalloc` it also prints the allocation sites that grew most
-between the start and the end (slower). Asserts nothing.
+Prints, at the start (after the warm-up), every tenth of the run, the end and after the daemon
+closed: RSS (and its maximum), live child processes by command and zombies, open file
+descriptors, threads; and the sizes of what the daemon keeps between passes (the branch log,
+the parsed files, the metric series). With `--tracemalloc` it also prints the allocation sites
+that grew most between the start and the end (slower). Asserts nothing.
 """
 
 from __future__ import annotations
