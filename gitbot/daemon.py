@@ -32,6 +32,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from gitbot.adapters.hook_runner import SETTLE_SECONDS
 from gitbot.adapters.redact import redact
 from gitbot.config import Settings
 from gitbot.core.state import Phase
@@ -114,6 +115,8 @@ class Daemon:
         self.metrics = DaemonMetrics()
         self.flagger = FlaggerRecorder(self.metrics.registry)
         app.reconciler.observer.metric_listeners.append(self.flagger.on_metrics)
+        # a slow webhook holds the pass this long at most; its canary gets it at its next tick
+        app.reconciler.observer.hooks.settle_s = SETTLE_SECONDS
         if app.lease is not None:
             register_leader_gauge(self.metrics.registry, app.lease)
         self.scheduler = BackgroundScheduler(

@@ -45,6 +45,7 @@ class App:
 
     def close(self) -> None:
         self.reconciler.announcer.close()  # queued chat messages, within a deadline
+        self.reconciler.observer.close()  # webhook calls in flight: never waited for
         self.workspace.close()
         if self.pull_requests is not None:
             shutdown = getattr(self.pull_requests.forge, "shutdown", None)
