@@ -32,7 +32,6 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gitbot.adapters.hook_runner import SETTLE_SECONDS
 from gitbot.adapters.redact import redact
 from gitbot.config import Settings
 from gitbot.core.state import Phase
@@ -116,7 +115,7 @@ class Daemon:
         self.flagger = FlaggerRecorder(self.metrics.registry)
         app.reconciler.observer.metric_listeners.append(self.flagger.on_metrics)
         # a slow webhook holds the pass this long at most; its canary gets it at its next tick
-        app.reconciler.observer.hooks.settle_s = SETTLE_SECONDS
+        app.reconciler.observer.hooks.settle_s = app.settings.webhooks.pass_wait
         if app.lease is not None:
             register_leader_gauge(self.metrics.registry, app.lease)
         self.scheduler = BackgroundScheduler(

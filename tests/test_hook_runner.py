@@ -184,3 +184,18 @@ def test_shutdown_does_not_wait_for_a_call_in_flight(server: GatedServer) -> Non
         thread.join(WAIT)
         assert not thread.is_alive()
     assert server.hits("/q") == 0  # the queued call was cancelled
+
+
+def test_a_webhook_timeout_is_capped_by_the_config(server: GatedServer) -> None:
+    slow = server.script("/slow", held(200))
+    runner = HookRunner(max_timeout_s=0.3)  # webhooks.maxTimeout; the hook asks for 30 s
+    spec = canary("podinfo", f"{server.url}/slow")
+    try:
+        assert ask(runner, spec) is None
+        assert settled(runner, "test/podinfo") == ["test/podinfo"]  # before the server answers
+        found = runner.results(spec, (PRE,), "Progressing", "sum", "r1")
+        assert found is not None
+        assert [(r.passed, r.message) for r in found[PRE]] == [(False, "timeout after 0.3s")]
+    finally:
+        slow.set()
+        runner.shutdown()

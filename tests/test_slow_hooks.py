@@ -16,7 +16,6 @@ from gatedserver import GatedServer, held
 from promstub import PromStub
 from test_state_rebuild import backend_files
 
-from gitbot.adapters.hook_runner import SETTLE_SECONDS
 from gitbot.cli import cli
 from gitbot.config import load_settings
 from gitbot.core.state import Phase, RolloutState
@@ -34,9 +33,11 @@ class World:
     hooks: GatedServer
     config: Path
 
-    def app(self, settle_s: float | None) -> App:
-        app = build_app(load_settings(self.config))
-        app.reconciler.observer.hooks.settle_s = settle_s
+    def daemon_app(self) -> App:
+        """The reconciler as the daemon sets it up: a pass waits for its gates a short bound."""
+        settings = load_settings(self.config)
+        app = build_app(settings)
+        app.reconciler.observer.hooks.settle_s = settings.webhooks.pass_wait
         return app
 
     def release_both(self) -> None:
@@ -77,7 +78,7 @@ def tick_of(report: PassReport, key: str) -> tuple[str, bool]:
 def test_a_held_pre_rollout_gate_holds_only_its_canary_and_fails_one_check(
     world: World,
 ) -> None:
-    app = world.app(SETTLE_SECONDS)  # the daemon: a pass waits for its gates a short bound
+    app = world.daemon_app()
     try:
         app.reconciler.run_pass()  # both initialized
         slow = world.hooks.script("/podinfo", held(500), 200)
@@ -95,9 +96,10 @@ def test_a_held_pre_rollout_gate_holds_only_its_canary_and_fails_one_check(
         assert (before.phase, before.canary_weight, before.failed_checks) == (
             Phase.PROGRESSING, 0, 0)
         slow.set()  # the held call is answered 500: consumed by podinfo's next tick
-        app.reconciler.observer.hooks.settle_s = None  # (this test waits for the answer)
-        list(app.reconciler.observer.settle_hooks([PODINFO]))
-        app.reconciler.observer.hooks.settle_s = SETTLE_SECONDS
+        hooks = app.reconciler.observer.hooks
+        bound, hooks.settle_s = hooks.settle_s, None  # (this test waits for the answer)
+        assert list(app.reconciler.observer.settle_hooks([PODINFO])) == [PODINFO]
+        hooks.settle_s = bound
 
         report = app.reconciler.run_pass()
         assert tick_of(report, PODINFO) == ("", False)  # failed check: no step

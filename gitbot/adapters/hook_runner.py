@@ -8,10 +8,12 @@ Owned by `gitbot.observe.Observer` (one per process) and driven by the reconcile
    otherwise `None`: the canary is *waiting on its webhooks* (no decision, nothing counted);
 2. after the pass ticked every canary, `settle(keys)` waits for the calls submitted in this pass
    and yields each waiting canary whose calls all finished, for a second tick that consumes them.
-   In the daemon it waits at most `settle_s` (a short bound for the whole pass, however many hooks
-   are slow); unfinished calls are kept and the canary's next tick consumes them. In one-shot mode
-   (`settle_s=None`, `gitbot reconcile`: nothing carries over to another process) it waits for all
-   of them, which were running concurrently: N slow hooks cost one deadline, not N.
+   In the daemon it waits at most `settle_s` (config `webhooks.passWait`: a short bound for the
+   whole pass, however many hooks are slow); unfinished calls are kept and the canary's next
+   tick consumes them. In one-shot mode (`settle_s=None`, `gitbot reconcile`: nothing carries
+   over to another process) it waits for all of them, which were running concurrently: N slow
+   hooks cost one deadline, not N. Each call's deadline is its hook's `timeout`, at most
+   `max_timeout_s` (config `webhooks.maxTimeout`).
 
 A result is consumed exactly once: taken by the tick that decides, the next tick calls again. It
 is kept only for the same run, phase, checksum and hook list; anything else calls afresh.
@@ -35,14 +37,8 @@ from gitbot.core.state import HookResult
 log = logging.getLogger("gitbot.webhooks")
 
 WORKERS = 8
-SETTLE_SECONDS = 2.0  # the daemon's bound: how long a pass waits, in all, for its gates
 
 Results = tuple[HookResult, ...]
-Call = Callable[[Canary, WebhookType, str, str, bool], Results]
-
-
-def _call(canary: Canary, kind: WebhookType, phase: str, checksum: str, stop: bool) -> Results:
-    return call_hooks(canary, kind, phase, checksum, stop_at_first_failure=stop)
 
 
 @dataclass
@@ -57,9 +53,9 @@ class HookRunner:
     """Gate calls on background threads; results handed to the canary's ticks."""
 
     def __init__(self, workers: int = WORKERS, settle_s: float | None = None,
-                 call: Call = _call) -> None:
-        self.settle_s = settle_s
-        self._call = call
+                 max_timeout_s: float | None = None) -> None:
+        self.settle_s = settle_s  # None: wait for every call (one-shot); the daemon sets a bound
+        self.max_timeout_s = max_timeout_s  # config webhooks.maxTimeout
         self._entries: dict[tuple[str, WebhookType], _Entry] = {}
         self._pass = 0
         self._jobs: queue.SimpleQueue[tuple[Future[Results], Callable[[], Results]] | None] = \
@@ -132,7 +128,9 @@ class HookRunner:
         if self._closed:
             future.cancel()
         else:
-            self._jobs.put((future, lambda: self._call(canary, kind, phase, checksum, stop)))
+            self._jobs.put((future, lambda: call_hooks(
+                canary, kind, phase, checksum, stop_at_first_failure=stop,
+                max_timeout_s=self.max_timeout_s)))
         entry = _Entry(fingerprint, future, self._pass)
         self._entries[(canary.key, kind)] = entry
         return entry
