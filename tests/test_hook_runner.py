@@ -27,7 +27,7 @@ def server() -> Iterator[GatedServer]:
 
 @pytest.fixture
 def runner() -> Iterator[HookRunner]:
-    hooks = HookRunner(workers=4)
+    hooks = HookRunner(workers=4, grace_s=0)  # every call that is not done yet waits
     yield hooks
     hooks.shutdown()
 
@@ -169,7 +169,7 @@ def test_the_calls_of_several_canaries_are_in_flight_together(
 
 def test_shutdown_does_not_wait_for_a_call_in_flight(server: GatedServer) -> None:
     slow = server.script("/slow", held(200))
-    runner = HookRunner(workers=1)
+    runner = HookRunner(workers=1, grace_s=0)
     spec, queued = canary("podinfo", f"{server.url}/slow"), canary("backend", f"{server.url}/q")
     assert ask(runner, spec) is None
     assert server.arrived("/slow", 1).wait(WAIT)
@@ -188,7 +188,7 @@ def test_shutdown_does_not_wait_for_a_call_in_flight(server: GatedServer) -> Non
 
 def test_a_webhook_timeout_is_capped_by_the_config(server: GatedServer) -> None:
     slow = server.script("/slow", held(200))
-    runner = HookRunner(max_timeout_s=0.3)  # webhooks.maxTimeout; the hook asks for 30 s
+    runner = HookRunner(max_timeout_s=0.3, grace_s=0)  # webhooks.maxTimeout; the hook: 30 s
     spec = canary("podinfo", f"{server.url}/slow")
     try:
         assert ask(runner, spec) is None
@@ -196,6 +196,23 @@ def test_a_webhook_timeout_is_capped_by_the_config(server: GatedServer) -> None:
         found = runner.results(spec, (PRE,), "Progressing", "sum", "r1")
         assert found is not None
         assert [(r.passed, r.message) for r in found[PRE]] == [(False, "timeout after 0.3s")]
+    finally:
+        slow.set()
+        runner.shutdown()
+
+
+def test_a_fast_gate_is_used_by_the_tick_that_called_it(server: GatedServer) -> None:
+    """Within the pass' grace a tick waits for its own calls: no second tick needed."""
+    runner = HookRunner(grace_s=WAIT)
+    slow = server.script("/slow", held(200))
+    server.script("/fast", 500)
+    try:
+        runner.begin_pass()
+        assert ask(runner, canary("backend", f"{server.url}/fast")) == {PRE: (False,)}
+        slow_spec = canary("podinfo", f"{server.url}/slow")
+        runner.grace_s = 0.2
+        runner.begin_pass()
+        assert ask(runner, slow_spec) is None  # held past the grace: waiting
     finally:
         slow.set()
         runner.shutdown()

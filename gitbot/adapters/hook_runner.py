@@ -4,8 +4,10 @@ Owned by `gitbot.observe.Observer` (one per process) and driven by the reconcile
 
 1. every canary's tick asks `results(...)` for the gate kinds its plan needs; the calls are
    submitted to a small pool of named daemon threads (each kind's hooks in spec order, stopping at
-   the first failure as `call_hooks` does) and the tick gets them only when all are done —
-   otherwise `None`: the canary is *waiting on its webhooks* (no decision, nothing counted);
+   the first failure as `call_hooks` does) and the tick gets them only when all are done, after
+   waiting at most what is left of the pass' grace (`grace_s` in all: fast gates need no second
+   tick) — otherwise `None`: the canary is *waiting on its webhooks* (no decision, nothing
+   counted);
 2. after the pass ticked every canary, `settle(keys)` waits for the calls submitted in this pass
    and yields each waiting canary whose calls all finished, for a second tick that consumes them.
    In the daemon it waits at most `settle_s` (config `webhooks.passWait`: a short bound for the
@@ -37,6 +39,9 @@ from gitbot.core.state import HookResult
 log = logging.getLogger("gitbot.webhooks")
 
 WORKERS = 8
+#: a pass' ticks wait this long, in all, for the calls they just made (a fast gate answers
+#: within it: no second tick); past it, a tick that has to wait is settled after the pass
+GRACE_SECONDS = 0.25
 
 Results = tuple[HookResult, ...]
 
@@ -53,8 +58,10 @@ class HookRunner:
     """Gate calls on background threads; results handed to the canary's ticks."""
 
     def __init__(self, workers: int = WORKERS, settle_s: float | None = None,
-                 max_timeout_s: float | None = None) -> None:
+                 max_timeout_s: float | None = None, grace_s: float = GRACE_SECONDS) -> None:
         self.settle_s = settle_s  # None: wait for every call (one-shot); the daemon sets a bound
+        self.grace_s = grace_s
+        self._grace_left = grace_s
         self.max_timeout_s = max_timeout_s  # config webhooks.maxTimeout
         self._entries: dict[tuple[str, WebhookType], _Entry] = {}
         self._pass = 0
@@ -67,6 +74,7 @@ class HookRunner:
 
     def begin_pass(self) -> None:
         self._pass += 1
+        self._grace_left = self.grace_s
 
     def results(self, canary: Canary, kinds: Iterable[WebhookType], phase: str, checksum: str,
                 run: str) -> dict[WebhookType, Results] | None:
@@ -75,7 +83,7 @@ class HookRunner:
         entries = {kind: self._submit(canary, kind, phase, checksum, run) for kind in wanted}
         for key in [k for k in self._entries if k[0] == canary.key and k[1] not in entries]:
             del self._entries[key]  # not asked by this tick's plan: stale
-        if not all(e.future.done() for e in entries.values()):
+        if not self._done(list(entries.values())):
             return None
         for kind in entries:
             del self._entries[(canary.key, kind)]
@@ -112,6 +120,16 @@ class HookRunner:
         self._entries.clear()
         for _thread in self._threads:
             self._jobs.put(None)
+
+    def _done(self, entries: list[_Entry]) -> bool:
+        """All calls done, after waiting what is left of the pass' grace for this pass' calls
+        (a call running since an earlier pass is slow: not waited for)."""
+        running = [e for e in entries if not e.future.done()]
+        if running and self._grace_left > 0 and all(e.pass_no == self._pass for e in running):
+            started = time.monotonic()
+            wait([e.future for e in running], timeout=self._grace_left)
+            self._grace_left -= time.monotonic() - started
+        return all(e.future.done() for e in entries)
 
     def _of(self, key: str) -> list[_Entry]:
         return [e for (k, _kind), e in self._entries.items() if k == key]
