@@ -12,7 +12,7 @@ the tick would measure the old weights.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -97,11 +97,6 @@ class Observer:
         end = getattr(self.metrics, "end_pass", None)
         if callable(end):
             end()
-
-    def settle_hooks(self, keys: Iterable[str]) -> Iterator[str]:
-        """The canaries (of `keys`, waiting on their webhooks) whose calls have finished: see
-        `HookRunner.settle`."""
-        return self.hooks.settle(keys)
 
     def close(self) -> None:
         self.hooks.shutdown()
@@ -223,8 +218,9 @@ class Observer:
         if approved is not None and WebhookType.CONFIRM_PROMOTION in kinds:
             kinds = tuple(k for k in kinds if k is not WebhookType.CONFIRM_PROMOTION)
         # every rollback hook is asked: for them a failure means "do not roll back"
-        results = self.hooks.results(canary, kinds, state.phase.value, checksum,
-                                     state.rollout_id)
+        # a result still running is kept for this run at this point of it only
+        progress = f"{state.rollout_id}:{state.step}:{state.iterations}:{state.failed_checks}"
+        results = self.hooks.results(canary, kinds, state.phase.value, checksum, progress)
         if results is None:
             return None
         if approved is not None:

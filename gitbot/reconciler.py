@@ -17,6 +17,8 @@ A pass (`run_pass`) syncs once and reads through one picture of the repository (
 the branch log in memory (`HistoryIndex`) and the state branch read once (`BranchSnapshot`). In
 push mode the pass' records and commits are held back and published together in one atomic
 push at its end, the announcements after it (`gitbot.pass_batch`); a failing canary is cut out.
+Webhook gates run concurrently (`gitbot.adapters.hook_runner`): a canary whose gate is still
+running waits without a decision and is ticked again after the others as its calls finish.
 
 A change carries `Gitbot-Step: <n>`; after a restart, a pending step found in the branch's log
 has landed and is not repeated, one not found is applied again (edits are idempotent).
@@ -199,7 +201,7 @@ class Reconciler:
         calls of all of them ran concurrently; the daemon waits only a short bound)."""
         index = {t.canary: i for i, t in enumerate(report.ticks) if t.waiting}
         canaries = {c.key: c for c in ticking}
-        for key in self.observer.settle_hooks(list(index)):
+        for key in self.observer.hooks.settle(list(index)):
             report.ticks[index[key]] = self.tick_safely(canaries[key], specs)
 
     def _begin_batch(self) -> PassBatch | None:

@@ -98,7 +98,7 @@ def test_a_held_pre_rollout_gate_holds_only_its_canary_and_fails_one_check(
         slow.set()  # the held call is answered 500: consumed by podinfo's next tick
         hooks = app.reconciler.observer.hooks
         bound, hooks.settle_s = hooks.settle_s, None  # (this test waits for the answer)
-        assert list(app.reconciler.observer.settle_hooks([PODINFO])) == [PODINFO]
+        assert list(hooks.settle([PODINFO])) == [PODINFO]
         hooks.settle_s = bound
 
         report = app.reconciler.run_pass()

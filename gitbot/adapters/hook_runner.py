@@ -18,7 +18,8 @@ Owned by `gitbot.observe.Observer` (one per process) and driven by the reconcile
    `max_timeout_s` (config `webhooks.maxTimeout`).
 
 A result is consumed exactly once: taken by the tick that decides, the next tick calls again. It
-is kept only for the same run, phase, checksum and hook list; anything else calls afresh.
+is kept only for the same phase, checksum, hook list and `run` (the observer passes the run's id,
+step, iterations and failed checks); anything else calls afresh.
 Not thread-safe: one reconciler thread calls it; the pool threads only run the calls.
 """
 
