@@ -19,6 +19,7 @@ from test_state_rebuild import backend_files
 from gitbot.cli import cli
 from gitbot.config import load_settings
 from gitbot.core.state import Phase, RolloutState
+from gitbot.daemon import Daemon
 from gitbot.reconciler import PassReport
 from gitbot.sim.gitops import CanaryOptions, Developer, create_gitops_repo
 from gitbot.wiring import App, build_app
@@ -35,9 +36,9 @@ class World:
 
     def daemon_app(self) -> App:
         """The reconciler as the daemon sets it up: a pass waits for its gates a short bound."""
-        settings = load_settings(self.config)
-        app = build_app(settings)
-        app.reconciler.observer.hooks.settle_s = settings.webhooks.pass_wait
+        app = build_app(load_settings(self.config))
+        Daemon(app)  # sets the bound: config webhooks.passWait (not started: passes by hand)
+        assert app.reconciler.observer.hooks.settle_s == 2.0
         return app
 
     def release_both(self) -> None:
