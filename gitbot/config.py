@@ -54,8 +54,8 @@ class SshConfig(_Strict):
                           description="Private key file (Flux's `identity`), relative to the "
                           "config.")
     known_hosts_file: str = Field(default="", alias="knownHostsFile",
-                                  description="known_hosts file (Flux's `known_hosts`); an "
-                                  "unknown host key is refused.")
+                                  description="known_hosts file (Flux's `known_hosts`), "
+                                  "relative to the config; an unknown host key is refused.")
 
 
 class AuthorConfig(_Strict):
@@ -381,8 +381,8 @@ class KubernetesConfig(_Strict):
 
     status: bool = Field(default=False, description="Write each Canary's status and `Synced` "
                          "Events as Flagger does (needs manifests/components/kubernetes-status).")
-    kubeconfig: str = Field(default="", description="A kubeconfig file; empty: the in-cluster "
-                            "service account.")
+    kubeconfig: str = Field(default="", description="A kubeconfig file (relative to the "
+                            "config); empty: the in-cluster service account.")
 
 
 class Settings(_Strict):
@@ -412,6 +412,11 @@ class Settings(_Strict):
                              "values for `secretRef`s: `<secretsDir>/<namespace>/<name>/<key>` "
                              "(relative to the config).")
     base_dir: Path = Field(Path("."), exclude=True)
+
+    def path(self, value: str) -> str:
+        """A file or directory named in the config: relative to the config file's directory,
+        like `git.url` and `git.workdir` (never to the current directory); "" stays ""."""
+        return str((self.base_dir / value).resolve()) if value else ""
 
     def workdir(self) -> Path:
         if self.git.workdir:

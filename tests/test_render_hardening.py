@@ -17,7 +17,7 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,8 +149,21 @@ def deep_directories(world: World) -> None:
     nest(world.repo / "docs", 1200)
 
 
+NESTED: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _remove_nested() -> Iterator[None]:
+    """Deep trees are removed by the test itself: pytest's later clean-up of old temporary
+    directories recurses (shutil.rmtree) and would fail on them with a RecursionError."""
+    yield
+    while NESTED:
+        unnest(NESTED.pop())
+
+
 def nest(top: Path, depth: int) -> None:
     """`depth` directories `a` inside each other under `top`, a YAML file at the bottom."""
+    NESTED.append(top)
     top.mkdir(exist_ok=True)
     fd = os.open(top, os.O_RDONLY)
     try:
@@ -164,6 +177,22 @@ def nest(top: Path, depth: int) -> None:
         os.close(out)
     finally:
         os.close(fd)
+
+
+def unnest(top: Path) -> None:
+    """Remove what `nest` made under `top`, bottom up, without recursion."""
+    fds = [os.open(top, os.O_RDONLY)]
+    try:
+        while "a" in os.listdir(fds[-1]):
+            fds.append(os.open("a", os.O_RDONLY, dir_fd=fds[-1]))
+        for name in os.listdir(fds[-1]):
+            os.unlink(name, dir_fd=fds[-1])
+        while len(fds) > 1:
+            os.close(fds.pop())
+            os.rmdir("a", dir_fd=fds[-1])
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def cases(world_root: str) -> list[object]:
