@@ -5,7 +5,8 @@ starts from the cluster's bootstrap Kustomization, renders it with kustomize, an
 Flux Kustomization found in the rendered output that uses the same source (recursively, as
 kustomize-controller applies them); Kustomizations of other sources are listed as external.
 Returns None for a plain repository (no Flux Kustomization): callers keep reading loose files.
-Called by the reconciler / specs loader (integration pending) and by tests.
+With a `RenderCache` (cache.py), a Kustomization whose inputs did not change since a previous
+render is not built again. Called by `flux_specs.load_flux_specs`, `flux_verify` and tests.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gitbot.adapters.render import discovery, kustomize, substitute
+from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.render.model import (
     FluxKustomization,
     FluxView,
@@ -31,9 +33,11 @@ DEFAULT_TIMEOUT = 60.0
 
 
 def render_repository(root: Path, cluster: str | None = None,
-                      timeout: float = DEFAULT_TIMEOUT) -> FluxView | None:
+                      timeout: float = DEFAULT_TIMEOUT,
+                      cache: RenderCache | None = None) -> FluxView | None:
     """Render the served cluster's Flux Kustomizations; None for a plain repository.
 
+    With `cache`, unchanged Kustomizations are taken from it (and new builds kept in it).
     Raises DiscoveryError (layout, `flux.cluster`) or RenderError (kustomize failed/timed out).
     """
     found = discovery.scan(root, SourceIgnore.load(root))
@@ -47,10 +51,11 @@ def render_repository(root: Path, cluster: str | None = None,
     with tempfile.TemporaryDirectory(prefix="gitbot-render-") as tmp:
         artifact = Path(tmp)
         ignore.copy_artifact(root, artifact)
-        return _walk(artifact, chosen, start, timeout)
+        return _walk(artifact, chosen, start, timeout, cache)
 
 
-def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float) -> FluxView:
+def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float,
+          cache: RenderCache | None) -> FluxView:
     finder = OriginFinder(artifact)
     queue: deque[FluxKustomization] = deque([start])
     seen = {start.key}
@@ -58,7 +63,7 @@ def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float
     external: list[FluxKustomization] = []
     while queue:
         current = queue.popleft()
-        result = render_one(artifact, current, finder, timeout, rendered)
+        result = render_one(artifact, current, finder, timeout, rendered, cache)
         rendered.append(result)
         for child in _children(result):
             if child.key in seen:
@@ -78,13 +83,29 @@ def _children(result: RenderedKustomization) -> list[FluxKustomization]:
 
 
 def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginFinder,
-               timeout: float, before: Sequence[RenderedKustomization] = ()
-               ) -> RenderedKustomization:
+               timeout: float, before: Sequence[RenderedKustomization] = (),
+               cache: RenderCache | None = None) -> RenderedKustomization:
     """Build one Flux Kustomization in the artifact copy; its objects with their origins.
 
     `postBuild` variables come from the ConfigMaps rendered `before` it (applied first by the
-    cluster's Flux) or by itself.
+    cluster's Flux) or by itself (substituted on every render, the build itself cached).
     """
+    def run() -> tuple[tuple[RenderedObject, ...], float]:
+        return _build(artifact, kustomization, finder, timeout)
+
+    built, seconds = cache.build(artifact, kustomization, run) if cache is not None else run()
+    objects = list(built)
+    if kustomization.spec.get("postBuild"):
+        pool = [o for r in before for o in r.objects] + objects
+        values = substitute.variables(kustomization, pool)
+        objects = [RenderedObject(substitute.substitute(o.obj, values, _where(kustomization, o)),
+                                  o.origin) for o in objects]
+    return RenderedKustomization(kustomization, tuple(objects), seconds)
+
+
+def _build(artifact: Path, kustomization: FluxKustomization, finder: OriginFinder,
+           timeout: float) -> tuple[tuple[RenderedObject, ...], float]:
+    """kustomize build of one Flux Kustomization: its objects (origins found) and seconds."""
     began = time.monotonic()
     with kustomize.prepared(artifact, kustomization) as (directory, keep):
         docs = kustomize.build(directory, artifact, kustomization, timeout)
@@ -93,12 +114,7 @@ def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginF
     for doc in docs:
         plain, origin = finder.split(doc, kustomization.path, kustomization.key, keep)
         objects.append(RenderedObject(plain, origin))
-    if kustomization.spec.get("postBuild"):
-        pool = [o for r in before for o in r.objects] + objects
-        values = substitute.variables(kustomization, pool)
-        objects = [RenderedObject(substitute.substitute(o.obj, values, _where(kustomization, o)),
-                                  o.origin) for o in objects]
-    return RenderedKustomization(kustomization, tuple(objects), seconds)
+    return tuple(objects), seconds
 
 
 def _where(kustomization: FluxKustomization, obj: RenderedObject) -> str:

@@ -1,0 +1,90 @@
+"""Renders of Flux Kustomizations kept between passes, keyed by the content of their inputs.
+
+`RenderCache.build(artifact, kustomization, run)` returns the objects (with origins, before
+`postBuild` substitution) that building `kustomization` in this artifact copy yields: from the
+cache when a build with the same digest ran before (`inputs.digest`: the Flux Kustomization
+object and the content of every file its build reads), else by calling `run` (kustomize) and
+remembering the result. So between two heads only the Kustomizations whose inputs changed (an
+overlay, a shared base, their Flux object) are built again, whatever the history in between,
+and a tree already rendered (FluxEditor's verification of an edit, then the pass after the
+commit) is never rendered twice. `postBuild` substitution is applied by the caller on every
+render, so a changed ConfigMap of `substituteFrom` takes effect without a build.
+
+The reconciler's `RepoIndex` owns one cache (through `FluxSpecs.cache` it reaches the
+FluxEditor's verification); `builds` and `hits` count for tests and the benchmark. Entries not
+used by the last renders are dropped once the cache holds more than twice the Kustomizations
+of the last render.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+from gitbot.adapters.render import inputs
+from gitbot.adapters.render.model import FluxKustomization, RenderedObject
+
+Objects = tuple[RenderedObject, ...]
+MIN_ENTRIES = 16
+
+
+class RenderCache:
+    """Kustomize builds by input digest (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[Objects, float]] = OrderedDict()
+        self._references: dict[str, tuple[list[str], bool]] = {}
+        self._lock = threading.Lock()
+        self._digests = inputs.FileDigests(self._references)
+        self._artifact: Path | None = None
+        self._walked = 0  # builds asked for in the current artifact copy
+        self._previous = 0  # ... and in the one before
+        self.builds = 0  # kustomize builds run through this cache
+        self.hits = 0  # builds answered from it
+
+    def begin(self, artifact: Path) -> None:
+        """A new artifact copy is rendered: file digests are computed afresh for it."""
+        with self._lock:
+            self._artifact = artifact
+            self._digests = inputs.FileDigests(self._references)
+            self._previous, self._walked = max(self._walked, self._previous // 2), 0
+            self._references_trim()
+
+    def build(self, artifact: Path, kustomization: FluxKustomization,
+              run: Callable[[], tuple[Objects, float]]) -> tuple[Objects, float]:
+        """The build's objects and seconds, from the cache when its inputs are unchanged."""
+        if artifact != self._artifact:
+            self.begin(artifact)
+        found = inputs.closure(artifact, kustomization.path, self._digests)
+        key = None if found.volatile else inputs.digest(artifact, kustomization, found,
+                                                        self._digests)
+        with self._lock:
+            self._walked += 1
+            cached = self._entries.get(key) if key else None
+            if cached is not None:
+                self._entries.move_to_end(key)  # type: ignore[arg-type]
+                self.hits += 1
+                return cached
+        result = run()
+        with self._lock:
+            self.builds += 1
+            if key:
+                self._entries[key] = result
+                self._trim()
+        return result
+
+    def _trim(self) -> None:
+        limit = max(MIN_ENTRIES, 2 * max(self._walked, self._previous))
+        while len(self._entries) > limit:
+            self._entries.popitem(last=False)
+
+    def _references_trim(self) -> None:
+        if len(self._references) > 16 * max(MIN_ENTRIES, len(self._entries)):
+            self._references.clear()
+
+    @property
+    def size(self) -> int:
+        """How many builds the cache holds."""
+        return len(self._entries)
