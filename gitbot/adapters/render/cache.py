@@ -11,7 +11,8 @@ commit) is never rendered twice. `postBuild` substitution is applied by the call
 render, so a changed ConfigMap of `substituteFrom` takes effect without a build.
 
 The reconciler's `RepoIndex` owns one cache (through `FluxSpecs.cache` it reaches the
-FluxEditor's verification); `builds` and `hits` count for tests and the benchmark. Entries not
+FluxEditor's verification); `builds`, `built` (per Kustomization) and `hits` count for tests
+and the benchmark. Entries not
 used by the last renders are dropped once the cache holds more than twice the Kustomizations
 of the last render.
 """
@@ -19,7 +20,7 @@ of the last render.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class RenderCache:
         self._walked = 0  # builds asked for in the current artifact copy
         self._previous = 0  # ... and in the one before
         self.builds = 0  # kustomize builds run through this cache
+        self.built: Counter[str] = Counter()  # ... per Flux Kustomization ("namespace/name")
         self.hits = 0  # builds answered from it
 
     def begin(self, artifact: Path) -> None:
@@ -70,6 +72,7 @@ class RenderCache:
         result = run()
         with self._lock:
             self.builds += 1
+            self.built[kustomization.key] += 1
             if key:
                 self._entries[key] = result
                 self._trim()
