@@ -21,6 +21,7 @@ from gitbot.adapters.git import GitWorkspace
 from gitbot.adapters.render import FluxView, render_repository
 from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.repo_index import RepoIndex
+from gitbot.core.state import Traffic
 
 LAYOUTS = Path(__file__).parent / "data" / "flux_layouts"
 ROOT, APP_A, APP_B, INFRA, PLAIN = ("flux-system/flux-system", "flux-system/app-a",
@@ -236,3 +237,57 @@ def test_fixture_layouts_render_incrementally_as_a_full_render(
     assert set((cache.built - counted).elements()) == rebuilt
     assert picture(after) == picture(render_repository(root, cluster))
     assert "incremental-probe" in str(picture(after))
+
+
+def layout_files(name: str) -> dict[str, str]:
+    top = LAYOUTS / name
+    return {p.relative_to(top).as_posix(): p.read_text() for p in sorted(top.rglob("*"))
+            if p.is_file()}
+
+
+def test_each_step_verification_builds_only_the_edited_kustomization(tmp_path: Path) -> None:
+    """gitops-istio through the reconciler's pieces: the FluxEditor verifies its edits through
+    the pass' cache, and the pass after gitbot's own commit builds nothing."""
+    bare = make_remote(tmp_path, layout_files("gitops-istio"))
+    with GitWorkspace(str(bare), "main", tmp_path / "work") as ws:
+        repo = RepoIndex(ws.root, ws.changed_paths)
+        repo.refresh(ws.sync())
+
+        def step(act: Any) -> set[str]:
+            specs = repo.specs()
+            assert specs.flux is not None and specs.flux.cache is repo.renders
+            canary = specs.canaries[0]
+            counted = Counter(repo.renders.built)
+            editor = repo.editor(specs.flux, canary)
+            act(editor, canary)
+            editor.save()
+            built = set((repo.renders.built - counted).elements())
+            sha = ws.commit("step")
+            assert sha is not None
+            repo.refresh(sha, ours=True)
+            builds = repo.renders.builds
+            assert picture(rendered(repo)) == picture(render_repository(ws.root))
+            assert repo.renders.builds == builds  # the verified tree is not rendered again
+            return built
+
+        rendered(repo)
+        assert repo.renders.built == Counter({"flux-system/flux-system": 1,
+                                              "flux-system/istio-system": 1,
+                                              "flux-system/istio-gateway": 1,
+                                              "flux-system/apps": 1})
+
+        def initialize(editor: Any, canary: Any) -> None:
+            editor.bootstrap(canary)
+            editor.set_replicas(canary.namespace, canary.target.name, 0)
+
+        assert step(initialize) == {"flux-system/flux-system", "flux-system/apps",
+                                    "flux-system/gitbot-apps"}
+        assert step(lambda e, c: e.set_traffic(c, Traffic(primary_weight=90,
+                                                           canary_weight=10))) == {
+            "flux-system/gitbot-apps"}
+        # scaled up under its HPA: no replicas, the team's files as they were at the start,
+        # whose build is still in the cache
+        assert step(lambda e, c: e.set_replicas(c.namespace, c.target.name, 1)) == set()
+        assert step(lambda e, c: e.set_traffic(c, Traffic(primary_weight=50,
+                                                          canary_weight=50))) == {
+            "flux-system/gitbot-apps"}

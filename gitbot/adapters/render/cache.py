@@ -8,13 +8,14 @@ remembering the result. So between two heads only the Kustomizations whose input
 overlay, a shared base, their Flux object) are built again, whatever the history in between,
 and a tree already rendered (FluxEditor's verification of an edit, then the pass after the
 commit) is never rendered twice. `postBuild` substitution is applied by the caller on every
-render, so a changed ConfigMap of `substituteFrom` takes effect without a build.
+render, so a changed ConfigMap of `substituteFrom` takes effect without a build. `scanned`
+keeps the Flux objects discovery found in each file, so the files declaring the Flux
+Kustomizations are parsed again only when they change.
 
 The reconciler's `RepoIndex` owns one cache (through `FluxSpecs.cache` it reaches the
 FluxEditor's verification); `builds`, `built` (per Kustomization) and `hits` count for tests
-and the benchmark. Entries not
-used by the last renders are dropped once the cache holds more than twice the Kustomizations
-of the last render.
+and the benchmark. Entries not used by the last renders are dropped once the cache holds more
+than twice the Kustomizations of the last render.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from gitbot.adapters.render import inputs
+from gitbot.adapters.render import discovery, inputs
 from gitbot.adapters.render.model import FluxKustomization, RenderedObject
 
 Objects = tuple[RenderedObject, ...]
@@ -37,6 +38,7 @@ class RenderCache:
     def __init__(self) -> None:
         self._entries: OrderedDict[str, tuple[Objects, float]] = OrderedDict()
         self._references: dict[str, tuple[list[str], bool]] = {}
+        self.scanned: discovery.Parsed = {}  # the Flux documents of each file (discovery.scan)
         self._lock = threading.Lock()
         self._digests = inputs.FileDigests(self._references)
         self._artifact: Path | None = None

@@ -40,7 +40,8 @@ def render_repository(root: Path, cluster: str | None = None,
     With `cache`, unchanged Kustomizations are taken from it (and new builds kept in it).
     Raises DiscoveryError (layout, `flux.cluster`) or RenderError (kustomize failed/timed out).
     """
-    found = discovery.scan(root, SourceIgnore.load(root))
+    found = discovery.scan(root, SourceIgnore.load(root),
+                           cache.scanned if cache is not None else None)
     chosen = discovery.choose_cluster(root, found, cluster)
     if chosen is None:
         return None

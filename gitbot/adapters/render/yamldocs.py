@@ -48,6 +48,12 @@ def load_mappings(path: Path, wanted: Callable[[str], bool] | None = None
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return []
+    return parse_mappings(text, wanted)
+
+
+def parse_mappings(text: str, wanted: Callable[[str], bool] | None = None
+                   ) -> list[tuple[int, Mapping[str, Any]]]:
+    """`load_mappings` of a file's text."""
     loader = YAML(typ="safe", pure=True)
     found: list[tuple[int, Mapping[str, Any]]] = []
     for line, chunk in split_documents(text):
