@@ -18,7 +18,7 @@ import pytest
 from gitfixtures import Clone, git, make_remote
 
 from gitbot.adapters.git import GitWorkspace
-from gitbot.adapters.render import FluxView, render_repository
+from gitbot.adapters.render import FluxView, inputs, render_repository
 from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.repo_index import RepoIndex
 from gitbot.core.state import Traffic
@@ -291,3 +291,50 @@ def test_each_step_verification_builds_only_the_edited_kustomization(tmp_path: P
         assert step(lambda e, c: e.set_traffic(c, Traffic(primary_weight=50,
                                                           canary_weight=50))) == {
             "flux-system/gitbot-apps"}
+
+
+CLOSURE = {
+    "apps/a/kustomization.yaml": (
+        "resources: [../../base/web, extra.yaml, ../../../outside.yaml]\n"
+        "components: [../../components/c]\n"
+        "configMapGenerator:\n  - name: x\n    files: [conf=../../conf/app.properties]\n"
+        "    envs: [../../conf/env]\n"
+        "patches:\n  - path: ../../patches/p.yaml\n"
+        "  - patch: |-\n      - op: add\n        path: /spec/replicas\n        value: 2\n"
+        "replacements:\n  - path: ../../repl/r.yaml\n"),
+    "apps/a/extra.yaml": "kind: ConfigMap\n",
+    "base/web/kustomization.yaml": "resources: [deployment.yaml, ../../shared/ns.yaml]\n",
+    "base/web/deployment.yaml": "kind: Deployment\n",
+    "shared/ns.yaml": "kind: Namespace\n",
+    "shared/other.yaml": "kind: Namespace\n",
+    "components/c/kustomization.yaml": "kind: Component\n",
+    "conf/app.properties": "a=1\n",
+    "conf/env": "B=2\n",
+    "conf/unused": "C=3\n",
+    "patches/p.yaml": "kind: Deployment\n",
+    "patches/q.yaml": "kind: Deployment\n",
+    "repl/r.yaml": "source: {}\n",
+    "unrelated/x.yaml": "kind: ConfigMap\n",
+}
+
+
+def test_the_inputs_of_a_build_follow_every_reference_of_its_kustomization_files(
+        tmp_path: Path) -> None:
+    for rel, text in CLOSURE.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    found = inputs.closure(tmp_path, "apps/a", inputs.FileDigests())
+    assert not found.volatile
+    assert set(found.files) == set(CLOSURE) - {
+        "shared/other.yaml", "conf/unused", "patches/q.yaml", "unrelated/x.yaml"}
+
+
+@pytest.mark.parametrize("resource", [
+    pytest.param("https://github.com/example/repo//deploy?ref=v1", id="https"),
+    pytest.param("github.com/example/repo/deploy?ref=v1", id="github-shorthand"),
+    pytest.param("git@github.com:example/repo.git//deploy", id="ssh"),
+])
+def test_a_remote_resource_makes_a_build_volatile(tmp_path: Path, resource: str) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app/kustomization.yaml").write_text(f"resources:\n  - {resource}\n")
+    assert inputs.closure(tmp_path, "app", inputs.FileDigests()).volatile

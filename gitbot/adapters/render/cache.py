@@ -40,30 +40,33 @@ class RenderCache:
         self._references: dict[str, tuple[list[str], bool]] = {}
         self.scanned: discovery.Parsed = {}  # the Flux documents of each file (discovery.scan)
         self._lock = threading.Lock()
-        self._digests = inputs.FileDigests(self._references)
-        self._artifact: Path | None = None
-        self._walked = 0  # builds asked for in the current artifact copy
-        self._previous = 0  # ... and in the one before
+        self._files: dict[Path, inputs.FileDigests] = {}  # per artifact copy being rendered
+        self._walked = 0  # builds asked for since the last render began
+        self._previous = 0  # ... in the render before
         self.builds = 0  # kustomize builds run through this cache
         self.built: Counter[str] = Counter()  # ... per Flux Kustomization ("namespace/name")
         self.hits = 0  # builds answered from it
 
-    def begin(self, artifact: Path) -> None:
-        """A new artifact copy is rendered: file digests are computed afresh for it."""
+    def release(self, artifact: Path) -> None:
+        """The render of this artifact copy is over (its directory is about to go)."""
         with self._lock:
-            self._artifact = artifact
-            self._digests = inputs.FileDigests(self._references)
-            self._previous, self._walked = max(self._walked, self._previous // 2), 0
-            self._references_trim()
+            self._files.pop(artifact, None)
+
+    def _digests(self, artifact: Path) -> inputs.FileDigests:
+        with self._lock:
+            if artifact not in self._files:  # a new render: its files' digests afresh
+                self._files[artifact] = inputs.FileDigests(self._references)
+                self._previous, self._walked = max(self._walked, self._previous // 2), 0
+                if len(self._references) > 16 * max(MIN_ENTRIES, len(self._entries)):
+                    self._references.clear()
+            return self._files[artifact]
 
     def build(self, artifact: Path, kustomization: FluxKustomization,
               run: Callable[[], tuple[Objects, float]]) -> tuple[Objects, float]:
         """The build's objects and seconds, from the cache when its inputs are unchanged."""
-        if artifact != self._artifact:
-            self.begin(artifact)
-        found = inputs.closure(artifact, kustomization.path, self._digests)
-        key = None if found.volatile else inputs.digest(artifact, kustomization, found,
-                                                        self._digests)
+        digests = self._digests(artifact)
+        found = inputs.closure(artifact, kustomization.path, digests)
+        key = None if found.volatile else inputs.digest(artifact, kustomization, found, digests)
         with self._lock:
             self._walked += 1
             cached = self._entries.get(key) if key else None
@@ -84,10 +87,6 @@ class RenderCache:
         limit = max(MIN_ENTRIES, 2 * max(self._walked, self._previous))
         while len(self._entries) > limit:
             self._entries.popitem(last=False)
-
-    def _references_trim(self) -> None:
-        if len(self._references) > 16 * max(MIN_ENTRIES, len(self._entries)):
-            self._references.clear()
 
     @property
     def size(self) -> int:

@@ -52,7 +52,11 @@ def render_repository(root: Path, cluster: str | None = None,
     with tempfile.TemporaryDirectory(prefix="gitbot-render-") as tmp:
         artifact = Path(tmp)
         ignore.copy_artifact(root, artifact)
-        return _walk(artifact, chosen, start, timeout, cache)
+        try:
+            return _walk(artifact, chosen, start, timeout, cache)
+        finally:
+            if cache is not None:
+                cache.release(artifact)
 
 
 def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float,

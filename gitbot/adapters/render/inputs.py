@@ -32,7 +32,7 @@ from gitbot.adapters.render.model import FluxKustomization
 from gitbot.adapters.render.yamldocs import load_all
 
 REMOTE_FIELDS = ("resources", "bases", "components")
-_REMOTE = ("://", "git@", "github.com/", "gitlab.com/", "bitbucket.org/")
+_REMOTE_PREFIXES = ("git@", "github.com/", "gitlab.com/", "bitbucket.org/")
 _MAX_REFERENCE = 1024  # longer strings are inline patches or literals, never paths
 
 
@@ -146,7 +146,7 @@ def _references(path: Path) -> tuple[list[str], bool]:
         for field in REMOTE_FIELDS:
             items = doc.get(field)
             remote = remote or (isinstance(items, list) and any(
-                isinstance(i, str) and i.startswith(_REMOTE) for i in items))
+                isinstance(i, str) and _remote(i) for i in items))
     return strings, remote
 
 
@@ -158,5 +158,9 @@ def _strings(node: Any, found: list[str]) -> None:
         for item in node:
             _strings(item, found)
     elif isinstance(node, str) and len(node) <= _MAX_REFERENCE and "\n" not in node \
-            and not node.startswith(_REMOTE):
+            and not _remote(node):
         found.append(node)
+
+
+def _remote(text: str) -> bool:
+    return "://" in text or text.startswith(_REMOTE_PREFIXES)
