@@ -315,7 +315,8 @@ class DaemonConfig(_Strict):
     """`gitbot run`: the HTTP endpoint and the repository rescan."""
 
     listen: str = Field(default="127.0.0.1:8080",
-                        description="HOST:PORT of /metrics, /healthz and /readyz.")
+                        description="HOST:PORT of /metrics, /healthz and /readyz (port 0: any "
+                        "free port, named in the 'gitbot running' log line).")
     pass_interval: float = Field(default=10.0, alias="passInterval", gt=0,
                                  description="Seconds between rescans of the repository for "
                                  "new, changed or removed canaries.")

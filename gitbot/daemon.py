@@ -10,36 +10,37 @@ after the lease check, gives them all their tick in one pass: one sync and one r
 repository however many are due. A rescan job updates the schedule when the repository's
 canaries or intervals change.
 
-`/healthz` answers 503 with the reason (see `Health`) while the repository cannot be synced or
-read, or when every canary's last `FAILED_TICKS` ticks failed; one failing canary alone is its own
-problem, not the daemon's. On SIGTERM/SIGINT no new job starts, the step in progress finishes,
-and the process exits 0; if that step is still running after `SHUTDOWN_GRACE_SECONDS` (under
-Kubernetes' default 30 s grace period) the process exits 1 at once — the rollout resumes from its
-state in Git on the next start, as after a crash.
+The endpoints are served by `gitbot.daemon_http`. `/healthz` answers 503 with the reason (see
+`Health`) while the repository cannot be synced or read, or when every canary's last
+`FAILED_TICKS` ticks failed; one failing canary alone is its own problem, not the daemon's. On
+SIGTERM/SIGINT (`gitbot.stopsignal`: noticed whichever thread the kernel hands the signal to) no
+new job starts, the step in progress finishes, the lease is released and the process exits 0;
+if that is still running after `SHUTDOWN_GRACE_SECONDS` (under Kubernetes' default 30 s grace
+period) the process exits 1 at once — the rollout resumes from its state in Git on the next
+start, as after a crash. `daemon.listen` with port 0 binds a free port; the "gitbot running"
+line names the real one.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import signal
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType
-from typing import Any
+import time
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gitbot.adapters.redact import redact
 from gitbot.config import Settings
 from gitbot.core.state import Phase
+from gitbot.daemon_http import serve
 from gitbot.lease import register_leader_gauge
 from gitbot.metrics import FlaggerRecorder
 from gitbot.reconciler import PassReport
 from gitbot.scheduler import CanarySchedule
+from gitbot.stopsignal import StopSignals
 from gitbot.wiring import App, build_app
 
 log = logging.getLogger("gitbot.daemon")
@@ -159,17 +160,26 @@ class Daemon:
         self.scheduler.add_job(self.rescan, id="rescan-now")
 
     def shutdown(self, grace_s: float = SHUTDOWN_GRACE_SECONDS) -> bool:
-        """Start nothing new; wait up to `grace_s` for the job in progress. True if it ended."""
+        """Start nothing new; within `grace_s` in all, wait for the job in progress, then hand
+        the lease back and close. True if all of it ended in time (a Git call of the release
+        can take its own timeout, longer than the pod's grace period: not waited past it)."""
+        deadline = time.monotonic() + grace_s
         with self._lock:
             self.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        finished = self._idle.wait(grace_s)
-        if finished:
-            if self.app.lease is not None:
-                self.app.lease.keep_released()
-            self.app.close()
-        return finished
+        if not self._idle.wait(grace_s):
+            return False
+        closing = threading.Thread(target=self._release_and_close, name="shutdown",
+                                   daemon=True)  # the worker is idle: Git is free to use
+        closing.start()
+        closing.join(max(0.0, deadline - time.monotonic()))
+        return not closing.is_alive()
+
+    def _release_and_close(self) -> None:
+        if self.app.lease is not None:
+            self.app.lease.keep_released()
+        self.app.close()
 
     def keep_lease(self) -> None:
         """Renew (or try to take) the lease; a job like the others, so shutdown waits for it."""
@@ -295,66 +305,31 @@ class Daemon:
         self.flagger.record_state(f"{ns}/{name}", state)
 
 
-def _handler(daemon: Daemon) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                self._reply(200, generate_latest(daemon.metrics.registry), "text/plain")
-            elif self.path == "/leader" and daemon.app.lease is not None:
-                body = json.dumps(daemon.app.lease.describe()).encode() + b"\n"
-                self._reply(200, body, "application/json")
-            elif self.path == "/healthz":
-                problem = daemon.health.problem()
-                text = f"unhealthy: {problem}\n" if problem else "ok\n"
-                self._reply(503 if problem else 200, text.encode(), "text/plain; charset=utf-8")
-            elif self.path == "/readyz":
-                ready = daemon.ready.is_set()
-                lines = ["ready" if ready else "first pass not completed"]
-                if daemon.app.lease is not None and daemon.app.lease.enabled:
-                    who = daemon.app.lease.describe()
-                    lines.append(f"leader: {who['holder'] or 'none'}"
-                                 f"{' (this instance)' if who['leading'] else ''}")
-                self._reply(200 if ready else 503, ("\n".join(lines) + "\n").encode(),
-                            "text/plain; charset=utf-8")
-            else:
-                self._reply(404, b"not found\n", "text/plain")
-
-        def _reply(self, code: int, body: bytes, ctype: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    return Handler
-
-
 def run_daemon(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the exit status."""
+    signals = StopSignals().install()  # first: a SIGTERM during start-up is not lost
+    try:
+        return _run(settings, signals)
+    finally:
+        signals.close()
+
+
+def _run(settings: Settings, signals: StopSignals) -> int:
     daemon = Daemon(build_app(settings))
-    host, _, port = settings.daemon.listen.rpartition(":")
-    server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), _handler(daemon))
-    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: finishing the step in progress", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    daemon.start()
-    log.info("gitbot running; /metrics and /healthz on %s", settings.daemon.listen)
-    stop.wait()
+    server = serve(daemon, settings.daemon.listen)
+    if not signals.received:
+        daemon.start()
+        bound, real_port = server.server_address[:2]
+        log.info("gitbot running; /metrics and /healthz on %s:%s", bound, real_port)
+    signum = signals.wait()
+    log.info("signal %d: finishing the step in progress", signum)
     finished = daemon.shutdown(SHUTDOWN_GRACE_SECONDS)
     server.shutdown()
     server.server_close()
     if not finished:
-        log.warning("the step in progress is still running after %gs; exiting now (the rollout "
-                    "resumes from its state in Git on the next start)", SHUTDOWN_GRACE_SECONDS)
+        log.warning("the step in progress (or the lease's release) is still running after %gs; "
+                    "exiting now (the rollout resumes from its state in Git on the next start)",
+                    SHUTDOWN_GRACE_SECONDS)
         logging.shutdown()
         os._exit(1)  # the worker thread cannot be interrupted; do not wait for it
     return 0

@@ -177,7 +177,7 @@ def test_quiet_by_default_v_progress_vv_debug(
 SECRET = "sup3r-s3cret-value"  # an env value the daemon must never print
 
 
-def _daemon_config(tmp_path: Path, dev: Developer, port: int) -> Path:
+def _daemon_config(tmp_path: Path, dev: Developer) -> Path:
     # the remote sits below a directory named like the secret, so log lines carry it
     hidden = tmp_path / SECRET
     hidden.mkdir()
@@ -186,7 +186,7 @@ def _daemon_config(tmp_path: Path, dev: Developer, port: int) -> Path:
     config.write_text(
         f"git:\n  url: {hidden / 'gitops.git'}\n  workdir: dwork\n"
         f"prometheus:\n  url: http://127.0.0.1:{_port()}\n  timeout: 1\n"
-        f"daemon:\n  listen: 127.0.0.1:{port}\n  passInterval: 300\n", encoding="utf-8")
+        "daemon:\n  listen: 127.0.0.1:0\n  passInterval: 300\n", encoding="utf-8")
     return config
 
 
@@ -215,7 +215,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def test_daemon_logs_json_lines_off_a_terminal_with_secrets_masked(
     tmp_path: Path, dev: Developer
 ) -> None:
-    config = _daemon_config(tmp_path, dev, _port())
+    config = _daemon_config(tmp_path, dev)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GITBOT_SECRET_TEST_HOOK_TOKEN": SECRET}
     proc = subprocess.Popen([sys.executable, "-m", "gitbot", "--config", str(config), "run"],
                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
@@ -237,7 +237,7 @@ def test_daemon_logs_json_lines_off_a_terminal_with_secrets_masked(
 
 
 def test_daemon_logs_plain_text_on_a_terminal(tmp_path: Path, dev: Developer) -> None:
-    config = _daemon_config(tmp_path, dev, _port())
+    config = _daemon_config(tmp_path, dev)
     primary, secondary = pty.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "gitbot", "--config", str(config), "run"],

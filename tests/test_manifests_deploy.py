@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from daemonproc import LISTEN_ANY, spawn
 from ruamel.yaml import YAML
 
 from gitbot.config import load_settings
@@ -162,12 +162,6 @@ def test_monitor_components_scrape_metrics(
     assert len(objects) == 5
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _status(url: str) -> int | None:
     try:
         return requests.get(url, timeout=2).status_code
@@ -185,25 +179,21 @@ def _wait(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-
 def test_readyz_answers_200_only_after_the_first_completed_pass(tmp_path: Path) -> None:
     """The remote does not exist at start-up: every pass fails, /readyz says 503; once the
     remote exists, the next pass completes and /readyz says 200."""
-    port = _free_port()
     config = tmp_path / "config.yaml"
     config.write_text(
         "git:\n  url: gitops.git\n  workdir: work\n"
-        f"prometheus:\n  url: http://127.0.0.1:{_free_port()}\n  timeout: 1\n"
-        f"daemon:\n  listen: 127.0.0.1:{port}\n  passInterval: 0.5\n", encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "gitbot", "--config", str(config), "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
+        "prometheus:\n  url: http://127.0.0.1:9\n  timeout: 1\n"
+        f"daemon:\n  listen: {LISTEN_ANY}\n  passInterval: 0.5\n", encoding="utf-8")
+    daemon = spawn(config, tmp_path / "daemon.log")
     try:
-        _wait(lambda: _status(f"{base}/readyz") is not None)
-        assert _status(f"{base}/readyz") == 503
-        assert _status(f"{base}/healthz") == 503
+        _wait(lambda: _status(daemon.url("/readyz")) is not None)
+        assert _status(daemon.url("/readyz")) == 503
+        assert _status(daemon.url("/healthz")) == 503
         create_gitops_repo(tmp_path, options=CanaryOptions())
-        _wait(lambda: _status(f"{base}/readyz") == 200)
-        assert _status(f"{base}/healthz") == 200
+        _wait(lambda: _status(daemon.url("/readyz")) == 200)
+        assert _status(daemon.url("/healthz")) == 200
     finally:
-        proc.kill()  # readiness is tested here; the graceful exit in test_daemon.py
-        proc.communicate(timeout=30)
+        daemon.kill()  # readiness is tested here; the graceful exit in test_daemon.py
 
 
 def test_readme_kube_state_metrics_config_exports_what_gitbot_queries() -> None:
