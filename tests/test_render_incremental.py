@@ -19,7 +19,7 @@ from gitfixtures import Clone, git, make_remote
 
 from gitbot.adapters.git import GitWorkspace
 from gitbot.adapters.render import FluxView, inputs, render_repository
-from gitbot.adapters.render.cache import RenderCache
+from gitbot.adapters.render.cache import MIN_ENTRIES, RenderCache
 from gitbot.adapters.repo_index import RepoIndex
 from gitbot.core.state import Traffic
 
@@ -338,3 +338,19 @@ def test_a_remote_resource_makes_a_build_volatile(tmp_path: Path, resource: str)
     (tmp_path / "app").mkdir()
     (tmp_path / "app/kustomization.yaml").write_text(f"resources:\n  - {resource}\n")
     assert inputs.closure(tmp_path, "app", inputs.FileDigests()).volatile
+
+
+def test_the_cache_keeps_a_bounded_number_of_builds_the_latest_ones(tmp_path: Path) -> None:
+    for rel, text in FILES.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    cache = RenderCache()
+    patch = tmp_path / "apps/a/replicas.yaml"
+    for replicas in range(3, 3 + MIN_ENTRIES):  # the cluster's 5 builds, then 1 per change
+        patch.write_text(FILES["apps/a/replicas.yaml"].replace("2", str(replicas)))
+        render_repository(tmp_path, cache=cache)
+    assert cache.builds == 5 + MIN_ENTRIES - 1
+    assert cache.size == MIN_ENTRIES  # the oldest app-a builds were dropped
+    builds = cache.builds
+    render_repository(tmp_path, cache=cache)
+    assert cache.builds == builds  # what the last render used is still there
