@@ -59,15 +59,13 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
         creds = Credentials(
             username=git.credentials.username,
             token_env=git.credentials.token_env,
-            token_file=git.credentials.token_file,
+            token_file=settings.path(git.credentials.token_file),
         )
     ssh = None
     if git.ssh is not None:
         ssh = SshIdentity(
-            key_file=str(settings.base_dir / git.ssh.key_file),
-            known_hosts_file=(
-                str(settings.base_dir / git.ssh.known_hosts_file)
-                if git.ssh.known_hosts_file else ""),
+            key_file=settings.path(git.ssh.key_file),
+            known_hosts_file=settings.path(git.ssh.known_hosts_file),
         )
     workspace = GitWorkspace(
         git.url,
@@ -114,7 +112,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     if settings.kubernetes.status:
         from gitbot.adapters.kubestatus import kube_status_listener
 
-        announcer.listeners.append(kube_status_listener(settings.kubernetes.kubeconfig))
+        announcer.listeners.append(kube_status_listener(settings.path(settings.kubernetes.kubeconfig)))
     driver = landing.driver if landing is not None else None
     return App(settings, workspace, store, reconciler, metrics, lease=lease,
                pull_requests=driver)

@@ -17,8 +17,9 @@ from typing import Any
 
 from gitbot.adapters.render.model import FluxKustomization, SourceRef, is_flux_kustomization
 from gitbot.adapters.render.sourceignore import SourceIgnore
-from gitbot.adapters.render.yamldocs import parse_mappings
+from gitbot.adapters.render.yamldocs import load_mappings
 from gitbot.adapters.safefs import FileRefusedError, read_text
+from gitbot.core.parse_names import LABEL, SUBDOMAIN, name_problem
 from gitbot.errors import InvalidInputError
 
 BOOTSTRAP_NAME = "flux-system"
@@ -59,6 +60,11 @@ def parse_kustomization(doc: Mapping[str, Any], file: str | None,
     where = f"{file}:{line}: Kustomization {namespace}/{name}"
     if not isinstance(name, str) or not name:
         raise DiscoveryError(f"{file}:{line}: Kustomization: metadata.name: required")
+    for value, rule, key in ((name, SUBDOMAIN, "metadata.name"),
+                             (str(namespace), LABEL, "metadata.namespace")):
+        problem = name_problem(value, rule)  # it names gitbot's own files and directory
+        if problem:
+            raise DiscoveryError(f"{file}:{line}: Kustomization: {key}: {problem}")
     spec = doc.get("spec")
     if not isinstance(spec, Mapping):
         raise DiscoveryError(f"{where}: spec: required")
@@ -92,7 +98,7 @@ def scan(root: Path, ignore: SourceIgnore, memo: Parsed | None = None) -> Scan:
             continue
         key = (rel, text)
         docs = (memo or {}).get(key)
-        seen[key] = docs = parse_mappings(text, _may_be_flux_object) if docs is None else docs
+        seen[key] = docs = load_mappings(text, _may_be_flux_object) if docs is None else docs
         for line, doc in docs:
             if is_flux_kustomization(doc):
                 kustomizations.append(parse_kustomization(doc, rel, line))
