@@ -1,6 +1,7 @@
-"""`gitbot validate` names the Canary files that no rendered Flux Kustomization applies: a Canary
-added to today's flux2-kustomize-helm-example (applied through an ArtifactGenerator's
-ExternalArtifact, which gitbot skips) or left outside every Kustomization path."""
+"""`gitbot validate` on Flux repositories whose Kustomizations gitbot partly skips: a Canary file
+that no rendered Kustomization applies is named (today's flux2-kustomize-helm-example applies its
+apps through an ArtifactGenerator's ExternalArtifact), and a target not found while a skipped
+Kustomization may apply it says so (Flux's getting-started: podinfo from its own repository)."""
 
 from __future__ import annotations
 
@@ -77,3 +78,47 @@ def test_canary_outside_every_kustomization_path(tmp_path: Path, folder: str | N
         (root / folder).mkdir()
         (root / folder / "canary.yaml").write_text(CANARY)
     assert validate(root) == (0, expected)
+
+
+GETTING_STARTED_CANARY = CANARY.replace("namespace: podinfo", "namespace: {namespace}")
+PODINFO = "flux-system/podinfo (GitRepository/flux-system/podinfo)"
+SHOP = "flux-system/shop (OCIRepository/flux-system/shop)"
+SHOP_KUSTOMIZATION = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: shop
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./
+  prune: true
+  sourceRef:
+    kind: OCIRepository
+    name: shop
+  targetNamespace: shop
+"""
+
+
+@pytest.mark.parametrize("namespace, skipped", [
+    pytest.param("default", PODINFO, id="the-skipped-kustomization-targeting-its-namespace"),
+    pytest.param("shop", SHOP, id="another-target-namespace"),
+    pytest.param("other", f"{PODINFO}, {SHOP}", id="no-namespace-match-names-every-skipped"),
+])
+def test_getting_started_canary_on_podinfo_from_its_own_repository(
+        tmp_path: Path, namespace: str, skipped: str) -> None:
+    """Flux's getting-started applies podinfo from podinfo's GitRepository: a Canary in the
+    fleet repository cannot find its target, and the problem says which Kustomization may
+    apply it and that gitbot renders only the repository's own source."""
+    root = tmp_path / "fleet-infra"
+    shutil.copytree(LAYOUTS / "getting-started", root)
+    (root / "clusters/my-cluster/shop.yaml").write_text(SHOP_KUSTOMIZATION)
+    (root / "clusters/my-cluster/podinfo-canary.yaml").write_text(
+        GETTING_STARTED_CANARY.format(namespace=namespace))
+    code, output = validate(root)
+    assert code == 2
+    assert output.splitlines()[-1] == (
+        f"clusters/my-cluster/podinfo-canary.yaml:10: Canary {namespace}/podinfo: "
+        f"targetRef.name: Deployment {namespace}/podinfo not found in the repository; skipped "
+        f"Kustomization {skipped} may apply it, but gitbot renders only "
+        "GitRepository/flux-system/flux-system: keep the target in this repository")
