@@ -20,7 +20,9 @@ RUN apt-get update \
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links /wheels gitbot \
  && python -m pip uninstall -y -q setuptools wheel pip
-RUN useradd --uid 65532 --user-group --home-dir /var/lib/gitbot --create-home \
+# The group gets the same id as USER's (useradd --user-group would pick 1000 instead).
+RUN groupadd --gid 65532 gitbot \
+ && useradd --uid 65532 --gid 65532 --home-dir /var/lib/gitbot --create-home \
     --shell /usr/sbin/nologin gitbot
 USER 65532:65532
 WORKDIR /var/lib/gitbot

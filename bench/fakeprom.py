@@ -76,6 +76,9 @@ class FakePrometheus:
                             value)
                     for ns, w in self._exist(labels, "destination_workload_namespace",
                                              "destination_workload")]
+        if "http_requests_total" in query:  # scale.py's MetricTemplate
+            return [_sample({"namespace": ns, "app": w}, 100.0)
+                    for ns, w in self._exist(labels, "namespace", "app")]
         return [_sample({}, 1)]
 
     def _exist(self, labels: dict[str, list[str]], ns_label: str,

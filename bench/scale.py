@@ -45,9 +45,11 @@ def workloads(canaries: int) -> set[tuple[str, str]]:
     return {(ns, n + suffix) for ns, n in names for suffix in ("", "-primary")}
 
 
-def make_repo(base: Path, apps: int, canaries: int, options: CanaryOptions) -> Developer:
+def make_repo(base: Path, apps: int, canaries: int, options: CanaryOptions,
+              template: bool = False) -> Developer:
     """A remote with `apps` podinfo copies (`podinfo`, `podinfo1`, ...), the first `canaries`
-    of them with a Canary, pushed in one commit."""
+    of them with a Canary, pushed in one commit; with `template`, every Canary also checks
+    one shared MetricTemplate (`add_metric_template`)."""
     dev = create_gitops_repo(base, options=options)
     source = dev.clone / "apps/podinfo"
     originals = {f.name: f.read_text() for f in source.iterdir()}
@@ -63,10 +65,45 @@ def make_repo(base: Path, apps: int, canaries: int, options: CanaryOptions) -> D
             (target / name).write_text(text.replace("namespace: test", f"namespace: ns{i}"))
     if canaries == 0:
         (source / "canary.yaml").unlink()
+    if template:
+        add_metric_template(dev.clone)
     _git(dev.clone, "add", "-A")
     _git(dev.clone, "commit", "-q", "--allow-empty", "-m", f"{apps} apps, {canaries} canaries")
     _git(dev.clone, "push", "-q", "origin", "HEAD:main")
     return dev
+
+
+TEMPLATE_SELECTOR = 'namespace="{{ namespace }}",app="{{ target }}"'
+METRIC_TEMPLATE = f"""apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata:
+  name: error-rate
+  namespace: test
+spec:
+  provider:
+    type: prometheus
+  query: |
+    sum(rate(http_requests_total{{{TEMPLATE_SELECTOR},status!~"5.."}}[{{{{ interval }}}}]))
+    / sum(rate(http_requests_total{{{TEMPLATE_SELECTOR}}}[{{{{ interval }}}}])) * 100
+"""
+TEMPLATE_METRIC = """    - name: error-rate
+      templateRef:
+        name: error-rate
+        namespace: test
+      thresholdRange:
+        min: 99
+      interval: 1m
+"""
+
+
+def add_metric_template(clone: Path) -> None:
+    """One MetricTemplate (namespace `test`) that every Canary's analysis refers to."""
+    source = clone / "apps/podinfo"
+    (source / "metric-template.yaml").write_text(METRIC_TEMPLATE)
+    kustomization = source / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - metric-template.yaml\n")
+    for canary in clone.glob("apps/*/canary.yaml"):
+        canary.write_text(canary.read_text() + TEMPLATE_METRIC)
 
 
 class FakeClock:
@@ -119,11 +156,11 @@ def timed_pass(app: App, prom: FakePrometheus) -> PassFigures:
     return PassFigures(wall, cpu, counters, len(report.ticks), commits, _peak_rss_mb())
 
 
-def bench_passes(canaries: int, fast_only: bool) -> None:
+def bench_passes(canaries: int, fast_only: bool, template: bool = False) -> None:
     options = CanaryOptions(interval="1m", metric_interval="1m", max_weight=50, step_weight=10)
     with tempfile.TemporaryDirectory(prefix="gitbot-scale-") as tmp:
         base = Path(tmp)
-        dev = make_repo(base, canaries, canaries, options)
+        dev = make_repo(base, canaries, canaries, options, template)
         clock = FakeClock()
         with FakePrometheus(dev.remote, workloads=workloads(canaries)) as prom:
             app = make_app(base, dev.remote, prom.url, clock)
@@ -141,6 +178,9 @@ def bench_passes(canaries: int, fast_only: bool) -> None:
                 print(timed_pass(app, prom).line(f"{canaries} canaries: busy (detect)"))
                 clock.advance(61)
                 print(timed_pass(app, prom).line(f"{canaries} canaries: busy (1st step)"))
+                if template:  # the first pass that analyses metrics (builtins + template)
+                    clock.advance(61)
+                    print(timed_pass(app, prom).line(f"{canaries} canaries: busy (2nd step)"))
             finally:
                 app.close()
 
@@ -294,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apps", default="1,1000", help="repository sizes for the step bench")
     parser.add_argument("--steps", type=int, default=7, help="interleaved steps per size")
     parser.add_argument("--idle-only", action="store_true", help="skip the busy passes")
+    parser.add_argument("--template", action="store_true",
+                        help="every Canary also checks one shared MetricTemplate")
     parser.add_argument("--soak", type=int, default=1000,
                         help="idle passes over 10 canaries for the RSS/process/fd check (0: skip)")
     args = parser.parse_args(argv)
@@ -302,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     for apps in _sizes(args.apps):
         run.append((f"step overhead, {apps} apps", lambda a=apps: bench_step(a, args.steps)))
     for n in _sizes(args.canaries):
-        run.append((f"passes, {n} canaries", lambda n=n: bench_passes(n, args.idle_only)))
+        run.append((f"passes, {n} canaries", lambda n=n: bench_passes(n, args.idle_only,
+                                                                    args.template)))
     if args.soak:
         run.append((f"soak, {args.soak} passes", lambda: bench_soak(10, args.soak)))
     for title, fn in run:

@@ -4,7 +4,9 @@ Exit statuses: 0 success; 2 invalid input (bad config, invalid specs, nothing to
 1 when gitbot itself could not run (remote unreachable, Prometheus launcher missing, ...) and,
 as kubectl does, for `status NAME` of a canary the repository does not declare;
 3 when `reconcile` had a push refused by the remote (protected branch, hook, rights);
-4 when `reconcile` did not act because another instance holds the lease. Expected
+4 when `reconcile` did not act because another instance holds the lease. `approve`/`reject`
+of a canary the repository does not declare say NotFound (exit 2). As with kubectl, `--config`,
+`-v` and `-o` may also follow the command (gitbot.cli_args). Expected
 failures are one line on stderr, never a traceback. Quiet by default (warnings and results),
 `-v` progress, `-vv` debug; logging is set up by gitbot.logsetup.
 """
@@ -13,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -21,6 +25,7 @@ import click
 
 from gitbot import logsetup
 from gitbot.adapters.redact import install_log_redaction
+from gitbot.cli_args import KubectlGroup
 from gitbot.config import Settings, config_path, load_settings
 from gitbot.errors import GitbotError, InvalidInputError
 from gitbot.status import canary_statuses, render_table
@@ -32,7 +37,9 @@ if TYPE_CHECKING:
 OUTPUT = click.Choice(["json", "table"])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=KubectlGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="--config, -v and -o may also follow the command, as with kubectl. "
+             "New here? `gitbot demo`, then README.md \"From the demo to a cluster\".")
 @click.option("--config", "config", metavar="PATH", default=None,
               help="Config file (default ./config.yaml, or $GITBOT_CONFIG).")
 @click.option("-v", "--verbose", count=True, help="-v progress, -vv debug (default: quiet).")
@@ -47,10 +54,14 @@ def cli(ctx: click.Context, config: str | None, verbose: int, output: str | None
 
 
 def _settings(ctx: click.Context) -> Settings:
+    path = config_path(ctx.obj["config"])
     try:
-        settings = load_settings(config_path(ctx.obj["config"]))
+        settings = load_settings(path)
     except InvalidInputError as err:
         click.echo(str(err), err=True)
+        if not ctx.obj["config"] and not os.environ.get("GITBOT_CONFIG") and not path.exists():
+            click.echo("gitbot reads ./config.yaml unless --config PATH or $GITBOT_CONFIG names "
+                       "another (an example: config.yaml in gitbot's repository)", err=True)
         sys.exit(2)
     git, chat = settings.git, settings.chat
     logsetup.mask_env([git.credentials.token_env if git.credentials else "",
@@ -82,7 +93,30 @@ def _not_found(name: str) -> str:
     return f'Error from server (NotFound): canaries.flagger.app "{name}" not found'
 
 
-@cli.command()
+def _decide(ctx: click.Context, key: str, verb: str,
+            decide: Callable[[App, str], tuple[bool, str]]) -> NoReturn:
+    """`approve`/`reject` KEY: NotFound for a canary the repository does not declare, exit 2
+    when nothing waits, 1 when gitbot cannot run."""
+    from gitbot.adapters.specs import load_repository
+
+    if "/" not in key:
+        click.echo(f"gitbot: {verb} takes NAMESPACE/NAME, e.g. test/podinfo", err=True)
+        sys.exit(2)
+    app = _app(ctx)
+    try:
+        app.workspace.sync()
+        known = {c.key for c in load_repository(app.workspace.root,
+                                                cluster=app.settings.flux.cluster).canaries}
+        ok, message = decide(app, key) if key in known else (False, _not_found(key))
+    except GitbotError as err:
+        _fail(err)
+    finally:
+        app.close()
+    click.echo(message, err=not ok)
+    sys.exit(0 if ok else 2)
+
+
+@cli.command(short_help="Check the config and every Canary, MetricTemplate, AlertProvider.")
 @click.option("--path", "path", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Validate this local directory instead of the configured repo.")
 @click.option("--cluster", "cluster", metavar="DIR", default=None,
@@ -125,7 +159,6 @@ def validate(ctx: click.Context, path: Path | None, cluster: str | None) -> None
     )
 
 
-
 def _notes(root: Path, specs: SpecSet) -> list[str]:
     """What `validate` says besides problems: skipped Kustomizations, unapplied Canaries."""
     if specs.flux is None:
@@ -134,7 +167,8 @@ def _notes(root: Path, specs: SpecSet) -> list[str]:
 
     return specs.flux.notes() + unapplied_notes(root, specs.flux.view)
 
-@cli.command()
+
+@cli.command(short_help="One pass: sync, then one analysis tick per canary.")
 @click.option("--once", is_flag=True, help="One pass (what reconcile does; kept as an alias).")
 @click.argument("name", required=False)
 @click.pass_context
@@ -165,7 +199,7 @@ def reconcile(ctx: click.Context, once: bool, name: str | None) -> None:
     sys.exit(report.exit_status)
 
 
-@cli.command()
+@cli.command(short_help="Status of every canary, or of NAME (like kubectl get canaries).")
 @click.argument("name", required=False)
 @click.option("--output", "-o", type=OUTPUT, default=None, help="json or table (default).")
 @click.pass_context
@@ -188,64 +222,46 @@ def status(ctx: click.Context, name: str | None, output: str | None) -> None:
         click.echo(render_table(statuses))
 
 
-@cli.command()
+@cli.command(short_help="The daemon: every canary at its interval; /metrics, /healthz.")
 @click.pass_context
 def run(ctx: click.Context) -> None:
     """The daemon: every canary at its analysis.interval; /metrics and /healthz."""
     from gitbot.daemon import run_daemon
 
-    sys.exit(run_daemon(_settings(ctx)))
+    settings = _settings(ctx)
+    try:
+        code = run_daemon(settings)
+    except InvalidInputError as err:  # a config the wiring rejects (an unset chat address)
+        _fail(err, 2)
+    except GitbotError as err:
+        _fail(err)
+    except OSError as err:  # daemon.listen taken, not local, not allowed
+        _fail(OSError(f"cannot listen on {settings.daemon.listen} (daemon.listen): "
+                      f"{err.strerror or err}"))
+    sys.exit(code)
 
 
-@cli.command()
+@cli.command(short_help="Approve the promotion NAMESPACE/NAME waits for.")
 @click.argument("key", metavar="NAMESPACE/NAME")
 @click.pass_context
 def approve(ctx: click.Context, key: str) -> None:
     """Approve the promotion that NAMESPACE/NAME waits for (phase WaitingPromotion)."""
-    from gitbot.adapters.specs import load_repository
     from gitbot.approval import approve_promotion
 
-    if "/" not in key:
-        click.echo("gitbot: approve takes NAMESPACE/NAME, e.g. test/podinfo", err=True)
-        sys.exit(2)
-    app = _app(ctx)
-    try:
-        app.workspace.sync()
-        known = {c.key for c in load_repository(app.workspace.root).canaries}
-        ok, message = approve_promotion(app, key) if key in known else (False, _not_found(key))
-    except GitbotError as err:
-        _fail(err)
-    finally:
-        app.close()
-    click.echo(message, err=not ok)
-    sys.exit(0 if ok else 2)
+    _decide(ctx, key, "approve", approve_promotion)
 
 
-@cli.command()
+@cli.command(short_help="Refuse the promotion NAMESPACE/NAME waits for (rolls back).")
 @click.argument("key", metavar="NAMESPACE/NAME")
 @click.pass_context
 def reject(ctx: click.Context, key: str) -> None:
     """Refuse the promotion that NAMESPACE/NAME waits for: the run rolls back."""
     from gitbot.approval import reject_promotion
 
-    if "/" not in key:
-        click.echo("gitbot: reject takes NAMESPACE/NAME, e.g. test/podinfo", err=True)
-        sys.exit(2)
-    from gitbot.wiring import build_app
-
-    app = build_app(_settings(ctx))
-    try:
-        ok, message = reject_promotion(app, key)
-    except GitbotError as err:
-        click.echo(f"gitbot: {err}", err=True)
-        sys.exit(1)
-    finally:
-        app.close()
-    click.echo(message, err=not ok)
-    sys.exit(0 if ok else 2)
+    _decide(ctx, key, "reject", reject_promotion)
 
 
-@cli.command()
+@cli.command(short_help="A self-contained demonstration on this machine.")
 @click.option("--keep", is_flag=True, help="Keep the demo's repository and print where it is.")
 @click.option("--fast", is_flag=True, help="Shorter intervals (used by the tests).")
 def demo(keep: bool, fast: bool) -> None:

@@ -54,8 +54,8 @@ class SshConfig(_Strict):
                           description="Private key file (Flux's `identity`), relative to the "
                           "config.")
     known_hosts_file: str = Field(default="", alias="knownHostsFile",
-                                  description="known_hosts file (Flux's `known_hosts`); an "
-                                  "unknown host key is refused.")
+                                  description="known_hosts file (Flux's `known_hosts`), "
+                                  "relative to the config; an unknown host key is refused.")
 
 
 class AuthorConfig(_Strict):
@@ -136,6 +136,10 @@ class PrometheusConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _url_without_credentials(cls, url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise ValueError(f"{url!r} is not an http:// or https:// URL with a host "
+                             "(e.g. http://prometheus.monitoring:9090)")
         _no_query_credentials(url, "for a Prometheus that needs a token use a MetricTemplate "
                               "with a secretRef (secretsDir), or an authenticating local proxy")
         return url
@@ -322,6 +326,19 @@ class DaemonConfig(_Strict):
                                  "new, changed or removed canaries.")
 
 
+class WebhooksConfig(_Strict):
+    """Calls of the Canaries' `analysis.webhooks` (gitbot.adapters.hook_runner)."""
+
+    max_timeout: float = Field(
+        default=300.0, alias="maxTimeout", gt=0, le=3600, description="Upper bound, in seconds, "
+        "of a webhook's `timeout` (the deadline of its whole call, retries included): a Canary "
+        "asking more gets this.")
+    pass_wait: float = Field(
+        default=2.0, alias="passWait", ge=0, le=60, description="The daemon: seconds a pass "
+        "waits, in all, for the webhook gates of its canaries (they run concurrently); a canary "
+        "whose gate has not answered by then waits for its next tick, the others go on.")
+
+
 class SecurityConfig(_Strict):
     """What a repository may refer to; `noCrossNamespaceRefs` is Flagger's
     `-no-cross-namespace-refs`: a Canary's templateRef and providerRef stay in its namespace."""
@@ -364,8 +381,8 @@ class KubernetesConfig(_Strict):
 
     status: bool = Field(default=False, description="Write each Canary's status and `Synced` "
                          "Events as Flagger does (needs manifests/components/kubernetes-status).")
-    kubeconfig: str = Field(default="", description="A kubeconfig file; empty: the in-cluster "
-                            "service account.")
+    kubeconfig: str = Field(default="", description="A kubeconfig file (relative to the "
+                            "config); empty: the in-cluster service account.")
 
 
 class Settings(_Strict):
@@ -383,6 +400,8 @@ class Settings(_Strict):
         default=NotificationsConfig(), description="Chat rhythm, for every canary (the "
         "`gitbot.io/chat-rhythm` annotation of a Canary overrides it).")
     daemon: DaemonConfig = Field(default=DaemonConfig(), description="The daemon.")
+    webhooks: WebhooksConfig = Field(default=WebhooksConfig(), description="Calls of the "
+                                     "Canaries' webhooks.")
     security: SecurityConfig = Field(default=SecurityConfig(), description="What a repository "
                                      "may refer to.")
     lease: LeaseConfig = Field(default=LeaseConfig(), description="One active instance: the "
@@ -393,6 +412,11 @@ class Settings(_Strict):
                              "values for `secretRef`s: `<secretsDir>/<namespace>/<name>/<key>` "
                              "(relative to the config).")
     base_dir: Path = Field(Path("."), exclude=True)
+
+    def path(self, value: str) -> str:
+        """A file or directory named in the config: relative to the config file's directory,
+        like `git.url` and `git.workdir` (never to the current directory); "" stays ""."""
+        return str((self.base_dir / value).resolve()) if value else ""
 
     def workdir(self) -> Path:
         if self.git.workdir:

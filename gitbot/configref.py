@@ -79,6 +79,11 @@ def _type_name(annotation: Any) -> str:
         return " \\| ".join(f"`{value}`" for value in typing.get_args(annotation))
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "section"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (tuple, list) and args:
+        return f"list of {_type_name(args[0])}s"
+    if origin is dict and len(args) == 2:
+        return f"map of {_type_name(args[0])} to {_type_name(args[1])}"
     names = {str: "string", int: "integer", float: "number", bool: "boolean"}
     return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
@@ -89,7 +94,7 @@ def _default(info: FieldInfo) -> str:
     value = info.default
     if value is None or value is PydanticUndefined or isinstance(value, BaseModel):
         return ""
-    return f"`{_number(value)}`" if value != "" else '`""`'
+    return f"`{_yaml(value)}`" if value != "" else '`""`'
 
 
 def _meaning(info: FieldInfo) -> str:
@@ -102,6 +107,15 @@ def _meaning(info: FieldInfo) -> str:
 
 
 _BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"), ("min_length", "length ≥"))
+
+
+def _yaml(value: Any) -> str:
+    """A default as it is written in config.yaml: `false`, `[promote]`, `5`."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    return str(_number(value))
 
 
 def _number(value: Any) -> Any:

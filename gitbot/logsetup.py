@@ -4,8 +4,10 @@ Commands are quiet by default: warnings and their results only; `-v` adds progre
 `-vv` debug. The daemon (`gitbot run`) logs progress by default, as JSON lines (one object per
 event: time, level, logger, message) when stderr is not a terminal, plain text on one.
 APScheduler's per-job lines ("Running job ...", "executed successfully") are silenced below
-`-vv`. Secrets are masked in every line: the userinfo of URLs, and the values of environment
-variables that hold secrets (GITBOT_SECRET_*, *TOKEN*, *PASSWORD*, *WEBHOOK*, ... and those the
+`-vv`, and so is its warning that a job was skipped because the previous run still goes on
+(by design: one worker, `max_instances=1`, a long tick makes the next cycles skip).
+Secrets are masked in every line: the userinfo of URLs, and the values of environment variables
+that hold secrets (GITBOT_SECRET_*, *TOKEN*, *PASSWORD*, *WEBHOOK*, ... and those the
 config names).
 """
 
@@ -89,6 +91,9 @@ def setup(verbose: int, *, daemon: bool = False, stream: TextIO | None = None) -
     chatter = logging.DEBUG if verbose >= 2 else logging.WARNING
     for name in ("apscheduler", "urllib3", "git", "github"):
         logging.getLogger(name).setLevel(chatter)
+    # "Execution of job ... skipped: maximum number of running instances reached" (a WARNING)
+    logging.getLogger("apscheduler.scheduler").setLevel(
+        logging.DEBUG if verbose >= 2 else logging.ERROR)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

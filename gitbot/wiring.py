@@ -13,6 +13,7 @@ from pathlib import Path
 from gitbot.adapters.branch_snapshot import BranchSnapshot
 from gitbot.adapters.git import Credentials, GitWorkspace
 from gitbot.adapters.git_credentials import SshIdentity, read_token, workspace_env
+from gitbot.adapters.hook_runner import HookRunner
 from gitbot.adapters.notifiers import ChatNotifier, Notifier
 from gitbot.adapters.prom_batch import BatchedMetrics
 from gitbot.adapters.prometheus import PrometheusMetrics
@@ -45,6 +46,7 @@ class App:
 
     def close(self) -> None:
         self.reconciler.announcer.close()  # queued chat messages, within a deadline
+        self.reconciler.observer.close()  # webhook calls in flight: never waited for
         self.workspace.close()
         if self.pull_requests is not None:
             shutdown = getattr(self.pull_requests.forge, "shutdown", None)
@@ -59,15 +61,13 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
         creds = Credentials(
             username=git.credentials.username,
             token_env=git.credentials.token_env,
-            token_file=git.credentials.token_file,
+            token_file=settings.path(git.credentials.token_file),
         )
     ssh = None
     if git.ssh is not None:
         ssh = SshIdentity(
-            key_file=str(settings.base_dir / git.ssh.key_file),
-            known_hosts_file=(
-                str(settings.base_dir / git.ssh.known_hosts_file)
-                if git.ssh.known_hosts_file else ""),
+            key_file=settings.path(git.ssh.key_file),
+            known_hosts_file=settings.path(git.ssh.known_hosts_file),
         )
     workspace = GitWorkspace(
         git.url,
@@ -95,6 +95,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     observer = Observer(
         workspace, metrics, secrets, kustomization=settings.prometheus.kustomization,
         approvals=store.approval, manifests=repo.editor,
+        hooks=HookRunner(max_timeout_s=settings.webhooks.max_timeout),
     )
 
     def providers() -> Mapping[str, AlertProvider]:
@@ -114,7 +115,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     if settings.kubernetes.status:
         from gitbot.adapters.kubestatus import kube_status_listener
 
-        announcer.listeners.append(kube_status_listener(settings.kubernetes.kubeconfig))
+        announcer.listeners.append(kube_status_listener(settings.path(settings.kubernetes.kubeconfig)))
     driver = landing.driver if landing is not None else None
     return App(settings, workspace, store, reconciler, metrics, lease=lease,
                pull_requests=driver)

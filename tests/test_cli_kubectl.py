@@ -15,9 +15,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -268,3 +270,145 @@ def test_daemon_logs_plain_text_on_a_terminal(tmp_path: Path, dev: Developer) ->
 def test_mask(text: str, masked: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITBOT_GIT_TOKEN", SECRET)
     assert mask(text) == masked
+
+
+def test_reject_of_an_unknown_canary_says_not_found(config: Path) -> None:
+    code, out, err = _run(config, "reject", "test/nope")
+    assert (code, out, err) == (2, "", NOT_FOUND.format("test/nope"))
+    code, _, err = _run(config, "reject", "test/podinfo")
+    assert code == 2
+    assert "nothing waits for a decision" in err
+
+
+def test_reject_with_a_config_that_cannot_be_wired_is_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("git:\n  url: gitops.git\n  workdir: work\n"
+                      "chat:\n  type: slack\n  addressEnv: GITBOT_TEST_UNSET_WEBHOOK\n",
+                      encoding="utf-8")
+    done = _process(config, "reject", "test/podinfo")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("gitbot: ") and "GITBOT_TEST_UNSET_WEBHOOK" in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "shows"),
+    [
+        pytest.param(["validate", "--config", "{config}"], "valid: 1 Canary", id="validate"),
+        pytest.param(["reconcile", "--config={config}", "-v"], "info: cloned ", id="reconcile-v"),
+        pytest.param(["reconcile", "-vv", "--config", "{config}"], "debug: ", id="reconcile-vv"),
+        pytest.param(["status", "podinfo", "--config", "{config}", "-o", "json"], '"canaries"',
+                     id="status"),
+    ],
+)
+def test_config_and_verbosity_follow_the_command_as_with_kubectl(
+    config: Path, args: list[str], shows: str
+) -> None:
+    elsewhere = config.parent / "elsewhere"  # no config.yaml here: --config must be read
+    elsewhere.mkdir()
+    environ = {k: v for k, v in os.environ.items() if k != "GITBOT_CONFIG"}
+    done = subprocess.run([sys.executable, "-m", "gitbot",
+                           *[a.format(config=config) for a in args]], cwd=elsewhere,
+                          capture_output=True, text=True, timeout=120,
+                          env={**environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert shows in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "parsed"),
+    [
+        pytest.param(["reconcile", "-v"], ["-v", "reconcile"], id="verbose"),
+        pytest.param(["-v", "status", "-vv", "x"], ["-v", "-vv", "status", "x"], id="added"),
+        pytest.param(["status", "--config", "c.yaml", "-o", "json"],
+                     ["--config", "c.yaml", "status", "-o", "json"], id="config"),
+        pytest.param(["--config", "a", "validate", "--config=b"],
+                     ["--config", "a", "--config=b", "validate"], id="after-wins"),
+        pytest.param(["validate", "--path", "-v"], ["validate", "--path", "-v"],
+                     id="an-option-value-stays"),
+        pytest.param(["reconcile", "--", "-v"], ["reconcile", "--", "-v"], id="after-dashes"),
+        pytest.param(["reconcile", "--config"], ["reconcile", "--config"],
+                     id="missing-value-left-to-click"),
+        pytest.param(["-o", "json", "status"], ["-o", "json", "status"], id="group-options"),
+    ],
+)
+def test_global_options_are_moved_in_front_of_the_command(
+    args: list[str], parsed: list[str]
+) -> None:
+    from gitbot.cli_args import hoist_global_options
+
+    assert hoist_global_options(cli, click.Context(cli), args) == parsed
+
+
+def test_a_missing_default_config_says_where_gitbot_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITBOT_CONFIG", raising=False)
+    result = CliRunner().invoke(cli, ["validate"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "config.yaml: cannot read config: No such file or directory",
+        "gitbot reads ./config.yaml unless --config PATH or $GITBOT_CONFIG names another (an "
+        "example: config.yaml in gitbot's repository)"]
+    named = CliRunner().invoke(cli, ["--config", "other.yaml", "validate"])
+    assert named.stderr == "other.yaml: cannot read config: No such file or directory\n"
+
+
+@pytest.mark.parametrize(("verbose", "shown"), [pytest.param(0, False, id="daemon-default"),
+                                                pytest.param(2, True, id="vv")])
+def test_a_cycle_skipped_while_a_long_tick_runs_is_not_logged(verbose: int, shown: bool) -> None:
+    """The daemon's scheduler (one worker, max_instances=1) skips a cycle while the previous
+    one still runs, every second of a long tick: APScheduler warns each time, gitbot hides it."""
+    import io
+
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from gitbot import logsetup
+
+    stream = io.StringIO()
+    logsetup.setup(verbose, daemon=True, stream=stream)
+    release, skipped = threading.Event(), threading.Event()
+    scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max_workers=1)},
+                                    job_defaults={"coalesce": True, "max_instances": 1})
+    scheduler.add_listener(lambda _event: skipped.set(), EVENT_JOB_MAX_INSTANCES)
+    scheduler.add_job(release.wait, "interval", seconds=0.05, id="cycle")
+    scheduler.start()
+    try:
+        assert skipped.wait(30), "APScheduler never skipped the job"
+    finally:
+        release.set()
+        scheduler.shutdown(wait=True)
+        logsetup.setup(0)
+    assert ("maximum number of running instances reached" in stream.getvalue()) is shown
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "says"),
+    [
+        pytest.param("chat:\n  type: slack\n  addressEnv: GITBOT_TEST_UNSET_WEBHOOK\n", 2,
+                     "gitbot: chat: no webhook address (is GITBOT_TEST_UNSET_WEBHOOK set?)",
+                     id="config-the-wiring-rejects"),
+        pytest.param("daemon:\n  listen: 127.0.0.1:{busy}\n", 1,
+                     "gitbot: cannot listen on 127.0.0.1:{busy} (daemon.listen): Address already "
+                     "in use", id="port-taken"),
+    ],
+)
+def test_run_that_cannot_start_is_one_line(
+    tmp_path: Path, dev: Developer, extra: str, code: int, says: str
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        config = tmp_path / "run.yaml"
+        config.write_text(f"git:\n  url: {dev.remote}\n  workdir: work\n"
+                          "prometheus:\n  url: http://127.0.0.1:9\n  timeout: 1\n"
+                          + extra.format(busy=port), encoding="utf-8")
+        done = _process(config, "run")
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == says.format(busy=port), done.stderr

@@ -63,6 +63,13 @@ def test_flux_cluster_labels(tmp_path: Path) -> None:
         pytest.param("git:\n  url: x\nflux:\n  clusterLabels:\n    k8s-cluster: a\n",
                      ":4: flux.clusterLabels: 'k8s-cluster' is not a Prometheus "
                      "label name", id="flux-bad-label-name"),
+        pytest.param("git:\n  url: x\nprometheus:\n  url: localhost:9090\n",
+                     ":4: prometheus.url: 'localhost:9090' is not an http:// or https:// URL "
+                     "with a host (e.g. http://prometheus.monitoring:9090)",
+                     id="prometheus-url-without-scheme"),
+        pytest.param("git:\n  url: x\nprometheus:\n  url: ftp://prom:9090\n",
+                     ":4: prometheus.url: 'ftp://prom:9090' is not an http:// or https:// URL",
+                     id="prometheus-url-other-scheme"),
         pytest.param("git: [\n", ":2: invalid YAML", id="bad-yaml"),
         pytest.param("- a\n", ":1: the config must be a mapping", id="not-a-mapping"),
     ],

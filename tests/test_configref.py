@@ -125,3 +125,35 @@ def test_relative_remote_is_resolved_against_the_config_directory_on_clone_and_f
                             capture_output=True, text=True, check=True).stdout.strip()
     assert origin == str(dev.remote.resolve())
     assert any("initialize" in subject for subject in dev.log_subjects())
+
+
+@pytest.mark.parametrize(
+    ("key", "kind", "default"),
+    [
+        pytest.param("pullRequests.review", "list of strings", "`[promote]`", id="list"),
+        pytest.param("flux.clusterLabels", "map of string to string", "", id="map"),
+        pytest.param("lease.enabled", "boolean", "`true`", id="true"),
+        pytest.param("security.noCrossNamespaceRefs", "boolean", "`false`", id="false"),
+        pytest.param("prometheus.timeout", "number", "`5`", id="whole-number"),
+        pytest.param("git.mode", "`push` \\| `pull-request`", "`push`", id="choice"),
+        pytest.param("git.url", "string", "**required**", id="required"),
+    ],
+)
+def test_types_and_defaults_read_as_yaml(key: str, kind: str, default: str) -> None:
+    """A person copies defaults into config.yaml: `false`, `[promote]`, never Python's repr."""
+    assert {k: (t, d) for k, t, d, _ in rows()}[key] == (kind, default)
+
+
+def test_a_key_without_a_description_is_caught() -> None:
+    """What test_every_key_has_a_meaning relies on: a new field with no description yields an
+    empty meaning, also inside a section."""
+    from pydantic import BaseModel, Field
+
+    class Section(BaseModel):
+        told: int = Field(default=1, description="Said.")
+        untold: int = 2
+
+    class Model(BaseModel):
+        section: Section = Field(default=Section(), description="A section.")
+
+    assert [key for key, *_, meaning in rows(Model) if not meaning] == ["section.untold"]

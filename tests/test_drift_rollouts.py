@@ -3,8 +3,9 @@
 stand-in Prometheus (tests/promstub.py) in place of the simulator.
 
 One test per case of issue 8, item 4: a force push that removed gitbot's commits, weights set to
-primary by hand, other weights, a canary scaled to 0 while it has traffic, an edited primary
-template. Each asserts what the branch declares afterwards, the events and the chat messages.
+primary by hand, other weights (0/100 too), a canary scaled to 0 while it has traffic, an edited
+primary template, a person's commit racing gitbot's step. Each asserts what the branch declares
+afterwards, the events and the chat messages.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Rollout:
     dev: Developer
     inbox: Inbox
     config: Path
+    prom: PromStub
 
     def reconcile(self) -> str:
         result = CliRunner().invoke(cli, ["--config", str(self.config), "reconcile", "--once"])
@@ -106,7 +108,12 @@ def rollout(tmp_path: Path) -> Iterator[Rollout]:
                 f"prometheus:\n  url: {prom.url}\n  timeout: 5\n",
                 encoding="utf-8",
             )
-            yield Rollout(dev, inbox, config)
+            yield Rollout(dev, inbox, config, prom)
+
+
+def analysis_queries(rollout: Rollout) -> list[str]:
+    """The canary's request-success-rate queries (one per analysis tick)."""
+    return [q for q in rollout.prom.queries if "istio_requests_total" in q]
 
 
 def drift_chats(rollout: Rollout) -> list[str]:
@@ -159,23 +166,33 @@ def test_weights_set_to_the_primary_by_hand_are_a_manual_rollback(rollout: Rollo
     assert len(drift_chats(rollout)) == 1
 
 
-def test_other_weights_halt_once_and_resume_when_restored(rollout: Rollout) -> None:
+@pytest.mark.parametrize(("primary", "canary"), [
+    pytest.param(70, 30, id="70-30"),
+    pytest.param(0, 100, id="0-100-canary-carries-all-traffic"),
+])
+def test_other_weights_halt_once_and_resume_when_restored(
+    rollout: Rollout, primary: int, canary: int
+) -> None:
+    """Issue 8: weights edited by hand (0/100 included) went unnoticed until the next step
+    overwrote them, and the analysis in between measured a canary carrying all traffic."""
     rollout.advance_to(20)
-    sha = rollout.set_weights(70, 30, "Try 30 percent")
+    sha = rollout.set_weights(primary, canary, f"Try {canary} percent")
+    analysed = len(analysis_queries(rollout))
     for _ in range(3):
         rollout.reconcile()
     assert rollout.head_sha() == sha
-    assert rollout.head()[0] == Traffic(70, 30)
+    assert rollout.head()[0] == Traffic(primary, canary)
+    assert len(analysis_queries(rollout)) == analysed  # halted: nothing measured
     status = rollout.status()
     assert (status["phase"], status["canaryWeight"]) == ("Progressing", 20)
     halts = [e for e in rollout.events() if e.startswith("Halt podinfo.test advancement: ")]
     assert halts == [
-        "Halt podinfo.test advancement: traffic primary 70% canary 30% (gitbot declared primary "
-        f'80% canary 20%); changed in {sha[:12]} "Try 30 percent" by Dana Developer; gitbot '
-        "will not overwrite it"
+        f"Halt podinfo.test advancement: traffic primary {primary}% canary {canary}% (gitbot "
+        f'declared primary 80% canary 20%); changed in {sha[:12]} "Try {canary} percent" by '
+        "Dana Developer; gitbot will not overwrite it"
     ]
     [chat] = drift_chats(rollout)
-    assert f'Commit {sha[:12]} "Try 30 percent" by Dana Developer' in chat
+    assert f'Commit {sha[:12]} "Try {canary} percent" by Dana Developer' in chat
     assert "gitbot halted the rollout" in chat
 
     rollout.set_weights(80, 20, "Back to what gitbot set")
@@ -183,6 +200,7 @@ def test_other_weights_halt_once_and_resume_when_restored(rollout: Rollout) -> N
     assert rollout.events()[-1] == (
         "Resuming podinfo.test advancement: the values gitbot manages match its state again")
     rollout.reconcile()
+    assert len(analysis_queries(rollout)) > analysed  # measuring again
     assert rollout.status()["canaryWeight"] == 30
     assert rollout.head()[0] == Traffic(70, 30)
 
@@ -225,3 +243,36 @@ def test_edited_primary_template_halts_until_the_edit_is_reverted(rollout: Rollo
     rollout.reconcile()
     assert rollout.status()["canaryWeight"] == 30
     assert len(drift_chats(rollout)) == 1
+
+
+def test_a_persons_commit_racing_gitbots_step_is_kept_and_halts_the_run(rollout: Rollout) -> None:
+    """Issue 8: a person's conflicting commit was overridden one pass later without a word.
+    Here the person pushes other weights while gitbot's pass is measuring (after its sync), so
+    gitbot's weight-30 commit loses the push race and conflicts with the person's."""
+    rollout.advance_to(20)
+    pushed: list[str] = []
+    measure = rollout.prom.answer
+
+    def racing(query: str) -> Any:
+        if not pushed and "istio_requests_total" in query:
+            pushed.append(rollout.set_weights(90, 10, "Less traffic on the canary"))
+        return measure(query)
+
+    rollout.prom.answer = racing  # type: ignore[method-assign]
+    out = rollout.reconcile()
+    [sha] = pushed
+    assert out.startswith("test/podinfo: Progressing — error: pushing to main conflicts with "
+                          "commits already there: files apps/podinfo/podinfo-routing.yaml; ")
+    assert f"theirs: {sha[:7]} Less traffic on the canary" in out
+    for _ in range(2):
+        rollout.reconcile()
+    assert rollout.head_sha() == sha  # the person's commit is the head: nothing overwrote it
+    assert rollout.head() == (Traffic(90, 10), 2)
+    status = rollout.status()
+    assert (status["phase"], status["canaryWeight"]) == ("Progressing", 20)
+    assert rollout.events()[-1] == (
+        "Halt podinfo.test advancement: traffic primary 90% canary 10% (gitbot declared primary "
+        f'80% canary 20%); changed in {sha[:12]} "Less traffic on the canary" by Dana Developer; '
+        "gitbot will not overwrite it")
+    [chat] = drift_chats(rollout)
+    assert f'Commit {sha[:12]} "Less traffic on the canary" by Dana Developer' in chat

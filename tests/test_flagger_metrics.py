@@ -226,3 +226,24 @@ def test_values_after_real_ticks_of_the_daemon(tmp_path: Path) -> None:
         assert _value(registry, "flagger_canary_successes_total", name="podinfo",
                       namespace="test", deployment_strategy="canary",
                       analysis_status="completed") == 1
+
+
+def test_name_is_the_target_deployment_not_the_canary_as_in_flagger(tmp_path: Path) -> None:
+    """Flagger's recorder labels by `cd.Spec.TargetRef.Name`: a Canary `frontend` whose target
+    is the Deployment `podinfo` is `name="podinfo"` on every per-canary series."""
+    registry = CollectorRegistry()
+    recorder = FlaggerRecorder(registry)
+    canary = replace(_canary(tmp_path), name="frontend")
+    assert canary.target.name == "podinfo"
+    recorder.set_canaries([canary])
+    recorder.on_metrics(canary, (MetricResult("request-success-rate", 99.5, True, "ok"),), 0)
+    recorder.observe_duration(canary.key, 0.2)
+    recorder.record_state(canary.key, RolloutState(phase=Phase.PROGRESSING,
+                                                   traffic=Traffic(90, 10)))
+    recorder.record_state(canary.key, RolloutState(phase=Phase.SUCCEEDED))
+    samples = _samples(registry)
+    names = {dict(labels).get("name") for (series, labels) in samples
+             if series.startswith("flagger_canary_") and "name" in dict(labels)}
+    assert names == {"podinfo"}
+    assert _value(registry, "flagger_canary_weight", workload="podinfo-primary",
+                  namespace="test") == 100

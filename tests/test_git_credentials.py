@@ -278,3 +278,29 @@ def test_hanging_remote_is_killed_after_timeout(tmp_path: Path) -> None:
     while child_processes() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert child_processes() == []
+
+
+def test_a_relative_token_file_is_read_beside_the_config_from_any_directory(
+    tmp_path: Path, http_remote: tuple[str, Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`git.credentials.tokenFile: token` means conf/token, wherever gitbot is started from
+    (like git.url, git.workdir and the other files the config names)."""
+    from click.testing import CliRunner
+
+    from gitbot.cli import cli
+
+    url, _remote, seen = http_remote
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "token").write_text(SECRET + "\n", encoding="utf-8")
+    (conf / "config.yaml").write_text(
+        f"git:\n  url: {url}\n  workdir: work\n"
+        "  credentials:\n    tokenFile: token\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(cli, ["--config", "../conf/config.yaml", "validate"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("valid: "), result.stdout
+    assert any(auth.startswith("Basic ") for auth in seen)
+    assert SECRET not in result.output

@@ -94,6 +94,21 @@ def test_runtime_stage_is_non_root_with_git_and_ssh_and_no_build_tools() -> None
     assert "from=build,source=/wheels" in _args(RUNTIME, "RUN")[1]
 
 
+def test_the_user_and_its_group_have_the_ids_the_image_runs_as() -> None:
+    """USER uid:gid names a user and a group the image creates with exactly those ids (seen in a
+    real buildah build: `useradd --user-group` gave the group id 1000, so the process ran with a
+    group that has no name and the home directory belonged to another group)."""
+    [user] = _args(RUNTIME, "USER")
+    uid, gid = user.split(":")
+    commands = [shlex.split(c) for c in _run_lines(RUNTIME)]
+    [groupadd] = [c for c in commands if c[0] == "groupadd"]
+    [useradd] = [c for c in commands if c[0] == "useradd"]
+    assert groupadd[groupadd.index("--gid") + 1] == gid
+    assert useradd[useradd.index("--uid") + 1] == uid
+    assert useradd[useradd.index("--gid") + 1] == gid
+    assert "--user-group" not in useradd and groupadd[-1] == useradd[-1] == "gitbot"
+
+
 def _ignored(rel: str, patterns: list[str]) -> bool:
     """Docker's rule: the last matching pattern wins; a pattern also matches a parent dir."""
     parts = rel.split("/")

@@ -253,3 +253,23 @@ def test_the_rbac_component_grants_only_status_and_events(tmp_path: Path) -> Non
     plain = subprocess.run([str(kubectl_path()), "kustomize", str(tmp_path / "manifests")],
                            check=True, capture_output=True, text=True).stdout
     assert "ClusterRole" not in plain  # off by default: no API access without the component
+
+
+def test_a_relative_kubeconfig_is_read_beside_the_config(
+    tmp_path: Path, api: RecordingServer, dev: Developer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kubeconfig(tmp_path, api.url)  # tmp_path/kubeconfig, named relative to the config below
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"git:\n  url: {dev.remote}\n  workdir: work\n"
+        "prometheus:\n  url: http://127.0.0.1:9\n  timeout: 1\n"
+        "kubernetes:\n  status: true\n  kubeconfig: kubeconfig\n",
+        encoding="utf-8",
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(cli, ["--config", "../config.yaml", "reconcile"])
+    assert result.exit_code == 0, result.output
+    (patch,) = api.requests_to(STATUS)
+    assert patch.json()["status"]["phase"] == "Initialized"

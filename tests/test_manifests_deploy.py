@@ -215,3 +215,44 @@ def test_readme_kube_state_metrics_config_exports_what_gitbot_queries() -> None:
     assert APPLIED_REVISION_QUERY.startswith(name + "{")
     assert metric["each"]["info"]["labelsFromPath"]["name"] == ["metadata", "name"]
     assert metric["labelsFromPath"]["revision"] == ["status", "lastAppliedRevision"]
+
+
+def _readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    return readme.split(f"\n### {title}", 1)[1].split("\n### ", 1)[0]
+
+
+def test_readme_secrets_are_the_ones_the_deployment_reads(objects: list[dict[str, Any]]) -> None:
+    """README "4. Secrets": each `kubectl create secret` is in the manifests' namespace, and the
+    Deployment reads that Secret under the keys the README gives it."""
+    section = _readme_section("4. Secrets").replace("\\\n", " ")
+    created: dict[str, set[str]] = {}
+    for match in re.finditer(r"kubectl -n (\S+) create secret generic (\S+)((?:\s+--from-\S+)+)",
+                             section):
+        assert match[1] == _one(objects, "Namespace")["metadata"]["name"]
+        created[match[2]] = set(re.findall(r"--from-(?:literal|file)=([^=\s]+)=", match[3]))
+    pod = _one(objects, "Deployment")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    read: dict[str, set[str]] = {}
+    for env in container["env"]:
+        ref = env["valueFrom"]["secretKeyRef"]
+        read.setdefault(ref["name"], set()).add(ref["key"])
+    whole = {e["secretRef"]["name"] for e in container["envFrom"]}
+    whole |= {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert set(created) == set(read) | whole, (created, read, whole)
+    for name, keys in read.items():
+        assert created[name] == keys, name
+    assert created["gitbot-git-ssh"] == {"identity", "known_hosts"}
+    ssh_mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "ssh")
+    config = (MANIFESTS / "config.yaml").read_text(encoding="utf-8")
+    for key in created["gitbot-git-ssh"]:  # the commented ssh block of manifests/config.yaml
+        assert f"{ssh_mount}/{key}" in config, key
+
+
+def test_readme_builds_the_image_the_deployment_runs(pod: dict[str, Any]) -> None:
+    section = _readme_section("5. The image and the Deployment")
+    built = re.search(r"^docker build -t (\S+) \.", section, re.MULTILINE)
+    pushed = re.search(r"^docker push (\S+)", section, re.MULTILINE)
+    assert built and pushed
+    assert built[1] == pushed[1] == pod["containers"][0]["image"]
+    assert "kubectl kustomize manifests/" in section

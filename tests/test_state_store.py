@@ -68,6 +68,11 @@ def _without(key: str) -> str:
     return json.dumps(data)
 
 
+def _tick(**changes: object) -> dict[str, object]:
+    """A stored analysis tick (as PR texts read it back) with `changes`."""
+    return {"time": "2026-11-22T10:00:00Z", "weight": 20, "metrics": [], "hooks": [], **changes}
+
+
 def _with(**changes: object) -> str:
     return json.dumps({**STATE.to_json(), **changes})
 
@@ -110,6 +115,22 @@ def _with(**changes: object) -> str:
                      id="event-bad-field"),
         pytest.param(_with(events=["x"]), "events[0]: expected an object, got str",
                      id="event-not-an-object"),
+        pytest.param(_with(ticks=[_tick(metrics=[{"name": "m", "value": "fast", "passed": True,
+                                                  "message": ""}])]),
+                     "ticks[0].metrics[0].value: expected a number or null, got 'fast'",
+                     id="tick-metric-value-text"),
+        pytest.param(_with(ticks=[_tick(weight=250)]), "ticks[0].weight: must be 0-100, got 250",
+                     id="tick-weight-over-100"),
+        pytest.param(_with(ticks=[_tick(hooks=[{"name": "h", "type": "pre-rollout",
+                                                "passed": "yes"}])]),
+                     "ticks[0].hooks[0].passed: expected true or false, got 'yes'",
+                     id="tick-hook-passed-text"),
+        pytest.param(_with(ticks=[_tick(hooks=[{"name": "h", "type": "nope"}])]),
+                     "ticks: 'nope' is not a valid WebhookType", id="tick-hook-type-unknown"),
+        pytest.param(_with(ticks=[_tick(metrics={"m": 1})]),
+                     "ticks[0].metrics: expected a list, got {'m': 1}", id="tick-metrics-object"),
+        pytest.param(_with(ticks=[_tick(extra=1)]), "ticks[0]: unknown field 'extra'",
+                     id="tick-unknown-field"),
     ],
 )
 def test_unreadable_state_is_a_problem_never_an_exception(

@@ -42,7 +42,7 @@ from gitbot.adapters.manifest_types import (
 from gitbot.adapters.manifests import PROMOTED_SPEC_FIELDS, ManifestEditor, primary_template, record
 from gitbot.adapters.render import RenderedObject
 from gitbot.adapters.render.sourceignore import SourceIgnore
-from gitbot.adapters.safefs import check_writable, new_file, read_text
+from gitbot.adapters.safefs import new_file, read_text, write_text
 from gitbot.adapters.yamlio import YamlFile, dump_text
 from gitbot.core.configrefs import primary_pod_template
 from gitbot.core.routes import read_traffic
@@ -334,8 +334,7 @@ def unignore_own_directory(root: Path, folder: str, written: list[str]) -> list[
     text = read_text(root, SOURCEIGNORE) if (root / SOURCEIGNORE).is_file() else ""
     addition = ("" if not text or text.endswith("\n") else "\n") + (
         f"# gitbot's generated objects (see clusters/*/gitbot-*.yaml)\n{line}\n")
-    check_writable(root, SOURCEIGNORE)
-    (root / SOURCEIGNORE).write_text(text + addition, encoding="utf-8")
+    write_text(root, SOURCEIGNORE, text + addition)  # a regular file, never through a symlink
     written.append(SOURCEIGNORE)
     return [FieldChange(SOURCEIGNORE, "ignore rules", "", "", "lines[+]", None, line)]
 

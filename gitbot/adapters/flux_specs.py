@@ -39,6 +39,7 @@ from gitbot.errors import InvalidInputError
 
 _WHERE = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+): Kustomization (?P<key>\S+): (?P<msg>.*)$",
                     re.DOTALL)
+_AT_LINE = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+): (?P<msg>.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def load_flux_specs(root: Path, cluster: str | None,
         return SpecSet(problems=(render_problem(str(err)),))
     if view is None:
         return None
-    problems: list[Problem] = []
+    problems: list[Problem] = [render_problem(message) for message in view.problems]
     parsed: list[Entry] = []
     owners: dict[int, str] = {}
     sources = _Sources(root)
@@ -151,6 +152,13 @@ def render_problem(message: str) -> Problem:
     if match:
         return Problem(match["file"], int(match["line"]), "Kustomization", match["key"], "",
                        match["msg"])
+    located = _AT_LINE.match(message)
+    if located:  # FILE:LINE: kustomization: field: message (a team kustomization file)
+        kind, _, rest = located["msg"].partition(": ")
+        if kind == "kustomization" and rest:
+            field, _, text = rest.partition(": ")
+            return Problem(located["file"], int(located["line"]), kind, "", field, text)
+        return Problem(located["file"], int(located["line"]), "", "", "", located["msg"])
     file, _, rest = message.partition(": ")
     field, _, text = rest.partition(": ")
     if file == "config.yaml" and text:

@@ -46,7 +46,8 @@ def verify(root: Path, flux: FluxSpecs, checks: list[Check]) -> None:
         if not found:
             raise OverriddenError(
                 f"{subject}: not rendered by any Flux Kustomization of {view.cluster} after "
-                "gitbot's edit (is its directory excluded by .sourceignore?); nothing committed")
+                "gitbot's edit (is its directory excluded by .sourceignore?"
+                + "".join(f"; {p}" for p in view.problems) + "); nothing committed")
         obj = found[0]
         got = check.read(obj.obj)
         if got == check.want:

@@ -6,9 +6,11 @@ reconciler announces the canaries of a pass (`Observer.begin_pass` -> `begin_pas
 canary that needs a builtin metric runs the batched query (`gitbot.core.batch_queries`) for
 every canary of the pass with the same metric, interval and server, and the others read their
 series from that answer. A workload without a series is no data, a NaN is no data, exactly as
-its own query; an error answer is every canary's error. MetricTemplates, inline queries and
-names that cannot be batched keep their own query (`PrometheusMetrics.query_metrics`). The
-readiness of the canaries' Deployments and primaries is one query per pass too.
+its own query; an error answer is every canary's error. MetricTemplates are batched when their
+rendered queries differ only in the canaries' namespace/target matchers (`prom_template_batch`,
+rules in `gitbot.core.template_batch`); inline queries, other templates and names that cannot
+be batched keep their own query (`PrometheusMetrics.query_metrics`). The readiness of the
+canaries' Deployments and primaries is one query per pass too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from gitbot.adapters.prom_template_batch import TemplateBatches
 from gitbot.adapters.prometheus import (
     DEFAULT_TIMEOUT,
     PrometheusMetrics,
@@ -49,12 +52,21 @@ class BatchedMetrics(PrometheusMetrics):
         self._answers: dict[BatchKey, Answer] = {}
         self._deployments: set[tuple[str, str]] = set()
         self._ready: dict[tuple[str, str], list[Sample]] | str | None = None
-        self.batched_queries = 0  # for tests and the benchmark
+        self._templates = TemplateBatches(())
+        self._batched = 0
+
+    @property
+    def batched_queries(self) -> int:
+        """Batched queries run so far: builtin, readiness, templates (tests, the benchmark)."""
+        return self._batched + self._templates.queries
 
     def begin_pass(self, canaries: Iterable[Canary]) -> None:
         """The canaries that tick in this pass; earlier answers are forgotten."""
         self._members, self._answers = {}, {}
         self._deployments, self._ready = set(), None
+        self._batched = self.batched_queries
+        canaries = list(canaries)
+        self._templates = TemplateBatches(canaries)
         for canary in canaries:
             if plain(canary.namespace, canary.target.name, canary.primary_name):
                 self._deployments.add((canary.namespace, canary.target.name))
@@ -76,6 +88,11 @@ class BatchedMetrics(PrometheusMetrics):
     ) -> list[tuple[Metric, QueryOutcome]]:
         outcomes: list[tuple[Metric, QueryOutcome]] = []
         for metric in canary.analysis.metrics:
+            from_template = self._templates.outcome(self, canary, metric, templates,
+                                                    resolve_secret)
+            if from_template is not None:
+                outcomes.append((metric, from_template))
+                continue
             key = batch_key(canary, metric)
             if key is None or _workload(canary) not in self._members.get(key, ()):
                 outcomes += super().query_metrics(_only(canary, metric), templates,
@@ -94,7 +111,7 @@ class BatchedMetrics(PrometheusMetrics):
         if (namespace, name) not in self._deployments:
             return super().deployment_readiness(namespace, name, threshold_pct, kind)
         if self._ready is None:
-            self.batched_queries += 1
+            self._batched += 1
             self._ready = _by_deployment(self.query_series(
                 readiness_promql(self._deployments, self.cluster_labels)))
         found = self._ready if isinstance(self._ready, str) else \
@@ -113,7 +130,7 @@ class BatchedMetrics(PrometheusMetrics):
         return self._answers[key]
 
     def _run(self, client: PrometheusMetrics, key: BatchKey) -> Answer:
-        self.batched_queries += 1
+        self._batched += 1
         promql = batched_promql(key, self._members[key])
         if client is self:  # this cluster's series (flux.clusterLabels), as PrometheusMetrics
             promql = with_cluster_labels(promql, self.cluster_labels)

@@ -177,19 +177,20 @@ class PrometheusMetrics:
             return QueryOutcome(None, str(exc))
         template = templates.get(query.template_key) if query.template_key else None
         try:
-            client = self._client_for(query, template, resolve_secret)
+            client = self.client_for(query, template, resolve_secret)
         except Exception as exc:  # the resolver is the caller's code: report, never crash
             return QueryOutcome(None, f"Metric template {query.template_key} secret: {exc}")
         if query.builtin and client is self:  # this cluster's series (flux.clusterLabels)
             return client.query_value(with_cluster_labels(query.promql, self.cluster_labels))
         return client.query_value(query.promql)
 
-    def _client_for(
+    def client_for(
         self,
         query: MetricQuery,
         template: MetricTemplate | None,
         resolve_secret: SecretResolver,
     ) -> PrometheusMetrics:
+        """The client for a query's server, headers and secret (self, or a cached other)."""
         address = query.address.rstrip("/")
         headers = dict(template.headers) if template else {}
         secret: Mapping[str, str] = {}

@@ -4,7 +4,8 @@ Used by `gitbot.adapters.specs` (load_repository), `manifest_index` and `yamlio`
 editor) and `bootstrap`/`configs` (generated files). Whoever can push to the repository decides
 its symlinks, FIFOs and sizes, so:
 
-- `repo_files` walks the tree without entering symlinked directories (nor `.git`);
+- `repo_files` walks the tree without entering symlinked directories (nor `.git`), and without
+  recursion (`walk`: a tree nested thousands of directories deep is still walked);
 - `read_text` reads a file only when its resolved path is inside the resolved root (a symlink
   inside -> inside is followed; inside -> outside and dangling ones are refused) and it is a
   regular file (stat before open: a FIFO or device is never opened), of at most `MAX_BYTES`
@@ -44,6 +45,41 @@ class FileRefusedError(InvalidInputError):
         self.reason = reason
 
 
+def walk(root: Path | str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """`os.walk(root)` (top-down, symlinked directories listed but not entered) without
+    recursion: Python 3.11's os.walk recurses, so a repository nesting directories 1,000 deep
+    would raise RecursionError. The caller may prune `dirnames` in place, as with os.walk."""
+    stack = [os.fspath(root)]
+    while stack:
+        top = stack.pop()
+        try:
+            with os.scandir(top) as scan:
+                entries = list(scan)
+        except OSError:
+            continue
+        dirs: list[str] = []
+        files: list[str] = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(entry.name)
+        yield top, dirs, files
+        stack += [os.path.join(top, d) for d in reversed(dirs)
+                  if not os.path.islink(os.path.join(top, d))]
+
+
+def make_dirs(root: Path, rel: str) -> Path:
+    """Create directory `rel` under `root` one component at a time (no recursion)."""
+    path = root
+    for name in PurePosixPath(rel).parts:
+        path = path / name
+        if not path.is_dir():
+            path.mkdir()
+    return path
+
+
 def repo_files(root: Path, suffixes: tuple[str, ...], skip_hidden: bool = False) -> list[str]:
     """Repository-relative POSIX paths of the files ending in `suffixes`, in walk order
     (a folder's files by name, then its subfolders by name).
@@ -53,7 +89,7 @@ def repo_files(root: Path, suffixes: tuple[str, ...], skip_hidden: bool = False)
     reading them reports why they are refused.
     """
     found: list[str] = []
-    for folder, dirs, names in os.walk(root):
+    for folder, dirs, names in walk(root):
         dirs[:] = sorted(d for d in dirs if d != ".git" and not (skip_hidden and d[0] == "."))
         base = Path(folder).relative_to(root)
         found += [(base / n).as_posix() for n in sorted(names)

@@ -46,3 +46,21 @@ def only_known(data: Mapping[str, Any], allowed: frozenset[str], where: str) -> 
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise StateFormatError(f"{where.rstrip('.')}: unknown field {unknown[0]!r}")
+
+
+def number_field(data: Mapping[str, Any], key: str, where: str) -> float | None:
+    """A finite number, or None (null or absent)."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value \
+            or value in (float("inf"), float("-inf")):
+        raise StateFormatError(f"{where}{key}: expected a number or null, got {value!r}")
+    return float(value)
+
+
+def list_field(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise StateFormatError(f"{where}{key}: expected a list, got {value!r}")
+    return value

@@ -16,6 +16,8 @@ from gitbot.core.jsonfields import (
     StateFormatError,
     fields_of,
     flag_field,
+    list_field,
+    number_field,
     only_known,
     text_field,
     whole_field,
@@ -257,10 +259,30 @@ def _tick_to_json(tick: TickRecord) -> dict[str, Any]:
     return data
 
 
-def _tick_from_json(data: Mapping[str, Any]) -> TickRecord:
-    hooks = tuple(HookResult(**{**h, "type": WebhookType(h["type"])}) for h in data["hooks"])
-    metrics = tuple(MetricResult(**m) for m in data["metrics"])
-    return TickRecord(str(data["time"]), int(data["weight"]), metrics, hooks)
+def _tick_from_json(data: Any, where: str) -> TickRecord:
+    """One stored tick, every field type-checked (PR texts format them)."""
+    fields = fields_of(data, where)
+    only_known(fields, frozenset({"time", "weight", "metrics", "hooks"}), f"{where}.")
+    metrics = []
+    for i, item in enumerate(list_field(fields, "metrics", f"{where}.")):
+        at = f"{where}.metrics[{i}]."
+        m = fields_of(item, at.rstrip("."))
+        only_known(m, frozenset({"name", "value", "passed", "message"}), at)
+        metrics.append(MetricResult(text_field(m, "name", at), number_field(m, "value", at),
+                                    flag_field(m, "passed", at), text_field(m, "message", at)))
+    hooks = []
+    for i, item in enumerate(list_field(fields, "hooks", f"{where}.")):
+        at = f"{where}.hooks[{i}]."
+        h = fields_of(item, at.rstrip("."))
+        only_known(h, frozenset({"name", "type", "passed", "status", "message"}), at)
+        status = whole_field(h, "status", at) if h.get("status") is not None else None
+        hooks.append(HookResult(text_field(h, "name", at), WebhookType(text_field(h, "type", at)),
+                                flag_field(h, "passed", at), status, text_field(h, "message", at)))
+    weight = whole_field(fields, "weight", f"{where}.")
+    if weight > 100:
+        raise StateFormatError(f"{where}.weight: must be 0-100, got {weight}")
+    return TickRecord(text_field(fields, "time", f"{where}."), weight, tuple(metrics),
+                      tuple(hooks))
 
 
 def _pull_request(data: Any) -> PullRequestRef | None:
@@ -281,8 +303,10 @@ def _ticks(data: Any) -> tuple[TickRecord, ...]:
     if not isinstance(data, list):
         raise StateFormatError(f"ticks: expected a list, got {data!r}")
     try:
-        return tuple(_tick_from_json(t) for t in data)
-    except (TypeError, ValueError, KeyError) as err:
+        return tuple(_tick_from_json(t, f"ticks[{i}]") for i, t in enumerate(data))
+    except StateFormatError:
+        raise
+    except ValueError as err:  # a hook type that is no WebhookType
         raise StateFormatError(f"ticks: {err}") from None
 
 
@@ -352,6 +376,7 @@ class Observation:
     scale_up_replicas: int = 1  # Flagger's ScaleFromZero choice, computed by the reconciler
     metrics: tuple[MetricResult, ...] = ()
     hooks: Mapping[WebhookType, tuple[HookResult, ...]] = field(default_factory=dict)
+    hooks_waiting: bool = False  # a gate's call is still running: no decision on this tick
 
     def hook_results(self, kind: WebhookType) -> tuple[HookResult, ...]:
         return tuple(self.hooks.get(kind, ()))

@@ -19,6 +19,7 @@ from gitbot.adapters.render.model import FluxKustomization, SourceRef, is_flux_k
 from gitbot.adapters.render.sourceignore import SourceIgnore
 from gitbot.adapters.render.yamldocs import load_mappings
 from gitbot.adapters.safefs import FileRefusedError, read_text
+from gitbot.core.parse_names import LABEL, SUBDOMAIN, name_problem
 from gitbot.errors import InvalidInputError
 
 BOOTSTRAP_NAME = "flux-system"
@@ -58,6 +59,11 @@ def parse_kustomization(doc: Mapping[str, Any], file: str | None,
     where = f"{file}:{line}: Kustomization {namespace}/{name}"
     if not isinstance(name, str) or not name:
         raise DiscoveryError(f"{file}:{line}: Kustomization: metadata.name: required")
+    for value, rule, key in ((name, SUBDOMAIN, "metadata.name"),
+                             (str(namespace), LABEL, "metadata.namespace")):
+        problem = name_problem(value, rule)  # it names gitbot's own files and directory
+        if problem:
+            raise DiscoveryError(f"{file}:{line}: Kustomization: {key}: {problem}")
     spec = doc.get("spec")
     if not isinstance(spec, Mapping):
         raise DiscoveryError(f"{where}: spec: required")
@@ -78,14 +84,13 @@ def scan(root: Path, ignore: SourceIgnore) -> Scan:
     for rel in ignore.files(root):
         if not rel.endswith((".yaml", ".yml")):
             continue
-        path = root / rel
         try:  # regular files inside the root only (no FIFO, /dev/zero, 50 MB file)
             text = read_text(root, rel)
         except FileRefusedError:
             continue
         if not any(marker in text for marker in FLUX_MARKERS):
             continue
-        for line, doc in load_mappings(path, _may_be_flux_object):
+        for line, doc in load_mappings(text, _may_be_flux_object):
             if is_flux_kustomization(doc):
                 kustomizations.append(parse_kustomization(doc, rel, line))
             elif (doc.get("kind") == "GitRepository"

@@ -1,9 +1,11 @@
 """The repository as Flux sees it: render every Flux Kustomization of the served cluster.
 
 `render_repository(root, cluster)` copies what source-controller would package (ignore rules),
+refuses kustomization entries naming files outside that copy and YAML bombs (`confine`),
 starts from the cluster's bootstrap Kustomization, renders it with kustomize, and follows every
 Flux Kustomization found in the rendered output that uses the same source (recursively, as
 kustomize-controller applies them); Kustomizations of other sources are listed as external.
+One that fails to build is a problem of the view (`FluxView.problems`), not of the others.
 Returns None for a plain repository (no Flux Kustomization): callers keep reading loose files.
 Called by the reconciler / specs loader (integration pending) and by tests.
 """
@@ -14,9 +16,10 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from gitbot.adapters.render import discovery, kustomize, substitute
+from gitbot.adapters.render import confine, discovery, kustomize, substitute
 from gitbot.adapters.render.model import (
     FluxKustomization,
     FluxView,
@@ -26,6 +29,7 @@ from gitbot.adapters.render.model import (
 )
 from gitbot.adapters.render.origins import OriginFinder
 from gitbot.adapters.render.sourceignore import SourceIgnore
+from gitbot.errors import InvalidInputError
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -47,33 +51,56 @@ def render_repository(root: Path, cluster: str | None = None,
     with tempfile.TemporaryDirectory(prefix="gitbot-render-") as tmp:
         artifact = Path(tmp)
         ignore.copy_artifact(root, artifact)
-        return _walk(artifact, chosen, start, timeout)
+        refused = confine.check_artifact(artifact)  # nothing read outside the copy, no bomb
+        try:
+            view = _walk(artifact, chosen, start, timeout)
+        except InvalidInputError as err:
+            if refused:  # the bootstrap Kustomization read a refused file: say why
+                raise kustomize.RenderError("; ".join(refused)) from err
+            raise
+        return replace(view, problems=(*refused, *view.problems))
 
 
 def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float) -> FluxView:
+    """Render `start` and every same-source Kustomization it leads to.
+
+    A Kustomization other than `start` that fails to build (or to parse) costs only its own
+    objects, as kustomize-controller fails only that Kustomization: its error is kept in
+    `FluxView.problems` and the others are rendered. `start` failing raises.
+    """
     finder = OriginFinder(artifact)
     queue: deque[FluxKustomization] = deque([start])
     seen = {start.key}
     rendered: list[RenderedKustomization] = []
     external: list[FluxKustomization] = []
+    problems: list[str] = []
     while queue:
         current = queue.popleft()
-        result = render_one(artifact, current, finder, timeout, rendered)
+        try:
+            result = render_one(artifact, current, finder, timeout, rendered)
+        except InvalidInputError as err:  # RenderError, DiscoveryError
+            if current is start:
+                raise
+            problems.append(str(err))
+            continue
         rendered.append(result)
-        for child in _children(result):
+        for child in _children(result, problems):
             if child.key in seen:
                 continue
             seen.add(child.key)
             (queue if child.source == start.source else external).append(child)
-    return FluxView(cluster, tuple(rendered), tuple(external))
+    return FluxView(cluster, tuple(rendered), tuple(external), tuple(problems))
 
 
-def _children(result: RenderedKustomization) -> list[FluxKustomization]:
+def _children(result: RenderedKustomization, problems: list[str]) -> list[FluxKustomization]:
     children = []
     for item in result.objects:
         if is_flux_kustomization(item.obj):
-            children.append(discovery.parse_kustomization(item.obj, item.origin.file,
-                                                          item.origin.line))
+            try:
+                children.append(discovery.parse_kustomization(item.obj, item.origin.file,
+                                                              item.origin.line))
+            except InvalidInputError as err:  # DiscoveryError: only that one is lost
+                problems.append(str(err))
     return children
 
 
@@ -86,6 +113,9 @@ def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginF
     cluster's Flux) or by itself.
     """
     began = time.monotonic()
+    confine.check_document({"components": kustomization.spec.get("components")},
+                           kustomization.file or "", kustomization.path,
+                           f"{kustomization.where()}: spec")
     with kustomize.prepared(artifact, kustomization) as (directory, keep):
         docs = kustomize.build(directory, artifact, kustomization, timeout)
     seconds = time.monotonic() - began

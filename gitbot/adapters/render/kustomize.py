@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
+import re
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,7 +25,9 @@ from typing import Any
 from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.render.model import FluxKustomization
-from gitbot.adapters.render.yamldocs import load_all
+from gitbot.adapters.render.yamldocs import load_all, split_documents
+from gitbot.adapters.safefs import walk
+from gitbot.adapters.yamlbudget import yaml_error_line, yaml_error_text
 from gitbot.errors import InvalidInputError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -60,7 +64,7 @@ def kustomization_file(directory: Path) -> Path | None:
 def generated_resources(directory: Path) -> list[str]:
     """What Flux lists in the kustomization it generates for a plain directory."""
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(directory):
+    for dirpath, dirnames, filenames in walk(directory):
         current = Path(dirpath)
         for name in sorted(dirnames):
             if kustomization_file(current / name) is not None:
@@ -144,7 +148,11 @@ def _team_kustomization(path: Path, artifact: Path,
                         kustomization: FluxKustomization) -> Mapping[str, Any]:
     try:
         loaded = load_all(path.read_text(encoding="utf-8"))
-    except (YAMLError, UnicodeDecodeError) as err:
+    except YAMLError as err:
+        rel = path.relative_to(artifact).as_posix()
+        raise RenderError(f"{rel}:{yaml_error_line(err)}: not a valid kustomization file "
+                          f"({kustomization.where()}): {yaml_error_text(err)}") from err
+    except (OSError, UnicodeDecodeError) as err:
         rel = path.relative_to(artifact).as_posix()
         raise RenderError(f"{rel}: not a valid kustomization file ({kustomization.where()}): "
                           f"{err}") from err
@@ -162,11 +170,30 @@ def build(directory: Path, artifact: Path, kustomization: FluxKustomization,
         raise RenderError(f"{kustomization.where()}: kustomize build {kustomization.path} "
                           f"took longer than {timeout:g}s") from err
     if done.returncode != 0:
-        message = done.stderr.strip().replace(f"{artifact}/", "").replace(str(artifact), ".")
+        lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("# Warning:")]
+        message = "\n".join(lines).strip().replace(f"{artifact}/", "").replace(str(artifact), ".")
         message = message.removeprefix("error: ")
         raise RenderError(f"{kustomization.where()}: kustomize build {kustomization.path}: "
                           f"{message}")
-    return load_all(done.stdout)
+    try:
+        return load_all(done.stdout)
+    except YAMLError as err:
+        source = _origin_at(done.stdout, yaml_error_line(err), kustomization.path)
+        raise RenderError(f"{kustomization.where()}: kustomize build {kustomization.path}: "
+                          f"{source}{yaml_error_text(err)}") from err
+
+
+_ORIGIN_PATH = re.compile(r"config\.kubernetes\.io/origin: \|\n\s+path: (\S+)")
+
+
+def _origin_at(output: str, line: int, directory: str) -> str:
+    """`in FILE: ` for the rendered document holding `line` (from its origin annotation)."""
+    chunks = split_documents(output)
+    starts = [start for start, _ in chunks if start <= line]
+    if not starts:
+        return ""
+    found = _ORIGIN_PATH.search(chunks[len(starts) - 1][1])
+    return f"in {posixpath.normpath(posixpath.join(directory, found[1]))}: " if found else ""
 
 
 def _quiet_env() -> dict[str, str]:

@@ -136,6 +136,7 @@ class FluxView:
     cluster: str  # repository-relative cluster directory
     kustomizations: tuple[RenderedKustomization, ...]
     external: tuple[FluxKustomization, ...] = field(default=())  # other sources: not rendered
+    problems: tuple[str, ...] = field(default=())  # Kustomizations that failed to build
 
     def by_name(self, key: str) -> RenderedKustomization:
         for rendered in self.kustomizations:

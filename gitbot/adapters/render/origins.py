@@ -14,24 +14,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from gitbot.adapters.render.kustomize import ORIGIN_ANNOTATION, TRANSFORM_ANNOTATION
 from gitbot.adapters.render.model import Origin, Transformer
-from gitbot.adapters.render.yamldocs import load_mappings
+from gitbot.adapters.render.yamldocs import load_mappings, load_one
+from gitbot.adapters.safefs import FileRefusedError, read_text
 
 ORIGIN = ORIGIN_ANNOTATION
 TRANSFORMATIONS = TRANSFORM_ANNOTATION
 
 
 def _parse(text: object) -> Any:
-    if not isinstance(text, str):
-        return None
-    try:
-        return YAML(typ="safe", pure=True).load(text)
-    except YAMLError:
-        return None
+    return load_one(text) if isinstance(text, str) else None
 
 
 def _repo_path(build_dir: str, relative: object) -> str | None:
@@ -50,7 +43,10 @@ class OriginFinder:
 
     def line_of(self, file: str, kind: str, name: str) -> int | None:
         if file not in self._files:
-            self._files[file] = load_mappings(self._artifact / file)
+            try:
+                self._files[file] = load_mappings(read_text(self._artifact, file))
+            except FileRefusedError:
+                self._files[file] = []
         docs = [(line, doc) for line, doc in self._files[file] if doc.get("kind") == kind]
         named = [line for line, doc in docs if (doc.get("metadata") or {}).get("name") == name]
         if named:

@@ -9,7 +9,7 @@ matching pattern decides. Called by `discovery` (to scan) and `flux` (to build t
 
 from __future__ import annotations
 
-import os
+import posixpath
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pathspec
+
+from gitbot.adapters.safefs import FileRefusedError, make_dirs, read_text, walk
 
 IGNORE_FILE = ".sourceignore"
 EXCLUDE_VCS = ".git/,.gitignore,.gitmodules,.gitattributes"
@@ -66,7 +68,7 @@ class SourceIgnore:
 
     def files(self, root: Path) -> Iterator[str]:
         """Repository-relative paths of the files that reach the artifact, sorted per directory."""
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, dirnames, filenames in walk(root):
             dirnames[:] = sorted(d for d in dirnames if d != ".git")
             base = Path(dirpath).relative_to(root).as_posix()
             for name in sorted(filenames):
@@ -81,17 +83,27 @@ class SourceIgnore:
             source = root / rel
             if source.is_symlink() or not source.is_file():
                 continue
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target = make_dirs(dest, posixpath.dirname(rel)) / posixpath.basename(rel)
             shutil.copyfile(source, target)
 
 
-def _tree_rules(directory: Path, domain: tuple[str, ...]) -> list[_Rule]:
+def _tree_rules(root: Path, domain: tuple[str, ...]) -> list[_Rule]:
+    """The rules of every `.sourceignore` below `root`, parents before children.
+
+    Walked without recursion (a repository may nest directories thousands deep) and read
+    through `safefs`: a `.sourceignore` that is a symlink out of the repository, a FIFO or
+    over the size limit is skipped, as source-controller never follows it out either.
+    """
     rules: list[_Rule] = []
-    ignore_file = directory / IGNORE_FILE
-    if ignore_file.is_file():
-        rules += _rules(ignore_file.read_text(encoding="utf-8").splitlines(), domain)
-    for child in sorted(directory.iterdir()):
-        if child.is_dir() and not child.is_symlink() and child.name != ".git":
-            rules += _tree_rules(child, (*domain, child.name))
+    for dirpath, dirnames, filenames in walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        base = Path(dirpath).relative_to(root)
+        if IGNORE_FILE not in filenames:
+            continue
+        rel = (base / IGNORE_FILE).as_posix()
+        try:
+            text = read_text(root, rel)
+        except FileRefusedError:
+            continue
+        rules += _rules(text.splitlines(), (*domain, *base.parts))
     return rules

@@ -18,11 +18,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from gitbot.adapters.render.kustomize import RenderError
 from gitbot.adapters.render.model import FluxKustomization, RenderedObject
+from gitbot.adapters.render.yamldocs import load_one
 
 DISABLE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
 _NAME = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
@@ -117,10 +115,7 @@ def _writes_plain(text: str) -> bool:
 
 
 def _plain(text: str) -> Any:
-    try:
-        loaded = YAML(typ="safe", pure=True).load(text)
-    except YAMLError:
-        return text
+    loaded = load_one(text)
     return loaded if isinstance(loaded, str | int | float | bool) else text
 
 

@@ -10,16 +10,18 @@ Called by the reconciler's verify step (integration pending).
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.render.model import RenderedKustomization, RenderedObject
+from gitbot.adapters.safefs import FileRefusedError, read_text
+from gitbot.adapters.yamlbudget import rt_yaml
 
 PATCH_FIELDS = ("patches", "patchesJson6902", "patchesStrategicMerge")
 
@@ -68,8 +70,8 @@ def _matches(pattern: object, value: str) -> bool:
         return str(pattern) == value
 
 
-def _selects(entry: Any, obj: RenderedObject, directory: Path) -> bool:
-    target = entry.get("target")
+def _selects(entry: Any, obj: RenderedObject, root: Path, directory: str) -> bool:
+    target = entry.get("target") if isinstance(entry, Mapping) else None
     if isinstance(target, Mapping):
         group, _, version = obj.api_version.rpartition("/")
         return all((_matches(target.get("kind"), obj.kind), _matches(target.get("name"), obj.name),
@@ -78,8 +80,8 @@ def _selects(entry: Any, obj: RenderedObject, directory: Path) -> bool:
                     _matches(target.get("version"), version)))
     patch = entry.get("patch") if isinstance(entry, Mapping) else entry
     path = entry.get("path") if isinstance(entry, Mapping) else entry
-    if patch is None and isinstance(path, str) and (directory / path).is_file():
-        patch = (directory / path).read_text(encoding="utf-8")
+    if patch is None and isinstance(path, str):
+        patch = _read(root, directory, path)
     inline = _load(str(patch)) if isinstance(patch, str) else patch
     if isinstance(inline, Mapping):
         meta = inline.get("metadata") or {}
@@ -89,8 +91,18 @@ def _selects(entry: Any, obj: RenderedObject, directory: Path) -> bool:
 
 def _load(text: str) -> Any:
     try:
-        return YAML(typ="rt").load(text)
+        return rt_yaml().load(text)
     except YAMLError:
+        return None
+
+
+def _read(root: Path, directory: str, path: str) -> str | None:
+    """The text of `path` (relative to repository directory `directory`), read through safefs:
+    nothing outside the repository, no symlink out, no FIFO, within the size limit."""
+    rel = posixpath.normpath(posixpath.join(directory, path))
+    try:
+        return read_text(root, rel)
+    except FileRefusedError:
         return None
 
 
@@ -101,8 +113,8 @@ def _line(sequence: Any, index: int) -> int | None:
         return None
 
 
-def _entries(doc: Mapping[str, Any], obj: RenderedObject,
-             directory: Path) -> Iterator[tuple[str, int, Any]]:
+def _entries(doc: Mapping[str, Any], obj: RenderedObject, root: Path,
+             directory: str) -> Iterator[tuple[str, int, Any]]:
     images = _images(obj.obj)
     for index, entry in enumerate(doc.get("images") or []):
         if isinstance(entry, Mapping) and (entry.get("name") in images
@@ -110,7 +122,7 @@ def _entries(doc: Mapping[str, Any], obj: RenderedObject,
             yield f"images[{index}]", index, doc["images"]
     for field in PATCH_FIELDS:
         for index, entry in enumerate(doc.get(field) or []):
-            if _selects(entry, obj, directory):
+            if _selects(entry, obj, root, directory):
                 yield f"{field}[{index}]", index, doc[field]
 
 
@@ -120,12 +132,13 @@ def selecting_entries(root: Path, rendered: RenderedKustomization,
     found: list[SelectingEntry] = []
     files = sorted({t.file for t in obj.origin.transformers if t.file})
     for file in files:
-        doc = _load((root / file).read_text(encoding="utf-8")) if (root / file).is_file() else None
+        text = _read(root, ".", file)
+        doc = _load(text) if text is not None else None
         if isinstance(doc, Mapping):
             found += [SelectingEntry(field, file, _line(seq, index))
-                      for field, index, seq in _entries(doc, obj, (root / file).parent)]
+                      for field, index, seq in _entries(doc, obj, root, posixpath.dirname(file))]
     flux = rendered.kustomization
     if flux.file:
         found += [SelectingEntry(f"spec.{field}", flux.file, flux.line)
-                  for field, _index, _seq in _entries(flux.spec, obj, root / flux.path)]
+                  for field, _index, _seq in _entries(flux.spec, obj, root, flux.path)]
     return found

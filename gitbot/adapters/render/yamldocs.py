@@ -1,18 +1,21 @@
 """Split a YAML file into its documents with the line each starts on, and load them safely.
 
-Used by `discovery` (to find Flux objects and say FILE:LINE) and `origins` (to map a rendered
-object back to its line). Files that are not YAML (Helm templates) yield nothing.
+Used by `discovery` (to find Flux objects and say FILE:LINE), `origins` (to map a rendered
+object back to its line) and `kustomize` (team kustomization files, kustomize's output). Every
+load is within gitbot's YAML budgets (`gitbot.adapters.yamlbudget`: nesting depth, alias
+expansion), so a 5,000-deep document or a billion-laughs bomb is a YAML error, never a
+RecursionError or gigabytes of memory. Files that are not YAML (Helm templates) yield nothing.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
+
+from gitbot.adapters.yamlbudget import safe_yaml
 
 _SEPARATOR = re.compile(r"^---(\s|$)")
 
@@ -38,17 +41,14 @@ def split_documents(text: str) -> list[tuple[int, str]]:
                    for ln in lines)]
 
 
-def load_mappings(path: Path, wanted: Callable[[str], bool] | None = None
+def load_mappings(text: str, wanted: Callable[[str], bool] | None = None
                   ) -> list[tuple[int, Mapping[str, Any]]]:
-    """The mapping documents of a file with their lines; [] when it is not readable YAML.
+    """The mapping documents of a file's text with their lines; [] when it is not readable
+    YAML (or over the budgets).
 
     `wanted` picks, from its text, which documents are worth parsing (a speed-up for scans).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return []
-    loader = YAML(typ="safe", pure=True)
+    loader = safe_yaml()
     found: list[tuple[int, Mapping[str, Any]]] = []
     for line, chunk in split_documents(text):
         if wanted is not None and not wanted(chunk):
@@ -63,6 +63,15 @@ def load_mappings(path: Path, wanted: Callable[[str], bool] | None = None
 
 
 def load_all(text: str) -> list[Mapping[str, Any]]:
-    """Every mapping document of a YAML stream (kustomize's output)."""
-    docs = YAML(typ="safe", pure=True).load_all(text)
+    """Every mapping document of a YAML stream (kustomize's output, a kustomization file);
+    raises ruamel's YAMLError (a `YamlBudgetError` over the budgets)."""
+    docs = safe_yaml().load_all(text)
     return [doc for doc in docs if isinstance(doc, Mapping)]
+
+
+def load_one(text: str) -> Any:
+    """One document within the budgets; None when it is not readable YAML."""
+    try:
+        return safe_yaml().load(text)
+    except YAMLError:
+        return None
