@@ -114,6 +114,8 @@ class Daemon:
         self.metrics = DaemonMetrics()
         self.flagger = FlaggerRecorder(self.metrics.registry)
         app.reconciler.observer.metric_listeners.append(self.flagger.on_metrics)
+        # a slow webhook holds the pass this long at most; its canary gets it at its next tick
+        app.reconciler.observer.hooks.settle_s = app.settings.webhooks.pass_wait
         if app.lease is not None:
             register_leader_gauge(self.metrics.registry, app.lease)
         self.scheduler = BackgroundScheduler(

@@ -17,6 +17,8 @@ A pass (`run_pass`) syncs once and reads through one picture of the repository (
 the branch log in memory (`HistoryIndex`) and the state branch read once (`BranchSnapshot`). In
 push mode the pass' records and commits are held back and published together in one atomic
 push at its end, the announcements after it (`gitbot.pass_batch`); a failing canary is cut out.
+Webhook gates run concurrently (`gitbot.adapters.hook_runner`): a canary whose gate is still
+running waits without a decision and is ticked again after the others as its calls finish.
 
 A change carries `Gitbot-Step: <n>`; after a restart, a pending step found in the branch's log
 has landed and is not repeated, one not found is applied again (edits are idempotent).
@@ -101,6 +103,7 @@ class TickReport:
     error: str = ""
     refused: bool = False  # the remote refused a push (protected branch, hook, permissions)
     seconds: float = 0.0  # how long the tick took
+    waiting: bool = False  # on its webhooks: no decision (settled after the pass, or next tick)
 
 
 #: `reconcile --once` exit statuses (CONTRACT.md); 1 (gitbot could not run) is the CLI's
@@ -183,6 +186,7 @@ class Reconciler:
         try:
             for canary in ticking:
                 report.ticks.append(self.tick_safely(canary, specs))
+            self._settle_hooks(ticking, specs, report)
             if batch is not None and self.staging is not None:
                 publish(self, self.staging, batch)  # one push for the whole pass
         finally:
@@ -191,6 +195,14 @@ class Reconciler:
             self.observer.end_pass()
         self._clean = not any(tick.error for tick in report.ticks)
         return report
+
+    def _settle_hooks(self, ticking: list[Canary], specs: SpecSet, report: PassReport) -> None:
+        """Tick again the canaries that waited on their webhooks, as their calls finish (the
+        calls of all of them ran concurrently; the daemon waits only a short bound)."""
+        index = {t.canary: i for i, t in enumerate(report.ticks) if t.waiting}
+        canaries = {c.key: c for c in ticking}
+        for key in self.observer.hooks.settle(list(index)):
+            report.ticks[index[key]] = self.tick_safely(canaries[key], specs)
 
     def _begin_batch(self) -> PassBatch | None:
         """Push mode with a staging store: the pass' steps and states wait for one push."""
@@ -297,6 +309,8 @@ class Reconciler:
         if drifted is not None:
             return self._record_and_act(canary, state, drifted)
         observation = self.observer.observe(canary, state, specs, history, now)
+        if observation.hooks_waiting:
+            return TickReport(canary.key, phase=state.phase.value, waiting=True)
         decision = self.landing.note(canary, state, decide(canary, state, observation, now),
                                      observation, now)
         if decision.log:
