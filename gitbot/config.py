@@ -326,6 +326,19 @@ class DaemonConfig(_Strict):
                                  "new, changed or removed canaries.")
 
 
+class WebhooksConfig(_Strict):
+    """Calls of the Canaries' `analysis.webhooks` (gitbot.adapters.hook_runner)."""
+
+    max_timeout: float = Field(
+        default=300.0, alias="maxTimeout", gt=0, le=3600, description="Upper bound, in seconds, "
+        "of a webhook's `timeout` (the deadline of its whole call, retries included): a Canary "
+        "asking more gets this.")
+    pass_wait: float = Field(
+        default=2.0, alias="passWait", ge=0, le=60, description="The daemon: seconds a pass "
+        "waits, in all, for the webhook gates of its canaries (they run concurrently); a canary "
+        "whose gate has not answered by then waits for its next tick, the others go on.")
+
+
 class SecurityConfig(_Strict):
     """What a repository may refer to; `noCrossNamespaceRefs` is Flagger's
     `-no-cross-namespace-refs`: a Canary's templateRef and providerRef stay in its namespace."""
@@ -387,6 +400,8 @@ class Settings(_Strict):
         default=NotificationsConfig(), description="Chat rhythm, for every canary (the "
         "`gitbot.io/chat-rhythm` annotation of a Canary overrides it).")
     daemon: DaemonConfig = Field(default=DaemonConfig(), description="The daemon.")
+    webhooks: WebhooksConfig = Field(default=WebhooksConfig(), description="Calls of the "
+                                     "Canaries' webhooks.")
     security: SecurityConfig = Field(default=SecurityConfig(), description="What a repository "
                                      "may refer to.")
     lease: LeaseConfig = Field(default=LeaseConfig(), description="One active instance: the "

@@ -114,6 +114,8 @@ class Daemon:
         self.metrics = DaemonMetrics()
         self.flagger = FlaggerRecorder(self.metrics.registry)
         app.reconciler.observer.metric_listeners.append(self.flagger.on_metrics)
+        # a slow webhook holds the pass this long at most; its canary gets it at its next tick
+        app.reconciler.observer.hooks.settle_s = app.settings.webhooks.pass_wait
         if app.lease is not None:
             register_leader_gauge(self.metrics.registry, app.lease)
         self.scheduler = BackgroundScheduler(
@@ -217,10 +219,9 @@ class Daemon:
     def _rescan(self) -> None:
         step = "repository sync"
         try:
-            repo = self.app.reconciler.repo  # the reconciler's picture, re-read by diff
-            repo.refresh(self.app.workspace.sync())
+            self.app.reconciler.sync()  # a fetch; the picture is re-read by diff
             step = "reading the repository"
-            canaries = {c.key: c for c in repo.specs().canaries}
+            canaries = {c.key: c for c in self.app.reconciler.repo.specs().canaries}
         except Exception as err:  # the daemon outlives a remote outage or an unreadable tree
             log.error("%s failed: %s", step, err, exc_info=log.isEnabledFor(logging.DEBUG))
             if step == "repository sync":

@@ -2,9 +2,11 @@
 
 Called by the reconciler. Reads the manifests (target revision, bootstrap objects, replicas),
 asks Prometheus which commit the cluster has applied, the readiness of the canary and the
-primary, and the metrics; calls the webhooks that `plan_tick` asks for. While the cluster has not
-applied gitbot's last commit for an active run, nothing is measured or called: the tick would
-measure the old weights.
+primary, and the metrics; calls the webhooks that `plan_tick` asks for, through the
+`HookRunner` (concurrently for the canaries of a pass: a gate still running makes the
+observation `hooks_waiting`, and the reconciler settles those after the pass). While the
+cluster has not applied gitbot's last commit for an active run, nothing is measured or called:
+the tick would measure the old weights.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from gitbot.adapters.flux_routing import changed_fields
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.helm_gate import HelmGate
+from gitbot.adapters.hook_runner import HookRunner
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.prometheus import PrometheusMetrics
 from gitbot.adapters.specs import SpecSet
-from gitbot.adapters.webhooks import call_hooks
 from gitbot.core.analysis import evaluate_metric
 from gitbot.core.plan import ANALYSIS_PHASES, IDLE_PHASES, plan_tick
 from gitbot.core.spec import Canary, MetricTemplate, WebhookType
@@ -58,7 +60,9 @@ class Observer:
         kustomization: str = "",
         approvals: Callable[[str], Mapping[str, str] | None] = lambda _key: None,
         manifests: Callable[[FluxSpecs | None, Canary | None], ManifestEditor] | None = None,
+        hooks: HookRunner | None = None,
     ) -> None:
+        self.hooks = hooks or HookRunner()  # gate calls on background threads
         self.approvals = approvals
         # the reconciler's shared picture (`RepoIndex.editor`); a fresh read when not given
         self.manifests = manifests or (lambda flux, canary: editor_for(workspace.root, flux,
@@ -80,6 +84,7 @@ class Observer:
         """A new pass over `canaries`: Flux's applied revision is asked again (once for all
         canaries), builtin metrics once for all of them (when the metrics batch them)."""
         self._applied, self._in_pass = None, True
+        self.hooks.begin_pass()
         begin = getattr(self.metrics, "begin_pass", None)
         if callable(begin):
             begin(list(canaries))
@@ -92,6 +97,9 @@ class Observer:
         end = getattr(self.metrics, "end_pass", None)
         if callable(end):
             end()
+
+    def close(self) -> None:
+        self.hooks.shutdown()
 
     def _applied_kustomizations(self) -> dict[tuple[str, str], str] | None:
         """`metrics.applied_kustomizations()`, asked once per pass (a failure too is kept)."""
@@ -139,6 +147,9 @@ class Observer:
         )
         checksum = state.last_applied_spec or revision
         hooks = self._call_hooks(canary, state, plan.hooks, checksum)
+        if hooks is None:  # a gate is still running: measured when its result is in
+            log.debug("%s: waiting on its webhooks", canary.key)
+            return replace(base, canary=canary_ready, primary=primary_ready, hooks_waiting=True)
         results = self._metrics(canary, specs) if plan.metrics else ()
         return replace(
             base, canary=canary_ready, primary=primary_ready, metrics=results, hooks=hooks
@@ -201,20 +212,17 @@ class Observer:
         state: RolloutState,
         kinds: tuple[WebhookType, ...],
         checksum: str,
-    ) -> dict[WebhookType, tuple[HookResult, ...]]:
+    ) -> dict[WebhookType, tuple[HookResult, ...]] | None:
         record = self._recorded(canary, state)
         approved = _approved(record)
         if approved is not None and WebhookType.CONFIRM_PROMOTION in kinds:
             kinds = tuple(k for k in kinds if k is not WebhookType.CONFIRM_PROMOTION)
         # every rollback hook is asked: for them a failure means "do not roll back"
-        results = {
-            kind: call_hooks(
-                canary, kind, state.phase.value, checksum,
-                stop_at_first_failure=kind is not WebhookType.ROLLBACK,
-            )
-            for kind in kinds
-            if canary.analysis.hooks(kind)
-        }
+        # a result still running is kept for this run at this point of it only
+        progress = f"{state.rollout_id}:{state.step}:{state.iterations}:{state.failed_checks}"
+        results = self.hooks.results(canary, kinds, state.phase.value, checksum, progress)
+        if results is None:
+            return None
         if approved is not None:
             results[WebhookType.CONFIRM_PROMOTION] = (approved,)
         if record is not None and record.get("decision") == "reject":  # push mode: roll back

@@ -17,6 +17,8 @@ A pass (`run_pass`) syncs once and reads through one picture of the repository (
 the branch log in memory (`HistoryIndex`) and the state branch read once (`BranchSnapshot`). In
 push mode the pass' records and commits are held back and published together in one atomic
 push at its end, the announcements after it (`gitbot.pass_batch`); a failing canary is cut out.
+Webhook gates run concurrently (`gitbot.adapters.hook_runner`): a canary whose gate is still
+running waits without a decision and is ticked again after the others as its calls finish.
 
 A change carries `Gitbot-Step: <n>`; after a restart, a pending step found in the branch's log
 has landed and is not repeated, one not found is applied again (edits are idempotent).
@@ -138,6 +140,7 @@ class Reconciler:
             with self.ws.deferred_index() if batch is not None else nullcontext():
                 for canary in ticking:
                     report.ticks.append(self.tick_safely(canary, specs))
+                self._settle_hooks(ticking, specs, report)
                 if batch is not None and self.staging is not None:
                     publish(self, self.staging, batch)  # one push for the whole pass
         except GitbotError as err:  # the index update at the end: the next pass resets
@@ -149,6 +152,14 @@ class Reconciler:
             self.observer.end_pass()
         self._clean = settled and not any(tick.error for tick in report.ticks)
         return report
+
+    def _settle_hooks(self, ticking: list[Canary], specs: SpecSet, report: PassReport) -> None:
+        """Tick again the canaries that waited on their webhooks, as their calls finish (the
+        calls of all of them ran concurrently; the daemon waits only a short bound)."""
+        index = {t.canary: i for i, t in enumerate(report.ticks) if t.waiting}
+        canaries = {c.key: c for c in ticking}
+        for key in self.observer.hooks.settle(list(index)):
+            report.ticks[index[key]] = self.tick_safely(canaries[key], specs)
 
     def _begin_batch(self) -> PassBatch | None:
         """Push mode with a staging store: the pass' steps and states wait for one push."""
@@ -168,6 +179,13 @@ class Reconciler:
     def history_of(self, canary: Canary) -> list[CommitInfo]:
         """The canary's history on the branch as it is now (for `pass_batch`)."""
         return self._history(None, canary)
+
+    def sync(self) -> str:
+        """Sync the working copy and follow it, outside a pass (the daemon's rescan): a fetch
+        only while the working copy is clean, a full reset after a pass with errors."""
+        head = self.ws.sync(clean=self._clean)
+        self.moved(head)
+        return head
 
     def moved(self, head: str | None = None, ours: bool = False) -> None:
         """The working copy is now at `head` (None: ask git): the picture and the log follow
@@ -255,6 +273,8 @@ class Reconciler:
         if drifted is not None:
             return self._record_and_act(canary, state, drifted)
         observation = self.observer.observe(canary, state, specs, history, now)
+        if observation.hooks_waiting:
+            return TickReport(canary.key, phase=state.phase.value, waiting=True)
         decision = self.landing.note(canary, state, decide(canary, state, observation, now),
                                      observation, now)
         if decision.log:

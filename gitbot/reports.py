@@ -57,6 +57,7 @@ class TickReport:
     error: str = ""
     refused: bool = False  # the remote refused a push (protected branch, hook, permissions)
     seconds: float = 0.0  # how long the tick took
+    waiting: bool = False  # on its webhooks: no decision (settled after the pass, or next tick)
 
 
 #: `reconcile --once` exit statuses (CONTRACT.md); 1 (gitbot could not run) is the CLI's

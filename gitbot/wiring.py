@@ -13,6 +13,7 @@ from pathlib import Path
 from gitbot.adapters.branch_snapshot import BranchSnapshot
 from gitbot.adapters.git import Credentials, GitWorkspace
 from gitbot.adapters.git_credentials import SshIdentity, read_token, workspace_env
+from gitbot.adapters.hook_runner import HookRunner
 from gitbot.adapters.notifiers import ChatNotifier, Notifier
 from gitbot.adapters.prom_batch import BatchedMetrics
 from gitbot.adapters.prometheus import PrometheusMetrics
@@ -45,6 +46,7 @@ class App:
 
     def close(self) -> None:
         self.reconciler.announcer.close()  # queued chat messages, within a deadline
+        self.reconciler.observer.close()  # webhook calls in flight: never waited for
         self.workspace.close()
         if self.pull_requests is not None:
             shutdown = getattr(self.pull_requests.forge, "shutdown", None)
@@ -93,6 +95,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     observer = Observer(
         workspace, metrics, secrets, kustomization=settings.prometheus.kustomization,
         approvals=store.approval, manifests=repo.editor,
+        hooks=HookRunner(max_timeout_s=settings.webhooks.max_timeout),
     )
 
     def providers() -> Mapping[str, AlertProvider]:

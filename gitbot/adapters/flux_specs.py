@@ -5,19 +5,21 @@ parses every rendered `flagger.app` object with the pure parser, each problem at
 source `FILE:LINE`; it returns None for a plain repository (the caller then reads loose files).
 Only what kustomize renders is read, so Helm chart templates and ignored files never are. The
 result's `flux` (`FluxSpecs`) says which Flux Kustomization renders each canary and gives its
-effective (rendered) target. Called by `specs.load_repository`.
+effective (rendered) target, and `cache` the `RenderCache` the render went through (the
+FluxEditor verifies its edits through it: only the edited Kustomizations are built again).
+Called by `specs.load_repository`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gitbot.adapters.helm_canary import HelmTarget
-from gitbot.adapters.helm_specs import resolve_targets
+from gitbot.adapters.helm_specs import NOT_FOUND, resolve_targets
 from gitbot.adapters.render import (
     FluxView,
     RenderedKustomization,
@@ -25,6 +27,7 @@ from gitbot.adapters.render import (
     effective_revision,
     render_repository,
 )
+from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.specs import (
     Document,
     Entry,
@@ -50,6 +53,7 @@ class FluxSpecs:
     kustomizations: Mapping[str, str]  # canary key -> "namespace/name" of its Kustomization
     autoscaled: frozenset[tuple[str, str]] = frozenset()  # (namespace, target) with an HPA
     helm: Mapping[str, HelmTarget] = field(default_factory=dict)  # canary key -> HelmRelease
+    cache: RenderCache | None = field(default=None, compare=False, repr=False)
 
     def helm_target(self, canary: Canary) -> HelmTarget | None:
         """The HelmRelease that renders the canary's target (None: a rendered Deployment)."""
@@ -88,11 +92,12 @@ class FluxSpecs:
         return effective_revision(self.owner(target), target)
 
 
-def load_flux_specs(root: Path, cluster: str | None,
-                    no_cross_namespace_refs: bool = False) -> SpecSet | None:
-    """The SpecSet of the served cluster's rendered objects; None for a plain repository."""
+def load_flux_specs(root: Path, cluster: str | None, no_cross_namespace_refs: bool = False,
+                    cache: RenderCache | None = None) -> SpecSet | None:
+    """The SpecSet of the served cluster's rendered objects; None for a plain repository.
+    With `cache`, only the Kustomizations whose inputs changed since it last saw them are built."""
     try:
-        view = render_repository(root, cluster or None)
+        view = render_repository(root, cluster or None, cache=cache)
     except InvalidInputError as err:  # DiscoveryError, RenderError: one problem, no canary
         return SpecSet(problems=(render_problem(str(err)),))
     if view is None:
@@ -115,13 +120,36 @@ def load_flux_specs(root: Path, cluster: str | None,
     helm = resolve_targets(root, view, parsed, owners, deployments)
     deployments |= helm.deployments(o for o, _ in parsed if isinstance(o, Canary))
     canaries = checked_canaries(parsed, deployments, problems, no_cross_namespace_refs)
-    problems = helm.explain(problems)
+    problems = _point_at_skipped(helm.explain(problems), view)
     templates = tuple(o for o, _ in parsed if isinstance(o, MetricTemplate))
     providers = tuple(o for o, _ in parsed if isinstance(o, AlertProvider))
     autoscaled = frozenset((c.namespace, c.target.name) for c in canaries if c.autoscaler)
     flux = FluxSpecs(view, {c.key: owners[id(c)] for c in canaries}, autoscaled,
-                     {c.key: helm.resolved[c.key] for c in canaries if c.key in helm.resolved})
+                     {c.key: helm.resolved[c.key] for c in canaries if c.key in helm.resolved},
+                     cache)
     return SpecSet(canaries, templates, providers, tuple(problems), flux=flux)
+
+
+def _point_at_skipped(problems: list[Problem], view: FluxView) -> list[Problem]:
+    """A target "not found in the repository" while Kustomizations of other sources were
+    skipped (Flux's getting-started: podinfo from its own GitRepository): say which of them may
+    apply it and that gitbot cannot render it."""
+    if not view.external:
+        return problems
+    out = []
+    for problem in problems:
+        if not (problem.kind == "Canary" and problem.field == "targetRef.name"
+                and problem.message.endswith(NOT_FOUND)):
+            out.append(problem)
+            continue
+        namespace = problem.obj.split("/", 1)[0]
+        near = [k for k in view.external if k.target_namespace == namespace] or view.external
+        names = ", ".join(f"{k.key} ({k.source})" for k in near)
+        start = view.kustomizations[0].kustomization.source if view.kustomizations else None
+        out.append(replace(problem, message=(
+            f"{problem.message}; skipped Kustomization {names} may apply it, but gitbot renders "
+            f"only {start or 'the repository'}: keep the target in this repository")))
+    return out
 
 
 def render_problem(message: str) -> Problem:

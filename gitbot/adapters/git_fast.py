@@ -1,8 +1,9 @@
 """A step's commit without a git process, and the index brought in step once per pass (issue 13).
 
 Owned by `GitWorkspace` (one `FastCommits` per workspace), which calls `commit` for a commit of
-named files. The objects are written by `git_objects` (a writer kept for the workspace's life, so
-a pass reads each directory's tree once); the branch ref moves here like `git commit` moves it
+named files. The objects are written by `git_objects` (one writer for a whole batch, so a pass
+reads each directory's tree once, closed after it to unmap the packs it read); the branch ref
+moves here like `git commit` moves it
 (`refs/heads/<branch>.lock` created exclusively, the new sha written, renamed over the ref, one
 reflog line for the branch and one for HEAD), without a process.
 
@@ -60,7 +61,11 @@ class FastCommits:
         self._deferring = 0
 
     def close(self) -> None:
-        """Forget the object database (the workspace closed or is cloned again)."""
+        """Drop the object writer, unmapping the pack files it read (`ObjectWriter.close`:
+        a pack `git gc` deleted must not stay open): after each commit outside a batch, at
+        the end of a batch, and when the workspace closes."""
+        if self._writer is not None:
+            self._writer.close()
         self._writer = None
 
     def commit(self, run: Runner, parent: str, paths: Sequence[str], message: str
@@ -78,6 +83,9 @@ class FastCommits:
         except LookupError as err:
             log.debug("commit by git add + git commit: %s", err)
             return False
+        finally:
+            if not self._deferring:
+                self.close()
         if sha is None:
             return None
         if self._deferring:
@@ -106,6 +114,7 @@ class FastCommits:
         finally:
             self._deferring -= 1
             if not self._deferring:
+                self.close()
                 self.settle(run)
 
     def before(self, run: Runner, args: Sequence[str], env: Mapping[str, str] | None) -> None:

@@ -21,6 +21,7 @@ import json
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,11 +71,15 @@ def call_hooks(
     *,
     stop_at_first_failure: bool = True,
     backoff_s: float = BACKOFF_SECONDS,
+    max_timeout_s: float | None = None,
 ) -> tuple[HookResult, ...]:
-    """Call the canary's hooks of one type in spec order; by default stop at the first failure."""
+    """Call the canary's hooks of one type in spec order; by default stop at the first failure.
+    `max_timeout_s` (config `webhooks.maxTimeout`) caps each hook's `timeout`."""
     results: list[HookResult] = []
     with bounded_session() as session:
         for hook in canary.analysis.hooks(kind):
+            if max_timeout_s is not None and hook.timeout_seconds > max_timeout_s:
+                hook = replace(hook, timeout_seconds=max_timeout_s)
             payload = hook_payload(canary, phase, checksum, hook.metadata)
             result = post_hook(session, hook, payload, backoff_s=backoff_s)
             results.append(result)

@@ -376,6 +376,7 @@ class Observation:
     scale_up_replicas: int = 1  # Flagger's ScaleFromZero choice, computed by the reconciler
     metrics: tuple[MetricResult, ...] = ()
     hooks: Mapping[WebhookType, tuple[HookResult, ...]] = field(default_factory=dict)
+    hooks_waiting: bool = False  # a gate's call is still running: no decision on this tick
 
     def hook_results(self, kind: WebhookType) -> tuple[HookResult, ...]:
         return tuple(self.hooks.get(kind, ()))
