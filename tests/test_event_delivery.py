@@ -26,13 +26,15 @@ KEY = "test/podinfo"
 
 class HeldServer:
     """Records each POST (path, JSON body) as it arrives, then holds it until `release` is set
-    and answers `status` (per path, 200 by default)."""
+    (only the paths in `held`, when given) and answers `status` (per path, 200 by default)."""
 
     def __init__(self) -> None:
         self.received: list[tuple[str, Any]] = []
         self.arrived = threading.Event()  # set by the first request
         self.release = threading.Event()
         self.status: dict[str, int] = {}
+        self.held: set[str] | None = None  # None: every path
+        self._seen = threading.Condition()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever,
@@ -42,9 +44,15 @@ class HeldServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
-    def messages(self) -> list[str]:
-        return [body["metadata"]["eventMessage"] for path, body in self.received
-                if "metadata" in body]
+    def messages(self, path: str | None = None) -> list[str]:
+        return [body["metadata"]["eventMessage"] for at, body in self.received
+                if "metadata" in body and path in (None, at)]
+
+    def wait_for(self, count: int, path: str, timeout: float = 60) -> bool:
+        """Wait until `count` requests to `path` arrived."""
+        with self._seen:
+            return self._seen.wait_for(
+                lambda: sum(at == path for at, _ in self.received) >= count, timeout)
 
     def __enter__(self) -> HeldServer:
         self._thread.start()
@@ -63,9 +71,12 @@ def _handler(server: HeldServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            server.received.append((self.path, json.loads(body)))
+            with server._seen:
+                server.received.append((self.path, json.loads(body)))
+                server._seen.notify_all()
             server.arrived.set()
-            server.release.wait(120)
+            if server.held is None or self.path in server.held:
+                server.release.wait(120)
             self.send_response(server.status.get(self.path, 200))
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -123,23 +134,42 @@ def test_a_pass_finishes_while_its_event_is_held(tmp_path: Path, held: HeldServe
         app.close()
 
 
-def test_calls_arrive_in_the_order_they_were_queued(held: HeldServer) -> None:
+@pytest.mark.parametrize("lanes", [pytest.param(1, id="one-lane"), pytest.param(4, id="lanes")])
+def test_a_canarys_calls_arrive_in_the_order_they_were_queued(
+    held: HeldServer, lanes: int
+) -> None:
     a = canary("a", hook(f"{held.url}/a"), hook(f"{held.url}/a-post", WebhookType.POST_ROLLOUT))
     b = canary("b", hook(f"{held.url}/b"))
-    sender = EventSender()
+    sender = EventSender(lanes=lanes)
     sender.event(a, "a1", "Normal", "Progressing", "c", 1)
     sender.event(b, "b1", "Normal", "Progressing", "c", 2)
     sender.event(a, "a2", "Warning", "Failed", "c", 3)
     sender.post_rollout(a, "Failed", "c")
     sender.event(a, "a3", "Normal", "Failed", "c", 4)
-    assert held.arrived.wait(60)
-    assert not sender.flush(0)  # the first call is held, the others wait behind it
+    assert held.wait_for(1, "/a")
+    assert not sender.flush(0)  # a's first call is held, its others wait behind it
+    assert [p for p, _ in held.received if p.startswith("/a")] == ["/a"]
     held.release.set()
     assert sender.close(60)
-    assert [p for p, _ in held.received] == ["/a", "/b", "/a", "/a-post", "/a"]
-    assert held.messages() == ["a1", "b1", "a2", "a3"]
-    assert held.received[3][1] == {"name": "a", "namespace": "test", "phase": "Failed",
-                                   "checksum": "c"}
+    assert [p for p, _ in held.received if p.startswith("/a")] == ["/a", "/a", "/a-post", "/a"]
+    assert held.messages("/a") == ["a1", "a2", "a3"] and held.messages("/b") == ["b1"]
+    post = next(body for p, body in held.received if p == "/a-post")
+    assert post == {"name": "a", "namespace": "test", "phase": "Failed", "checksum": "c"}
+
+
+def test_a_held_sink_does_not_delay_a_canary_on_another_lane(held: HeldServer) -> None:
+    sender = EventSender()
+    slow, fast = canary("slow", hook(f"{held.url}/slow")), canary("fast", hook(f"{held.url}/fast"))
+    assert sender.lane(slow.key) != sender.lane(fast.key)
+    held.held = {"/slow"}
+    sender.event(slow, "s1", "Normal", "Progressing", "c", 1)
+    sender.event(fast, "f1", "Normal", "Progressing", "c", 2)
+    sender.event(fast, "f2", "Normal", "Progressing", "c", 3)
+    assert held.wait_for(2, "/fast"), held.received  # while /slow is still held
+    assert not held.release.is_set() and held.messages("/slow") == ["s1"]
+    held.release.set()
+    assert sender.close(60)
+    assert held.messages("/fast") == ["f1", "f2"]
 
 
 def test_close_gives_up_on_a_held_call_within_its_bound(

@@ -1,10 +1,13 @@
-"""An ordered background queue: one worker thread handles submitted items one at a time, in order.
+"""An ordered background queue: worker threads handle submitted items one at a time, in order.
 
 Used by `gitbot.adapters.chat_delivery.ChatSender` (chat messages) and
 `gitbot.adapters.event_delivery.EventSender` (Flagger `event` and `post-rollout` webhooks), which
 `gitbot.notify.Announcer` fills after a tick's commit and state write, so a slow or failing
-endpoint never holds a tick. `submit` never blocks: the queue is bounded, and when it is full (or
-the sender is closed) the item is dropped with one warning. The worker starts on the first item.
+endpoint never holds a tick. Items are ordered per `who` (the canary): each `who` always goes to
+the same one of `lanes` worker threads (started on their first item), so with several lanes a
+slow endpoint of one canary does not delay the items of canaries on the other lanes. `submit`
+never blocks: the queue is bounded (all lanes together), and when it is full (or the sender is
+closed) the item is dropped with one warning.
 `flush(timeout)` waits until everything queued was handled; `close(timeout)` (from `App.close`)
 accepts nothing more, drains within `timeout`, then sets `abort` (a handler that waits should
 wait on it) and abandons the rest with one warning. Every log line starts with `who` (the canary)
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import zlib
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -37,6 +41,7 @@ class OrderedSender(Generic[T]):
         max_queued: int = MAX_QUEUED,
         thread_name: str = "sender",
         noun: str = "message",
+        lanes: int = 1,
     ) -> None:
         self.handle = handle
         self.label = label
@@ -45,12 +50,17 @@ class OrderedSender(Generic[T]):
         self.thread_name = thread_name
         self.noun = noun
         self.abort = threading.Event()  # set when `close` gives up: handlers stop waiting
-        self._queue: queue.SimpleQueue[tuple[str, T] | None] = queue.SimpleQueue()
+        self._queues: list[queue.SimpleQueue[tuple[str, T] | None]] = [
+            queue.SimpleQueue() for _ in range(max(1, lanes))]
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._unfinished = 0
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._threads: dict[int, threading.Thread] = {}  # lane -> its worker, once started
+
+    def lane(self, who: str) -> int:
+        """The worker that handles `who`'s items (the same one, always)."""
+        return zlib.crc32(who.encode()) % len(self._queues)
 
     def submit(self, who: str, item: T) -> bool:
         """Queue one item; False (logged) when closed or full. Never blocks."""
@@ -63,12 +73,15 @@ class OrderedSender(Generic[T]):
                 self.log.warning("%s: %s: %s dropped, %d %ss already wait",
                                  who, self.label, self.noun, self._unfinished, self.noun)
                 return False
-            self._queue.put((who, item))
+            lane = self.lane(who)
+            self._queues[lane].put((who, item))
             self._unfinished += 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self.thread_name,
-                                                daemon=True)
-                self._thread.start()
+            if lane not in self._threads:
+                name = self.thread_name if len(self._queues) == 1 else f"{self.thread_name}-{lane}"
+                thread = threading.Thread(target=self._run, args=(self._queues[lane],),
+                                          name=name, daemon=True)
+                self._threads[lane] = thread
+                thread.start()
         return True
 
     def flush(self, timeout: float) -> bool:
@@ -80,9 +93,9 @@ class OrderedSender(Generic[T]):
         """Accept nothing more, drain within `timeout`, then abandon the rest. True if drained."""
         with self._lock:
             self._closed = True
-            thread = self._thread
-            if thread is not None:
-                self._queue.put(None)  # the stop mark, after every queued item
+            threads = dict(self._threads)
+            for lane in threads:
+                self._queues[lane].put(None)  # the stop mark, after every queued item
         drained = self.flush(timeout)
         if not drained:
             self.abort.set()
@@ -90,12 +103,12 @@ class OrderedSender(Generic[T]):
                 left = self._unfinished
             self.log.warning("%s: %d %s(s) not delivered before shutdown",
                              self.label, left, self.noun)
-        if thread is not None:
+        for thread in threads.values():
             thread.join(timeout=0 if not drained else None)
         return drained
 
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
+    def _run(self, lane: queue.SimpleQueue[tuple[str, T] | None]) -> None:
+        while (item := lane.get()) is not None:
             who, payload = item
             if not self.abort.is_set():
                 try:

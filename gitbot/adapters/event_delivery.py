@@ -1,10 +1,12 @@
 """Send Flagger's fire-and-forget webhooks — `type: event` and `post-rollout` — in the background.
 
 `gitbot.notify.Announcer` calls `event` and `post_rollout` after a tick's commit and state write;
-they only queue the call (`gitbot.adapters.background.OrderedSender`: one worker thread, bounded
-queue, `flush`/`close` with a deadline), so a slow event sink never holds a tick. As in Flagger,
-their result never changes a rollout. Calls are made one at a time, in the order they were queued,
-so a canary's events arrive in the order they were decided. Each hook's `timeout` (the deadline of
+they only queue the call (`gitbot.adapters.background.OrderedSender`: bounded queue, `flush`/
+`close` with a deadline), so a slow event sink never holds a tick. As in Flagger, their result
+never changes a rollout. A canary's calls are made one at a time, in the order they were queued
+(its events arrive in the order they were decided), by one of `LANES` worker threads chosen by
+the canary's key: a slow sink of one canary delays the calls of the canaries sharing its lane
+only, never a tick. Each hook's `timeout` (the deadline of
 its whole call, retries included) is at most `max_timeout_s` (config `webhooks.maxTimeout`). A
 failed hook is logged once, as a warning naming the canary, the hook and the cause.
 """
@@ -22,6 +24,8 @@ from gitbot.core.state import HookResult
 
 log = logging.getLogger("gitbot.webhooks")
 
+LANES = 4  # worker threads; a canary's calls always go to the same one
+
 
 @dataclass(frozen=True)
 class _Call:
@@ -31,9 +35,10 @@ class _Call:
 class EventSender(OrderedSender[_Call]):
     """The ordered background queue of event and post-rollout webhook calls."""
 
-    def __init__(self, max_timeout_s: float | None = None, *, max_queued: int = MAX_QUEUED) -> None:
+    def __init__(self, max_timeout_s: float | None = None, *, max_queued: int = MAX_QUEUED,
+                 lanes: int = LANES) -> None:
         super().__init__(self._send, label="event webhook", log=log, max_queued=max_queued,
-                         thread_name="event-sender", noun="call")
+                         thread_name="event-sender", noun="call", lanes=lanes)
         self.max_timeout_s = max_timeout_s
 
     def event(self, canary: Canary, message: str, event_type: str, phase: str, checksum: str,
