@@ -31,6 +31,7 @@ from gitbot.errors import GitbotError, InvalidInputError
 from gitbot.status import canary_statuses, render_table
 
 if TYPE_CHECKING:
+    from gitbot.adapters.specs import SpecSet
     from gitbot.wiring import App
 
 OUTPUT = click.Choice(["json", "table"])
@@ -134,13 +135,15 @@ def validate(ctx: click.Context, path: Path | None, cluster: str | None) -> None
                 app.workspace.root,
                 no_cross_namespace_refs=app.settings.security.no_cross_namespace_refs,
                 cluster=cluster or app.settings.flux.cluster)
+            notes = _notes(app.workspace.root, specs)
         except (GitbotError, OSError) as err:
             _fail(err)
         finally:
             app.close()
     else:
         specs = load_repository(path, cluster=cluster)
-    for note in specs.flux.notes() if specs.flux is not None else ():
+        notes = _notes(path, specs)
+    for note in notes:
         click.echo(f"note: {note}")
     if specs.flux is not None:  # which HelmRelease renders each Helm-deployed target
         from gitbot.adapters.helm_specs import describe
@@ -154,6 +157,15 @@ def validate(ctx: click.Context, path: Path | None, cluster: str | None) -> None
         f"valid: {len(specs.canaries)} Canary, {len(specs.templates)} MetricTemplate, "
         f"{len(specs.providers)} AlertProvider"
     )
+
+
+def _notes(root: Path, specs: SpecSet) -> list[str]:
+    """What `validate` says besides problems: skipped Kustomizations, unapplied Canaries."""
+    if specs.flux is None:
+        return []
+    from gitbot.adapters.flux_unapplied import unapplied_notes
+
+    return specs.flux.notes() + unapplied_notes(root, specs.flux.view)
 
 
 @cli.command(short_help="One pass: sync, then one analysis tick per canary.")

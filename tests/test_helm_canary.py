@@ -44,7 +44,8 @@ def test_rendered_example_gives_primary_revision_and_overlay_site(example: Path)
     assert found.site == helm_canary.ScaleSite("overlay", OVERLAY)
     text = primary_yaml(found.primary, "podinfo/podinfo", "podinfo/podinfo")
     assert text == (DATA / "golden" / "podinfo-primary-production.yaml").read_text()
-    assert found.notes == ()
+    assert [n.split(":")[0] for n in found.notes] == [  # upstream's version range, ingress
+        "chart version '>=1.0.0' is a range", "values ingress.enabled"]
     values = example / "apps/production/podinfo-values.yaml"
     values.write_text(values.read_text().replace("podinfo.production", "podinfo.prod"))
     changed = target_of(example).revision

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from gitbot.adapters.helm_canary import HelmTarget
-from gitbot.adapters.helm_specs import resolve_targets
+from gitbot.adapters.helm_specs import NOT_FOUND, resolve_targets
 from gitbot.adapters.render import (
     FluxView,
     RenderedKustomization,
@@ -115,13 +115,35 @@ def load_flux_specs(root: Path, cluster: str | None,
     helm = resolve_targets(root, view, parsed, owners, deployments)
     deployments |= helm.deployments(o for o, _ in parsed if isinstance(o, Canary))
     canaries = checked_canaries(parsed, deployments, problems, no_cross_namespace_refs)
-    problems = helm.explain(problems)
+    problems = _point_at_skipped(helm.explain(problems), view)
     templates = tuple(o for o, _ in parsed if isinstance(o, MetricTemplate))
     providers = tuple(o for o, _ in parsed if isinstance(o, AlertProvider))
     autoscaled = frozenset((c.namespace, c.target.name) for c in canaries if c.autoscaler)
     flux = FluxSpecs(view, {c.key: owners[id(c)] for c in canaries}, autoscaled,
                      {c.key: helm.resolved[c.key] for c in canaries if c.key in helm.resolved})
     return SpecSet(canaries, templates, providers, tuple(problems), flux=flux)
+
+
+def _point_at_skipped(problems: list[Problem], view: FluxView) -> list[Problem]:
+    """A target "not found in the repository" while Kustomizations of other sources were
+    skipped (Flux's getting-started: podinfo from its own GitRepository): say which of them may
+    apply it and that gitbot cannot render it."""
+    if not view.external:
+        return problems
+    out = []
+    for problem in problems:
+        if not (problem.kind == "Canary" and problem.field == "targetRef.name"
+                and problem.message.endswith(NOT_FOUND)):
+            out.append(problem)
+            continue
+        namespace = problem.obj.split("/", 1)[0]
+        near = [k for k in view.external if k.target_namespace == namespace] or view.external
+        names = ", ".join(f"{k.key} ({k.source})" for k in near)
+        start = view.kustomizations[0].kustomization.source if view.kustomizations else None
+        out.append(replace(problem, message=(
+            f"{problem.message}; skipped Kustomization {names} may apply it, but gitbot renders "
+            f"only {start or 'the repository'}: keep the target in this repository")))
+    return out
 
 
 def render_problem(message: str) -> Problem:

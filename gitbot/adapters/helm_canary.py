@@ -33,6 +33,7 @@ from gitbot.adapters.render import FluxView
 from gitbot.adapters.render.kustomize import kustomization_file
 from gitbot.adapters.yamlio import YamlFile
 from gitbot.core.helm import get_path, metadata_key
+from gitbot.core.helm_notes import release_notes
 from gitbot.core.helm_primary import (
     Promotion,
     plan_values_from,
@@ -97,7 +98,7 @@ def helm_target(root: Path, view: FluxView | None, canary: str, target: tuple[st
         primary=primary_release(*args),
         promotion=promotion(*args),
         site=scale_site(root, view, found.release),
-        notes=(plan.note,) if plan.note else (),
+        notes=((plan.note,) if plan.note else ()) + release_notes(release),
     )
 
 
