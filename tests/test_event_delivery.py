@@ -110,8 +110,9 @@ def test_a_held_sink_does_not_delay_a_canary_on_another_lane(server: GatedServer
     sender.event(slow, "s1", "Normal", "Progressing", "c", 1)
     sender.event(fast, "f1", "Normal", "Progressing", "c", 2)
     sender.event(fast, "f2", "Normal", "Progressing", "c", 3)
-    assert server.arrived("/fast", 2).wait(60), server.received()
-    assert not gate.is_set() and messages(server, "/slow") == ["s1"]  # still held
+    assert server.arrived("/slow", 1).wait(60)
+    assert server.arrived("/fast", 2).wait(60), server.received()  # while /slow is held
+    assert not gate.is_set() and messages(server, "/slow") == ["s1"]
     gate.set()
     assert sender.close(60)
     assert messages(server, "/fast") == ["f1", "f2"]
