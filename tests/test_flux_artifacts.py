@@ -117,22 +117,34 @@ def test_initialization_puts_gitbot_files_where_a_git_repository_kustomization_r
     assert editor(root).is_bootstrapped(canary)
 
 
-def test_an_input_outside_the_copied_directories_is_refused(root: Path) -> None:
-    """Without the base copy the overlay builds in the repository but not in the cluster."""
-    artifacts = root / "clusters/production/artifacts.yaml"
-    text = artifacts.read_text()
-    artifacts.write_text(text.replace('        - from: "@monorepo/apps/base/**"\n'
-                                      '          to: "@artifact/base/"\n', ""))
+BASE_COPY = '        - from: "@monorepo/apps/base/**"\n          to: "@artifact/base/"\n'
+
+
+@pytest.mark.parametrize("file, old, new, named", [
+    pytest.param("clusters/production/artifacts.yaml", BASE_COPY, "",
+                 "apps/production/kustomization.yaml names apps/base/podinfo",
+                 id="base-not-copied"),
+    pytest.param("apps/production/kustomization.yaml", "- path: podinfo-values.yaml",
+                 "- path: ../staging/podinfo-values.yaml",
+                 "apps/production/kustomization.yaml names apps/staging/podinfo-values.yaml",
+                 id="patch-file-not-copied"),
+])
+def test_an_input_outside_the_copied_directories_is_refused(root: Path, file: str, old: str,
+                                                            new: str, named: str) -> None:
+    """It would build in the repository, but not from the artifact in the cluster."""
+    edited = root / file
+    assert old in edited.read_text()
+    edited.write_text(edited.read_text().replace(old, new))
     view = render_repository(root, CLUSTER)
     assert view is not None
-    assert [k.kustomization.key for k in view.kustomizations if "apps" in k.kustomization.key] \
-        == []
-    assert len(view.problems) == 1
-    assert view.problems[0].startswith(
-        "clusters/production/apps.yaml:2: Kustomization flux-system/apps: Namespace podinfo is "
-        "rendered from apps/base/podinfo/namespace.yaml, outside what ExternalArtifact "
-        "flux-system/apps copies (apps/production): it builds in the repository but not in "
-        "the cluster")
+    assert "flux-system/apps" not in [k.kustomization.key for k in view.kustomizations]
+    copied = "apps/production" if file.startswith("clusters") else "apps/base, apps/production"
+    assert view.problems == (
+        f"clusters/production/apps.yaml:2: Kustomization flux-system/apps: {named}, outside "
+        f"what ExternalArtifact flux-system/apps copies ({copied}): it builds in the "
+        "repository but not in the cluster; not rendered",)
+    code, output = validate(root)
+    assert code == 2 and named in output
 
 
 def generator(artifacts: list[dict[str, Any]],

@@ -9,18 +9,24 @@ default strategy), the artifact is the repository's `<prefix>` directory restric
 copied `<sub>` directories. `resolve` then gives the Kustomization with its repository path
 (`<prefix>/<path>`) and the repository's GitRepository as source, so it renders, and its
 origins and gitbot's edits name real repository files. Anything else is a reason to skip it
-(`Refused`). `outside` names rendered inputs the artifact would not hold. Called by `flux`.
+(`Refused`). `outside` names rendered inputs the artifact would not hold (files the reached
+kustomization files name, objects' origins). Called by `flux`.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from gitbot.adapters.render.confine import references
+from gitbot.adapters.render.kustomize import kustomization_file
 from gitbot.adapters.render.model import FluxKustomization, RenderedObject, SourceRef
+from gitbot.adapters.render.yamldocs import load_one
+from gitbot.adapters.safefs import FileRefusedError, read_text
 
 GENERATOR_GROUP = "source.extensions.fluxcd.io/"
 ARTIFACT_KIND = "ExternalArtifact"
@@ -117,8 +123,10 @@ def _copies(artifact: Mapping[str, Any], alias: str, where: str) -> tuple[str, l
     return prefixes.pop(), subs
 
 
-def outside(kustomization: FluxKustomization, objects: Iterable[RenderedObject]) -> str | None:
-    """A problem line when a rendered input lies outside the directories the artifact copies."""
+def outside(kustomization: FluxKustomization, objects: Iterable[RenderedObject],
+            artifact: Path) -> str | None:
+    """A problem line when a rendered input lies outside the directories the artifact copies:
+    a file a kustomization file reached from the build names, or an object's origin."""
     if kustomization.artifact is None:
         return None
     copied = kustomization.copied
@@ -126,12 +134,42 @@ def outside(kustomization: FluxKustomization, objects: Iterable[RenderedObject])
     def inside(file: str) -> bool:
         return any(c == "." or file == c or file.startswith(c + "/") for c in copied)
 
+    tail = (f"outside what ExternalArtifact {kustomization.artifact} copies "
+            f"({', '.join(copied)}): it builds in the repository but not in the cluster; "
+            "not rendered")
+    for source, named in _referenced(artifact, kustomization.path):
+        if not inside(named):
+            return f"{kustomization.where()}: {source} names {named}, {tail}"
     for obj in objects:
-        files = [obj.origin.file, *(t.file for t in obj.origin.transformers)]
-        for file in files:
+        for file in (obj.origin.file, *(t.file for t in obj.origin.transformers)):
             if file and not inside(file):
                 return (f"{kustomization.where()}: {obj.kind} {obj.name} is rendered from "
-                        f"{file}, outside what ExternalArtifact {kustomization.artifact} "
-                        f"copies ({', '.join(copied)}): it builds in the repository but not "
-                        "in the cluster; not rendered")
+                        f"{file}, {tail}")
     return None
+
+
+def _referenced(artifact: Path, start: str) -> Iterator[tuple[str, str]]:
+    """(kustomization file, repository path) of every local path the kustomization files
+    reached from directory `start` name (remote bases and inline patches skipped)."""
+    queue, seen = [start], {start}
+    while queue:
+        directory = queue.pop()
+        found = kustomization_file(artifact / directory)
+        if found is None:
+            continue
+        rel = found.relative_to(artifact).as_posix()
+        try:
+            doc = load_one(read_text(artifact, rel))
+        except FileRefusedError:
+            continue  # kustomize reports it
+        for _field, value, _line in references(doc) if isinstance(doc, Mapping) else ():
+            value = value.strip()
+            if not value or "\n" in value or "://" in value or value.startswith("/"):
+                continue
+            path = posixpath.normpath(posixpath.join(directory, value))
+            if not (artifact / path).exists():
+                continue  # a remote base (github.com/...) or a missing file kustomize names
+            yield rel, path
+            if (artifact / path).is_dir() and path not in seen:
+                seen.add(path)
+                queue.append(path)

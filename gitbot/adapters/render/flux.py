@@ -91,7 +91,7 @@ def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float
                 raise
             problems.append(str(err))
             continue
-        refused = artifacts.outside(current, result.objects)
+        refused = artifacts.outside(current, result.objects, artifact)
         if refused:
             problems.append(refused)
             continue
