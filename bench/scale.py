@@ -10,7 +10,9 @@ Prints
   `git commit` + `git push` by the git command line, interleaved, as a ratio, at 1 and 1,000 apps;
 - idle and busy pass over N canaries: wall, CPU (with children), YAML files read and parsed, git
   subprocesses, Prometheus queries, pushes, and the process' peak RSS;
-- soak: RSS, child processes and open file descriptors before and after many idle passes.
+- soak (bench/soak.py): the daemon's own cycle for 10,000 passes, idle and busy, on a fake
+  clock: RSS at the start, the end and its maximum, child processes (git's among them) and
+  zombies, open file descriptors, threads.
 """
 
 from __future__ import annotations
@@ -197,49 +199,11 @@ def release_all(dev: Developer, canaries: int) -> None:
 
 
 def bench_soak(canaries: int, passes: int) -> None:
-    """Idle daemon passes: RSS, child processes and open descriptors, at the start and end."""
-    options = CanaryOptions(interval="1m", metric_interval="1m")
-    with tempfile.TemporaryDirectory(prefix="gitbot-soak-") as tmp:
-        base = Path(tmp)
-        dev = make_repo(base, canaries, canaries, options)
-        clock = FakeClock()
-        with FakePrometheus(dev.remote, workloads=workloads(canaries)) as prom:
-            app = make_app(base, dev.remote, prom.url, clock)
-            try:
-                for _ in range(3):  # bootstrap, initialize, first idle pass
-                    app.reconciler.run_pass()
-                    clock.advance(61)
-                start = _process_figures()
-                began = time.perf_counter()
-                for _ in range(passes):
-                    app.reconciler.run_pass()
-                    clock.advance(61)
-                elapsed = time.perf_counter() - began
-                end = _process_figures()
-            finally:
-                app.close()
-    print(f"{passes} idle passes over {canaries} canaries ({elapsed / passes * 1000:.0f} ms each):"
-          f" RSS {start[0]:.0f} -> {end[0]:.0f} MB, child processes {start[1]} -> {end[1]}, "
-          f"open fds {start[2]} -> {end[2]}")
-
-
-def _process_figures() -> tuple[float, int, int]:
-    """Current RSS (MB), live child processes, open file descriptors of this process."""
-    rss = 0.0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) / 1024
-    me = str(os.getpid())
-    children = sum(1 for stat in Path("/proc").glob("[0-9]*/stat")
-                   if _parent(stat) == me)
-    return rss, children, len(os.listdir("/proc/self/fd"))
-
-
-def _parent(stat: Path) -> str:
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[1]
-    except (OSError, IndexError):
-        return ""
+    """The daemon's own cycle for `passes` passes (bench/soak.py), in a fresh interpreter so
+    that its RSS is its own, not the high-water mark of the benches before it."""
+    soak = Path(__file__).resolve().with_name("soak.py")
+    subprocess.run([sys.executable, str(soak), "--passes", str(passes),
+                    "--canaries", str(canaries)], check=True)
 
 
 def bench_step(apps: int, steps: int) -> None:
@@ -336,8 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-only", action="store_true", help="skip the busy passes")
     parser.add_argument("--template", action="store_true",
                         help="every Canary also checks one shared MetricTemplate")
-    parser.add_argument("--soak", type=int, default=1000,
-                        help="idle passes over 10 canaries for the RSS/process/fd check (0: skip)")
+    parser.add_argument("--soak", type=int, default=10000,
+                        help="daemon passes for the RSS/process/fd check, bench/soak.py "
+                             "(0: skip; 10,000 take about 25 minutes)")
+    parser.add_argument("--soak-canaries", type=int, default=100,
+                        help="canaries in the soak's repository")
     args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}, {_git(Path.cwd(), 'version')}, {os.cpu_count()} cpus")
     run: list[tuple[str, Callable[[], None]]] = []
@@ -347,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         run.append((f"passes, {n} canaries", lambda n=n: bench_passes(n, args.idle_only,
                                                                     args.template)))
     if args.soak:
-        run.append((f"soak, {args.soak} passes", lambda: bench_soak(10, args.soak)))
+        run.append((f"soak, {args.soak} daemon passes over {args.soak_canaries} canaries",
+                    lambda: bench_soak(args.soak_canaries, args.soak)))
     for title, fn in run:
         with section(title):
             fn()

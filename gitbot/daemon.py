@@ -220,10 +220,9 @@ class Daemon:
     def _rescan(self) -> None:
         step = "repository sync"
         try:
-            repo = self.app.reconciler.repo  # the reconciler's picture, re-read by diff
-            repo.refresh(self.app.workspace.sync())
+            self.app.reconciler.sync()  # a fetch; the picture is re-read by diff
             step = "reading the repository"
-            canaries = {c.key: c for c in repo.specs().canaries}
+            canaries = {c.key: c for c in self.app.reconciler.repo.specs().canaries}
         except Exception as err:  # the daemon outlives a remote outage or an unreadable tree
             log.error("%s failed: %s", step, err, exc_info=log.isEnabledFor(logging.DEBUG))
             if step == "repository sync":

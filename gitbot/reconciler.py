@@ -223,6 +223,13 @@ class Reconciler:
         """The canary's history on the branch as it is now (for `pass_batch`)."""
         return self._history(None, canary)
 
+    def sync(self) -> str:
+        """Sync the working copy and follow it, outside a pass (the daemon's rescan): a fetch
+        only while the working copy is clean, a full reset after a pass with errors."""
+        head = self.ws.sync(clean=self._clean)
+        self.moved(head)
+        return head
+
     def moved(self, head: str | None = None, ours: bool = False) -> None:
         """The working copy is now at `head` (None: ask git): the picture and the log follow
         (`ours`: gitbot's own commit of the files its editor saved)."""

@@ -14,7 +14,9 @@ Kustomizations (`editor_for`). It differs from the plain editor in where it read
   entry of that Flux Kustomization (`gitbot.adapters.flux_placement`);
 - `save()` renders the cluster again and checks that what Flux would apply is exactly what was
   decided (replicas, primary template, weights); on a mismatch it raises `OverriddenError`
-  naming the transformer (file:line), and the caller commits nothing.
+  naming the transformer (file:line), and the caller commits nothing. The render goes through
+  the pass' `RenderCache` (`FluxSpecs.cache`): only the Kustomizations the edit changed are
+  built again, and the next pass finds this tree's builds in the cache.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ parses every rendered `flagger.app` object with the pure parser, each problem at
 source `FILE:LINE`; it returns None for a plain repository (the caller then reads loose files).
 Only what kustomize renders is read, so Helm chart templates and ignored files never are. The
 result's `flux` (`FluxSpecs`) says which Flux Kustomization renders each canary and gives its
-effective (rendered) target. Called by `specs.load_repository`.
+effective (rendered) target, and `cache` the `RenderCache` the render went through (the
+FluxEditor verifies its edits through it: only the edited Kustomizations are built again).
+Called by `specs.load_repository`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gitbot.adapters.render import (
     effective_revision,
     render_repository,
 )
+from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.specs import (
     Document,
     Entry,
@@ -50,6 +53,7 @@ class FluxSpecs:
     kustomizations: Mapping[str, str]  # canary key -> "namespace/name" of its Kustomization
     autoscaled: frozenset[tuple[str, str]] = frozenset()  # (namespace, target) with an HPA
     helm: Mapping[str, HelmTarget] = field(default_factory=dict)  # canary key -> HelmRelease
+    cache: RenderCache | None = field(default=None, compare=False, repr=False)
 
     def helm_target(self, canary: Canary) -> HelmTarget | None:
         """The HelmRelease that renders the canary's target (None: a rendered Deployment)."""
@@ -89,11 +93,12 @@ class FluxSpecs:
         return effective_revision(self.owner(target), target)
 
 
-def load_flux_specs(root: Path, cluster: str | None,
-                    no_cross_namespace_refs: bool = False) -> SpecSet | None:
-    """The SpecSet of the served cluster's rendered objects; None for a plain repository."""
+def load_flux_specs(root: Path, cluster: str | None, no_cross_namespace_refs: bool = False,
+                    cache: RenderCache | None = None) -> SpecSet | None:
+    """The SpecSet of the served cluster's rendered objects; None for a plain repository.
+    With `cache`, only the Kustomizations whose inputs changed since it last saw them are built."""
     try:
-        view = render_repository(root, cluster or None)
+        view = render_repository(root, cluster or None, cache=cache)
     except InvalidInputError as err:  # DiscoveryError, RenderError: one problem, no canary
         return SpecSet(problems=(render_problem(str(err)),))
     if view is None:
@@ -121,7 +126,8 @@ def load_flux_specs(root: Path, cluster: str | None,
     providers = tuple(o for o, _ in parsed if isinstance(o, AlertProvider))
     autoscaled = frozenset((c.namespace, c.target.name) for c in canaries if c.autoscaler)
     flux = FluxSpecs(view, {c.key: owners[id(c)] for c in canaries}, autoscaled,
-                     {c.key: helm.resolved[c.key] for c in canaries if c.key in helm.resolved})
+                     {c.key: helm.resolved[c.key] for c in canaries if c.key in helm.resolved},
+                     cache)
     return SpecSet(canaries, templates, providers, tuple(problems), flux=flux)
 
 

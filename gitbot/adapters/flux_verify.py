@@ -1,9 +1,11 @@
 """Render, edit, render, verify: what Flux would apply is exactly what gitbot decided.
 
 Called by `FluxEditor.save` after writing its edits and before any commit. Renders the served
-cluster again (real kustomize, `gitbot.adapters.render`) and reads each checked value from the
-rendered object; a mismatch raises `OverriddenError` naming the images/patch entries (file:line)
-that select the object, so the reconciler reports it and commits nothing.
+cluster again (real kustomize, `gitbot.adapters.render`; through the pass' `RenderCache` when
+the SpecSet has one, so only the Kustomizations whose inputs the edit changed are built) and
+reads each checked value from the rendered object; a mismatch raises `OverriddenError` naming
+the images/patch entries (file:line) that select the object, so the reconciler reports it and
+commits nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class Check:
 
 def verify(root: Path, flux: FluxSpecs, checks: list[Check]) -> None:
     """Render the cluster from `root` and compare every check; OverriddenError on a mismatch."""
-    view = render_repository(root, flux.view.cluster)
+    view = render_repository(root, flux.view.cluster, cache=flux.cache)
     if view is None:
         raise OverriddenError(f"{flux.view.cluster}: no Flux Kustomization left after the edit")
     for check in checks:

@@ -388,12 +388,14 @@ class GitWorkspace:
         if work is None or self._repo is None:
             return False
         parent = self.head()
+        writer = git_objects.ObjectWriter(self._git_dir)
         try:
-            writer = git_objects.ObjectWriter(self._git_dir)
             sha = writer.commit(parent, work, message, self._env)
         except LookupError as err:
             log.debug("commit by git add + git commit: %s", err)
             return False
+        finally:
+            writer.close()  # no pack stays mapped after a `git gc` deleted it
         if sha is None:
             return None
         git_objects.sync_index(run, list(work.files))

@@ -25,7 +25,8 @@ from io import BytesIO
 from pathlib import Path
 
 from gitdb import GitDB, IStream
-from gitdb.util import bin_to_hex, hex_to_bin
+from gitdb.db.pack import PackedDB
+from gitdb.util import bin_to_hex, hex_to_bin, mman
 
 from gitbot.adapters.git_log import _FIELD, _RECORD, CommitInfo, parse_log
 from gitbot.adapters.git_runner import Runner
@@ -111,6 +112,17 @@ class ObjectWriter:
         body = (f"tree {bin_to_hex(tree).decode()}\nparent {parent}\nauthor {author}\n"
                 f"committer {committer}\n\n{clean_message(message)}")
         return bin_to_hex(self._store(b"commit", body.encode())).decode()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Unmap the pack files this writer read. gitdb maps them through a process-wide cache
+        (`gitdb.util.mman`) that keeps them until told, and its pack readers sit in reference
+        cycles: without this, every pack that `git gc` deletes stays open (descriptors, memory,
+        disk space) for the life of the daemon."""
+        for db in self._db.databases():
+            if isinstance(db, PackedDB):
+                for entity in db.entities():
+                    entity.close()
+        mman.collect()
 
     def _commit_tree(self, sha: str) -> bytes:
         raw = self._read(hex_to_bin(sha))

@@ -9,8 +9,11 @@ cache: unchanged loose files are not read again); `editor(flux)` is a `ManifestE
 one shared `ManifestIndex`, so every reader of a pass sees the same picture.
 
 A Flux repository (`specs().flux` set) is rendered once per head: the rendered view is kept
-while nothing changes and rendered again as a whole after any change (not per Kustomization);
-its editor is a fresh `FluxEditor` each time (it renders and verifies on save anyway).
+while nothing changes; after a change it is rendered again through the index's `RenderCache`
+(`renders`), which builds only the Kustomizations whose input files or Flux object changed and
+takes the others from earlier renders (the FluxEditor's verification of an edit goes through
+the same cache, so the pass after gitbot's own commit builds nothing). Its editor is a fresh
+`FluxEditor` each time (it renders and verifies on save anyway).
 Every parse still goes through `safefs` and the YAML budgets (`read_documents`, `YamlFile`).
 """
 
@@ -24,6 +27,7 @@ from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.manifest_index import KUSTOMIZATION_NAMES, ManifestIndex
 from gitbot.adapters.manifests import ManifestEditor
+from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.render.discovery import FLUX_MARKERS
 from gitbot.adapters.safefs import FileRefusedError, read_text
 from gitbot.adapters.specs import (
@@ -65,6 +69,7 @@ class RepoIndex:
         self._files: list[Path] | None = None  # the YAML files, listed once per file set
         self._files_set: set[Path] = set()
         self._plain: bool | None = None  # no YAML file names a Flux API (None: not known yet)
+        self.renders = RenderCache()  # Kustomization builds by input digest (Flux repositories)
         self.reads = 0  # files parsed for specs since creation (for tests and the benchmark)
         self.loads = 0  # SpecSets built (each a render in a Flux repository)
 

@@ -36,6 +36,7 @@ from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, ObjectRef, P
 
 if TYPE_CHECKING:
     from gitbot.adapters.flux_specs import FluxSpecs
+    from gitbot.adapters.render.cache import RenderCache
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -95,6 +96,11 @@ class SpecCache(Protocol):
         """True when the repository is known to hold no Flux object (no render needed)."""
         ...
 
+    @property
+    def renders(self) -> RenderCache:
+        """The Kustomization builds kept between loads (only changed inputs are built)."""
+        ...
+
 
 def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
                     cluster: str | None = None, cache: SpecCache | None = None) -> SpecSet:
@@ -109,7 +115,8 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
     from gitbot.adapters.helm_specs import explain_plain
 
     if cluster or cache is None or not cache.plain():
-        rendered = load_flux_specs(root, cluster, no_cross_namespace_refs)
+        rendered = load_flux_specs(root, cluster, no_cross_namespace_refs,
+                                   cache.renders if cache else None)
         if rendered is not None:
             return rendered
     problems: list[Problem] = []

@@ -24,6 +24,7 @@ from gitbot.errors import InvalidInputError
 
 BOOTSTRAP_NAME = "flux-system"
 FLUX_MARKERS = ("kustomize.toolkit.fluxcd.io", "source.toolkit.fluxcd.io")
+Parsed = dict[tuple[str, str], list[tuple[int, Mapping[str, Any]]]]  # (file, text) -> documents
 _FLUX_KIND = re.compile(r"^kind:\s*[\"']?(Kustomization|GitRepository)\b", re.MULTILINE)
 
 
@@ -77,10 +78,15 @@ def parse_kustomization(doc: Mapping[str, Any], file: str | None,
                              spec=spec, file=file, line=line)
 
 
-def scan(root: Path, ignore: SourceIgnore) -> Scan:
-    """Every Flux Kustomization and GitRepository in the files that reach Flux."""
+def scan(root: Path, ignore: SourceIgnore, memo: Parsed | None = None) -> Scan:
+    """Every Flux Kustomization and GitRepository in the files that reach Flux.
+
+    `memo` (kept by the caller between scans: the `RenderCache`'s) maps a file's name and text
+    to its Flux documents, so only files whose text changed are parsed again; it is left
+    holding the files of this scan only."""
     kustomizations: list[FluxKustomization] = []
     repositories: dict[tuple[str, str], Mapping[str, Any]] = {}
+    seen: Parsed = {}
     for rel in ignore.files(root):
         if not rel.endswith((".yaml", ".yml")):
             continue
@@ -90,14 +96,20 @@ def scan(root: Path, ignore: SourceIgnore) -> Scan:
             continue
         if not any(marker in text for marker in FLUX_MARKERS):
             continue
-        for line, doc in load_mappings(text, _may_be_flux_object):
+        key = (rel, text)
+        docs = (memo or {}).get(key)
+        seen[key] = docs = load_mappings(text, _may_be_flux_object) if docs is None else docs
+        for line, doc in docs:
             if is_flux_kustomization(doc):
                 kustomizations.append(parse_kustomization(doc, rel, line))
             elif (doc.get("kind") == "GitRepository"
                   and str(doc.get("apiVersion", "")).startswith("source.toolkit.fluxcd.io/")):
                 meta = doc.get("metadata") or {}
-                key = (str(meta.get("namespace") or "default"), str(meta.get("name")))
-                repositories[key] = doc
+                repositories[(str(meta.get("namespace") or "default"),
+                              str(meta.get("name")))] = doc
+    if memo is not None:
+        memo.clear()
+        memo.update(seen)
     return Scan(tuple(kustomizations), repositories)
 
 

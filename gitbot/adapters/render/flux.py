@@ -9,7 +9,8 @@ repository (`artifacts`) is rendered from its repository path; Kustomizations of
 are listed as external (with the reason for an ExternalArtifact).
 One that fails to build is a problem of the view (`FluxView.problems`), not of the others.
 Returns None for a plain repository (no Flux Kustomization): callers keep reading loose files.
-Called by the reconciler / specs loader (integration pending) and by tests.
+With a `RenderCache` (cache.py), a Kustomization whose inputs did not change since a previous
+render is not built again. Called by `flux_specs.load_flux_specs`, `flux_verify` and tests.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from gitbot.adapters.render import artifacts, confine, discovery, kustomize, substitute
+from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.render.model import (
     FluxKustomization,
     FluxView,
@@ -37,12 +39,15 @@ DEFAULT_TIMEOUT = 60.0
 
 
 def render_repository(root: Path, cluster: str | None = None,
-                      timeout: float = DEFAULT_TIMEOUT) -> FluxView | None:
+                      timeout: float = DEFAULT_TIMEOUT,
+                      cache: RenderCache | None = None) -> FluxView | None:
     """Render the served cluster's Flux Kustomizations; None for a plain repository.
 
+    With `cache`, unchanged Kustomizations are taken from it (and new builds kept in it).
     Raises DiscoveryError (layout, `flux.cluster`) or RenderError (kustomize failed/timed out).
     """
-    found = discovery.scan(root, SourceIgnore.load(root))
+    found = discovery.scan(root, SourceIgnore.load(root),
+                           cache.scanned if cache is not None else None)
     chosen = discovery.choose_cluster(root, found, cluster)
     if chosen is None:
         return None
@@ -55,16 +60,20 @@ def render_repository(root: Path, cluster: str | None = None,
         ignore.copy_artifact(root, artifact)
         refused = confine.check_artifact(artifact)  # nothing read outside the copy, no bomb
         try:
-            view = _walk(artifact, chosen, start, timeout)
+            view = _walk(artifact, chosen, start, timeout, cache)
         except InvalidInputError as err:
             if refused:  # the bootstrap Kustomization read a refused file: say why
                 raise kustomize.RenderError("; ".join(refused)) from err
             raise
+        finally:
+            if cache is not None:
+                cache.release(artifact)
         return replace(view, problems=(*refused, *view.problems))
 
 
-def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float) -> FluxView:
-    """Render `start` and every same-source Kustomization it leads to.
+def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float,
+          cache: RenderCache | None) -> FluxView:
+    """Render `start` and every same-source Kustomization it leads to (through `cache`).
 
     A Kustomization other than `start` that fails to build (or to parse) costs only its own
     objects, as kustomize-controller fails only that Kustomization: its error is kept in
@@ -85,7 +94,7 @@ def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float
             continue
         current = queue.popleft()
         try:
-            result = render_one(artifact, current, finder, timeout, rendered)
+            result = render_one(artifact, current, finder, timeout, rendered, cache)
         except InvalidInputError as err:  # RenderError, DiscoveryError
             if current is start:
                 raise
@@ -138,17 +147,34 @@ def _children(result: RenderedKustomization, problems: list[str]) -> list[FluxKu
 
 
 def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginFinder,
-               timeout: float, before: Sequence[RenderedKustomization] = ()
-               ) -> RenderedKustomization:
+               timeout: float, before: Sequence[RenderedKustomization] = (),
+               cache: RenderCache | None = None) -> RenderedKustomization:
     """Build one Flux Kustomization in the artifact copy; its objects with their origins.
 
     `postBuild` variables come from the ConfigMaps rendered `before` it (applied first by the
-    cluster's Flux) or by itself.
+    cluster's Flux) or by itself (substituted on every render, the build itself cached).
     """
-    began = time.monotonic()
     confine.check_document({"components": kustomization.spec.get("components")},
                            kustomization.file or "", kustomization.path,
                            f"{kustomization.where()}: spec")
+
+    def run() -> tuple[tuple[RenderedObject, ...], float]:
+        return _build(artifact, kustomization, finder, timeout)
+
+    built, seconds = cache.build(artifact, kustomization, run) if cache is not None else run()
+    objects = list(built)
+    if kustomization.spec.get("postBuild"):
+        pool = [o for r in before for o in r.objects] + objects
+        values = substitute.variables(kustomization, pool)
+        objects = [RenderedObject(substitute.substitute(o.obj, values, _where(kustomization, o)),
+                                  o.origin) for o in objects]
+    return RenderedKustomization(kustomization, tuple(objects), seconds)
+
+
+def _build(artifact: Path, kustomization: FluxKustomization, finder: OriginFinder,
+           timeout: float) -> tuple[tuple[RenderedObject, ...], float]:
+    """kustomize build of one Flux Kustomization: its objects (origins found) and seconds."""
+    began = time.monotonic()
     with kustomize.prepared(artifact, kustomization) as (directory, keep):
         docs = kustomize.build(directory, artifact, kustomization, timeout)
     seconds = time.monotonic() - began
@@ -156,12 +182,7 @@ def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginF
     for doc in docs:
         plain, origin = finder.split(doc, kustomization.path, kustomization.key, keep)
         objects.append(RenderedObject(plain, origin))
-    if kustomization.spec.get("postBuild"):
-        pool = [o for r in before for o in r.objects] + objects
-        values = substitute.variables(kustomization, pool)
-        objects = [RenderedObject(substitute.substitute(o.obj, values, _where(kustomization, o)),
-                                  o.origin) for o in objects]
-    return RenderedKustomization(kustomization, tuple(objects), seconds)
+    return tuple(objects), seconds
 
 
 def _where(kustomization: FluxKustomization, obj: RenderedObject) -> str:
