@@ -17,6 +17,7 @@ from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.helm_editor import HelmEditor
 from gitbot.adapters.render import render_repository
 from gitbot.adapters.render.artifacts import Refused, resolve
+from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.render.model import FluxKustomization, Origin, RenderedObject, SourceRef
 from gitbot.adapters.specs import load_repository
 from gitbot.cli import cli
@@ -257,3 +258,13 @@ def test_a_refused_artifact_is_skipped_with_the_reason(root: Path) -> None:
             "artifact 'apps': copy[1]: exclude not supported)\n") in output
     assert "infra-configs" not in output  # the infrastructure artifact is still rendered
     assert output.endswith("valid: 0 Canary, 0 MetricTemplate, 0 AlertProvider\n")
+
+
+def test_a_cached_render_keeps_the_artifact_kustomizations(root: Path) -> None:
+    cache = RenderCache()
+    first = render_repository(root, CLUSTER, cache=cache)
+    again = render_repository(root, CLUSTER, cache=cache)
+    assert first is not None and again is not None
+    assert cache.hits >= 4 and again.by_name("flux-system/apps").kustomization.path == \
+        "apps/production"
+    assert [o.origin for o in again.objects()] == [o.origin for o in first.objects()]
