@@ -14,6 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from gitbot.adapters.flux_editor import editor_for
+from gitbot.adapters.flux_placement import built_elsewhere
 from gitbot.adapters.helm_editor import HelmEditor
 from gitbot.adapters.render import render_repository
 from gitbot.adapters.render.artifacts import Refused, resolve
@@ -268,3 +269,22 @@ def test_a_cached_render_keeps_the_artifact_kustomizations(root: Path) -> None:
     assert cache.hits >= 4 and again.by_name("flux-system/apps").kustomization.path == \
         "apps/production"
     assert [o.origin for o in again.objects()] == [o.origin for o in first.objects()]
+
+
+@pytest.mark.parametrize("staging_path, file, elsewhere", [
+    pytest.param("./staging", "apps/production/extra.yaml", False, id="own-overlay"),
+    pytest.param("./production", "apps/production/extra.yaml", True,
+                 id="another-cluster-artifact-reads-it"),
+    pytest.param("./", "apps/production/extra.yaml", True, id="another-artifact-root"),
+])
+def test_an_other_clusters_artifact_kustomization_counts_as_building_a_file(
+        root: Path, staging_path: str, file: str, elsewhere: bool) -> None:
+    """The other cluster's paths are relative to its artifact: conservatively matched by name
+    (a shared file is then set by a patch, never edited in place for both clusters)."""
+    apps = root / "clusters/staging/apps.yaml"
+    apps.write_text(apps.read_text().replace("path: ./staging", f"path: {staging_path}"))
+    flux = load_repository(root, cluster=CLUSTER).flux
+    assert flux is not None
+    obj = RenderedObject({"kind": "ConfigMap", "metadata": {"name": "x"}},
+                         Origin("flux-system/apps", file, 1))
+    assert built_elsewhere(root, flux, obj) is elsewhere
