@@ -327,7 +327,7 @@ class DaemonConfig(_Strict):
 
 
 class WebhooksConfig(_Strict):
-    """Calls of the Canaries' `analysis.webhooks` (gitbot.adapters.hook_runner)."""
+    """Calls of the Canaries' `analysis.webhooks` (gitbot.adapters.hook_runner, event_delivery)."""
 
     max_timeout: float = Field(
         default=300.0, alias="maxTimeout", gt=0, le=3600, description="Upper bound, in seconds, "

@@ -1,9 +1,11 @@
 """Tell people what a tick did: chat messages, Flagger `event` webhooks, post-rollout hooks.
 
 Called by the reconciler after acting, i.e. after the commit and the state write. Best effort: a
-failing chat endpoint or webhook is logged and never changes a decision. Chat goes through a
-`ChatSender`: it is queued here and sent by a background thread with bounded retries, so chat
-never holds a tick; `close` (from `App.close`) drains the queue within a deadline.
+failing chat endpoint or webhook is logged and never changes a decision. Nothing here waits for
+the network: chat goes through a `ChatSender` (background thread, bounded retries), event and
+post-rollout webhooks through an `EventSender` (background thread, in order, each call bounded by
+`webhooks.maxTimeout`), so neither holds a tick; `close` (from `App.close`) drains both queues
+within one deadline.
 
 Two rhythms, chosen per canary (annotation `gitbot.io/chat-rhythm`) or for all (config
 `notifications.rhythm`):
@@ -23,10 +25,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from gitbot.adapters.chat_delivery import DRAIN_SECONDS, ChatSender
+from gitbot.adapters.event_delivery import EventSender
 from gitbot.adapters.notifiers import ChatMessage, Delivery, Notifier, plan
-from gitbot.adapters.webhooks import call_hooks, send_event
 from gitbot.core.messages import alert_metadata
-from gitbot.core.spec import AlertProvider, Canary, Severity, WebhookType
+from gitbot.core.spec import AlertProvider, Canary, Severity
 from gitbot.core.state import AlertMessage, Decision, Phase, RolloutState
 
 log = logging.getLogger("gitbot.notify")
@@ -47,6 +49,7 @@ class Announcer:
         global_chat: Notifier | None = None,
         rhythm: str = COMMIT,
         sender: ChatSender | None = None,
+        events: EventSender | None = None,
     ) -> None:
         self.global_chat = global_chat
         self.providers = providers
@@ -56,6 +59,7 @@ class Announcer:
         self.listeners: list[Callable[[Canary, RolloutState, Decision], object]] = []
         self.rhythm = rhythm
         self.sender = sender or ChatSender()
+        self.events = events or EventSender()
         self._told: dict[str, set[tuple[Phase, str]]] = {}  # phase rhythm: last tick's alerts
 
     def announce(
@@ -65,25 +69,29 @@ class Announcer:
         for event in decision.events:
             log.info("%s %s: %s", canary.key, event.type, event.message)
             self._safely(
-                send_event, canary, event.message, event.type, state.phase.value, checksum,
-                int(time.time() * 1000),
+                self.events.event, canary, event.message, event.type, state.phase.value,
+                checksum, int(time.time() * 1000),
             )
         url = self.commit_url.format(sha=sha) if sha and self.commit_url else ""
         for alert in self._chat_messages(canary, state, decision, sha, subject):
             self._safely(self._queue, canary, alert, url)
         if decision.post_rollout:
-            self._safely(call_hooks, canary, WebhookType.POST_ROLLOUT, decision.post_rollout,
-                         checksum)
+            self._safely(self.events.post_rollout, canary, decision.post_rollout, checksum)
         for listener in self.listeners:
             self._safely(listener, canary, state, decision)
 
     def flush(self, timeout: float) -> bool:
-        """Wait until the queued chat messages were sent or given up; False on timeout."""
-        return self.sender.flush(timeout)
+        """Wait until the queued chat messages and webhook calls were sent or given up, within
+        `timeout` in all; False on timeout."""
+        end = time.monotonic() + timeout
+        chat = self.sender.flush(timeout)
+        return self.events.flush(max(0.0, end - time.monotonic())) and chat
 
     def close(self, timeout: float = DRAIN_SECONDS) -> bool:
-        """Send what is queued within `timeout`, then stop; True when nothing was left."""
-        return self.sender.close(timeout)
+        """Send what is queued within `timeout` in all, then stop; True when nothing was left."""
+        end = time.monotonic() + timeout
+        chat = self.sender.close(timeout)
+        return self.events.close(max(0.0, end - time.monotonic())) and chat
 
     def rhythm_of(self, canary: Canary) -> str:
         return canary.chat_rhythm or self.rhythm

@@ -10,7 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitbot.adapters import background
 from gitbot.adapters.branch_snapshot import BranchSnapshot
+from gitbot.adapters.event_delivery import EventSender
 from gitbot.adapters.git import Credentials, GitWorkspace
 from gitbot.adapters.git_credentials import SshIdentity, read_token, workspace_env
 from gitbot.adapters.hook_runner import HookRunner
@@ -44,8 +46,10 @@ class App:
     lease: LeaseKeeper | None = None
     pull_requests: PullRequestDriver | None = None  # pull-request mode
 
-    def close(self) -> None:
-        self.reconciler.announcer.close()  # queued chat messages, within a deadline
+    def close(self, drain: float | None = None) -> None:
+        """Release everything; queued chat messages and event hooks get `drain` seconds (the
+        daemon's short default: it must stop within the pod's grace period)."""
+        self.reconciler.announcer.close(background.DRAIN_SECONDS if drain is None else drain)
         self.reconciler.observer.close()  # webhook calls in flight: never waited for
         self.workspace.close()
         if self.pull_requests is not None:
@@ -104,6 +108,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     announcer = Announcer(
         providers, secrets, commit_url=git.commit_url, global_chat=_global_chat(settings),
         rhythm=settings.notifications.rhythm,
+        events=EventSender(max_timeout_s=settings.webhooks.max_timeout),
     )
     crash = crash or crash_hook_from_env(os.environ)
     landing = _pull_request_landing(settings, workspace, store, creds, ssh, crash)

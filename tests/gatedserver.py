@@ -7,12 +7,14 @@
         gate.set()                                       # now it is answered (500)
 
 Each path answers its script in turn (the last entry repeats): a status, or `held(status)`
-(wait for the path's gate, then answer `status`). `hits(path)` counts requests. `stop()`
-releases every gate, so no handler is left waiting.
+(wait for the path's gate, then answer `status`). `hits(path)` counts requests, `received()`
+lists every request's (path, JSON body) in the order they arrived. `stop()` releases every gate,
+so no handler is left waiting.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,6 +31,7 @@ class GatedServer:
         self._scripts: dict[str, list[int | str]] = {}
         self._gates: dict[str, threading.Event] = {}
         self._hits: dict[str, int] = {}
+        self._received: list[tuple[str, Any]] = []
         self._arrivals: dict[tuple[str, int], threading.Event] = {}
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._httpd.daemon_threads = True
@@ -54,8 +57,14 @@ class GatedServer:
         with self._lock:
             return self._hits.get(path, 0)
 
-    def _take(self, path: str) -> tuple[int | str, threading.Event]:
+    def received(self) -> list[tuple[str, Any]]:
+        """(path, JSON body) of every request so far, in the order they arrived."""
         with self._lock:
+            return list(self._received)
+
+    def _take(self, path: str, body: bytes) -> tuple[int | str, threading.Event]:
+        with self._lock:
+            self._received.append((path, json.loads(body) if body else None))
             self._hits[path] = count = self._hits.get(path, 0) + 1
             self._arrivals.setdefault((path, count), threading.Event()).set()
             script = self._scripts.get(path, [200])
@@ -84,8 +93,8 @@ def _handler(server: GatedServer) -> Any:
         protocol_version = "HTTP/1.0"
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            answer, gate = server._take(self.path)
+            sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            answer, gate = server._take(self.path, sent)
             if isinstance(answer, str):  # held(status)
                 gate.wait(60)
                 answer = int(answer.partition(":")[2])
@@ -93,7 +102,10 @@ def _handler(server: GatedServer) -> Any:
             self.send_response(int(answer))
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (its deadline)
+                self.close_connection = True
 
         def log_message(self, *_args: Any) -> None:
             return None

@@ -75,9 +75,9 @@ def test_sigterm_while_a_webhook_trickles_exits_promptly(tmp_path: Path) -> None
     out = daemon.text()
     assert code == 0, out
     assert "finishing the step in progress" in out
-    # the tick in progress finishes, each of its event calls cut at its 2 s deadline, instead
-    # of the trickle (2,000 s) holding the daemon until the shutdown grace runs out; how much
-    # more than 2 s per call finishing the tick takes depends on the machine's load
+    # event calls run in the background (the tick does not wait for them); on shutdown the
+    # queue is drained within its bound (each call cut at its 2 s deadline, the rest abandoned)
+    # instead of the trickle (2,000 s) holding the daemon until the shutdown grace runs out
     assert calls >= 1
     assert "still running after" not in out, out
     assert elapsed < SHUTDOWN_GRACE_SECONDS, (elapsed, calls, out)

@@ -7,26 +7,25 @@ canary's messages arrive in the order they were decided) with `RetryPolicy`: at 
 waiting 1 s then 2 s, all within a total budget per message (each attempt is also bounded by the
 notifier's own deadline, 5 s). Only a failure worth repeating (no answer, HTTP 429 or 5xx) is
 retried; a 4xx or a refused redirect is final. A failure is logged once, as a warning, after the
-last attempt. The queue is bounded: when it is full a message is dropped with a warning rather than
-wait. `close(timeout)` (called by `App.close`) drains what is queued within `timeout`, then
-abandons the rest with one warning; `flush(timeout)` waits until everything queued was handled.
+last attempt. The queue (`gitbot.adapters.background.OrderedSender`) is bounded: when it is full a
+message is dropped with a warning rather than wait. `close(timeout)` (called by `App.close`)
+drains what is queued within `timeout`, then abandons the rest with one warning; `flush(timeout)`
+waits until everything queued was handled.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gitbot.adapters.background import DRAIN_SECONDS, MAX_QUEUED, OrderedSender
 from gitbot.adapters.notifiers import Delivery, Failure
 
-log = logging.getLogger("gitbot.notify")
+__all__ = ["DRAIN_SECONDS", "MAX_QUEUED", "ChatSender", "Outcome", "RetryPolicy", "deliver"]
 
-MAX_QUEUED = 200  # messages waiting; beyond that new ones are dropped (logged)
-DRAIN_SECONDS = 5.0  # what `close` gives the queue (the daemon shuts down within 30 s)
+log = logging.getLogger("gitbot.notify")
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,8 @@ def deliver(
     return policy.attempts, failure
 
 
-class ChatSender:
-    """A bounded queue of deliveries and the one thread that sends them (see the module doc)."""
+class ChatSender(OrderedSender[Delivery]):
+    """The ordered background queue of chat deliveries (see the module doc)."""
 
     def __init__(
         self,
@@ -88,68 +87,17 @@ class ChatSender:
         max_queued: int = MAX_QUEUED,
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
+        super().__init__(self._send, label="chat", log=log, max_queued=max_queued,
+                         thread_name="chat-sender")
         self.policy = policy or RetryPolicy()
         self.on_outcome = on_outcome
-        self.max_queued = max_queued
-        self._queue: queue.SimpleQueue[tuple[str, Delivery] | None] = queue.SimpleQueue()
-        self._abort = threading.Event()
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._unfinished = 0
-        self._closed = False
-        self._thread: threading.Thread | None = None
 
-    def submit(self, who: str, delivery: Delivery) -> bool:
-        """Queue one message; False (logged) when closed or full. Never blocks."""
-        with self._lock:
-            if self._closed:
-                log.warning("%s: chat: message not sent, gitbot is stopping", who)
-                return False
-            if self._unfinished >= self.max_queued:
-                log.warning("%s: chat: message dropped, %d messages already wait",
-                            who, self._unfinished)
-                return False
-            self._queue.put((who, delivery))
-            self._unfinished += 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="chat-sender", daemon=True)
-                self._thread.start()
-        return True
-
-    def flush(self, timeout: float) -> bool:
-        """Wait until every queued message was delivered or given up; False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._unfinished == 0, timeout)
-
-    def close(self, timeout: float = DRAIN_SECONDS) -> bool:
-        """Accept nothing more, drain within `timeout`, then abandon the rest. True if drained."""
-        with self._lock:
-            self._closed = True
-            thread = self._thread
-            if thread is not None:
-                self._queue.put(None)  # the stop mark, after every queued message
-        drained = self.flush(timeout)
-        if not drained:
-            self._abort.set()
-            with self._lock:
-                left = self._unfinished
-            log.warning("chat: %d message(s) not delivered before shutdown", left)
-        if thread is not None:
-            thread.join(timeout=0 if not drained else None)
-        return drained
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            who, delivery = item
-            if not self._abort.is_set():
-                try:
-                    attempts, failure = deliver(delivery, self.policy, self._abort.wait)
-                except Exception as err:  # a broken notifier must not stop the sender
-                    attempts, failure = 1, Failure(f"{type(err).__name__}: {err}", False)
-                self._report(Outcome(delivery, who, attempts, failure))
-            with self._idle:
-                self._unfinished -= 1
-                self._idle.notify_all()
+    def _send(self, who: str, delivery: Delivery) -> None:
+        try:
+            attempts, failure = deliver(delivery, self.policy, self.abort.wait)
+        except Exception as err:  # a broken notifier must not stop the sender
+            attempts, failure = 1, Failure(f"{type(err).__name__}: {err}", False)
+        self._report(Outcome(delivery, who, attempts, failure))
 
     def _report(self, outcome: Outcome) -> None:
         if outcome.failure is not None:

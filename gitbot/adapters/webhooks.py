@@ -1,8 +1,9 @@
 """Call a canary's Flagger webhooks: gates, tests, rollback signals and event sinks.
 
-The reconciler calls `call_hooks` while observing (confirm-rollout, pre-rollout, rollout,
-confirm-traffic-increase, confirm-promotion, rollback) and after acting (post-rollout);
-`gitbot.notify` calls `send_event` for every event. Flagger's rules: POST JSON
+`gitbot.adapters.hook_runner` calls `call_hooks` for the gates (confirm-rollout, pre-rollout,
+rollout, confirm-traffic-increase, confirm-promotion, rollback);
+`gitbot.adapters.event_delivery` calls it for post-rollout and `send_event` for every event, in the
+background, after the tick's commit. Flagger's rules: POST JSON
 `{"name","namespace","phase","checksum","metadata"}`, pass only when the status is <= 202,
 `retries` extra attempts on connection errors and 5xx/429 with a short backoff, the response
 body (truncated) in the result. Nothing here raises for a failed hook.
@@ -77,9 +78,7 @@ def call_hooks(
     `max_timeout_s` (config `webhooks.maxTimeout`) caps each hook's `timeout`."""
     results: list[HookResult] = []
     with bounded_session() as session:
-        for hook in canary.analysis.hooks(kind):
-            if max_timeout_s is not None and hook.timeout_seconds > max_timeout_s:
-                hook = replace(hook, timeout_seconds=max_timeout_s)
+        for hook in capped(canary.analysis.hooks(kind), max_timeout_s):
             payload = hook_payload(canary, phase, checksum, hook.metadata)
             result = post_hook(session, hook, payload, backoff_s=backoff_s)
             results.append(result)
@@ -98,16 +97,26 @@ def send_event(
     *,
     webhooks: Sequence[Webhook] | None = None,
     backoff_s: float = BACKOFF_SECONDS,
+    max_timeout_s: float | None = None,
 ) -> tuple[HookResult, ...]:
-    """Send one event to every event hook (the canary's `type: event` hooks by default)."""
+    """Send one event to every event hook (the canary's `type: event` hooks by default);
+    `max_timeout_s` caps each hook's `timeout` as in `call_hooks`."""
     hooks = canary.analysis.hooks(WebhookType.EVENT) if webhooks is None else tuple(webhooks)
     results: list[HookResult] = []
     with bounded_session() as session:
-        for hook in hooks:
+        for hook in capped(hooks, max_timeout_s):
             metadata = event_metadata(hook, message, event_type, now_ms)
             payload = hook_payload(canary, phase, checksum, metadata)
             results.append(post_hook(session, hook, payload, backoff_s=backoff_s))
     return tuple(results)
+
+
+def capped(hooks: Sequence[Webhook], max_timeout_s: float | None) -> list[Webhook]:
+    """The hooks, each `timeout` at most `max_timeout_s` (config `webhooks.maxTimeout`)."""
+    if max_timeout_s is None:
+        return list(hooks)
+    return [replace(h, timeout_seconds=max_timeout_s) if h.timeout_seconds > max_timeout_s else h
+            for h in hooks]
 
 
 def post_hook(
