@@ -19,7 +19,11 @@ from gitbot.adapters.specs import read_documents, yaml_files
 
 
 def unapplied_notes(root: Path, view: FluxView) -> list[str]:
-    """One note per Canary document of the repository that `view` does not render."""
+    """One note per Canary document of the repository that `view` does not render; none while
+    a Kustomization failed to build (its problem, printed above, is then the likelier reason,
+    and a note would blame the layout for it)."""
+    if view.problems:
+        return []
     rendered = {(o.origin.file, o.name) for o in view.find("Canary")}
     skipped = ", ".join(k.key for k in view.external)
     why = f" (skipped, other source: {skipped})" if skipped else ""
