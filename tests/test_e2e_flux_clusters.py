@@ -185,6 +185,10 @@ def test_one_release_runs_one_analysis_per_cluster_with_interleaved_commits(
             assert time.monotonic() < deadline, {n: state(a).events[-3:]
                                                  for n, a in world.apps.items()}
             time.sleep(1.0)
+        for cluster in (world.eu, world.us):  # Flux applies the last scale-down shortly after
+            while cluster.deployment("test", "podinfo").replicas != 0:  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "the scale-down commit was never applied"
+                time.sleep(0.2)
         for cluster in (world.eu, world.us):
             primary = cluster.deployment("test", "podinfo-primary")
             assert primary is not None and primary.images[0] == f"{IMAGE}:6.0.1"
