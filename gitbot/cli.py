@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from gitbot.wiring import App
 
 OUTPUT = click.Choice(["json", "table"])
+#: What one `reconcile` run gives its queued event webhooks and chat messages before it exits: a
+#: run is a whole pass, so its events are delivered (before they went out inside the tick), not
+#: cut at the daemon's shutdown bound; each call stays bounded by its own deadline.
+ONE_SHOT_DRAIN_SECONDS = 60.0
 
 
 @click.group(cls=KubectlGroup, context_settings={"help_option_names": ["-h", "--help"]},
@@ -188,7 +192,7 @@ def reconcile(ctx: click.Context, once: bool, name: str | None) -> None:
         click.echo(f"gitbot: {err}", err=True)
         sys.exit(1)
     finally:
-        app.close()
+        app.close(drain=ONE_SHOT_DRAIN_SECONDS)  # the pass' events and chat, as the daemon sends
     for tick in report.ticks:  # invalid specs: logged once by the reconciler, as warnings
         line = f"{tick.canary}: {tick.phase}"
         if tick.commit:

@@ -145,7 +145,8 @@ class Daemon:
                 "each of its commits before counting a tick"
             )
         else:
-            seen = ", ".join(f"{name} at {sha[:12]}" for name, sha in sorted(applied.items()))
+            seen = ", ".join(f"{name} at {sha[:12] or 'an artifact digest'}"
+                             for name, sha in sorted(applied.items()))
             log.info("Flux's applied revisions are visible: %s", seen)
 
     def start(self) -> None:

@@ -72,6 +72,7 @@ class Observer:
         self.secrets = secrets
         self.kustomization = kustomization
         self._warned_no_flux = False
+        self._warned_artifact = False  # an ExternalArtifact digest without its Git origin
         self.helm_gate = HelmGate(metrics.query_series,  # helm-controller's releases
                                   getattr(metrics, "cluster_labels", None))
         self.metric_listeners: list[MetricListener] = []  # the daemon's Flagger metrics
@@ -178,9 +179,27 @@ class Observer:
         if applying:
             shas = [sha for (namespace, name), sha in applied.items()
                     if any(name == n and namespace in ("", ns) for ns, n in applying)]
-            return bool(shas) and all(self._descends(sha, last.sha) for sha in shas)
+            known = [sha for sha in shas if sha]
+            if len(known) < len(shas) and not self._artifact_waited(canary, last, now):
+                return False
+            return bool(shas) and all(self._descends(sha, last.sha) for sha in known)
         shas = [sha for (_ns, name), sha in applied.items() if self._counts(name)]
-        return any(self._descends(sha, last.sha) for sha in shas)
+        if any(self._descends(sha, last.sha) for sha in shas if sha):
+            return True
+        return "" in shas and self._artifact_waited(canary, last, now)
+
+    def _artifact_waited(self, canary: Canary, last: CommitInfo, now: datetime) -> bool:
+        """For a Kustomization whose revision is an ExternalArtifact digest without its Git
+        origin: one analysis interval has passed since gitbot's commit (said once)."""
+        if not self._warned_artifact:
+            log.warning(
+                "a Flux Kustomization applying canaries reports an ExternalArtifact digest, not a "
+                "commit, and gotk_resource_info has no origin_revision label "
+                "(status.lastAppliedOriginRevision, README: Flux's monitoring): gitbot waits one "
+                "analysis interval after each of its commits before counting a tick for it"
+            )
+            self._warned_artifact = True
+        return _interval_passed(canary, last, now)
 
     def _counts(self, kustomization: str) -> bool:
         return not self.kustomization or kustomization == self.kustomization
@@ -203,8 +222,7 @@ class Observer:
                 "of its commits before counting a tick"
             )
             self._warned_no_flux = True
-        committed = datetime.fromisoformat(last.time.replace("Z", "+00:00"))
-        return (now - committed).total_seconds() >= canary.analysis.interval_seconds
+        return _interval_passed(canary, last, now)
 
     def _call_hooks(
         self,
@@ -303,3 +321,9 @@ def _scale_up_replicas(editor: ManifestEditor, canary: Canary) -> int:
     if canary.autoscaler and canary.autoscaler.primary_min_replicas:
         return max(1, canary.autoscaler.primary_min_replicas)
     return 1
+
+
+def _interval_passed(canary: Canary, last: CommitInfo, now: datetime) -> bool:
+    """One analysis interval has passed since gitbot's commit `last`."""
+    committed = datetime.fromisoformat(last.time.replace("Z", "+00:00"))
+    return (now - committed).total_seconds() >= canary.analysis.interval_seconds

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitbot.adapters import background
 from gitbot.adapters.branch_snapshot import BranchSnapshot
 from gitbot.adapters.event_delivery import EventSender
 from gitbot.adapters.git import Credentials, GitWorkspace
@@ -45,8 +46,10 @@ class App:
     lease: LeaseKeeper | None = None
     pull_requests: PullRequestDriver | None = None  # pull-request mode
 
-    def close(self) -> None:
-        self.reconciler.announcer.close()  # queued chat messages and event hooks, within a deadline
+    def close(self, drain: float | None = None) -> None:
+        """Release everything; queued chat messages and event hooks get `drain` seconds (the
+        daemon's short default: it must stop within the pod's grace period)."""
+        self.reconciler.announcer.close(background.DRAIN_SECONDS if drain is None else drain)
         self.reconciler.observer.close()  # webhook calls in flight: never waited for
         self.workspace.close()
         if self.pull_requests is not None:

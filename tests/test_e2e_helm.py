@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from gitbot.adapters.render import FluxView, render_repository
+from gitbot.core.helm_apex import apex_selector
 from gitbot.core.helm_scale import scaled_replicas
 from gitbot.sim.gitops import IMAGE
 from gitbot.sim.gitops_helm import CLUSTER
@@ -35,6 +36,8 @@ RUN = [PREFIX + s for s in (
     "route all traffic to primary",
     "scale down canary")]
 SHARED = ("apps/base/", "apps/staging/", "clusters/staging/")
+APEX = ("podinfo", {"app.kubernetes.io/name": "podinfo",
+                    "app.kubernetes.io/instance": "podinfo-primary"})
 
 
 def commits(clone: Path) -> list[tuple[str, str]]:
@@ -70,7 +73,9 @@ def tag(doc: dict[str, Any]) -> str:
 
 
 def history(world: World, base: Path) -> list[tuple[str, str, str, int | None]]:
-    """Per commit since the primary exists: (subject, primary tag, team tag, gitbot's replicas)."""
+    """Per commit since the primary exists: (subject, primary tag, team tag, gitbot's replicas);
+    from the second initialization commit on, the chart's Service podinfo selects the primary's
+    pods (gitbot's apex entry)."""
     seen = []
     for number, (sha, subject) in enumerate(commits(world.dev.clone)):
         if subject.startswith(PREFIX):
@@ -80,7 +85,8 @@ def history(world: World, base: Path) -> list[tuple[str, str, str, int | None]]:
         assert team is not None
         if primary is not None:
             assert primary["spec"]["values"]["fullnameOverride"] == "podinfo-primary"
-            assert "postRenderers" not in primary["spec"]  # gitbot scales the canary only
+            assert "postRenderers" not in primary["spec"]  # gitbot's entries: the team's only
+            assert apex_selector(team) == (None if subject == INIT[0] else APEX), subject
             seen.append((subject, tag(primary), tag(team), scaled_replicas(team)))
     return seen
 
@@ -90,6 +96,8 @@ def test_values_change_is_analysed_and_promoted_into_the_primary_release(
     with World(tmp_path, flux="helm") as world:
         world.run_until({"Initialized"}, timeout=60)
         assert world.gitbot_subjects() == INIT
+        assert world.cluster.wait_applied(commits(world.dev.clone)[-1][0], timeout=30)
+        assert world.cluster.service_backend("podinfo", "podinfo") == "podinfo-primary"
         world.dev.release("6.0.1")
         world.run_until({"Succeeded"})
         assert world.gitbot_subjects() == INIT + RUN
@@ -99,6 +107,7 @@ def test_values_change_is_analysed_and_promoted_into_the_primary_release(
         assert primary.replicas == 2
         canary = world.cluster.deployment("podinfo", "podinfo")
         assert canary is not None and canary.replicas == 0
+        assert world.cluster.service_backend("podinfo", "podinfo") == "podinfo-primary"
         seen = history(world, tmp_path / "render")
     assert seen == [
         (INIT[0], "6.0.0", "6.0.0", None),
@@ -126,6 +135,7 @@ def test_bad_values_change_rolls_back_and_the_primary_release_never_changes(
         assert primary is not None and primary.images == (f"{IMAGE}:6.0.0",)
         canary = world.cluster.deployment("podinfo", "podinfo")
         assert canary is not None and canary.replicas == 0
+        assert world.cluster.service_backend("podinfo", "podinfo") == "podinfo-primary"
         seen = history(world, tmp_path / "render")
     assert {primary_tag for _s, primary_tag, _t, _r in seen} == {"6.0.0"}
     assert seen[-1][2:] == ("6.0.2", 0)  # the team's values stay; the canary is at 0

@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from gatedserver import GatedServer, held
 
+from gitbot.adapters import background
 from gitbot.adapters.event_delivery import EventSender
+from gitbot.cli import cli
 from gitbot.config import load_settings
 from gitbot.core.spec import Analysis, Canary, ObjectRef, ServiceSpec, Webhook, WebhookType
 from gitbot.sim.gitops import CanaryOptions, create_gitops_repo
@@ -175,3 +178,38 @@ def test_a_canary_without_such_hooks_queues_nothing() -> None:
     assert sender.event(gates_only, "m", "Normal", "P", "c", 1) is False
     assert sender.post_rollout(gates_only, "Succeeded", "c") is False
     assert sender.close(0)
+
+
+def test_one_reconcile_run_delivers_an_event_slower_than_the_daemons_drain(
+    tmp_path: Path, server: GatedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gitbot reconcile` is a whole pass in one process: its events are delivered before it
+    exits even when the sink answers after the daemon's shutdown drain (made 0.2 s here)."""
+    monkeypatch.setattr(background, "DRAIN_SECONDS", 0.2)
+    gate = server.script("/events", held(200), 200, 200, 200)
+    sink = {"name": "sink", "type": "event", "url": f"{server.url}/events", "timeout": "60s"}
+    dev = create_gitops_repo(tmp_path, options=CanaryOptions(webhooks=[sink]))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"git:\n  url: {dev.remote}\n  workdir: {tmp_path / 'work'}\n"
+        "prometheus:\n  url: http://127.0.0.1:9\n  timeout: 1\n", encoding="utf-8")
+
+    def release_after_the_drain() -> None:
+        if server.arrived("/events", 1).wait(120):
+            closed.wait(1.0)  # well past the 0.2 s drain: the daemon would have given up
+            gate.set()
+
+    closed = threading.Event()
+    releaser = threading.Thread(target=release_after_the_drain)
+    releaser.start()
+    try:
+        result = CliRunner().invoke(cli, ["--config", str(config), "reconcile"],
+                                    catch_exceptions=False)
+    finally:
+        closed.set()
+        gate.set()
+        releaser.join()
+    assert result.exit_code == 0, result.output
+    told = messages(server, "/events")
+    assert any("Initialization done" in m for m in told), told
+    assert "not delivered" not in result.output

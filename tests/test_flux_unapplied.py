@@ -1,7 +1,8 @@
 """`gitbot validate` on Flux repositories whose Kustomizations gitbot partly skips: a Canary file
-that no rendered Kustomization applies is named (today's flux2-kustomize-helm-example applies its
-apps through an ArtifactGenerator's ExternalArtifact), and a target not found while a skipped
-Kustomization may apply it says so (Flux's getting-started: podinfo from its own repository)."""
+that no rendered Kustomization applies is named (flux2-kustomize-helm-example with its
+ArtifactGenerator reading an OCIRepository: an ExternalArtifact gitbot cannot see), and a
+target not found while a skipped Kustomization may apply it says so (Flux's getting-started:
+podinfo from its own repository)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,10 @@ spec:
 
 SKIPPED = ("note: clusters/production/apps.yaml:2: Kustomization flux-system/apps: skipped: its "
            "source ExternalArtifact/flux-system/apps is not the repository's "
-           "GitRepository/flux-system/flux-system; gitbot does not see what it applies\n")
+           "GitRepository/flux-system/flux-system; gitbot does not see what it applies "
+           "(clusters/production/artifacts.yaml:2: ArtifactGenerator flux-system/flux-system: "
+           "spec.sources: OCIRepository/flux-system/flux-system is not the repository's "
+           "GitRepository/flux-system/flux-system)\n")
 
 
 def validate(root: Path, *extra: str) -> tuple[int, str]:
@@ -49,6 +53,9 @@ def test_canary_in_an_external_artifact_kustomization_is_named_not_silently_drop
         tmp_path: Path) -> None:
     root = tmp_path / "example"
     shutil.copytree(LAYOUTS / "flux2-kustomize-helm-example-artifacts", root)
+    generator = root / "clusters/production/artifacts.yaml"  # a source gitbot does not render
+    generator.write_text(generator.read_text().replace("kind: GitRepository",
+                                                       "kind: OCIRepository"))
     base = root / "apps/base/podinfo"
     (base / "canary.yaml").write_text(CANARY)
     kustomization = base / "kustomization.yaml"

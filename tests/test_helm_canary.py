@@ -14,6 +14,8 @@ from gitbot.adapters import helm_canary
 from gitbot.adapters.helm_edit import primary_yaml
 from gitbot.adapters.helmrelease import Resolution
 from gitbot.adapters.render import render_repository
+from gitbot.core.helm_apex import apex_selector
+from gitbot.core.helm_scale import scaled_replicas
 
 DATA = Path(__file__).parent / "data" / "helm"
 EXAMPLE = Path(__file__).parent / "data" / "flux_layouts" / "flux2-kustomize-helm-example"
@@ -68,6 +70,27 @@ def test_scale_through_postrenderers_from_the_overlay(example: Path) -> None:
     assert (example / OVERLAY).read_text() == original
 
 
+def test_apex_item_precedes_the_scaling_item_in_the_overlay(example: Path) -> None:
+    original = (example / OVERLAY).read_text()
+    selector = {"app.kubernetes.io/name": "podinfo",
+                "app.kubernetes.io/instance": "podinfo-primary"}
+    assert helm_canary.point_apex(example, target_of(example), "podinfo", selector)
+    assert not helm_canary.point_apex(example, target_of(example), "podinfo", selector)
+    with_apex = (example / OVERLAY).read_text()
+    assert with_apex.startswith(original)
+    assert helm_canary.scale(example, target_of(example), "podinfo", 0, after_apex=True)
+    spec = release_spec(example, "clusters/production")
+    assert apex_selector(spec_of(spec)) == ("podinfo", selector)
+    assert scaled_replicas(spec_of(spec)) == 0
+    assert "postRenderers" not in release_spec(example, "clusters/staging")
+    assert helm_canary.scale(example, target_of(example), "podinfo", None, after_apex=True)
+    assert (example / OVERLAY).read_text() == with_apex
+
+
+def spec_of(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"spec": spec}
+
+
 def test_scale_through_a_values_path_from_the_overlay(example: Path) -> None:
     annotations = {"gitbot.io/helm-replicas-path": "hpa.replicas.min"}
     found = target_of(example, annotations)
@@ -90,6 +113,8 @@ def test_loose_repository_scales_in_the_release_file(tmp_path: Path) -> None:
     assert "hunter2" not in repr(found)
     assert helm_canary.scale(tmp_path, found, "shop-web", 0)
     assert "# gitbot.io/canary-replicas" in (tmp_path / "web.yaml").read_text()
+    assert helm_canary.point_apex(tmp_path, found, "shop-web", {"app": "shop-web-primary"})
+    assert "# gitbot.io/apex-selector" in (tmp_path / "web.yaml").read_text()
 
 
 def test_unresolved_target_returns_the_resolution(example: Path) -> None:

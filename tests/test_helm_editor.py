@@ -18,14 +18,20 @@ from gitbot.adapters.helm_editor import HelmEditor
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.render import render_repository
 from gitbot.adapters.specs import load_repository
+from gitbot.core.helm_apex import apex_selector
 from gitbot.core.helm_scale import scaled_replicas
 from gitbot.core.spec import Canary
 from gitbot.core.state import Traffic
 from gitbot.drift import DriftWatch
+from gitbot.sim.helm import render_release
 
 EXAMPLE = Path(__file__).parent / "data" / "flux_layouts" / "flux2-kustomize-helm-example"
 GOLDEN = Path(__file__).parent / "data" / "helm" / "golden" / "editor"
 UPDATE = os.environ.get("GITBOT_UPDATE_GOLDEN") == "1"
+OVERLAY_GOLDEN = "2-apps__production__kustomization.yaml"
+OLD_OVERLAY = Path(__file__).parent / "data" / "helm" / "overlay-before-apex.yaml"
+PRIMARY_PODS = {"app.kubernetes.io/name": "podinfo",
+                "app.kubernetes.io/instance": "podinfo-primary"}
 CLUSTER = "clusters/production"
 OWN = "gitbot/clusters/production/apps"
 CANARY = """\
@@ -128,7 +134,7 @@ def test_staged_initialization_writes_the_primary_release_then_the_routing(root:
     assert scaled_replicas(release(root, "podinfo")) == 0
 
 
-def test_scale_up_removes_gitbot_entry_and_the_overlay_is_as_before(root: Path) -> None:
+def test_scale_up_removes_the_scaling_and_keeps_the_apex_item(root: Path) -> None:
     before = (root / "apps/production/kustomization.yaml").read_text()
     initialize(root)
     ed, _canary = editor(root)
@@ -137,8 +143,58 @@ def test_scale_up_removes_gitbot_entry_and_the_overlay_is_as_before(root: Path) 
     assert [str(c) for c in changes] == [
         "apps/production/kustomization.yaml: HelmRelease podinfo/podinfo: "
         "spec.postRenderers (gitbot): 0 -> None"]
-    assert (root / "apps/production/kustomization.yaml").read_text() == before
-    assert "postRenderers" not in release(root, "podinfo")["spec"]  # type: ignore[operator]
+    after = (root / "apps/production/kustomization.yaml").read_text()
+    assert after.startswith(before) and "canary-replicas" not in after  # the apex item only
+    spec = release(root, "podinfo")["spec"]
+    assert apex_selector(spec_release(spec)) == ("podinfo", PRIMARY_PODS)
+    assert scaled_replicas(spec_release(spec)) is None
+    ed, _canary = editor(root)
+    ed.set_replicas("podinfo", "podinfo", 0)
+    ed.save()
+    assert_golden(OVERLAY_GOLDEN, (root / "apps/production/kustomization.yaml").read_text())
+
+
+def spec_release(spec: object) -> dict[str, object]:
+    return {"spec": spec}
+
+
+def test_the_apex_waits_for_the_primary_release_commit(root: Path) -> None:
+    """Never point <svc> at primary pods before the commit creating the primary release."""
+    ed, canary = editor(root)
+    ed.bootstrap_primary(canary)
+    changes = ed.set_replicas("podinfo", "podinfo", 0)  # in the primary's own commit
+    ed.save()
+    assert [c.field for c in changes] == ["spec.postRenderers (gitbot)"]
+    assert "apex-selector" not in (root / "apps/production/kustomization.yaml").read_text()
+    assert apex_selector(release(root, "podinfo")) is None
+    ed, canary = editor(root)
+    changes = ed.bootstrap(canary)  # the next commit
+    ed.save()
+    assert [c.field for c in changes if "selector" in c.field] == [
+        "spec.postRenderers (gitbot: Service podinfo selector)"]
+    assert_golden(OVERLAY_GOLDEN, (root / "apps/production/kustomization.yaml").read_text())
+
+
+def test_a_canary_initialized_before_the_apex_gets_it_on_the_next_scaling(root: Path) -> None:
+    initialize(root)
+    overlay = root / "apps/production/kustomization.yaml"
+    overlay.write_text(OLD_OVERLAY.read_text())  # the scaling item alone, creating the list
+    ed, _canary = editor(root)
+    changes = ed.set_replicas("podinfo", "podinfo", 0)
+    ed.save()
+    assert [c.field for c in changes] == [  # the scaling stays 0 (its item now appends)
+        "spec.postRenderers (gitbot: Service podinfo selector)"]
+    assert_golden(OVERLAY_GOLDEN, overlay.read_text())  # apex first, the scaling appends
+
+
+def test_rendered_service_selects_the_primary_deployment_pods(root: Path) -> None:
+    """Rendered with real kustomize, each release by the simulated helm-controller."""
+    initialize(root)
+    objects = {(o["kind"], o["metadata"]["name"]): o for name in ("podinfo", "podinfo-primary")
+               for o in render_release(release(root, name))}
+    pods = objects["Deployment", "podinfo-primary"]["spec"]["template"]["metadata"]["labels"]
+    assert objects["Service", "podinfo"]["spec"]["selector"] == pods == PRIMARY_PODS
+    assert objects["Deployment", "podinfo"]["spec"]["replicas"] == 0
 
 
 def test_promote_copies_a_values_change_and_nothing_else(root: Path) -> None:
@@ -171,7 +227,7 @@ DEFEAT = """\
 """
 
 
-def test_a_flux_patch_defeating_the_scaling_is_reported(root: Path) -> None:
+def test_a_flux_patch_defeating_gitbot_entries_is_reported(root: Path) -> None:
     apps = root / "clusters/production/apps.yaml"
     ed, canary = editor(root)
     ed.bootstrap_primary(canary)
@@ -181,8 +237,8 @@ def test_a_flux_patch_defeating_the_scaling_is_reported(root: Path) -> None:
     ed.set_replicas("podinfo", "podinfo", 0)
     apps.write_text(apps.read_text() + DEFEAT)
     with pytest.raises(OverriddenError, match=(
-            r"HelmRelease podinfo/podinfo: gitbot's canary scaling: gitbot set 0 but Flux would "
-            r"apply None, overridden by .*; nothing committed")):
+            r"HelmRelease podinfo/podinfo: gitbot's Service podinfo selector: gitbot set a "
+            r"different value but Flux would apply None, overridden by .*; nothing committed")):
         ed.save()
 
 

@@ -14,10 +14,10 @@ RANGE = ("chart version '>=1.0.0' is a range: a newer chart in the HelmRepositor
          "in spec.chart.spec.version (a chart upgrade is then a release gitbot analyses)")
 LATEST = RANGE.replace("chart version '>=1.0.0' is a range", "no chart version (latest)")
 ENTRY = ("values {keys}: the chart's own entry sends traffic from outside the mesh to the "
-         "Service of release podinfo, whose pods gitbot scales to 0 between runs, and "
-         "podinfo-primary renders a copy with the same hosts; send that traffic through the "
-         "Canary's Istio gateway (service.gateways, hosts) or to the -primary Service "
-         "(README, Helm, Traffic)")
+         "Service of release podinfo, which gitbot points at the pods of podinfo-primary, so "
+         "Istio never splits it and the analysis never sees it, and podinfo-primary renders a "
+         "copy with the same hosts; send that traffic through the Canary's Istio gateway "
+         "(service.gateways, hosts) (README, Helm, Traffic)")
 
 
 def release(version: str | None = "6.5.0", kind: str = "HelmRepository",

@@ -62,7 +62,7 @@ def own_kustomization(cluster: str, team: FluxKustomization) -> dict[str, Any]:
         "dependsOn": [{"name": team.name}],
         "path": "./" + own_directory(cluster, team),
         "prune": True,
-        "sourceRef": {k: v for k, v in dict(team.spec.get("sourceRef") or {}).items()},
+        "sourceRef": _source_ref(team),
     }
     if team.target_namespace:
         spec["targetNamespace"] = team.target_namespace
@@ -72,6 +72,17 @@ def own_kustomization(cluster: str, team: FluxKustomization) -> dict[str, Any]:
         "metadata": {"name": own_name(team), "namespace": team.namespace},
         "spec": spec,
     }
+
+
+def _source_ref(team: FluxKustomization) -> dict[str, Any]:
+    """The team's sourceRef; for one read through an ExternalArtifact, the repository's
+    GitRepository (gitbot's directory is not in the artifact)."""
+    if team.artifact is None:
+        return {k: v for k, v in dict(team.spec.get("sourceRef") or {}).items()}
+    ref = {"kind": team.source.kind, "name": team.source.name}
+    if team.source.namespace != team.namespace:
+        ref["namespace"] = team.source.namespace
+    return ref
 
 
 def own_kustomize_file(resources: list[str]) -> dict[str, Any]:

@@ -5,7 +5,9 @@ selector. When the object's source file lies under the Flux Kustomization's `pat
 rendered Kustomization uses it, the source file is edited in place (minimal diff). Otherwise the
 file is a base shared by several environments (or clusters), and the value is set by a
 JSON-patch entry in that Flux Kustomization's `spec.patches` (its file is in the cluster
-directory), recognised on later edits by its target and `path`.
+directory), recognised on later edits by its target and `path`. A Kustomization of another
+cluster reading an ExternalArtifact (its path relative to the artifact) counts as building
+every directory whose name ends with its path (conservative: a patch rather than an edit).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from gitbot.adapters.manifest_merge import Changes, merge_mapping, plain
 from gitbot.adapters.manifest_types import FieldChange
 from gitbot.adapters.manifests import record
 from gitbot.adapters.render import FluxKustomization, RenderedObject, discovery
+from gitbot.adapters.render.artifacts import ARTIFACT_KIND
 from gitbot.adapters.render.sourceignore import SourceIgnore
 from gitbot.errors import InvalidInputError
 
@@ -70,8 +73,17 @@ def built_elsewhere(root: Path, flux: FluxSpecs, obj: RenderedObject) -> bool:
     object's own, builds a directory holding its source file (two clusters, one app path)."""
     owner = flux.owner(obj).kustomization
     found = discovery.scan(root, SourceIgnore.load(root))
-    return any(_under(str(obj.origin.file), k.path) for k in found.kustomizations
-               if (k.file, k.key) != (owner.file, owner.key) and k.path != ".")
+    return any(_may_build(str(obj.origin.file), k) for k in found.kustomizations
+               if (k.file, k.key) != (owner.file, owner.key))
+
+
+def _may_build(file: str, kustomization: FluxKustomization) -> bool:
+    """`_under` its path; for an ExternalArtifact one (path relative to the artifact, which
+    holds some repository directory), under any directory ending with that path."""
+    if kustomization.source.kind != ARTIFACT_KIND:
+        return kustomization.path != "." and _under(file, kustomization.path)
+    inner = kustomization.path.strip("/")
+    return inner == "." or f"/{inner}/" in f"/{file}"
 
 
 def source_entry(index: ManifestIndex, obj: RenderedObject) -> Entry | None:

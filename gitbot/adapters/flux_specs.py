@@ -78,6 +78,7 @@ class FluxSpecs:
             else None
         return [f"{k.where()}: skipped: its source {k.source} is not the repository's "
                 f"{start or 'GitRepository'}; gitbot does not see what it applies"
+                + (f" ({self.view.reason(k.key)})" if self.view.reason(k.key) else "")
                 for k in sorted(self.view.external, key=lambda k: (k.file or "", k.line or 0))]
 
     def revision(self, canary: Canary) -> str:

@@ -2,11 +2,12 @@
 
 `gitbot validate` reads a Flux repository as Flux renders it for the served cluster, so a
 Canary in a directory that no Flux Kustomization of that cluster builds, or only one whose
-source gitbot cannot render (an `ExternalArtifact` of Flux 2.7's ArtifactGenerator, an
-`OCIRepository`, another GitRepository), is not a canary at all. `unapplied_notes` names each
-such Canary at its `FILE:LINE` (with the skipped Kustomizations, which may be what applies it),
-so that a user who just added one is not left with `valid: 0 Canary`. Called by the CLI's
-`validate` only: it reads every YAML file of the repository.
+source gitbot cannot render (an `ExternalArtifact` of Flux 2.7's ArtifactGenerator that is not
+a plain subtree of the repository, an `OCIRepository`, another GitRepository), is not a canary
+at all. `unapplied_notes` names each such Canary at its `FILE:LINE` (with the skipped
+Kustomizations, which may be what applies it), so that a user who just added one is not left
+with `valid: 0 Canary`. Called by the CLI's `validate` only: it reads every YAML file of the
+repository.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ version, values, valuesFrom digests), the `<release>-primary` HelmRelease to wri
 initialization (`gitbot.core.helm_primary`) and where gitbot's scaling entry goes
 (`scale_site`): the file declaring the release when the Canary's own Flux Kustomization owns
 it, else the Kustomization's own kustomization file (an overlay over a shared base). `scale`
-applies a replicas value there, `promote` copies chart version and values into the primary,
-both with `gitbot.adapters.helm_edit`.
+applies a replicas value there, `point_apex` writes there gitbot's permanent entry pointing the
+chart's Service at the primary's pods, `promote` copies chart version and values into the
+primary, all with `gitbot.adapters.helm_edit`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from gitbot.adapters.render import FluxView
 from gitbot.adapters.render.kustomize import kustomization_file
 from gitbot.adapters.yamlio import YamlFile
 from gitbot.core.helm import get_path, metadata_key
+from gitbot.core.helm_apex import APEX_OVERLAY_MARKER, apex_overlay_ops
 from gitbot.core.helm_notes import release_notes
 from gitbot.core.helm_primary import (
     Promotion,
@@ -41,7 +43,7 @@ from gitbot.core.helm_primary import (
     promotion,
     release_revision,
 )
-from gitbot.core.helm_scale import overlay_patch_ops, values_patch_ops
+from gitbot.core.helm_scale import OVERLAY_MARKER, overlay_patch_ops, values_patch_ops
 from gitbot.errors import InvalidInputError
 
 _VALUE_KINDS = ("ConfigMap", "Secret")
@@ -132,8 +134,10 @@ def scale_site(root: Path, view: FluxView | None, release: Candidate) -> ScaleSi
     return ScaleSite("overlay", posixpath.join(home, found.name))
 
 
-def scale(root: Path, found: HelmTarget, target: str, replicas: int | None) -> bool:
-    """Set (or with None remove) gitbot's scaling of the canary Deployment `target`."""
+def scale(root: Path, found: HelmTarget, target: str, replicas: int | None,
+          after_apex: bool = False) -> bool:
+    """Set (or with None remove) gitbot's scaling of the canary Deployment `target`
+    (`after_apex`: gitbot's apex item precedes it in the overlay, see `point_apex`)."""
     release = found.release
     options = found.resolution.options
     name = metadata_key(release.release)[1]
@@ -145,9 +149,24 @@ def scale(root: Path, found: HelmTarget, target: str, replicas: int | None) -> b
     text = None
     if replicas is not None:
         ops = (values_patch_ops(release.release, path, replicas) if path is not None
-               else overlay_patch_ops(release.release, target, replicas))
+               else overlay_patch_ops(release.release, target, replicas, after_apex))
         text = helm_edit.overlay_text(ops)
     return helm_edit.set_overlay_replicas(root, found.site.file, release.key, text)
+
+
+def point_apex(root: Path, found: HelmTarget, service: str,
+               selector: Mapping[str, str]) -> bool:
+    """Write gitbot's permanent apex entry (the chart's Service `service` selects `selector`,
+    the primary's pods) where the scaling goes; from an overlay its item precedes the
+    scaling item, which then appends to the list. False when already there."""
+    release = found.release
+    if found.site.kind == "release":
+        return helm_edit.set_apex_selector(root, found.site.file, metadata_key(release.release)[1],
+                                           service, selector)
+    text = helm_edit.overlay_text(apex_overlay_ops(release.release, service, selector),
+                                  APEX_OVERLAY_MARKER)
+    return helm_edit.set_overlay_item(root, found.site.file, release.key, APEX_OVERLAY_MARKER,
+                                      text, before=OVERLAY_MARKER)
 
 
 def promote(root: Path, found: HelmTarget, primary_file: str) -> bool:

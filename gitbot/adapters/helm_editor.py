@@ -10,7 +10,10 @@ Flux Kustomization, render-edit-verify) whose objects differ:
 - routing generates only what the charts do not create: the Service `<svc>-canary` (selecting
   the team release's pods by the chart's selector labels), the DestinationRules and the
   VirtualService `<svc>`, which routes the host `<svc>` to `<svc>-primary` and `<svc>-canary`;
-  the team chart's own Service `<svc>` is left as the chart makes it;
+  the team chart's own Service `<svc>` selects the primary's pods through gitbot's permanent
+  `postRenderers` entry on the team release (`gitbot.core.helm_apex`), written by the second
+  initialization commit (once the primary release is committed) or the next scaling, so
+  clients outside the mesh keep endpoints while the canary is at 0;
 - promotion copies the team release's chart version and values into `<release>-primary`
   (`gitbot.adapters.helm_canary.promote`), in one minimal edit;
 - the canary is scaled to 0 by gitbot's own `postRenderers` entry (or the Canary's replicas
@@ -37,6 +40,7 @@ from gitbot.adapters.manifest_types import FieldChange, ManifestNotFoundError
 from gitbot.adapters.safefs import new_file
 from gitbot.adapters.yamlio import YamlFile
 from gitbot.core.helm import metadata_key, selector_labels
+from gitbot.core.helm_apex import apex_selector, primary_selector
 from gitbot.core.helm_scale import scaled_replicas
 from gitbot.core.spec import Canary
 
@@ -51,6 +55,7 @@ class HelmEditor(FluxEditor):
         found = flux.helm_target(canary)
         assert found is not None, canary.key
         self.helm = found
+        self.canary = canary
         self.target_key = (canary.namespace, canary.target.name)
 
     # -- names ----------------------------------------------------------------------------
@@ -89,6 +94,8 @@ class HelmEditor(FluxEditor):
             changes += self._register(canary, folder, created)
             changes += self._own_kustomization(canary, cluster)
             changes += unignore_own_directory(self.root, folder, self.direct)
+        if not only_primary:
+            changes += self._point_apex(canary)
         self._check_primary(canary)
         return changes
 
@@ -120,6 +127,41 @@ class HelmEditor(FluxEditor):
         selector = dict(chosen) if chosen else selector_labels(self.helm.release.release)
         service = generator.service(canary, f"{svc}-canary", selector, canary.service.canary, ns)
         return [service, *generator.routing(canary, ns)]
+
+    # -- the apex Service -----------------------------------------------------------------
+    def primary_selector(self, canary: Canary) -> dict[str, str] | None:
+        """The primary release's pod labels (None: the selector annotation names neither the
+        release nor the target, so gitbot cannot tell them)."""
+        return primary_selector(self.helm.release.release, self.helm.primary,
+                                canary.target.name, self.helm.resolution.options.selector)
+
+    def _apex_on(self, canary: Canary) -> dict[str, str] | None:
+        """The selector gitbot's apex entry sets, once the primary release is committed."""
+        if not self.flux.view.find("HelmRelease", self.primary_key[1], self.primary_key[0]):
+            return None  # never point <svc> at pods that do not exist yet
+        return self.primary_selector(canary)
+
+    def _point_apex(self, canary: Canary) -> list[FieldChange]:
+        """gitbot's permanent entry: the chart's Service `<svc>` selects the primary's pods."""
+        selector = self._apex_on(canary)
+        if selector is None:
+            return []
+        svc = canary.service_name
+        field = f"gitbot's Service {svc} selector"
+        self.checks = [c for c in self.checks if c.field != field]
+        self.checks.append(Check("HelmRelease", *self.release_key, field, selector,
+                                 lambda o: _apex_of(o, svc)))
+        if not helm_canary.point_apex(self.root, self.helm, svc, selector):
+            return []
+        self.direct.append(self.helm.site.file)
+        scaled = self.get_replicas(*self.target_key)
+        if self.helm.resolution.options.replicas_path is None and scaled is not None:
+            # an earlier scaling item created the list: it now appends after the apex item
+            helm_canary.scale(self.root, self.helm, self.target_key[1], scaled, after_apex=True)
+        old = apex_selector(self.helm.release.release)
+        return [FieldChange(self.helm.site.file, "HelmRelease", *self.release_key,
+                            f"spec.postRenderers (gitbot: Service {svc} selector)",
+                            old[1] if old else None, selector)]
 
     def _check_primary(self, canary: Canary) -> None:
         entry = self.index.find("HelmRelease", *self.primary_key)
@@ -165,20 +207,28 @@ class HelmEditor(FluxEditor):
         if (namespace, name) != self.target_key:
             return super().set_replicas(namespace, name, replicas)
         want = 0 if replicas == 0 else None
+        changes = self._point_apex(self.canary)
+        apex = self._apex_on(self.canary) is not None
         old = self.get_replicas(namespace, name)
         path = self.helm.resolution.options.replicas_path
         if want is not None or path is None:
             self.checks.append(Check("HelmRelease", self.release_key[0], self.release_key[1],
                                      "gitbot's canary scaling", want,
                                      lambda o: scaled_replicas(o, path)))
-        if not helm_canary.scale(self.root, self.helm, name, want):
-            return []
+        if not helm_canary.scale(self.root, self.helm, name, want, after_apex=apex):
+            return changes
         self.direct.append(self.helm.site.file)
         field = ("spec.values." + ".".join(path)) if path else "spec.postRenderers (gitbot)"
-        return [FieldChange(self.helm.site.file, "HelmRelease", self.release_key[0],
-                            self.release_key[1], field, old, want)]
+        return [*changes, FieldChange(self.helm.site.file, "HelmRelease", self.release_key[0],
+                                      self.release_key[1], field, old, want)]
 
     # -- save and verify ------------------------------------------------------------------
+
+
+def _apex_of(release: Mapping[str, Any], service: str) -> dict[str, str] | None:
+    """The selector gitbot's apex entry in a rendered release gives Service `service`."""
+    found = apex_selector(release)
+    return found[1] if found is not None and found[0] == service else None
 
 
 def _promoted(release: Mapping[str, Any]) -> dict[str, Any]:

@@ -37,9 +37,9 @@ from gitbot.core.queries import (
     MetricQuery,
     QueryOutcome,
     QueryRenderError,
+    applied_commit,
     applied_revision_query,
     metric_query,
-    parse_revision,
     readiness_from_series,
     readiness_query,
     with_cluster_labels,
@@ -133,7 +133,8 @@ class PrometheusMetrics:
         return None if applied is None else {name: sha for (_ns, name), sha in applied.items()}
 
     def applied_kustomizations(self) -> dict[tuple[str, str], str] | None:
-        """(namespace, name) -> applied commit sha of this cluster's Kustomizations.
+        """(namespace, name) -> applied commit sha of this cluster's Kustomizations ("" for one
+        whose revision is not a commit: an ExternalArtifact's digest with no `origin_revision`).
 
         The namespace is the series' `exported_namespace` (Flux's monitoring config, README),
         "" when it has none (a `namespace` label is the scrape target's, kube-state-metrics'
@@ -149,7 +150,9 @@ class PrometheusMetrics:
             labels = sample.get("metric", {})
             if isinstance(labels.get("name"), str) and isinstance(labels.get("revision"), str):
                 namespace = labels.get("exported_namespace", "")
-                revisions[(str(namespace), labels["name"])] = parse_revision(labels["revision"])
+                origin = labels.get("origin_revision")
+                revisions[(str(namespace), labels["name"])] = applied_commit(
+                    labels["revision"], origin if isinstance(origin, str) else "")
         return revisions
 
     def query_metrics(

@@ -9,8 +9,9 @@ Called by `gitbot.adapters.helm_canary.helm_target` for its `HelmTarget.notes`, 
   `>=1.0.0`);
 - values that enable the chart's own Ingress or Gateway API HTTPRoute (`ingress.enabled`,
   `httpRoute.enabled`, as podinfo's chart and `helm create` name them): traffic from outside
-  the mesh reaches the team Service, whose pods gitbot scales to 0 between runs, and the primary
-  release renders a second one with the same hosts.
+  the mesh reaches the team Service, which gitbot points at the primary's pods (gitbot's apex
+  entry), so the canary analysis never sees it, and the primary release renders a second one
+  with the same hosts.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _entry_notes(release: Mapping[str, JSON], name: str) -> list[str]:
     if not found:
         return []
     return [f"values {', '.join(found)}: the chart's own entry sends traffic from outside the "
-            f"mesh to the Service of release {name}, whose pods gitbot scales to 0 between runs, "
-            f"and {name}-primary renders a copy with the same hosts; send that traffic through the "
-            "Canary's Istio gateway (service.gateways, hosts) or to the -primary Service "
-            "(README, Helm, Traffic)"]
+            f"mesh to the Service of release {name}, which gitbot points at the pods of "
+            f"{name}-primary, so Istio never splits it and the analysis never sees it, and "
+            f"{name}-primary renders a copy with the same hosts; send that traffic through the "
+            "Canary's Istio gateway (service.gateways, hosts) (README, Helm, Traffic)"]

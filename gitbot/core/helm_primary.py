@@ -29,6 +29,8 @@ from gitbot.core.spec import JSON
 PRIMARY_SUFFIX = "-primary"
 #: First line of the patch of gitbot's postRenderers entry (how gitbot finds its own entry).
 GITBOT_PATCH_MARKER = "# gitbot.io/canary-replicas: managed by gitbot, do not edit"
+#: First line of the patch of gitbot's apex Service entry (`gitbot.core.helm_apex`).
+APEX_PATCH_MARKER = "# gitbot.io/apex-selector: managed by gitbot, do not edit"
 
 
 def plain(value: Any) -> Any:
@@ -45,13 +47,27 @@ def _spec(release: Mapping[str, JSON]) -> Mapping[str, JSON]:
     return spec if isinstance(spec, Mapping) else {}
 
 
-def is_gitbot_entry(entry: JSON) -> bool:
-    """True for gitbot's own postRenderers entry (its patch starts with the marker)."""
+def entry_patches(entry: JSON) -> list[Mapping[str, JSON]]:
+    """The kustomize patch items of a postRenderers entry ([] for other entries)."""
     kustomize = entry.get("kustomize") if isinstance(entry, Mapping) else None
     patches = kustomize.get("patches") if isinstance(kustomize, Mapping) else None
-    return isinstance(patches, list | tuple) and any(
-        isinstance(p, Mapping) and str(p.get("patch", "")).lstrip().startswith(GITBOT_PATCH_MARKER)
-        for p in patches)
+    return [p for p in patches if isinstance(p, Mapping)] if isinstance(
+        patches, list | tuple) else []
+
+
+def _marked(entry: JSON, *markers: str) -> bool:
+    return any(str(p.get("patch", "")).lstrip().startswith(markers)
+               for p in entry_patches(entry))
+
+
+def is_gitbot_entry(entry: JSON) -> bool:
+    """True for gitbot's own postRenderers entries (canary scaling, apex Service selector)."""
+    return _marked(entry, GITBOT_PATCH_MARKER, APEX_PATCH_MARKER)
+
+
+def is_replicas_entry(entry: JSON) -> bool:
+    """True for gitbot's canary scaling entry (its patch starts with GITBOT_PATCH_MARKER)."""
+    return _marked(entry, GITBOT_PATCH_MARKER)
 
 
 def set_path(values: dict[str, Any], path: ValuesPath, value: Any) -> None:
@@ -160,7 +176,7 @@ def primary_release(release: Mapping[str, JSON], target: str, name_path: ValuesP
     """The `<release>-primary` HelmRelease for the team's (rendered) release, as plain data.
 
     Same chart (with its `sourceRef`), chart version, interval, target/storage namespace,
-    `valuesFrom` (inlined when `inline.merged`) and team postRenderers (gitbot's own entry
+    `valuesFrom` (inlined when `inline.merged`) and team postRenderers (gitbot's own entries
     left out), the values of `promotion`,
     release name `<release>-primary`, `install.remediation`/`upgrade.remediation` copied.
     """

@@ -2,7 +2,7 @@
 
 gitbot's own `postRenderers` entry on the team's release: a kustomize JSON6902 patch setting
 `spec.replicas` of the target Deployment, its patch text starting with GITBOT_PATCH_MARKER so
-gitbot finds it again (`gitbot.core.helm_primary.is_gitbot_entry`). Called by
+gitbot finds it again (`gitbot.core.helm_primary.is_replicas_entry`). Called by
 `gitbot.adapters.helm_edit`: `replicas_entry_data` for an edit of the file declaring the
 release, `overlay_patch_ops` when the release is declared in a base shared by several Flux
 Kustomizations and the entry must be added by the overlay's kustomization instead.
@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from gitbot.core.helm_primary import GITBOT_PATCH_MARKER, is_gitbot_entry
+from gitbot.core.helm_primary import GITBOT_PATCH_MARKER, is_gitbot_entry, is_replicas_entry
 from gitbot.core.spec import JSON
 
 #: First line of gitbot's patch item in an overlay kustomization.yaml (JSON6902 on the release).
@@ -36,17 +36,18 @@ def replicas_entry_data(target: str, replicas: int) -> dict[str, Any]:
 
 
 def overlay_patch_ops(rendered_release: Mapping[str, JSON], target: str,
-                      replicas: int) -> list[dict[str, Any]]:
+                      replicas: int, after_apex: bool = False) -> list[dict[str, Any]]:
     """JSON6902 operations adding gitbot's entry to the release from an overlay.
 
-    Appends to the team's `postRenderers` when the rendered release (without gitbot's entry)
-    has any, else adds the list.
+    Appends to the team's `postRenderers` when the rendered release (without gitbot's entries)
+    has any, or when gitbot's apex item comes first in the overlay (`after_apex`), else adds
+    the list.
     """
     spec = rendered_release.get("spec")
     team = [e for e in (spec.get("postRenderers") if isinstance(spec, Mapping) else None) or ()
             if not is_gitbot_entry(e)]
     entry = replicas_entry_data(target, replicas)
-    if team:
+    if team or after_apex:
         return [{"op": "add", "path": "/spec/postRenderers/-", "value": entry}]
     return [{"op": "add", "path": "/spec/postRenderers", "value": [entry]}]
 
@@ -96,7 +97,7 @@ def scaled_replicas(release: Mapping[str, JSON], replicas_path: tuple[str, ...] 
             node = node.get(key) if isinstance(node, Mapping) else None
         return node if isinstance(node, int) and not isinstance(node, bool) else None
     for entry in spec.get("postRenderers") or ():
-        if is_gitbot_entry(entry):
+        if is_replicas_entry(entry):
             patches = entry["kustomize"]["patches"]
             for patch in patches if isinstance(patches, list | tuple) else ():
                 found = _VALUE.search(str(patch.get("patch", "")) if isinstance(

@@ -278,6 +278,17 @@ def readiness_from_series(
     return readiness(spec, updated, available, threshold_pct, name, namespace, kind)
 
 
+def applied_commit(revision: str, origin: str = "") -> str:
+    """The commit a Kustomization applied, from its series' `revision` and `origin_revision`
+    labels; "" when it is not a commit: an ExternalArtifact's `latest@sha256:<digest>` without
+    Flux 2.7's `status.lastAppliedOriginRevision` (the Git revision it was generated from)."""
+    if origin.strip():
+        return parse_revision(origin)
+    if "@sha256:" in revision or revision.strip().startswith("sha256:"):
+        return ""
+    return parse_revision(revision)
+
+
 def parse_revision(label: str) -> str:
     """The commit sha of a Flux revision label: `main@sha1:<sha>`, `main/<sha>` or `<sha>`."""
     text = label.strip()

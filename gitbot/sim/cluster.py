@@ -183,6 +183,12 @@ class SimCluster:
         """Every applied Deployment."""
         return self._objects.deployments(time.monotonic())
 
+    def service_backend(self, namespace: str, name: str) -> str | None:
+        """The Deployment whose ready pods the Service selects now (None: no endpoints), as a
+        client outside the mesh calling the Service directly would reach it."""
+        found = self._objects.topology(time.monotonic()).backends.get((namespace, name))
+        return found.name if found is not None else None
+
     def set_flux_interval(self, seconds: float) -> None:
         """Change Flux's delay before applying a new head."""
         self.config = replace(self.config, flux_interval=seconds)

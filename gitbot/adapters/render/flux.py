@@ -4,7 +4,9 @@
 refuses kustomization entries naming files outside that copy and YAML bombs (`confine`),
 starts from the cluster's bootstrap Kustomization, renders it with kustomize, and follows every
 Flux Kustomization found in the rendered output that uses the same source (recursively, as
-kustomize-controller applies them); Kustomizations of other sources are listed as external.
+kustomize-controller applies them); one whose ExternalArtifact is a relocated subtree of the
+repository (`artifacts`) is rendered from its repository path; Kustomizations of other sources
+are listed as external (with the reason for an ExternalArtifact).
 One that fails to build is a problem of the view (`FluxView.problems`), not of the others.
 Returns None for a plain repository (no Flux Kustomization): callers keep reading loose files.
 With a `RenderCache` (cache.py), a Kustomization whose inputs did not change since a previous
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from gitbot.adapters.render import confine, discovery, kustomize, substitute
+from gitbot.adapters.render import artifacts, confine, discovery, kustomize, substitute
 from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.render.model import (
     FluxKustomization,
@@ -82,8 +84,14 @@ def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float
     seen = {start.key}
     rendered: list[RenderedKustomization] = []
     external: list[FluxKustomization] = []
+    pending: list[FluxKustomization] = []  # ExternalArtifact sources: resolved at the end
+    reasons: list[tuple[str, str]] = []
     problems: list[str] = []
-    while queue:
+    while queue or pending:
+        if not queue:  # every generator that can be rendered is: resolve the artifacts
+            queue.extend(_resolve(pending, rendered, start, external, reasons))
+            pending = []
+            continue
         current = queue.popleft()
         try:
             result = render_one(artifact, current, finder, timeout, rendered, cache)
@@ -92,13 +100,38 @@ def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float
                 raise
             problems.append(str(err))
             continue
+        refused = artifacts.outside(current, result.objects, artifact)
+        if refused:
+            problems.append(refused)
+            continue
         rendered.append(result)
         for child in _children(result, problems):
             if child.key in seen:
                 continue
             seen.add(child.key)
-            (queue if child.source == start.source else external).append(child)
-    return FluxView(cluster, tuple(rendered), tuple(external), tuple(problems))
+            if child.source == start.source:
+                queue.append(child)
+            elif child.source.kind == artifacts.ARTIFACT_KIND:
+                pending.append(child)
+            else:
+                external.append(child)
+    return FluxView(cluster, tuple(rendered), tuple(external), tuple(problems), tuple(reasons))
+
+
+def _resolve(pending: list[FluxKustomization], rendered: list[RenderedKustomization],
+             start: FluxKustomization, external: list[FluxKustomization],
+             reasons: list[tuple[str, str]]) -> list[FluxKustomization]:
+    """The pending ExternalArtifact Kustomizations read from the repository; the others go to
+    `external` with the reason."""
+    objects = [o for r in rendered for o in r.objects]
+    resolved = []
+    for child in pending:
+        try:
+            resolved.append(artifacts.resolve(child, objects, start.source))
+        except artifacts.Refused as why:
+            external.append(child)
+            reasons.append((child.key, str(why)))
+    return resolved
 
 
 def _children(result: RenderedKustomization, problems: list[str]) -> list[FluxKustomization]:

@@ -49,6 +49,11 @@ class FluxKustomization:
     spec: Mapping[str, Any]
     file: str | None = None
     line: int | None = None
+    # set when read through an ArtifactGenerator's ExternalArtifact (artifacts.py): "ns/name"
+    # of the artifact and the repository directories it copies (`path` is then repository-
+    # relative, `source` the repository's GitRepository, `spec` unchanged)
+    artifact: str | None = None
+    copied: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -137,6 +142,10 @@ class FluxView:
     kustomizations: tuple[RenderedKustomization, ...]
     external: tuple[FluxKustomization, ...] = field(default=())  # other sources: not rendered
     problems: tuple[str, ...] = field(default=())  # Kustomizations that failed to build
+    reasons: tuple[tuple[str, str], ...] = field(default=())  # external key -> why not rendered
+
+    def reason(self, key: str) -> str | None:
+        return next((why for k, why in self.reasons if k == key), None)
 
     def by_name(self, key: str) -> RenderedKustomization:
         for rendered in self.kustomizations:
