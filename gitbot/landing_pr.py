@@ -106,8 +106,6 @@ class PullRequestLanding:
             assert ref is not None
             return self._waiting_review(canary, state, ref)
         if find_step(mainline(history), canary.key, state.step) is not None:
-            if ref is not None and ref.step == state.step:  # merged while gitbot was down
-                self._close_earlier(canary, pending, ref, history)
             return Resumed(replace(state, pending=None, pull_request=None))
         same = ref is not None and (ref.step == state.step or bool(
             ref.number and ref.action == pending.action and self._reviewed(pending)))
