@@ -33,8 +33,12 @@ def trailer(commit: CommitInfo, key: str) -> str:
 
 
 def is_for(commit: CommitInfo, key: str, cluster: str | None = None) -> bool:
-    """True for a commit gitbot made for canary `key` (of Flux cluster `cluster`, when given)."""
-    if trailer(commit, "Gitbot-Canary") != key:
+    """True for a commit gitbot made for canary `key` (of Flux cluster `cluster`, when given).
+
+    Asked of every commit back to the canary's last one, by every tick (a busy pass of N
+    canaries: N ticks x N commits, several times each), hence the inlined first lookup."""
+    values = commit.trailers.get("Gitbot-Canary")
+    if not values or values[-1] != key:
         return False
     return cluster is None or trailer(commit, CLUSTER_TRAILER) in ("", cluster)
 

@@ -32,11 +32,11 @@ that canary's tick only (`tick_safely`).
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection
+from contextlib import nullcontext
+from dataclasses import replace
+from datetime import datetime
 
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.forges import ForgeBudgetError
@@ -58,73 +58,22 @@ from gitbot.notify import Announcer
 from gitbot.observe import Observer
 from gitbot.pass_batch import BatchedPushLanding, Deferred, PassBatch, StagedFiles, publish
 from gitbot.rebuild import rebuild_state
+from gitbot.reports import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_REFUSED,
+    CrashHook,
+    PassReport,
+    TickReport,
+    crash_hook_from_env,
+    no_crash,
+    utcnow,
+)
+
+__all__ = ["EXIT_INVALID", "EXIT_OK", "EXIT_REFUSED", "CrashHook", "PassReport", "Reconciler",
+           "TickReport", "crash_hook_from_env", "utcnow"]
 
 log = logging.getLogger("gitbot.reconciler")
-
-CrashHook = Callable[[str], None]
-
-
-def _no_crash(_point: str) -> None:
-    return None
-
-
-def crash_hook_from_env(environ: Mapping[str, str]) -> CrashHook:
-    """Test seam: `GITBOT_CRASH_AT=<point>[:<n>]` kills the process (exit 86) at the n-th time
-    it reaches `point` (after-state-write, after-edit, after-commit, after-push; pull-request
-    mode: after-commit is "PR recorded, not pushed", after-open "PR opened and recorded", and
-    after-supersede "the `-r<n>` PR opened, the PR it replaces closed, not merged yet")."""
-    spec = environ.get("GITBOT_CRASH_AT", "")
-    if not spec:
-        return _no_crash
-    point, _, nth = spec.partition(":")
-    remaining = [int(nth or "1")]
-
-    def crash(at: str) -> None:
-        if at != point:
-            return
-        remaining[0] -= 1
-        if remaining[0] == 0:
-            logging.shutdown()
-            os._exit(86)
-
-    return crash
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class TickReport:
-    """What one tick did, for the CLI and the daemon's log."""
-
-    canary: str
-    phase: str
-    commit: str = ""
-    subject: str = ""
-    error: str = ""
-    refused: bool = False  # the remote refused a push (protected branch, hook, permissions)
-    seconds: float = 0.0  # how long the tick took
-    waiting: bool = False  # on its webhooks: no decision (settled after the pass, or next tick)
-
-
-#: `reconcile --once` exit statuses (CONTRACT.md); 1 (gitbot could not run) is the CLI's
-EXIT_OK, EXIT_INVALID, EXIT_REFUSED = 0, 2, 3
-
-
-@dataclass
-class PassReport:
-    head: str
-    specs: SpecSet
-    ticks: list[TickReport] = field(default_factory=list)
-
-    @property
-    def exit_status(self) -> int:
-        """3 when a push was refused, else 2 when a document is invalid, else 0."""
-        if any(tick.refused for tick in self.ticks):
-            return EXIT_REFUSED
-        return EXIT_INVALID if self.specs.problems else EXIT_OK
-
 
 class Reconciler:
     """Owns one working copy; not thread-safe (one reconciler = one thread)."""
@@ -137,7 +86,7 @@ class Reconciler:
         announcer: Announcer,
         *,
         clock: Callable[[], datetime] = utcnow,
-        crash: CrashHook = _no_crash,
+        crash: CrashHook = no_crash,
         no_cross_namespace_refs: bool = False,
         landing: Landing | None = None,
         flux_cluster: str = "",
@@ -185,17 +134,23 @@ class Reconciler:
         self.observer.begin_pass(ticking)  # per-pass answers: applied revision, batched metrics
         self.store.refresh(fetched=True)  # the state branch, read once per pass (sync fetched)
         batch = self._begin_batch()
+        settled = True
         try:
-            for canary in ticking:
-                report.ticks.append(self.tick_safely(canary, specs))
-            self._settle_hooks(ticking, specs, report)
-            if batch is not None and self.staging is not None:
-                publish(self, self.staging, batch)  # one push for the whole pass
+            # a batch's commits update the index once, at its end (`git_fast`)
+            with self.ws.deferred_index() if batch is not None else nullcontext():
+                for canary in ticking:
+                    report.ticks.append(self.tick_safely(canary, specs))
+                self._settle_hooks(ticking, specs, report)
+                if batch is not None and self.staging is not None:
+                    publish(self, self.staging, batch)  # one push for the whole pass
+        except GitbotError as err:  # the index update at the end: the next pass resets
+            log.error("cannot update the index after the pass: %s", err)
+            settled = False
         finally:
             self._end_batch()
             self.store.release()
             self.observer.end_pass()
-        self._clean = not any(tick.error for tick in report.ticks)
+        self._clean = settled and not any(tick.error for tick in report.ticks)
         return report
 
     def _settle_hooks(self, ticking: list[Canary], specs: SpecSet, report: PassReport) -> None:

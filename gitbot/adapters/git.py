@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
 from git import Repo
 from git.cmd import Git
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
-from git.objects.commit import Commit
-from git.refs.reference import Reference
 from git.refs.symbolic import SymbolicReference
 
-from gitbot.adapters import git_branches, git_changes, git_objects, git_ops
+from gitbot.adapters import git_branches, git_changes, git_fast, git_ops
 from gitbot.adapters.git_credentials import (
     Credentials,
     SshIdentity,
@@ -95,7 +94,7 @@ class GitWorkspace:
         self._env = workspace_env(url, author_name, author_email, credentials, ssh)
         self._repo: Repo | None = None
         self._runner: Runner | None = None
-        self._made: dict[str, CommitInfo] = {}  # commits `_commit_paths` wrote, as log reads them
+        self._fast = git_fast.FastCommits(self._git_dir, branch, self._env)
 
     @property
     def root(self) -> Path:
@@ -128,6 +127,7 @@ class GitWorkspace:
             self._repo.close()
         self._repo = None
         self._runner = None
+        self._fast.close()
 
     # --- syncing -------------------------------------------------------------------------
 
@@ -208,7 +208,9 @@ class GitWorkspace:
         return self._runner
 
     def _make_runner(self, git: Git) -> Runner:
-        return Runner(git, self._env, self._timeout, self._secrets)
+        runner = Runner(git, self._env, self._timeout, self._secrets)
+        runner.before = lambda args, env: self._fast.before(runner, args, env)
+        return runner
 
     def _secrets(self) -> list[str]:
         token = read_token(self._credentials)
@@ -320,7 +322,7 @@ class GitWorkspace:
         found: list[CommitInfo] = []
         sha = self.head()
         while sha != since_sha:
-            info = self._made.get(sha)
+            info = self._fast.made.get(sha)
             if info is None or len(info.parents) != 1:
                 return None
             found.append(info)
@@ -382,32 +384,19 @@ class GitWorkspace:
         return self._committed(run, message)
 
     def _commit_paths(self, run: Runner, paths: Sequence[str], message: str) -> str | bool | None:
-        """`commit` of the named files without `git add`/`git commit` (`git_objects`): the
+        """`commit` of the named files without `git add`/`git commit` (`git_fast`): the
         commit's sha, None when nothing changed, False when the fast path does not apply."""
-        work = git_objects.plan(self._workdir, paths, self._env)
-        if work is None or self._repo is None:
+        if self._repo is None:
             return False
-        parent = self.head()
-        writer = git_objects.ObjectWriter(self._git_dir)
-        try:
-            sha = writer.commit(parent, work, message, self._env)
-        except LookupError as err:
-            log.debug("commit by git add + git commit: %s", err)
-            return False
-        finally:
-            writer.close()  # no pack stays mapped after a `git gc` deleted it
-        if sha is None:
-            return None
-        git_objects.sync_index(run, list(work.files))
-        ref = Reference(self._repo, f"refs/heads/{self._branch}", check_path=False)
-        ref.set_object(Commit(self._repo, bytes.fromhex(sha)),
-                       logmsg=f"commit: {message.splitlines()[0]}")
-        info = git_objects.as_logged(sha, parent, writer.stamp, message)
-        if len(self._made) > 10_000:
-            self._made.clear()
-        if info is not None:
-            self._made[sha] = info
-        return self._committed(run, message)
+        sha = self._fast.commit(run, self.head(), paths, message)
+        return self._committed(run, message) if isinstance(sha, str) else sha
+
+    @contextmanager
+    def deferred_index(self) -> Iterator[None]:
+        """Commits of named files within the block update the index once, at its end (or
+        before any git command that needs the index): see `gitbot.adapters.git_fast`."""
+        with self._fast.deferred(self._run()):
+            yield
 
     def _commit_staged(self, run: Runner, message: str) -> str:
         run.run("commit", "-q", "--cleanup=whitespace", "-m", message)

@@ -29,12 +29,13 @@ from gitdb.db.pack import PackedDB
 from gitdb.util import bin_to_hex, hex_to_bin, mman
 
 from gitbot.adapters.git_log import _FIELD, _RECORD, CommitInfo, parse_log
-from gitbot.adapters.git_runner import Runner
 
 _FILE_MODES = {b"100644", b"100755"}
 _CRUD = " .,:;<>\"\\'"
 _TRAILER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*: \S")
 _DATE_VARS = ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE")
+
+Entry = tuple[bytes, bytes, bytes]  # a tree entry: mode, name, binary sha
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,26 @@ def clean_message(message: str) -> str:
 
 
 class ObjectWriter:
-    """Writes the commit of a `Plan` on top of `parent` (see the module docstring)."""
+    """Writes the commit of a `Plan` on top of `parent` (see the module docstring).
+
+    One writer lives as long as its workspace: the trees it read or wrote are kept parsed
+    (`_trees`, bounded), so a pass of many commits reads each directory once, not per commit.
+    """
+
+    _MOST_TREES = 50_000
 
     def __init__(self, git_dir: Path) -> None:
         self._db = GitDB(str(git_dir / "objects"))
+        self._trees: dict[bytes, list[Entry]] = {}  # tree sha -> its entries
+        self._roots: dict[str, bytes] = {}  # commit sha (hex) -> its tree
         self.stamp = 0  # the commit's time (Unix seconds)
 
     def commit(self, parent: str, work: Plan, message: str, env: Mapping[str, str]) -> str | None:
         """The new commit's sha; None when nothing changed; raises `LookupError` when a path
         is new to the tree or crosses a non-directory (the caller falls back)."""
+        if len(self._trees) > self._MOST_TREES:
+            self._trees.clear()
+            self._roots.clear()
         root_tree = self._commit_tree(parent)
         tree = root_tree
         for path, content in work.files.items():
@@ -106,12 +118,14 @@ class ObjectWriter:
         if tree == root_tree:
             return None
         self.stamp = int(time.time())
-        stamp = _stamp(self.stamp)
+        stamp = stamp_text(self.stamp)
         author = f"{env['GIT_AUTHOR_NAME']} <{env['GIT_AUTHOR_EMAIL']}> {stamp}"
         committer = f"{env['GIT_COMMITTER_NAME']} <{env['GIT_COMMITTER_EMAIL']}> {stamp}"
         body = (f"tree {bin_to_hex(tree).decode()}\nparent {parent}\nauthor {author}\n"
                 f"committer {committer}\n\n{clean_message(message)}")
-        return bin_to_hex(self._store(b"commit", body.encode())).decode()  # type: ignore[no-any-return]
+        sha: str = bin_to_hex(self._store(b"commit", body.encode())).decode()
+        self._roots[sha] = tree
+        return sha
 
     def close(self) -> None:
         """Unmap the pack files this writer read. gitdb maps them through a process-wide cache
@@ -125,16 +139,20 @@ class ObjectWriter:
         mman.collect()
 
     def _commit_tree(self, sha: str) -> bytes:
+        if sha in self._roots:
+            return self._roots[sha]
         raw = self._read(hex_to_bin(sha))
         first = raw.split(b"\n", 1)[0]
         if not first.startswith(b"tree "):
             raise LookupError(f"{sha} is not a commit")
-        return hex_to_bin(first[5:].decode())  # type: ignore[no-any-return]
+        tree: bytes = hex_to_bin(first[5:].decode())
+        self._roots[sha] = tree
+        return tree
 
     def _replace(
         self, tree: bytes, parts: list[str], content: tuple[bytes, bytes] | None
     ) -> bytes:
-        entries = _parse_tree(self._read(tree))
+        entries = list(self._entries(tree))
         name = parts[0].encode()
         found = next((i for i, e in enumerate(entries) if e[1] == name), None)
         if found is None:
@@ -146,7 +164,7 @@ class ObjectWriter:
             new = self._replace(sha, parts[1:], content)
             if new == sha:
                 return tree
-            if not _parse_tree(self._read(new)):
+            if not self._entries(new):
                 del entries[found]  # git drops a directory left empty
             else:
                 entries[found] = (mode, name, new)
@@ -159,7 +177,15 @@ class ObjectWriter:
             if blob == sha:
                 return tree
             entries[found] = (mode, name, blob)
-        return self._store(b"tree", b"".join(m + b" " + n + b"\0" + s for m, n, s in entries))
+        new_tree = self._store(b"tree", b"".join(m + b" " + n + b"\0" + s for m, n, s in entries))
+        self._trees[new_tree] = entries
+        return new_tree
+
+    def _entries(self, tree: bytes) -> list[Entry]:
+        """The tree's entries (read once, then kept; callers copy before changing them)."""
+        if tree not in self._trees:
+            self._trees[tree] = _parse_tree(self._read(tree))
+        return self._trees[tree]
 
     def _read(self, binsha: bytes) -> bytes:
         return self._db.stream(binsha).read()  # type: ignore[no-any-return]
@@ -184,8 +210,9 @@ def as_logged(sha: str, parent: str, stamp: int, message: str) -> CommitInfo | N
     return parse_log(record + _RECORD)[0]
 
 
-def _parse_tree(raw: bytes) -> list[tuple[bytes, bytes, bytes]]:
-    entries, i = [], 0
+def _parse_tree(raw: bytes) -> list[Entry]:
+    entries: list[Entry] = []
+    i = 0
     while i < len(raw):
         space = raw.index(b" ", i)
         nul = raw.index(b"\0", space)
@@ -194,12 +221,7 @@ def _parse_tree(raw: bytes) -> list[tuple[bytes, bytes, bytes]]:
     return entries
 
 
-def _stamp(now: int) -> str:
+def stamp_text(now: int) -> str:
     offset = time.localtime(now).tm_gmtoff // 60
     sign = "-" if offset < 0 else "+"
     return f"{now} {sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}"
-
-
-def sync_index(run: Runner, paths: Sequence[str]) -> None:
-    """Bring the index entries of `paths` in step with the working tree (one process)."""
-    run.run("update-index", "--add", "--remove", "--", *paths)

@@ -49,6 +49,8 @@ class Runner:
         self._env = dict(env)
         self._timeout = timeout
         self._secrets = secrets
+        #: called with (args, env) before every command (the workspace settles its index)
+        self.before: Callable[[tuple[str, ...], Mapping[str, str] | None], None] | None = None
 
     def run(
         self,
@@ -59,6 +61,8 @@ class Runner:
         strip: bool = True,
     ) -> Result:
         """Run `git <args>`; raise a `GitFailure` when `check` and the exit status is not 0."""
+        if self.before is not None:
+            self.before(args, env)
         merged = {**self._env, **(env or {})}
         kwargs: dict[str, Any] = {"strip_newline_in_stdout": strip}
         if stdin is not None:

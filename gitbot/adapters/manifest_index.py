@@ -70,17 +70,44 @@ def _identity(data: Any) -> tuple[str, str, str] | None:
     return kind, name, namespace if isinstance(namespace, str) else ""
 
 
+class FileTable(dict[str, YamlFile]):
+    """The index's files by path; remembers which of them were edited in memory (a file
+    reports itself, see `YamlFile.edits`), so `edited` costs the edited files, not all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._edits: set[YamlFile] = set()
+
+    def __setitem__(self, rel: str, yfile: YamlFile) -> None:
+        super().__setitem__(rel, yfile)
+        yfile.edits = self._edits
+        if yfile.edited:
+            self._edits.add(yfile)
+
+    def setdefault(self, rel: str, default: YamlFile) -> YamlFile:
+        if rel not in self:
+            self[rel] = default
+        return self[rel]
+
+    def edited(self) -> list[tuple[str, YamlFile]]:
+        """(path, file) of the files edited since their last save, by path."""
+        live = [f for f in self._edits if f.edited and self.get(f.rel) is f]
+        self._edits.intersection_update(live)
+        return sorted(((f.rel, f) for f in live), key=lambda item: item[0])
+
+
 class ManifestIndex:
     """Lazily scanned index of a repository's objects."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.files: dict[str, YamlFile] = {}
+        self.files = FileTable()
         self.entries: list[Entry] = []
         self.skipped: dict[str, str] = {}  # rel -> why it was not indexed
         self._scanned = False
         self._kustomize_ns: dict[Path, str] = {}
         self._by_name: dict[tuple[str, str], list[Entry]] = {}
+        self._by_file: dict[str, list[Entry]] = {}
         self._indexed = 0  # how many of `entries` are in `_by_name` (others append directly)
         self._indexed_list: list[Entry] = self.entries  # a reassigned list is indexed again
 
@@ -127,7 +154,7 @@ class ManifestIndex:
                 self._kustomize_ns.pop(folder, None)
                 wanted.update(r for r in self.files if (self.root / r).parent == folder)
         self.entries = [e for e in self.entries if e.file.rel not in wanted]
-        self._by_name, self._indexed, self._indexed_list = {}, 0, self.entries
+        self._forget_lookups()
         for rel in sorted(wanted):
             self.files.pop(rel, None)
             self.skipped.pop(rel, None)
@@ -143,15 +170,29 @@ class ManifestIndex:
 
     def unsaved(self) -> list[str]:
         """Files changed in memory and not saved (new, or with an edited document)."""
-        return sorted(rel for rel, f in self.files.items() if f.edited)
+        return [rel for rel, _f in self.files.edited()]
 
-    def _candidates(self, kind: str, name: str) -> list[Entry]:
+    def _forget_lookups(self) -> None:
+        self._by_name, self._by_file = {}, {}
+        self._indexed, self._indexed_list = 0, self.entries
+
+    def _lookups(self) -> None:
+        """Bring `_by_name` and `_by_file` up to `entries` (appended to, or reassigned)."""
         if self.entries is not self._indexed_list or len(self.entries) < self._indexed:
-            self._by_name, self._indexed, self._indexed_list = {}, 0, self.entries
+            self._forget_lookups()
         for entry in self.entries[self._indexed:]:
             self._by_name.setdefault((entry.kind, entry.name), []).append(entry)
+            self._by_file.setdefault(entry.file.rel, []).append(entry)
         self._indexed = len(self.entries)
+
+    def _candidates(self, kind: str, name: str) -> list[Entry]:
+        self._lookups()
         return self._by_name.get((kind, name), [])
+
+    def in_file(self, yfile: YamlFile) -> list[Entry]:
+        """The objects indexed from `yfile`."""
+        self._lookups()
+        return [e for e in self._by_file.get(yfile.rel, []) if e.file is yfile]
 
     def find(self, kind: str, namespace: str, name: str) -> Entry | None:
         """The object; an exact namespace match wins over an unresolved namespace."""

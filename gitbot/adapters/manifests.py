@@ -92,7 +92,7 @@ class ManifestEditor:
     def set_replicas(self, namespace: str, name: str, replicas: int) -> list[FieldChange]:
         entry = self.require("Deployment", namespace, name)
         changes: Changes = []
-        set_path(entry.doc.data, "spec.replicas", replicas, changes)
+        set_path(entry.doc.editable(), "spec.replicas", replicas, changes)
         return record(entry, changes)
 
     # -- traffic --------------------------------------------------------------------------
@@ -110,7 +110,8 @@ class ManifestEditor:
         entry = self.virtual_service(canary)
         adopted = not is_generated(entry)
         changes: Changes = []
-        apply_routes(canary, entry.doc.data, http_routes(canary, traffic), adopted, changes)
+        apply_routes(canary, entry.doc.editable(), http_routes(canary, traffic), adopted,
+                     changes)
         return record(entry, changes)
 
     # -- promotion ------------------------------------------------------------------------
@@ -203,7 +204,7 @@ class ManifestEditor:
         return revision_hash(template, configs)
 
     def changed_files(self) -> list[str]:
-        return sorted(rel for rel, f in self.index.files.items() if f.changed)
+        return [rel for rel, f in self.index.files.edited() if f.changed]
 
     def save(self) -> list[str]:
         """Write the changed and new files; returns their repository-relative paths.
@@ -212,7 +213,7 @@ class ManifestEditor:
         """
         for rel in self.changed_files():
             check_writable(self.root, rel)
-        return sorted(rel for rel, f in self.index.files.items() if f.save())
+        return [rel for rel, f in self.index.files.edited() if f.save()]
 
 
 def is_generated(entry: Entry) -> bool:

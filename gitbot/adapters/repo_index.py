@@ -107,8 +107,7 @@ class RepoIndex:
                 KUSTOMIZATION_NAMES or any(is_flagger(d.data) for d in parsed[0]):
             return False
         assert self._index is not None
-        listed = {e.name for e in self._index.entries
-                  if e.file is yfile and e.kind == "Deployment"}
+        listed = {e.name for e in self._index.in_file(yfile) if e.kind == "Deployment"}
         cached = {str((d.data.get("metadata") or {}).get("name"))
                   for d in parsed[0] if d.data.get("kind") == "Deployment"}
         return listed == cached

@@ -14,7 +14,12 @@ its symlinks, FIFOs and sizes, so:
   the checks and the open cannot escape either;
 - `write_text` writes only regular files inside the root: never through a symlink (file or
   directory), never to a path outside the root or in `.git`, and atomically (a temporary file
-  in the same directory, then os.replace), so a crash never leaves half a file.
+  in the same directory, then os.replace), so a killed process never leaves half a file.
+  There is no fsync: every file written is in the working copy, whose durable record is
+  the commit (and, once pushed, the remote); a fresh process never trusts the working copy
+  (its first `sync` resets it to the remote), so a file lost with the machine's power costs
+  nothing but the unpushed step, which the next pass decides again (issue 13: an fsync per
+  file was most of a 1,000-canary pass' wall time on a busy disk).
 
 A refusal is a `FileRefusedError` naming the repository-relative path and the reason.
 """
@@ -268,8 +273,6 @@ def write_text(root: Path, rel: str, text: str) -> None:
                 file.write(text.encode("utf-8"))
                 if mode is not None:
                     os.fchmod(file.fileno(), mode)
-                file.flush()
-                os.fsync(file.fileno())
             os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             with contextlib.suppress(OSError):

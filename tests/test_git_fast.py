@@ -1,0 +1,162 @@
+"""Commits of named files inside `GitWorkspace.deferred_index()` (gitbot.adapters.git_fast): the
+index is brought in step ONCE at the end of the block, or earlier, right before any git command
+that reads it; `git status` is clean after the block; a process killed between a commit and
+the index update leaves a working copy the next `sync` repairs; the ref moves like git moves it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from gitfixtures import make_remote, write
+
+from gitbot.adapters import git_fast
+from gitbot.adapters.git import GitWorkspace
+from gitbot.adapters.git_errors import GitError
+from gitbot.adapters.git_runner import Result, Runner
+
+VS = "apps/podinfo/vs.yaml"
+DEPLOY = "apps/podinfo/deploy.yaml"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def plain(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[GitWorkspace]:
+    remote = make_remote(tmp_path)
+    with GitWorkspace(str(remote), "main", tmp_path / "work", author_name="bot",
+                      author_email="bot@example.com") as workspace:
+        workspace.sync()
+        yield workspace
+
+
+@pytest.fixture
+def commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    original = Runner.run
+
+    def recording(self: Runner, *args: str, **kwargs: object) -> Result:
+        seen.append(args[0])
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Runner, "run", recording)
+    return seen
+
+
+def three_commits(ws: GitWorkspace) -> list[str]:
+    shas = []
+    for n, (path, text) in enumerate([(VS, "route:\n  primary: 90\n  canary: 10\n"),
+                                      (DEPLOY, "replicas: 3\nimage: podinfo:6.0.0\n"),
+                                      (VS, "route:\n  primary: 80\n  canary: 20\n")]):
+        write(ws.root, path, text)
+        sha = ws.commit(f"step {n}", paths=[path])
+        assert sha is not None
+        shas.append(sha)
+    return shas
+
+
+def test_a_batch_of_commits_updates_the_index_once_at_its_end(
+    ws: GitWorkspace, commands: list[str],
+) -> None:
+    with ws.deferred_index():
+        shas = three_commits(ws)
+        assert commands == []  # three commits, no git process
+        assert plain(ws.root, "diff", "--cached", "--name-only", "HEAD")  # the index lags
+    assert commands == ["update-index"]
+    assert plain(ws.root, "status", "--porcelain", "--untracked-files=all") == ""
+    assert plain(ws.root, "rev-list", "--max-count=3", "HEAD").split() == shas[::-1]
+    assert plain(ws.root, "show", f"HEAD:{VS}") == "route:\n  primary: 80\n  canary: 20"
+    plain(ws.root, "fsck", "--no-dangling")
+
+
+def test_a_command_that_reads_the_index_settles_it_first(ws: GitWorkspace) -> None:
+    """A commit that falls back to `git add` + `git commit` (a new file) inside the batch must
+    not undo the earlier commits, whose files the index did not know yet."""
+    with ws.deferred_index():
+        three_commits(ws)
+        write(ws.root, "apps/other/vs.yaml", "route: {}\n")
+        sha = ws.commit("new file", paths=["apps/other/vs.yaml"])
+        assert sha is not None and not ws.is_dirty()
+    assert plain(ws.root, "diff", "--name-only", "HEAD~1", "HEAD") == "apps/other/vs.yaml"
+    assert plain(ws.root, "show", f"HEAD:{DEPLOY}") == "replicas: 3\nimage: podinfo:6.0.0"
+    assert plain(ws.root, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+KILLED = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from gitbot.adapters.git import GitWorkspace
+    remote, work = sys.argv[1:3]
+    ws = GitWorkspace(remote, "main", Path(work), author_name="bot",
+                      author_email="bot@example.com")
+    ws.sync()
+    with ws.deferred_index():
+        (Path(work) / "apps/podinfo/vs.yaml").write_text("route:\\n  primary: 70\\n")
+        ws.commit("killed after this commit", paths=["apps/podinfo/vs.yaml"])
+        os._exit(86)
+""")
+
+
+def test_killed_between_commit_and_index_update_the_next_sync_repairs(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path)
+    work = tmp_path / "work"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", KILLED, str(remote), str(work)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 86, done.stderr
+    assert plain(work, "log", "-1", "--format=%s") == "killed after this commit"
+    assert VS in plain(work, "status", "--porcelain")  # the index still has the old file
+    with GitWorkspace(str(remote), "main", work, author_name="bot",
+                      author_email="bot@example.com") as again:
+        head = again.sync()  # a fresh process never trusts the working copy
+        assert head == plain(remote, "rev-parse", "main")
+        assert plain(work, "status", "--porcelain", "--untracked-files=all") == ""
+        write(work, VS, "route:\n  primary: 60\n")
+        assert again.commit("after the restart", paths=[VS]) is not None
+        assert again.push() == plain(remote, "rev-parse", "main")
+
+
+def test_the_ref_moves_with_reflog_lines_like_git_commit(ws: GitWorkspace) -> None:
+    before = ws.head()
+    write(ws.root, VS, "route:\n  primary: 90\n")
+    sha = ws.commit("Advance", paths=[VS])
+    assert plain(ws.root, "reflog", "-1", "--format=%H %gs", "main") == f"{sha} commit: Advance"
+    assert plain(ws.root, "reflog", "-1", "--format=%H %gs", "HEAD") == f"{sha} commit: Advance"
+    assert plain(ws.root, "rev-parse", "HEAD~1") == before
+
+
+def lock_it(git_dir: Path) -> None:
+    (git_dir / "refs/heads/main.lock").write_text("another git\n")
+
+
+def move_it(git_dir: Path) -> None:
+    (git_dir / "refs/heads/main").write_text("1" * 40 + "\n")
+
+
+@pytest.mark.parametrize(("prepare", "error"), [
+    pytest.param(lock_it, "main.lock exists", id="locked-by-another-git"),
+    pytest.param(move_it, "it is at 111111111111", id="moved-since-read"),
+])
+def test_the_ref_is_not_moved_over_a_lock_or_a_change(
+    ws: GitWorkspace, prepare: Callable[[Path], None], error: str,
+) -> None:
+    git_dir = ws.root / ".git"
+    old = ws.head()
+    prepare(git_dir)
+    before = (git_dir / "refs/heads/main").read_text()
+    with pytest.raises(GitError, match=error):
+        git_fast.move_branch(git_dir, "main", old, "2" * 40, "bot <bot@example.com> 0 +0000",
+                             "commit: x")
+    assert (git_dir / "refs/heads/main").read_text() == before
+    locked = (git_dir / "refs/heads/main.lock").exists()
+    assert locked == (prepare is lock_it)  # another's lock stays; ours is removed
