@@ -8,15 +8,21 @@ Called by `gitbot.landing_pr.PullRequestLanding`:
   (closed with a comment naming the commit) and the drift rules decide (`gitbot.drift`).
 - `Watch.culprit`: the person's commit that a conflicting PR must give way to.
 - `kept`: a PR merged with people's commits on top of gitbot's: the event and chat naming them.
+- `Earlier.close`: a crash between opening the `-r<n>` PR and closing the PR it replaces leaves
+  both open; after the restart the earlier attempts of the same step still open on the forge are
+  closed with the same comment, once (checked once per process for each `-r<n>` branch).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from gitbot.adapters.flux_specs import FluxSpecs
+from gitbot.adapters.forges import PRState, PullRequest
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.core import pr_supersede
 from gitbot.core.drift import PersonCommit
@@ -33,6 +39,8 @@ from gitbot.core.state import (
     RolloutState,
 )
 from gitbot.drift import DriftWatch
+from gitbot.errors import GitbotError
+from gitbot.pullrequests import PullRequestDriver, branch_name
 
 log = logging.getLogger("gitbot.reconciler")
 
@@ -94,3 +102,40 @@ def kept(
     event = Event(now, "Normal", pr_supersede.kept_event(number, commits))
     alert = AlertMessage(Severity.WARN, pr_supersede.kept_chat(canary, number, commits))
     return state.with_events(event), event, alert
+
+
+class Earlier:
+    """The earlier attempts of a step proposed again (`-r<n>`) that a crash left open."""
+
+    def __init__(self, driver: PullRequestDriver) -> None:
+        self._driver = driver
+        self._settled: set[str] = set()  # `-r<n>` branches whose earlier attempts are closed
+
+    def settled(self, ref: PullRequestRef) -> None:
+        """`ref` closed the PR it replaces itself (no crash in between)."""
+        self._settled.add(ref.branch)
+
+    def close(self, key: str, ref: PullRequestRef, comment: Callable[[], str]) -> list[int]:
+        """Close the earlier attempts of `ref`'s step still open, with `comment()` unless it is
+        on the PR already (a crash between commenting and closing); the numbers closed."""
+        if ref.attempt < 2 or not ref.number or ref.branch in self._settled:
+            return []
+        forge, closed = self._driver.forge, []
+        try:
+            for attempt in range(1, ref.attempt):
+                pr = forge.find(branch_name(key, ref.step, ref.action, attempt))
+                if pr is None or pr.state is not PRState.OPEN:
+                    continue
+                self._driver.close(pr, "" if self._told(pr, ref.number) else comment())
+                closed.append(pr.number)
+        except GitbotError as err:  # the forge is unreachable: try again next tick
+            log.warning("%s: could not close the pull request #%d replaces: %s", key,
+                        ref.number, err)
+            return closed
+        self._settled.add(ref.branch)
+        return closed
+
+    def _told(self, pr: PullRequest, number: int) -> bool:
+        own, said = self._driver.forge.own_login(), re.compile(rf" as #{number}\b")
+        return any(c.user == own and c.body.startswith("Superseded by ") and said.search(c.body)
+                   for c in self._driver.forge.comments(pr))

@@ -28,7 +28,7 @@ from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.statestore import GitStateStore
 from gitbot.core import decide_pr, messages
 from gitbot.core.drift import PersonCommit
-from gitbot.core.pr_supersede import commit_text, merged_view, superseded_comment
+from gitbot.core.pr_supersede import commit_text, merged_view, resumed_event, superseded_comment
 from gitbot.core.spec import Canary
 from gitbot.core.state import (
     AlertMessage,
@@ -43,7 +43,7 @@ from gitbot.core.state import (
 from gitbot.errors import GitbotError
 from gitbot.history import find_step, mainline
 from gitbot.landing import Committer, Landed, Resumed
-from gitbot.landing_people import Watch, kept
+from gitbot.landing_people import Earlier, Watch, kept
 from gitbot.landing_texts import pr_texts_for
 from gitbot.pullrequests import Outcome, Progress, PullRequestDriver, branch_name
 
@@ -70,6 +70,7 @@ class PullRequestLanding:
         self.crash = crash
         self.clock = clock
         self.committer = Committer(ws, crash)
+        self.earlier = Earlier(driver)
 
     # --- the Landing interface -------------------------------------------------------------
 
@@ -114,6 +115,7 @@ class PullRequestLanding:
             landed = self._propose(canary, state, state, pending, "", old=old, known=same,
                                    base=base, attempt=ref.attempt if ref and same else 1)
             return self._resumed(landed)
+        self._close_earlier(canary, pending, ref, history)
         progress = self._advance(canary, state, pending, ref, fresh=False)
         if progress.outcome is Outcome.REJECTED and not pending.revert:
             return self._rejected(canary, state, progress)
@@ -196,9 +198,13 @@ class PullRequestLanding:
                 self._close(old, superseded_comment(
                     self.ws.branch, _named(superseded_by), conflict=True, replacement=link,
                     step=f"step {state.step} ({change.subject})"))
+                self.crash("after-supersede")
+                self.earlier.settled(ref)
             else:
                 self._close(old, f"Superseded by {link} ({change.subject}); gitbot closed this "
                             "pull request.")
+        elif old is None and not change.revert:  # proposed again after a restart
+            self._close_earlier(canary, change, ref)
         progress = self._advance(canary, state, change, ref, fresh=proposal.fresh, pr=pr)
         return self._outcome(canary, before, state, change, ref, progress)
 
@@ -212,6 +218,19 @@ class PullRequestLanding:
         )
 
     def _outcome(
+        self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
+        ref: PullRequestRef, progress: Progress,
+    ) -> Landed:
+        if not (ref.paused and progress.suspend is False):
+            return self._landed(canary, before, state, change, ref, progress)
+        # /gitbot resume on a paused step PR: told once, like the pause (merged now or later)
+        event = Event(_stamp(self.clock()), "Normal", resumed_event(canary, ref.number))
+        ref = replace(ref, paused=False)
+        state = replace(state, pull_request=ref).with_events(event)
+        landed = self._landed(canary, before, state, change, ref, progress)
+        return replace(landed, events=(event, *landed.events))
+
+    def _landed(
         self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
         ref: PullRequestRef, progress: Progress,
     ) -> Landed:
@@ -262,8 +281,9 @@ class PullRequestLanding:
             event = Event(_stamp(self.clock()), "Normal", messages.SUSPENDED)
             return Resumed(paused.with_events(event), "/gitbot pause", hold=True)
         if ref.paused:
-            return Resumed(replace(state, pull_request=replace(ref, paused=False)),
-                           "/gitbot resume")
+            event = Event(_stamp(self.clock()), "Normal", resumed_event(canary, ref.number))
+            resumed = replace(state, pull_request=replace(ref, paused=False))
+            return Resumed(resumed.with_events(event), "/gitbot resume", events=(event,))
         return Resumed(state)
 
     def _rejected(self, canary: Canary, state: RolloutState, progress: Progress) -> Resumed:
@@ -283,6 +303,22 @@ class PullRequestLanding:
     def _resumed(landed: Landed) -> Resumed:
         return Resumed(landed.state, landed.reason, hold=landed.state.pending is not None,
                        events=landed.events, alerts=landed.alerts)
+
+    def _close_earlier(self, canary: Canary, change: RepoChange, ref: PullRequestRef,
+                       history: list[CommitInfo] | None = None) -> None:
+        """A crash between opening `ref` (`-r<n>`) and closing the PR it replaces: close it now
+        with the comment it would have had."""
+        def comment() -> str:
+            if history is None:  # without gitbot's unmerged commit, which is not the culprit
+                self.ws.sync()
+            by = Watch(self.ws, self.committer.flux).culprit(canary, history or self.ws.log(300))
+            return superseded_comment(
+                self.ws.branch, by, conflict=True, replacement=f"#{ref.number} {ref.url}".rstrip(),
+                step=f"step {ref.step} ({change.subject})")
+
+        for number in self.earlier.close(canary.key, ref, comment):
+            log.warning("%s: closed pull request #%d, left open by a restart; #%d replaces it",
+                        canary.key, number, ref.number)
 
     def _pr(self, ref: PullRequestRef) -> PullRequest:
         return PullRequest(number=ref.number, branch=ref.branch, base=self.ws.branch,

@@ -24,7 +24,9 @@ def no_crash(_point: str) -> None:
 
 def crash_hook_from_env(environ: Mapping[str, str]) -> CrashHook:
     """Test seam: `GITBOT_CRASH_AT=<point>[:<n>]` kills the process (exit 86) at the n-th time
-    it reaches `point` (after-state-write, after-edit, after-commit, after-push)."""
+    it reaches `point` (after-state-write, after-edit, after-commit, after-push; pull-request
+    mode: after-commit is "PR recorded, not pushed", after-open "PR opened and recorded", and
+    after-supersede "the `-r<n>` PR opened, the PR it replaces closed, not merged yet")."""
     spec = environ.get("GITBOT_CRASH_AT", "")
     if not spec:
         return no_crash

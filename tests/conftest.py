@@ -16,7 +16,8 @@ import pytest
 _LONGEST_FIRST = ("test_demo.py", "test_e2e_pullrequests")
 #: Tests without the e2e mark that still take minutes (whole PR rollouts against the stand-in
 #: Prometheus with the GitHub client's write pause, 300 git cycles): started with the e2e ones.
-_SLOW = ("test_pr_people.py", "test_pr_github_people.py", "test_no_process_leak")
+_SLOW = ("test_pr_people.py", "test_pr_github_people.py", "test_pr_restart.py",
+         "test_no_process_leak")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

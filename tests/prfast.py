@@ -104,6 +104,11 @@ class FastPR:
     def events(self) -> list[str]:
         return [e["message"] for e in status_object("podinfo", "test", self.state())["events"]]
 
+    def posted_events(self) -> list[str]:
+        """The event messages sent to the `events` event webhook (`fast_pr(..., events=True)`)."""
+        assert self.app.reconciler.announcer.flush(10)
+        return [m["metadata"]["eventMessage"] for m in self.inbox.messages("/events")]
+
     def chat(self) -> list[str]:
         assert self.app.reconciler.announcer.flush(10)
         return [m["attachments"][0]["text"] for m in self.inbox.messages("/slack")]
@@ -185,10 +190,15 @@ def git(cwd: Path, *args: str) -> str:
 
 
 @contextmanager
-def fast_pr(tmp_path: Path, kind: str = "local", extra: str = "") -> Iterator[FastPR]:
+def fast_pr(tmp_path: Path, kind: str = "local", extra: str = "", *, events: bool = False
+            ) -> Iterator[FastPR]:
+    """`events`: the canary also has an event webhook posting to the inbox's `/events`."""
     with ExitStack() as stack:
         inbox = stack.enter_context(Inbox())
-        dev = create_gitops_repo(tmp_path, options=CanaryOptions(alert_url=f"{inbox.url}/slack"))
+        hooks = [{"name": "events", "type": "event", "url": f"{inbox.url}/events",
+                  "timeout": "5s"}] if events else []
+        dev = create_gitops_repo(tmp_path, options=CanaryOptions(
+            alert_url=f"{inbox.url}/slack", webhooks=hooks))
         prom = stack.enter_context(PromStub(dev.remote))
         text = CONFIG.format(remote=dev.remote, workdir=tmp_path / "work", prometheus=prom.url)
         api = None

@@ -1,11 +1,12 @@
 """Whole rollouts in pull-request mode against the GitHub API test server (real HTTP, a real bare
 repository behind it, gitbot's real app, the stand-in Prometheus): `/gitbot pause` and `/gitbot
 resume` comments count only from people with write access (asked through the collaborator
-permission endpoint, GitHub's shape), a secondary rate limit (403, then 429, with Retry-After)
-mid-rollout is waited out with a clear log line, a spent primary budget makes the canary wait
-with a clear message and no request until the reset, an auto-merged step costs at most four
-requests, a new revision supersedes the waiting promotion, and a push to main that conflicts
-with it supersedes it by a new promotion PR that waits for review again.
+permission endpoint, GitHub's shape; the resume is told once), a secondary rate limit (403,
+then 429, with Retry-After) mid-rollout is waited out with a clear log line, a spent primary
+budget makes the canary wait with a clear message and no request until the reset, an
+auto-merged step costs at most four requests, a new revision supersedes the waiting promotion,
+and a push to main that conflicts with it supersedes it by a new promotion PR that waits for
+review again.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def test_pause_and_resume_comments_count_only_from_people_with_write_access(
         assert rig.phase() == "WaitingPromotion"
         rig.comment(pr, "/gitbot resume", user="dana")
         rig.until(lambda: rig.phase() == "Succeeded")
+        resuming = f"Resuming podinfo.test advancement: /gitbot resume on pull request #{pr.number}"
+        assert rig.events().count(resuming) == 1  # told once, like the pause
         assert rig.driver.forge.find(pr.branch).state is PRState.MERGED  # type: ignore[union-attr]
         assert rig.api is not None
         assert _permission_asked(rig, "eve") == 1  # asked once per person, then remembered

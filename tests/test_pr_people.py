@@ -10,7 +10,8 @@ real remotes and the stand-in Prometheus:
 - a waiting step PR is never a drift by itself, and a new revision mid-run supersedes it;
 - a person's commit pushed onto gitbot's PR branch is kept in the merge and reported (event and
   chat naming author and commit);
-- `/gitbot pause` holds a waiting step PR (not merged even once green) until `/gitbot resume`.
+- `/gitbot pause` holds a waiting step PR (not merged even once green) until `/gitbot resume`;
+  both are told once (Flagger's suspended event, then gitbot's resuming event).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 from prfast import ROUTING, FastPR, fast_pr, git
 
-from gitbot.adapters.forges import PRState
+from gitbot.adapters.forges import PRState, PullRequest
 
 FORGES = [pytest.param("local", id="local"), pytest.param("github", id="github")]
 
@@ -176,3 +177,31 @@ def test_pause_holds_a_waiting_step_pr_until_resume(tmp_path: Path, kind: str) -
         rig.comment(pr, "/gitbot resume", user="dana")
         rig.reconcile()
         assert any(s.startswith("podinfo.test: advance canary weight 20 (#") for s in _main(rig))
+        assert rig.events().count(_resuming(pr)) == 1
+
+
+def _resuming(pr: PullRequest) -> str:
+    return f"Resuming podinfo.test advancement: /gitbot resume on pull request #{pr.number}"
+
+
+def test_resume_on_a_red_step_pr_is_told_once_and_it_merges_once_green(tmp_path: Path) -> None:
+    with fast_pr(tmp_path, "local", events=True) as rig:
+        _waiting_step(rig)
+        pr = rig.open_pr()
+        rig.red_check(pr)
+        rig.comment(pr, "/gitbot pause", user="dana")
+        rig.reconcile()
+        rig.comment(pr, "/gitbot resume", user="dana")
+        rig.reconcile()  # resumed, still red: waits
+        ref = rig.state().pull_request
+        assert ref is not None and not ref.paused and rig.state().pending is not None
+        assert rig.events().count(_resuming(pr)) == 1
+        assert rig.posted_events().count(_resuming(pr)) == 1, rig.posted_events()
+        rig.reconcile()
+        assert rig.events().count(_resuming(pr)) == 1  # told once
+        assert rig.posted_events().count(_resuming(pr)) == 1
+        assert rig.posted_events().count("skipping canary run as object is suspended") == 1
+        rig.green_check(pr)
+        rig.reconcile()
+        assert any(s.startswith("podinfo.test: advance canary weight 20 (#") for s in _main(rig))
+        assert rig.events().count(_resuming(pr)) == 1

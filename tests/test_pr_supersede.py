@@ -1,12 +1,15 @@
 """The texts gitbot writes when people's commits meet its open PR, and the state as merged
-(gitbot.core.pr_supersede): named table cases, each whole text pinned."""
+(gitbot.core.pr_supersede): named table cases, each whole text pinned; the `/gitbot resume`
+event in the wording of the drift's resume."""
 
 from __future__ import annotations
 
 import pytest
+from test_decide_common import podinfo
 
 from gitbot.core.drift import Action, PersonCommit
-from gitbot.core.pr_supersede import kept_event, merged_view, superseded_comment
+from gitbot.core.drift_messages import resumed_event as drift_resumed
+from gitbot.core.pr_supersede import kept_event, merged_view, resumed_event, superseded_comment
 from gitbot.core.state import Phase, PullRequestRef, RepoChange, RolloutState, Traffic
 
 DANA = PersonCommit("0123456789abcdef" * 2 + "01234567", "dana", "hold at half")
@@ -58,6 +61,13 @@ def test_kept_event_names_every_commit_and_author() -> None:
     assert kept_event(5, [DANA, other]) == (
         'Pull request #5 merged with dana\'s commit 0123456789ab "hold at half"; eve\'s commit '
         "ffffffffffff \"typo\" pushed onto gitbot's branch (kept, not force-pushed away)")
+
+
+def test_the_resumed_event_mirrors_the_drift_resume_wording() -> None:
+    canary = podinfo()
+    assert resumed_event(canary, 12) == (
+        "Resuming podinfo.test advancement: /gitbot resume on pull request #12")
+    assert drift_resumed(canary).startswith("Resuming podinfo.test advancement: ")
 
 
 def test_the_merged_view_drops_the_unmerged_change() -> None:

@@ -9,7 +9,8 @@ Called by `gitbot.landing_pr.PullRequestLanding`:
 - `superseded_comment`: the comment that closes gitbot's PR when a person's push to the base
   branch replaced it, naming that commit and saying what gitbot does next;
 - `kept_event` / `kept_chat`: a person's commits pushed onto gitbot's PR branch were kept in the
-  merge; the event and the chat message name each commit and its author.
+  merge; the event and the chat message name each commit and its author;
+- `resumed_event`: `/gitbot resume` on a paused PR (the pause is Flagger's suspended event).
 """
 
 from __future__ import annotations
@@ -75,3 +76,8 @@ def kept_event(number: int, commits: Sequence[PersonCommit]) -> str:
 
 def kept_chat(canary: Canary, number: int, commits: Sequence[PersonCommit]) -> str:
     return f"{canary.dotted}: {kept_event(number, commits)}"
+
+
+def resumed_event(canary: Canary, number: int) -> str:
+    """The event when `/gitbot resume` lifts a `/gitbot pause` on pull request `number`."""
+    return f"Resuming {canary.dotted} advancement: /gitbot resume on pull request #{number}"

@@ -1,0 +1,88 @@
+"""A restart in the middle of a step proposed again, on both forges (the local forge on a plain
+Git remote, and GitHub through the API test server over real HTTP), with gitbot's real app, real
+remotes and the stand-in Prometheus.
+
+A person's push to main conflicts with the waiting step PR, so gitbot proposes the step again on
+`...-r2` and closes the old PR with a comment linking the new one. The pass stops (as a killed
+process would) at each point of that sequence; the next pass must leave exactly: the old PR
+closed with that comment once, the `-r2` PR merged, no third PR, the person's commit kept.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from prfast import ROUTING, FastPR, fast_pr, git
+
+from gitbot.adapters.forges import PRState, PullRequest
+from gitbot.core.drift import PersonCommit
+from gitbot.core.pr_supersede import superseded_comment
+
+SUBJECT = "routing: say who sets the weights"
+
+
+def _conflicting_push(rig: FastPR) -> tuple[PullRequest, str]:
+    """The weight-20 step's PR waits (opened and recorded); a person's conflicting push to main."""
+    rig.reconcile()  # initialize
+    rig.dev.release("6.0.1")
+    rig.until(lambda: rig.state().canary_weight == 10 and rig.state().pending is None)
+    rig.stop_at("after-open")
+    old = rig.open_pr()
+    noted = re.sub(r"(weight: \d+)", r"\1  # set by gitbot", rig.dev.read(ROUTING))
+    return old, rig.dev.commit_files({ROUTING: noted}, SUBJECT)
+
+
+def _comment(sha: str, again: PullRequest, step: int) -> str:
+    """The comment closing the old PR: the person's commit, and the PR proposed again."""
+    return superseded_comment(
+        "main", PersonCommit(sha, "Dana Developer", SUBJECT), conflict=True,
+        replacement=f"#{again.number} {again.url}".rstrip(),
+        step=f"step {step} (advance canary weight 20)")
+
+
+def _superseded(rig: FastPR, pr: PullRequest) -> list[str]:
+    return [c for c in rig.comments(pr) if c.startswith("Superseded by ")]
+
+
+@pytest.mark.parametrize(("kind", "point", "commented", "old_open"), [
+    pytest.param("local", "after-commit", False, True, id="local-recorded-not-pushed"),
+    pytest.param("local", "after-open", False, True, id="local-opened-old-still-open"),
+    pytest.param("local", "after-open", True, True, id="local-commented-not-closed"),
+    pytest.param("local", "after-supersede", False, False, id="local-old-closed-not-merged"),
+    # GitHub closes by a comment then a PATCH: a crash can fall between them
+    pytest.param("github", "after-open", False, True, id="github-opened-old-still-open"),
+    pytest.param("github", "after-open", True, True, id="github-commented-not-closed"),
+])
+def test_a_restart_closes_the_superseded_pr_once_and_merges_the_step_proposed_again(
+    tmp_path: Path, kind: str, point: str, commented: bool, old_open: bool,
+) -> None:
+    with fast_pr(tmp_path, kind) as rig:
+        old, sha = _conflicting_push(rig)
+        rig.stop_at(point)
+        ref = rig.state().pull_request
+        assert ref is not None and ref.branch == old.branch + "-r2"  # recorded before opening
+        found = rig.driver.forge.find(old.branch)
+        assert found is not None and (found.state is PRState.OPEN) is old_open
+        if commented:  # the crash came between the closing comment and the close
+            again = rig.driver.forge.find(ref.branch)
+            assert again is not None
+            rig.driver.forge.comment(old, _comment(sha, again, ref.step))
+
+        rig.reconcile()  # the restart
+
+        again = rig.driver.forge.find(old.branch + "-r2")
+        assert again is not None and again.state is PRState.MERGED
+        assert rig.driver.forge.find(old.branch + "-r3") is None  # never a third PR
+        closed = rig.driver.forge.find(old.branch)
+        assert closed is not None and closed.state is PRState.CLOSED
+        told = _superseded(rig, old)
+        assert told == [_comment(sha, again, ref.step)], told
+        rig.reconcile()  # nothing left to close: told once
+        assert _superseded(rig, old) == told
+        rig.dev.pull()
+        subjects = git(rig.dev.clone, "log", "--first-parent", "--format=%s", "main").splitlines()
+        person = subjects.index(SUBJECT)  # kept, never forced over
+        assert subjects[person - 1].startswith("podinfo.test: advance canary weight 20 (#")
+        assert sum(s.startswith("podinfo.test: advance canary weight 20") for s in subjects) == 1
