@@ -106,3 +106,24 @@ def test_a_step_commit_keeps_no_pack_open_after_git_gc_deleted_it(tmp_path: Path
         assert deleted_files_open(ws.root) == []
         assert git(ws.root, "log", "--format=%s", "-3").splitlines() == [
             "step 2", "step 1", "step 0"]
+
+
+def test_a_pass_goes_on_committing_after_git_gc_packed_its_objects(tmp_path: Path) -> None:
+    """Within a pass the object writer lives across commits; a `git gc --auto` that a `git
+    commit` of the same pass starts (at 1,000 canaries the bootstrap pass crosses git's 6,700
+    loose objects) packs and deletes the loose objects: the next step's parent is then only in a
+    pack the writer had not listed. It used to fail every later canary with BadObject."""
+    remote = make_remote(tmp_path)
+    with GitWorkspace(str(remote), "main", tmp_path / "work", author_name="bot",
+                      author_email="bot@example.com") as ws:
+        ws.sync()
+        with ws.deferred_index():
+            for n in range(3):
+                write(ws.root, "apps/podinfo/vs.yaml", f"route:\n  primary: {90 - n}\n")
+                assert ws.commit(f"step {n}", paths=["apps/podinfo/vs.yaml"])  # no git process
+                write(ws.root, f"apps/app{n}/deployment.yaml", "replicas: 0\n")  # a new file:
+                assert ws.commit(f"init {n}", paths=[f"apps/app{n}/deployment.yaml"])  # by git
+                git(ws.root, "gc", "-q", "--prune=now")  # every object packed, loose ones gone
+        assert git(ws.root, "log", "--format=%s", "-6").splitlines() == [
+            "init 2", "step 2", "init 1", "step 1", "init 0", "step 0"]
+        assert git(ws.root, "status", "--porcelain") == ""

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from gitdb import GitDB, IStream
 from gitdb.db.pack import PackedDB
+from gitdb.exc import BadObject
 from gitdb.util import bin_to_hex, hex_to_bin, mman
 
 from gitbot.adapters.git_log import _FIELD, _RECORD, CommitInfo, parse_log
@@ -188,7 +189,14 @@ class ObjectWriter:
         return self._trees[tree]
 
     def _read(self, binsha: bytes) -> bytes:
-        return self._db.stream(binsha).read()  # type: ignore[no-any-return]
+        """The object's content. gitdb lists the pack files once; when `git gc --auto` (which
+        a `git commit` or `fetch` of the same pass may start) packed the loose objects and
+        deleted them, the object is only in a pack it has not seen: look again, once."""
+        try:
+            return self._db.stream(binsha).read()  # type: ignore[no-any-return]
+        except (BadObject, OSError):
+            self._db.update_cache(force=True)
+            return self._db.stream(binsha).read()  # type: ignore[no-any-return]
 
     def _store(self, kind: bytes, data: bytes) -> bytes:
         return self._db.store(IStream(kind, len(data), BytesIO(data))).binsha  # type: ignore[no-any-return]
