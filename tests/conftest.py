@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pytest
 
+from gitbot.adapters.git_runner import Result, Runner
+
 #: The longest tests first: the demo plays three rollouts in one test.
 _LONGEST_FIRST = ("test_demo.py", "test_e2e_pullrequests")
 #: Tests without the e2e mark that still take minutes (whole PR rollouts against the stand-in
@@ -28,3 +30,18 @@ def _rank(item: pytest.Item) -> int:
     if item.get_closest_marker("e2e") is None:
         return 1 if any(name in item.nodeid for name in _SLOW) else 2
     return 0 if any(name in item.nodeid for name in _LONGEST_FIRST) else 1
+
+
+@pytest.fixture
+def commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The git subcommand of every `Runner.run` from now on (test_git_fast, test_git_objects;
+    a test module's own `commands` fixture overrides this one)."""
+    seen: list[str] = []
+    original = Runner.run
+
+    def recording(self: Runner, *args: str, **kwargs: object) -> Result:
+        seen.append(args[0])
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Runner, "run", recording)
+    return seen

@@ -19,7 +19,6 @@ from gitfixtures import make_remote, write
 from gitbot.adapters import git_fast
 from gitbot.adapters.git import GitWorkspace
 from gitbot.adapters.git_errors import GitError
-from gitbot.adapters.git_runner import Result, Runner
 
 VS = "apps/podinfo/vs.yaml"
 DEPLOY = "apps/podinfo/deploy.yaml"
@@ -38,19 +37,6 @@ def ws(tmp_path: Path) -> Iterator[GitWorkspace]:
                       author_email="bot@example.com") as workspace:
         workspace.sync()
         yield workspace
-
-
-@pytest.fixture
-def commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    original = Runner.run
-
-    def recording(self: Runner, *args: str, **kwargs: object) -> Result:
-        seen.append(args[0])
-        return original(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Runner, "run", recording)
-    return seen
 
 
 def three_commits(ws: GitWorkspace) -> list[str]:

@@ -15,7 +15,6 @@ from gitfixtures import make_remote, write
 
 from gitbot.adapters import git_objects
 from gitbot.adapters.git import GitWorkspace
-from gitbot.adapters.git_runner import Result, Runner
 
 VS = "apps/podinfo/vs.yaml"
 DEPLOY = "apps/podinfo/deploy.yaml"
@@ -40,19 +39,6 @@ def pair(tmp_path: Path) -> Iterator[tuple[GitWorkspace, Path]]:
                       author_email="bot@example.com") as ws:
         ws.sync()
         yield ws, twin
-
-
-@pytest.fixture
-def commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    original = Runner.run
-
-    def recording(self: Runner, *args: str, **kwargs: object) -> Result:
-        seen.append(args[0])
-        return original(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Runner, "run", recording)
-    return seen
 
 
 def edit(root: Path) -> list[str]:
