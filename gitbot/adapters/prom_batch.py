@@ -6,11 +6,14 @@ reconciler announces the canaries of a pass (`Observer.begin_pass` -> `begin_pas
 canary that needs a builtin metric runs the batched query (`gitbot.core.batch_queries`) for
 every canary of the pass with the same metric, interval and server, and the others read their
 series from that answer. A workload without a series is no data, a NaN is no data, exactly as
-its own query; an error answer is every canary's error. MetricTemplates are batched when their
+its own query. A batch that fails (HTTP error, timeout, over a limit, unparsable) is no
+canary's outcome: each member asks its own query, and the failure is logged once and not asked
+again in the pass; a member with ambiguous series asks its own query too (`prom_batch_answer`).
+MetricTemplates are batched when their
 rendered queries differ only in the canaries' namespace/target matchers (`prom_template_batch`,
 rules in `gitbot.core.template_batch`); inline queries, other templates and names that cannot
 be batched keep their own query (`PrometheusMetrics.query_metrics`). The readiness of the
-canaries' Deployments and primaries is one query per pass too.
+canaries' Deployments and primaries is one query per pass too, with the same fallback.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from gitbot.adapters.prom_batch_answer import (
+    BatchAnswer,
+    log_ambiguous,
+    log_failed,
+    outcomes_by_member,
+)
 from gitbot.adapters.prom_template_batch import TemplateBatches
 from gitbot.adapters.prometheus import (
     DEFAULT_TIMEOUT,
@@ -25,21 +34,24 @@ from gitbot.adapters.prometheus import (
     SecretResolver,
     readiness_of,
 )
-from gitbot.adapters.prometheus_answer import Sample, number, pair_value
+from gitbot.adapters.prometheus_answer import Sample, with_prefix
 from gitbot.core.batch_queries import (
     NAMESPACE_LABEL,
     TARGET_LABEL,
     BatchKey,
+    MemberKey,
     batch_key,
     batched_promql,
     plain,
     readiness_promql,
+    split_series,
 )
 from gitbot.core.queries import QueryOutcome, with_cluster_labels
 from gitbot.core.spec import Canary, Metric, MetricTemplate
 from gitbot.core.state import Readiness
 
-Answer = dict[tuple[str, str], QueryOutcome] | str  # per workload, or the error of the query
+Answer = BatchAnswer | str  # per workload, or the error of the query
+Ready = tuple[dict[MemberKey, list[Sample]], frozenset[MemberKey]] | str  # by deployment
 
 
 class BatchedMetrics(PrometheusMetrics):
@@ -51,7 +63,7 @@ class BatchedMetrics(PrometheusMetrics):
         self._members: dict[BatchKey, set[tuple[str, str]]] = {}
         self._answers: dict[BatchKey, Answer] = {}
         self._deployments: set[tuple[str, str]] = set()
-        self._ready: dict[tuple[str, str], list[Sample]] | str | None = None
+        self._ready: Ready | None = None
         self._templates = TemplateBatches(())
         self._batched = 0
 
@@ -99,10 +111,12 @@ class BatchedMetrics(PrometheusMetrics):
                                                   resolve_secret)
                 continue
             answer = self._answer(key)
-            if isinstance(answer, str):
-                outcomes.append((metric, QueryOutcome(None, answer)))
+            found = None if isinstance(answer, str) else answer.outcome(_workload(canary))
+            if found is None:  # the batch failed, or is ambiguous for this canary: its own
+                outcomes += super().query_metrics(_only(canary, metric), templates,
+                                                  resolve_secret)
             else:
-                outcomes.append((metric, answer.get(_workload(canary), QueryOutcome(None))))
+                outcomes.append((metric, found))
         return outcomes
 
     def deployment_readiness(
@@ -114,19 +128,31 @@ class BatchedMetrics(PrometheusMetrics):
             self._batched += 1
             self._ready = _by_deployment(self.query_series(
                 readiness_promql(self._deployments, self.cluster_labels)))
-        found = self._ready if isinstance(self._ready, str) else \
-            self._ready.get((namespace, name), [])
-        return readiness_of(found, namespace, name, threshold_pct, kind)
+            what = "readiness"
+            if isinstance(self._ready, str):
+                log_failed(what, len(self._deployments), self._ready, "deployments")
+            else:
+                log_ambiguous(what, ["/".join(d) for d in self._ready[1]])
+        ready = self._ready
+        if isinstance(ready, str) or (namespace, name) in ready[1]:  # its own query
+            return super().deployment_readiness(namespace, name, threshold_pct, kind)
+        return readiness_of(ready[0].get((namespace, name), []), namespace, name,
+                            threshold_pct, kind)
 
     def _answer(self, key: BatchKey) -> Answer:
         if key not in self._answers:
             client = self if not key.address.rstrip("/") or key.address.rstrip("/") == self.url \
                 else PrometheusMetrics(key.address, timeout=self.timeout)
             try:
-                self._answers[key] = self._run(client, key)
+                self._answers[key] = answer = self._run(client, key)
             finally:
                 if client is not self:
                     client.close()
+            what = f"{key.metric} [{key.interval}] on {client.display_url}"
+            if isinstance(answer, str):
+                log_failed(what, len(self._members[key]), answer)
+            else:
+                log_ambiguous(what, ["/".join(w) for w in answer.ambiguous])
         return self._answers[key]
 
     def _run(self, client: PrometheusMetrics, key: BatchKey) -> Answer:
@@ -134,26 +160,25 @@ class BatchedMetrics(PrometheusMetrics):
         promql = batched_promql(key, self._members[key])
         if client is self:  # this cluster's series (flux.clusterLabels), as PrometheusMetrics
             promql = with_cluster_labels(promql, self.cluster_labels)
-        series = client.query_series(promql)
-        if isinstance(series, str):
-            return series
-        answer: dict[tuple[str, str], QueryOutcome] = {}
-        for sample in series:  # in answer order: the last series of a workload wins
-            labels = sample.get("metric", {})
-            workload = (str(labels.get(NAMESPACE_LABEL, "")), str(labels.get(TARGET_LABEL, "")))
-            answer[workload] = number(pair_value(sample.get("value")))
-        return answer
+        return outcomes_by_member(client.query_series(promql), _workload_of)
 
 
-def _by_deployment(series: list[Sample] | str) -> dict[tuple[str, str], list[Sample]] | str:
+def _workload_of(labels: Mapping[str, object]) -> MemberKey:
+    return str(labels.get(NAMESPACE_LABEL, "")), str(labels.get(TARGET_LABEL, ""))
+
+
+def _by_deployment(series: list[Sample] | str) -> Ready:
+    """The samples of each (namespace, deployment); those with two series of one name."""
     if isinstance(series, str):
         return series
-    grouped: dict[tuple[str, str], list[Sample]] = {}
-    for sample in series:
-        labels = sample.get("metric", {})
-        key = (str(labels.get("namespace", "")), str(labels.get("deployment", "")))
-        grouped.setdefault(key, []).append(sample)
-    return grouped
+    keys = [(str(s.get("metric", {}).get("namespace", "")),
+             str(s.get("metric", {}).get("deployment", ""))) for s in series]
+    split = split_series([(key, str(s.get("metric", {}).get("__name__", "")))
+                          for key, s in zip(keys, series, strict=True)])
+    if isinstance(split, str):
+        return with_prefix(split)
+    grouped = {key: [series[i] for i in rows] for key, rows in split.rows.items()}
+    return grouped, split.ambiguous
 
 
 def _workload(canary: Canary) -> tuple[str, str]:
