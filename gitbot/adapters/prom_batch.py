@@ -100,24 +100,23 @@ class BatchedMetrics(PrometheusMetrics):
     ) -> list[tuple[Metric, QueryOutcome]]:
         outcomes: list[tuple[Metric, QueryOutcome]] = []
         for metric in canary.analysis.metrics:
-            from_template = self._templates.outcome(self, canary, metric, templates,
-                                                    resolve_secret)
-            if from_template is not None:
-                outcomes.append((metric, from_template))
-                continue
-            key = batch_key(canary, metric)
-            if key is None or _workload(canary) not in self._members.get(key, ()):
-                outcomes += super().query_metrics(_only(canary, metric), templates,
-                                                  resolve_secret)
-                continue
-            answer = self._answer(key)
-            found = None if isinstance(answer, str) else answer.outcome(_workload(canary))
-            if found is None:  # the batch failed, or is ambiguous for this canary: its own
+            found = self._templates.outcome(self, canary, metric, templates, resolve_secret)
+            if found is None:
+                found = self._builtin_outcome(canary, metric)
+            if found is None:  # not batched, the batch failed or is ambiguous: its own query
                 outcomes += super().query_metrics(_only(canary, metric), templates,
                                                   resolve_secret)
             else:
                 outcomes.append((metric, found))
         return outcomes
+
+    def _builtin_outcome(self, canary: Canary, metric: Metric) -> QueryOutcome | None:
+        """The outcome from this metric's batch, or None: ask the canary's own query."""
+        key = batch_key(canary, metric)
+        if key is None or _workload(canary) not in self._members.get(key, ()):
+            return None
+        answer = self._answer(key)
+        return None if isinstance(answer, str) else answer.outcome(_workload(canary))
 
     def deployment_readiness(
         self, namespace: str, name: str, threshold_pct: int, kind: str = "canary"
