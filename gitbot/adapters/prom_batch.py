@@ -26,6 +26,7 @@ from gitbot.adapters.prom_batch_answer import (
     log_ambiguous,
     log_failed,
     outcomes_by_member,
+    value_text,
 )
 from gitbot.adapters.prom_template_batch import TemplateBatches
 from gitbot.adapters.prometheus import (
@@ -166,14 +167,18 @@ def _workload_of(labels: Mapping[str, object]) -> MemberKey:
     return str(labels.get(NAMESPACE_LABEL, "")), str(labels.get(TARGET_LABEL, ""))
 
 
+def _deployment_of(labels: Mapping[str, object]) -> MemberKey:
+    return str(labels.get("namespace", "")), str(labels.get("deployment", ""))
+
+
 def _by_deployment(series: list[Sample] | str) -> Ready:
-    """The samples of each (namespace, deployment); those with two series of one name."""
+    """The samples of each (namespace, deployment); the deployments with two series of one
+    name and different values (a kube-state-metrics pair that agrees is not ambiguous)."""
     if isinstance(series, str):
         return series
-    keys = [(str(s.get("metric", {}).get("namespace", "")),
-             str(s.get("metric", {}).get("deployment", ""))) for s in series]
-    split = split_series([(key, str(s.get("metric", {}).get("__name__", "")))
-                          for key, s in zip(keys, series, strict=True)])
+    split = split_series([(_deployment_of(s.get("metric", {})),
+                           str(s.get("metric", {}).get("__name__", "")), value_text(s))
+                          for s in series])
     if isinstance(split, str):
         return with_prefix(split)
     grouped = {key: [series[i] for i in rows] for key, rows in split.rows.items()}

@@ -4,9 +4,10 @@ Used by `prom_batch` (builtin metrics, readiness) and `prom_template_batch` (Met
 A batched query that fails — an HTTP error (422 "too many samples", 503), a timeout, an answer
 over the size bound, an unparsable answer, or series that cannot be attributed to members — is
 no member's outcome: every member asks its own query instead, as in Flagger, where each
-canary's query is its own. A member whose series are ambiguous (two series of one identity)
-asks its own query; the others keep the batched answer. Each is logged once per batch and pass,
-naming the batch (never its query text, which can be long) and the error, without a traceback.
+canary's query is its own. A member whose series are ambiguous (two series of one identity
+with different values) asks its own query; the others keep the batched answer. Each is logged
+once per batch and pass, naming the batch (never its query text, which can be long) and the
+error, without a traceback.
 """
 
 from __future__ import annotations
@@ -45,12 +46,17 @@ def outcomes_by_member(
     """Each member's value from a batched answer, or the error that makes it unusable."""
     if isinstance(series, str):
         return series
-    split = split_series([(key_of(s.get("metric", {})), "") for s in series])
+    split = split_series([(key_of(s.get("metric", {})), "", value_text(s)) for s in series])
     if isinstance(split, str):
         return with_prefix(split)
     outcomes = {key: number(pair_value(series[rows[-1]].get("value")))
                 for key, rows in split.rows.items()}
     return BatchAnswer(outcomes, split.ambiguous)
+
+
+def value_text(sample: Sample) -> str:
+    """The value of a sample as sent (to compare duplicates)."""
+    return str(pair_value(sample.get("value")))
 
 
 def log_failed(what: str, members: int, error: str, noun: str = "canaries") -> None:

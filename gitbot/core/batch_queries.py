@@ -10,8 +10,9 @@ Readiness (kube-state-metrics) is batched the same way, by `namespace` and `depl
 Only canaries whose names are plain DNS labels are batched (a name with regex characters would
 select more in an alternation than alone); the others keep their own query.
 `split_series` attributes the series of a batched answer to the members (also used for
-MetricTemplate batches): a member with two series of one identity is ambiguous (it asks its own
-query), a series without the labels it was grouped by makes the whole answer unusable.
+MetricTemplate batches): a member with two series of one identity and different values is
+ambiguous (it asks its own query), a series without the labels it was grouped by makes the
+whole answer unusable.
 """
 
 from __future__ import annotations
@@ -95,25 +96,26 @@ def batched_promql(key: BatchKey, workloads: set[tuple[str, str]]) -> str:
 @dataclass(frozen=True)
 class SeriesSplit:
     """The series of a batched answer by member: `rows[key]` the indexes of a member's series
-    (in answer order); `ambiguous` the members with two series of one identity."""
+    (in answer order); `ambiguous` the members with two series of one identity and different
+    values (which of them its own query would count is not known)."""
 
     rows: dict[MemberKey, list[int]]
     ambiguous: frozenset[MemberKey]
 
 
-def split_series(identities: Sequence[tuple[MemberKey, str]]) -> SeriesSplit | str:
-    """Attribute series i, identified by (its member key, what tells apart the series of one
-    member: "" when a member has one series), to its member; or why the answer cannot be read
-    (a series without a value for every label of the grouping: not the batched form's answer).
+def split_series(series: Sequence[tuple[MemberKey, str, str]]) -> SeriesSplit | str:
+    """Attribute series i, given as (its member key, what tells apart the series of one member
+    ("" when a member has one series), its value), to its member; or why the answer cannot be
+    read (a series without a value for every label of the grouping: not the batched form's).
+    Duplicates with equal values are not ambiguous (each gives the same number).
     """
     rows: dict[MemberKey, list[int]] = {}
-    seen: set[tuple[MemberKey, str]] = set()
+    values: dict[tuple[MemberKey, str], str] = {}
     ambiguous: set[MemberKey] = set()
-    for index, (key, part) in enumerate(identities):
+    for index, (key, part, value) in enumerate(series):
         if not key or not all(key):
             return "a series of the batched answer lacks the labels the batch is grouped by"
-        if (key, part) in seen:
+        if values.setdefault((key, part), value) != value:
             ambiguous.add(key)
-        seen.add((key, part))
         rows.setdefault(key, []).append(index)
     return SeriesSplit(rows, frozenset(ambiguous))
