@@ -20,7 +20,12 @@ import pytest
 from promfaults import FaultyProm, Reply, Series, batched, selected, vector
 
 from gitbot.adapters.prom_batch import BatchedMetrics
-from gitbot.adapters.prometheus import MAX_ANSWER_BYTES, PrometheusMetrics
+from gitbot.adapters.prometheus import (
+    HANG_LIMIT,
+    MAX_ANSWER_BYTES,
+    HangLatch,
+    PrometheusMetrics,
+)
 from gitbot.core import messages
 from gitbot.core.analysis import evaluate_metric
 from gitbot.core.batch_queries import split_series
@@ -303,3 +308,41 @@ def test_split_series_refuses_a_series_without_the_batch_labels(
 ) -> None:
     assert split_series(series) == (
         "a series of the batched answer lacks the labels the batch is grouped by")
+
+
+def test_a_hanging_server_is_given_up_on_after_three_timeouts_in_a_row_until_the_next_pass(
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    """Every query hangs: without the latch the pass would wait 3 batches + 18 own queries."""
+    with FaultyProm(VALUES, READY, lambda _query, _series: Reply(hang=True)) as prom:
+        got = _pass(prom)
+        assert len(prom.queries) == HANG_LIMIT  # batch, c1's own, the 2nd batch: then no more
+        with BatchedMetrics(prom.url, timeout=TIMEOUT) as metrics:  # the next pass asks again
+            metrics.begin_pass(CANARIES[:1])
+            metrics.query_metrics(CANARIES[0], TEMPLATES, _no_secrets)
+        assert len(prom.queries) == 2 * HANG_LIMIT
+    outcomes = [o for c in got.values() for _, o in c]
+    assert len(outcomes) == len(CANARIES) * len(METRICS)
+    assert all(o.value is None and o.error and "timeout after" in o.error for o in outcomes)
+    given_up = [r.getMessage() for r in logs.records
+                if "remaining queries of this pass fail" in r.getMessage()]
+    assert len(given_up) == 2, given_up  # once in each pass
+
+
+@pytest.mark.parametrize(("events", "active", "gives_up"), [
+    pytest.param("ttt", True, True, id="three-timeouts-in-a-row-in-a-pass"),
+    pytest.param("ttat", True, False, id="an-answer-between-timeouts"),
+    pytest.param("ttet", True, False, id="another-error-between-timeouts"),
+    pytest.param("tttttt", False, False, id="outside-a-pass-every-query-is-asked"),
+])
+def test_hang_latch(events: str, active: bool, gives_up: bool) -> None:
+    latch = HangLatch()
+    latch.reset(active)
+    for event in events:
+        if event == "a":
+            latch.answered()
+        else:
+            latch.failed(event == "t", "timeout after 5s talking to p", "p")
+    assert (latch.given_up is not None) == gives_up
+    latch.reset(active)
+    assert latch.given_up is None

@@ -79,6 +79,7 @@ class BatchedMetrics(PrometheusMetrics):
         self._deployments, self._ready = set(), None
         self._batched = self.batched_queries
         canaries = list(canaries)
+        self.within_pass(bool(canaries))  # a hanging server is given up on after a few tries
         self._templates = TemplateBatches(canaries)
         for canary in canaries:
             if plain(canary.namespace, canary.target.name, canary.primary_name):

@@ -24,6 +24,7 @@ from gitbot.core.queries import QueryOutcome
 log = logging.getLogger("gitbot.observe")
 
 _SHOWN = 5  # members named in an ambiguity line
+_ONE = {"canaries": "canary", "deployments": "deployment"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def value_text(sample: Sample) -> str:
 
 def log_failed(what: str, members: int, error: str, noun: str = "canaries") -> None:
     """One line: the batch failed, its members ask their own queries this pass."""
+    noun = _ONE.get(noun, noun) if members == 1 else noun
     log.warning("batched query of %s for %d %s failed, each asks its own query this pass: %s",
                 what, members, noun, error)
 
