@@ -14,7 +14,8 @@ at any point:
 6. record again (`pending` cleared, or the PR that waits) and notify (best effort).
 
 A pass (`run_pass`) syncs once and reads through one picture of the repository (`RepoIndex`),
-the branch log in memory (`HistoryIndex`) and the state branch read once (`BranchSnapshot`). In
+the branch log in memory (`HistoryIndex`: an idle canary's tick reads only its remembered last
+commit; trimmed after the pass) and the state branch read once (`BranchSnapshot`). In
 push mode the pass' records and commits are held back and published together in one atomic
 push at its end, the announcements after it (`gitbot.pass_batch`); a failing canary is cut out.
 Webhook gates run concurrently (`gitbot.adapters.hook_runner`): a canary whose gate is still
