@@ -119,15 +119,15 @@ class Observer:
         canary: Canary,
         state: RolloutState,
         specs: SpecSet,
-        history: list[CommitInfo],
+        last: CommitInfo | None,
         now: datetime,
     ) -> Observation:
+        """`last`: gitbot's last commit for the canary (`HistoryIndex.last_for`)."""
         flux = specs.flux  # a Flux repository: the rendered target is what runs
         editor = self.manifests(flux, canary)  # gitbot's objects are this cluster's
         revision = flux.revision(canary) if flux is not None else editor.target_revision(canary)
         bootstrapped = editor.is_bootstrapped(canary)
-        synced = (self.cluster_synced(canary, history, now,
-                                      applying_kustomizations(flux, canary))
+        synced = (self.synced_to(canary, last, now, applying_kustomizations(flux, canary))
                   and self.helm_gate.synced(canary, flux))
         base = Observation(
             target_revision=revision,
@@ -158,14 +158,19 @@ class Observer:
 
     def cluster_synced(self, canary: Canary, history: list[CommitInfo], now: datetime,
                        applying: frozenset[tuple[str, str]] = frozenset()) -> bool:
-        """True when the cluster runs gitbot's last commit for this canary (or a descendant).
+        """`synced_to` the canary's last commit in `history` (newest first)."""
+        return self.synced_to(canary, last_gitbot_commit(history, canary.key), now, applying)
+
+    def synced_to(self, canary: Canary, last: CommitInfo | None, now: datetime,
+                  applying: frozenset[tuple[str, str]] = frozenset()) -> bool:
+        """True when the cluster runs `last`, gitbot's last commit for this canary (or a
+        descendant; True without one).
 
         `applying`: the (namespace, name) of the Flux Kustomizations that apply the canary's
         objects (a Flux repository): each of them that this cluster's series show must have
         applied it, and at least one must show. Otherwise any Kustomization (or the configured
         `prometheus.kustomization`) that applied it counts.
         """
-        last = last_gitbot_commit(history, canary.key)
         if last is None:
             return True
         try:
