@@ -340,3 +340,18 @@ def test_the_key_defaults_to_false_and_validate_says_how_to_allow(
     assert result.exit_code == 2
     assert "security.remoteBases" not in result.stdout
     assert "CONNECT github.com:443 HTTP/1.1" in listener.lines
+
+
+def test_urls_inside_resources_are_data_and_configs_are_followed(tmp_path: Path) -> None:
+    """A resource's `env: [{value: http://frontend}]` is never fetched (podinfo's warm-cache
+    CronJob); a transformer config's `path:` is, like a PatchTransformer's."""
+    files = {
+        "app/kustomization.yaml": "resources:\n  - cronjob.yaml\ntransformers:\n  - t.yaml\n",
+        "app/cronjob.yaml": "kind: CronJob\nspec:\n  env:\n    - value: http://frontend\n",
+        "app/t.yaml": "kind: PatchTransformer\npaths:\n  - local.yaml\n  - https://x.io/p\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert list(remote.walk(tmp_path, "app")) == [
+        remote.Found("app/t.yaml", 4, "PatchTransformer: paths[1]", "https://x.io/p")]

@@ -46,6 +46,7 @@ KEY = "security.remoteBases"
 # entries kustomize builds as kustomizations (a local directory, or a clone)
 DIRECTORY_FIELDS = ("resources", "bases", "components", "generators", "transformers",
                     "validators")
+CONFIG_FIELDS = ("generators", "transformers", "validators")  # ... or a config file/inline
 _PREFIXES = ("git::", "gh:", "git@", "github.com/", "github.com:", "gitlab.com/",
              "bitbucket.org/")
 _SCP = re.compile(r"[A-Za-z0-9._~+-]+@[^/:\s]+:")  # user@host:path (ssh)
@@ -200,14 +201,17 @@ def walk(artifact: Path, path: str) -> Iterator[Found]:
 def _entry(artifact: Path, directory: str, entry: Found, pending: list[str]) -> Iterator[Found]:
     """A local entry that kustomize builds: a directory (queued) or a generator/transformer
     config, inline or in a file (its remote `path`/`files`/`repo`... values)."""
+    config = entry.field.partition("[")[0] in CONFIG_FIELDS
     if "\n" in entry.value:
         for where, value, _ in _config_remotes(entry.value.encode()):
             yield Found(entry.file, entry.line, f"kustomization: {entry.field}: {where}", value)
-        return
+        return  # (inline configs are written only in generators, transformers, validators)
     target = posixpath.normpath(posixpath.join(directory, entry.value.strip()))
     if target == ".." or target.startswith(("../", "/")):
         return  # confine refuses it
-    if (artifact / target).is_file():
+    if (artifact / target).is_file():  # a resource (not loaded from), or a config
+        if not config:
+            return
         for where, value, line in _parsed(artifact / target, target, _config_remotes):
             yield Found(target, line, where, value)
     else:
