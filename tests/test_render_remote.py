@@ -28,6 +28,7 @@ from gitfixtures import make_remote
 from gitbot.adapters.flux_specs import load_flux_specs
 from gitbot.adapters.render import inputs, remote
 from gitbot.adapters.render.cache import RenderCache
+from gitbot.adapters.render.model import FluxKustomization, RenderedObject, SourceRef
 from gitbot.cli import cli
 from gitbot.config import load_settings
 
@@ -262,7 +263,32 @@ def test_with_remote_bases_allowed_https_is_fetched_at_every_render(
         seen.append(len(listener.lines))
     assert "CONNECT github.com:443 HTTP/1.1" in listener.lines
     assert 0 < seen[0] < seen[1]
-    assert cache.built["flux-system/istio-system"] == 0  # never asked of the cache
+
+
+def test_a_build_that_fetches_is_never_kept_by_the_cache(tmp_path: Path) -> None:
+    """A remote only a transformer config names (the inputs' digest does not see it) is not
+    kept either: `remote.check` says the build fetches. A build that fetches nothing is."""
+    files = {"app/kustomization.yaml": "resources:\n  - cm.yaml\ntransformers:\n  - t.yaml\n",
+             "app/cm.yaml": CM,
+             "app/t.yaml": "kind: PatchTransformer\npath: https://x.io/p.yaml\n"}
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    app = FluxKustomization("app", "flux-system", "app",
+                            SourceRef("GitRepository", "flux-system", "flux-system"), {})
+    cache, runs = RenderCache(), []
+
+    def run() -> tuple[tuple[RenderedObject, ...], float]:
+        runs.append(app.key)
+        return (), 0.0
+
+    for _ in range(2):
+        cache.build(tmp_path, app, run, lambda: remote.check(tmp_path, app, True))
+    assert (len(runs), cache.size, cache.hits) == (2, 0, 0)
+    (tmp_path / "app/t.yaml").write_text("kind: PatchTransformer\npath: local.yaml\n")
+    for _ in range(2):
+        cache.build(tmp_path, app, run, lambda: remote.check(tmp_path, app, True))
+    assert (len(runs), cache.size, cache.hits) == (3, 1, 1)
 
 
 @pytest.mark.parametrize(("value", "why"), [

@@ -164,14 +164,16 @@ def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginF
     confine.check_document({"components": kustomization.spec.get("components")},
                            kustomization.file or "", kustomization.path,
                            f"{kustomization.where()}: spec")
-    fetches = remote.check(artifact, kustomization, remote_bases)
+
+    def check() -> bool:  # refused (raises) or fetches: then built at every render
+        return remote.check(artifact, kustomization, remote_bases)
 
     def run() -> tuple[tuple[RenderedObject, ...], float]:
         return _build(artifact, kustomization, finder, timeout)
 
-    # a build that fetches a remote base runs at every render, never from the cache
-    use_cache = cache if not fetches else None
-    built, seconds = (use_cache.build(artifact, kustomization, run) if use_cache is not None
+    if cache is None:
+        check()
+    built, seconds = (cache.build(artifact, kustomization, run, check) if cache is not None
                       else run())
     objects = list(built)
     if kustomization.spec.get("postBuild"):
