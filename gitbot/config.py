@@ -346,6 +346,12 @@ class SecurityConfig(_Strict):
     no_cross_namespace_refs: bool = Field(
         default=False, alias="noCrossNamespaceRefs", description="Refuse a Canary's templateRef "
         "or providerRef in another namespace (Flagger's -no-cross-namespace-refs).")
+    remote_bases: bool = Field(
+        default=False, alias="remoteBases", description="Let kustomize fetch the remote bases "
+        "of the repository's kustomizations (`https://host/org/repo//dir?ref=v1`, a patch or "
+        "resource URL) at every render, never cached, only over https from public host names; "
+        "false: as Flux's kustomize-controller --no-remote-bases, a Flux Kustomization that needs "
+        "one is not rendered and a problem names the entry (FILE:LINE).")
 
 
 class LeaseConfig(_Strict):

@@ -54,12 +54,13 @@ class RepoIndex:
 
     def __init__(
         self, root: Path, changed_paths: ChangedPaths, *, no_cross_namespace_refs: bool = False,
-        cluster: str = "",
+        cluster: str = "", remote_bases: bool = False,
     ) -> None:
         self.root = root
         self._changed_paths = changed_paths
         self._strict = no_cross_namespace_refs
         self._cluster = cluster
+        self._remote_bases = remote_bases  # security.remoteBases
         self._head = ""
         self._index: ManifestIndex | None = None
         self._specs: SpecSet | None = None
@@ -159,7 +160,8 @@ class RepoIndex:
         if self._specs is None:
             self.loads += 1
             self._specs = load_repository(self.root, no_cross_namespace_refs=self._strict,
-                                          cluster=self._cluster, cache=self)
+                                          cluster=self._cluster, cache=self,
+                                          remote_bases=self._remote_bases)
         return self._specs
 
     def manifests(self) -> ManifestIndex:

@@ -103,10 +103,12 @@ class SpecCache(Protocol):
 
 
 def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
-                    cluster: str | None = None, cache: SpecCache | None = None) -> SpecSet:
+                    cluster: str | None = None, cache: SpecCache | None = None,
+                    remote_bases: bool = False) -> SpecSet:
     """Load and validate every Flagger document under `root` (see the module docstring);
     `no_cross_namespace_refs` is the config's `security.noCrossNamespaceRefs`; with `cache`,
-    loose files are parsed through it (only those changed since the last load are read).
+    loose files are parsed through it (only those changed since the last load are read);
+    `remote_bases` is `security.remoteBases` (Flux repositories: fetch https remote bases).
 
     A repository with Flux Kustomizations is read as Flux renders it for `cluster` (the
     config's `flux.cluster`; see `gitbot.adapters.flux_specs`); a plain one file by file.
@@ -116,7 +118,7 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
 
     if cluster or cache is None or not cache.plain():
         rendered = load_flux_specs(root, cluster, no_cross_namespace_refs,
-                                   cache.renders if cache else None)
+                                   cache.renders if cache else None, remote_bases=remote_bases)
         if rendered is not None:
             return rendered
     problems: list[Problem] = []
