@@ -38,7 +38,8 @@ from gitbot.adapters.spec_documents import (
 )
 from gitbot.adapters.specs import SpecSet, load_repository
 from gitbot.core.parse import is_flagger
-from gitbot.core.spec import Canary, Problem
+from gitbot.core.problems import Problem
+from gitbot.core.spec import Canary
 
 ChangedPaths = Callable[[str, str], "list[str] | None"]
 Parsed = tuple[list[Document], Problem | None]

@@ -28,7 +28,7 @@ from gitbot.adapters.yamlbudget import (
     yaml_error_text,
 )
 from gitbot.core.parse_fields import FieldPath
-from gitbot.core.spec import Problem
+from gitbot.core.problems import Problem
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 

@@ -26,7 +26,8 @@ from gitbot.adapters.spec_documents import (
 )
 from gitbot.core.parse import is_flagger, parse_document
 from gitbot.core.parse_fields import FieldPath
-from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, ObjectRef, Problem
+from gitbot.core.problems import Problem
+from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, ObjectRef
 
 if TYPE_CHECKING:
     from gitbot.adapters.flux_specs import FluxSpecs
