@@ -46,7 +46,7 @@ class PrometheusConfig(StrictSection):
             raise ValueError(f"{url!r} is not an http:// or https:// URL with a host "
                              "(e.g. http://prometheus.monitoring:9090)")
         no_query_credentials(url, "for a Prometheus that needs a token use a MetricTemplate "
-                              "with a secretRef (secretsDir), or an authenticating local proxy")
+                             "with a secretRef (secretsDir), or an authenticating local proxy")
         return url
 
 

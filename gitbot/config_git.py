@@ -90,7 +90,7 @@ class GitConfig(StrictSection):
                 "file and name it under git.credentials (tokenEnv or tokenFile)"
             )
         no_query_credentials(url, "put the token in an environment variable or a file and "
-                              "name it under git.credentials (tokenEnv or tokenFile)")
+                             "name it under git.credentials (tokenEnv or tokenFile)")
         return url
 
 

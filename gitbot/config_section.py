@@ -13,6 +13,7 @@ from gitbot.adapters.git_credentials import query_credentials
 from gitbot.core.durations import parse_duration
 
 
+# The base of every section: unknown keys refused, frozen, camelCase aliases accepted.
 class StrictSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
