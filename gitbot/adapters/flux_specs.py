@@ -28,16 +28,11 @@ from gitbot.adapters.render import (
     render_repository,
 )
 from gitbot.adapters.render.cache import RenderCache
-from gitbot.adapters.specs import (
-    Document,
-    Entry,
-    SpecSet,
-    checked_canaries,
-    read_documents,
-    to_plain,
-)
+from gitbot.adapters.spec_documents import Document, read_documents, to_plain
+from gitbot.adapters.specs import Entry, SpecSet, checked_canaries
 from gitbot.core.parse import is_flagger, parse_document
-from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, Problem
+from gitbot.core.problems import Problem
+from gitbot.core.spec import AlertProvider, Canary, MetricTemplate
 from gitbot.errors import InvalidInputError
 
 _WHERE = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+): Kustomization (?P<key>\S+): (?P<msg>.*)$",

@@ -30,16 +30,16 @@ from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.render.discovery import FLUX_MARKERS
 from gitbot.adapters.safefs import FileRefusedError, read_text
-from gitbot.adapters.specs import (
+from gitbot.adapters.spec_documents import (
     Document,
-    SpecSet,
     kustomization_namespace,
-    load_repository,
     read_documents,
     yaml_files,
 )
+from gitbot.adapters.specs import SpecSet, load_repository
 from gitbot.core.parse import is_flagger
-from gitbot.core.spec import Canary, Problem
+from gitbot.core.problems import Problem
+from gitbot.core.spec import Canary
 
 ChangedPaths = Callable[[str, str], "list[str] | None"]
 Parsed = tuple[list[Document], Problem | None]
