@@ -284,3 +284,24 @@ def test_close_removes_the_copy_and_a_later_render_makes_a_new_one(tmp_path: Pat
     assert not directory.exists()
     assert outcome(root, None, cache) == first
     cache.close()
+
+
+def test_a_symlinked_flux_file_follows_its_target_changed_alone(
+        tmp_path: Path, caches: list[RenderCache]) -> None:
+    """Discovery reads a Flux file through a symlink inside the repository; git reports only
+    the target when it changes, so the symlinks read are read again at every update."""
+    root = tmp_path / "gitops-istio"
+    shutil.copytree(LAYOUTS / "gitops-istio", root)
+    write(root, ".sourceignore", "/hidden/\n")
+    write(root, "hidden/ks.yaml", "# kustomize.toolkit.fluxcd.io: none yet\n")
+    (root / "clusters/second").mkdir()
+    (root / "clusters/second/ks.yaml").symlink_to("../../hidden/ks.yaml")
+    cache, fresh = tracked(root), RenderCache()
+    caches += [cache, fresh]
+    assert outcome(root, None, cache) == outcome(root, None, fresh)
+    apps = (root / "clusters/my-cluster/apps.yaml").read_text()
+    cache.changed([write(root, "hidden/ks.yaml", apps.replace("./apps", "./clusters/second"))])
+    second = outcome(root, None, cache)
+    assert second == outcome(root, None, fresh)
+    assert second[0] == "refused" and "several clusters" in second[1]
+    assert cache.mirror.full == 1

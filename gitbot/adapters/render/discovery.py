@@ -106,24 +106,30 @@ class FluxFiles:
     def __init__(self) -> None:
         self._files: dict[str, _Found] = {}
         self._order: list[str] | None = []  # the files in walk order (None: sort again)
+        self._links: set[str] = set()  # symlinks read (their target may change alone)
 
     def full(self, root: Path, ignore: SourceIgnore) -> None:
-        before, self._files = self._files, {}
+        before, self._files, self._links = self._files, {}, set()
         for rel in ignore.files(root):
             self._read(root, rel, before.get(rel))
         self._order = list(self._files)
 
     def update(self, root: Path, ignore: SourceIgnore, rels: Iterable[str]) -> None:
-        for rel in rels:
+        previous, self._order = self._order, None  # (an error half-way: sorted again)
+        for rel in {*rels, *self._links}:
+            self._links.discard(rel)
             before = self._files.pop(rel, None)
             if listed(root, rel) and not ignore.ignored(rel):
                 self._read(root, rel, before)
-            if (rel in self._files) != (before is not None):
-                self._order = None
+        if previous is not None and len(previous) == len(self._files) \
+                and all(rel in self._files for rel in previous):
+            self._order = previous  # the same files as before: the same order
 
     def _read(self, root: Path, rel: str, before: _Found | None) -> None:
         if not rel.endswith((".yaml", ".yml")):
             return
+        if (root / rel).is_symlink():
+            self._links.add(rel)
         try:  # regular files inside the root only (no FIFO, /dev/zero, 50 MB file)
             text = read_text(root, rel)
         except FileRefusedError:

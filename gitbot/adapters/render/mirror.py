@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gitbot.adapters.render import confine
 from gitbot.adapters.render.discovery import FluxFiles, Scan
@@ -42,6 +42,8 @@ from gitbot.adapters.render.sourceignore import (
     walk_key,
 )
 from gitbot.errors import InvalidInputError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -120,36 +122,36 @@ class Mirror:
     def _begin(self, root: Path) -> None:
         tracking = self._tracking if self._tracking is not None and \
             self._tracking.root == root else None
-        now = tracking.head() if tracking is not None else ""
+        now = _ask(tracking.head) if tracking is not None else None
         with self._reports:
             pending, self._pending = self._pending, set()
-            head, self._head = self._head, now
-        if tracking is None or self._root != root or not head or pending is None:
+            head, self._head = self._head, now or ""
+        if tracking is None or self._root != root or not head or not now or pending is None:
             self._now = None
             return
         if now != head:
-            diff = tracking.changed_paths(head, now)
+            diff = _ask(lambda: tracking.changed_paths(head, now))
             pending = None if diff is None else pending | set(diff)
         self._now = pending if pending is not None and _clean(root, pending) else None
 
     def scan(self, root: Path) -> Scan:
         """The Flux objects of the tree (discovery), reading only the changed files."""
-        if self._now is None:
-            self._root = None
+        reread, self._root = self._now, None  # half an update: the whole tree next time
+        if reread is None:
             self._base = SourceIgnore.load(root)
             self._files.full(root, self._base)
             self._copy_pending = None
         else:
-            self._files.update(root, self._base, self._now)
+            self._files.update(root, self._base, reread)
             if self._copy_pending is not None:
-                self._copy_pending |= self._now
+                self._copy_pending |= reread
         self._root = root
         return self._files.scan()
 
     def artifact(self, root: Path, extra: str | None) -> tuple[Path, list[str]]:
         """The copy, up to date with `spec.ignore` `extra`, and confine's refusals in it."""
         artifact = self._directory() / "artifact"
-        pending = self._copy_pending
+        pending, self._root = self._copy_pending, None  # as in `scan`
         if pending is None or extra != self._extra or not artifact.is_dir():
             self._copy_all(root, artifact, extra)
         else:
@@ -157,7 +159,7 @@ class Mirror:
                 self._update(root, artifact, pending)
             except OSError:  # a file became a directory under our feet, a full disk, ...
                 self._copy_all(root, artifact, extra)
-        self._copy_pending = set()
+        self._copy_pending, self._root = set(), root
         return artifact, [self._refused[rel] for rel in sorted(self._refused, key=walk_key)]
 
     def _directory(self) -> Path:
@@ -193,6 +195,14 @@ class Mirror:
         self._refused.update(confine.check_files(artifact, after))
         self.digests.forget(before & set(after), before ^ set(after))
         self.copied += len(after)
+
+
+def _ask(question: Callable[[], T]) -> T | None:
+    """The owner's answer (HEAD, a difference); None when it fails: the whole tree is read."""
+    try:
+        return question()
+    except Exception:  # a git error: nothing is lost but the time of a whole copy
+        return None
 
 
 def _clean(root: Path, rels: set[str]) -> bool:
