@@ -21,7 +21,7 @@ import yaml
 from gitfixtures import Clone, make_remote
 
 from gitbot.adapters.git import GitWorkspace
-from gitbot.adapters.render import render_repository
+from gitbot.adapters.render import inputs, render_repository
 from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.render.mirror import Tracking
 from gitbot.adapters.repo_index import RepoIndex
@@ -305,3 +305,34 @@ def test_a_symlinked_flux_file_follows_its_target_changed_alone(
     assert second == outcome(root, None, fresh)
     assert second[0] == "refused" and "several clusters" in second[1]
     assert cache.mirror.full == 1
+
+
+def test_a_kept_closure_goes_when_a_path_it_probed_appears(tmp_path: Path) -> None:
+    """`FileDigests.forget`: a closure is kept across renders until a kustomization file it
+    read changes or a path it tested (a named file not there yet, a listed tree) appears or
+    goes; other edits keep it."""
+    write(tmp_path, "app/kustomization.yaml", "resources: [cm.yaml, later.yaml, ../base]\n")
+    write(tmp_path, "app/cm.yaml", CONFIG.format(name="cm"))
+    write(tmp_path, "base/kustomization.yaml", "resources: [a.yaml]\n")
+    write(tmp_path, "base/a.yaml", CONFIG.format(name="a"))
+    digests = inputs.FileDigests()
+    first = digests.closure(tmp_path, "app")
+    assert "app/later.yaml" not in first.files
+    write(tmp_path, "app/cm.yaml", CONFIG.format(name="cm2"))
+    digests.forget({"app/cm.yaml"}, set())
+    assert digests.closure(tmp_path, "app") is first  # kept: content only
+    write(tmp_path, "unrelated/x.yaml", CONFIG.format(name="x"))
+    digests.forget(set(), {"unrelated/x.yaml"})
+    assert digests.closure(tmp_path, "app") is first  # kept: nothing it tested
+    write(tmp_path, "app/later.yaml", CONFIG.format(name="later"))
+    digests.forget(set(), {"app/later.yaml"})
+    assert "app/later.yaml" in digests.closure(tmp_path, "app").files
+    write(tmp_path, "base/b.yaml", CONFIG.format(name="b"))
+    digests.forget(set(), {"base/b.yaml"})  # inside a tree it listed
+    assert "base/b.yaml" in digests.closure(tmp_path, "app").files
+    write(tmp_path, "base/kustomization.yaml", "resources: [a.yaml, ../extra]\n")
+    write(tmp_path, "extra/e.yaml", CONFIG.format(name="e"))
+    digests.forget({"base/kustomization.yaml"}, {"extra/e.yaml"})
+    assert "extra/e.yaml" in digests.closure(tmp_path, "app").files
+    assert digests.closure(tmp_path, "app").files == inputs.closure(
+        tmp_path, "app", inputs.FileDigests()).files
