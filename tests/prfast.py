@@ -1,6 +1,6 @@
 """A fast pull-request-mode rollout: a real bare remote, gitbot's real app (`build_app`), the
-stand-in Prometheus (tests/promstub.py), the recording chat inbox, and either the local forge or
-the GitHub API test server (tests/githubapi.py) over real HTTP.
+stand-in Prometheus (gitbot/sim/promstub.py), the recording chat inbox, and either the local
+forge or the GitHub API test server (tests/githubapi.py) over real HTTP.
 
 Imported by tests/test_pr_people.py and tests/test_pr_github_limits.py. `stop_at(point)` makes
 the next pass stop at a landing point (e.g. "after-open": the PR is opened and recorded, not
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from githubapi import GitHubAPI
-from promstub import PromStub
 
 from gitbot.adapters.forges import PullRequest
 from gitbot.adapters.forges.local import LocalForge
@@ -28,6 +27,7 @@ from gitbot.pullrequests import PullRequestDriver
 from gitbot.reconciler import PassReport
 from gitbot.sim.gitops import CanaryOptions, Developer, create_gitops_repo
 from gitbot.sim.inbox import Inbox
+from gitbot.sim.promstub import PromStub
 from gitbot.status import status_object
 from gitbot.wiring import App, build_app
 
