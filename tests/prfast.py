@@ -2,9 +2,10 @@
 stand-in Prometheus (gitbot/sim/promstub.py), the recording chat inbox, and either the local
 forge or the GitHub API test server (tests/githubapi.py) over real HTTP.
 
-Imported by tests/test_pr_people.py and tests/test_pr_github_limits.py. `stop_at(point)` makes
-the next pass stop at a landing point (e.g. "after-open": the PR is opened and recorded, not
-merged), as a killed process would; what people do on either forge has a helper here.
+Imported by tests/test_pr_people.py, test_pr_github_people.py and test_pr_restart.py.
+`stop_at(point)` makes the next pass stop at a landing point (e.g. "after-open": the PR is opened
+and recorded, not merged), as a killed process would; the rollout stages those tests start from
+(`waiting_step`, `waiting_promotion`) and what people do on either forge have helpers here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from githubapi import GitHubAPI
 
-from gitbot.adapters.forges import PullRequest
+from gitbot.adapters.forges import PRState, PullRequest
 from gitbot.adapters.forges.local import LocalForge
 from gitbot.config import load_settings
 from gitbot.core.state import RolloutState
@@ -32,6 +33,7 @@ from gitbot.status import status_object
 from gitbot.wiring import App, build_app
 
 KEY = "test/podinfo"
+NOTE_SUBJECT = "routing: say who sets the weights"  # a person's push conflicting with a step
 ROUTING = "apps/podinfo/podinfo-routing.yaml"
 TARGET = "apps/podinfo/deployment.yaml"
 PRIMARY = "apps/podinfo/podinfo-primary.yaml"
@@ -95,6 +97,31 @@ class FastPR:
                 return reports
         raise AssertionError(f"not reached in {passes} passes; events: {self.events()[-6:]}")
 
+    def release(self) -> None:
+        """Initialize podinfo (one pass), then the developer releases 6.0.1."""
+        self.reconcile()
+        self.dev.release("6.0.1")
+
+    def at_weight(self, weight: int) -> None:
+        """Released and stepped until the canary is at `weight` with no step in flight."""
+        self.release()
+        self.until(lambda: self.state().canary_weight == weight and self.state().pending is None)
+
+    def waiting_step(self) -> PullRequest:
+        """The weight-20 step's PR, opened and recorded, not merged (the pass stopped there)."""
+        self.at_weight(10)
+        self.stop_at("after-open")
+        ref = self.state().pull_request
+        assert ref is not None and ref.action == "advance" and ref.number
+        assert self.state().pending is not None
+        return self.open_pr()
+
+    def waiting_promotion(self) -> PullRequest:
+        """The promotion PR, waiting for a review."""
+        self.release()
+        self.until(lambda: self.phase() == "WaitingPromotion")
+        return self.open_pr()
+
     def state(self) -> RolloutState:
         return self.app.store.load(KEY) or RolloutState()
 
@@ -114,6 +141,12 @@ class FastPR:
         return [m["attachments"][0]["text"] for m in self.inbox.messages("/slack")]
 
     @property
+    def github(self) -> GitHubAPI:
+        """The GitHub API test server (`fast_pr(..., "github")` only)."""
+        assert self.api is not None, "not a GitHub rig"
+        return self.api
+
+    @property
     def driver(self) -> PullRequestDriver:
         landing = self.app.reconciler.landing
         assert isinstance(landing, PullRequestLanding)
@@ -128,6 +161,20 @@ class FastPR:
 
     def comments(self, pr: PullRequest) -> list[str]:
         return [c.body for c in self.driver.forge.comments(pr)]
+
+    def pr_state(self, branch: str) -> PRState:
+        found = self.driver.forge.find(branch)
+        assert found is not None, f"no pull request from {branch}"
+        return found.state
+
+    def superseded(self, old: PullRequest) -> str:
+        """`old` is closed; its last comment (the one naming what superseded it)."""
+        assert self.pr_state(old.branch) is PRState.CLOSED
+        return self.comments(old)[-1]
+
+    def mainline(self) -> list[str]:
+        """The subjects on main's first-parent line, newest first."""
+        return self.dev.log_subjects()
 
     # --- people ----------------------------------------------------------------------------
 
@@ -156,6 +203,11 @@ class FastPR:
         else:
             self._local().add_status(self.open_pr(), "ci", "success", "tests passed")
 
+    def note_weights(self) -> str:
+        """A person pushes to main a comment on each weight line (conflicts with a step PR)."""
+        noted = re.sub(r"(weight: \d+)", r"\1  # set by gitbot", self.dev.read(ROUTING))
+        return self.dev.commit_files({ROUTING: noted}, NOTE_SUBJECT)
+
     def set_weights(self, primary: int, canary: int, message: str) -> str:
         text = self.dev.read(ROUTING)
         weights = iter((primary, canary))
@@ -179,6 +231,17 @@ class FastPR:
         forge = self.driver.forge
         assert isinstance(forge, LocalForge)
         return forge
+
+
+def conflicting(sha: str, subject: str) -> str:
+    """How the comment closing a PR that Dana's push `sha` to main conflicts with starts."""
+    return (f'Superseded by {sha[:12]} (Dana Developer: "{subject}"), pushed to `main`; it '
+            "conflicts with this change.")
+
+
+def resuming(pr: PullRequest) -> str:
+    """The event a `/gitbot resume` on `pr` is told by."""
+    return f"Resuming podinfo.test advancement: /gitbot resume on pull request #{pr.number}"
 
 
 def git(cwd: Path, *args: str) -> str:
