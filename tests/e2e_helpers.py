@@ -1,13 +1,21 @@
-"""Helpers for the end-to-end tests: read what the GitOps repository declares at its head."""
+"""Helpers for the end-to-end tests: read what the GitOps repository declares at its head, run
+gitbot's command line as a real process on a World, and bring a rollout to a promotion gate."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.specs import load_repository
 from gitbot.core.state import Traffic
+from gitbot.sim.gitops import CanaryOptions
 from gitbot.sim.world import World
 
 
@@ -51,3 +59,36 @@ def events(world: World) -> list[str]:
 
 def initialize(world: World) -> None:
     world.run_until({"Initialized"}, timeout=60)
+
+
+def gitbot(world: World, *args: str, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    """`python -m gitbot --config <the world's config> ARGS` as a real process."""
+    cmd = [sys.executable, "-m", "gitbot", "--config", str(world.config_path), *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def reconcile_process(world: World, point: str = "") -> int:
+    """One `gitbot reconcile --once` process; killed (exit 86) the first time it reaches the
+    crash point `point` when one is given."""
+    proc = gitbot(world, "reconcile", "--once",
+                  env=dict(os.environ, GITBOT_CRASH_AT=point) if point else None)
+    if proc.returncode not in (0, 86):
+        raise AssertionError(proc.stderr)
+    return proc.returncode
+
+
+@contextmanager
+def waiting_at_the_gate(tmp_path: Path) -> Iterator[World]:
+    """A World whose rollout of 6.0.1 (maxWeight 20) waits for promotion at a confirm-promotion
+    gate that never opens by itself (the inbox answers 403)."""
+    options = CanaryOptions(
+        max_weight=20,
+        webhooks=[{"name": "promotion-gate", "type": "confirm-promotion", "url": "INBOX/halt"}],
+    )
+    with World(tmp_path, options=options) as world:
+        world.inbox.status = 403
+        initialize(world)
+        world.dev.release("6.0.1")
+        world.run_until({"WaitingPromotion"})
+        yield world

@@ -5,14 +5,11 @@ opened" and "PR merged" neither duplicates nor double-merges."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import events, head, initialize
+from e2e_helpers import events, head, initialize, reconcile_process
 from prworld import PRWorld, git, pr_world
 
 from gitbot.adapters.forges import PRState
@@ -20,7 +17,6 @@ from gitbot.approval import approve_promotion, reject_promotion
 from gitbot.core.state import Traffic
 from gitbot.sim.gitops import IMAGE, CanaryOptions
 from gitbot.sim.scenario import Behaviour
-from gitbot.sim.world import World
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
@@ -200,7 +196,7 @@ def test_killed_between_pr_opened_and_merged_resumes_once(tmp_path: Path, point:
         while world.state().phase.value != "WaitingPromotion":
             assert time.monotonic() < deadline, events(world)
             armed = not crashed and world.state().canary_weight >= 20
-            code = _reconcile_process(world, point if armed else "")
+            code = reconcile_process(world, point if armed else "")
             crashed = crashed or code == 86
             time.sleep(world.pace)
         assert crashed
@@ -211,16 +207,6 @@ def test_killed_between_pr_opened_and_merged_resumes_once(tmp_path: Path, point:
         numbers = git(world.dev.remote, "show", "gitbot/state:pull-requests/last-number")
         branches = [r for r in records if r.endswith(".json")]
         assert len(branches) == int(numbers) == len(STEPS) + 2  # + initialize + promote
-
-
-def _reconcile_process(world: World, point: str) -> int:
-    env = dict(os.environ, GITBOT_CRASH_AT=point) if point else None
-    cmd = [sys.executable, "-m", "gitbot", "--config", str(world.config_path), "reconcile",
-           "--once"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    if proc.returncode not in (0, 86):
-        raise AssertionError(proc.stderr)
-    return proc.returncode
 
 
 def test_gitbot_reject_rolls_back_through_a_merged_revert_pr(tmp_path: Path) -> None:
