@@ -1,11 +1,14 @@
-"""Helpers for the end-to-end tests: read what the GitOps repository declares at its head, run
-gitbot's command line as a real process on a World, and bring a rollout to a promotion gate."""
+"""Helpers for the end-to-end tests: read what the GitOps repository declares at its head (or
+Flux renders at a commit), the commit subjects of podinfo's successful rollout, run gitbot's
+command line as a real process on a World, and bring a rollout to a promotion gate."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,10 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from gitbot.adapters.manifests import ManifestEditor
+from gitbot.adapters.render import FluxView, render_repository
 from gitbot.adapters.specs import load_repository
 from gitbot.core.state import Traffic
 from gitbot.sim.gitops import CanaryOptions
 from gitbot.sim.world import World
+
+#: gitbot's commits of podinfo's rollout up to the promotion (maxWeight 50, stepWeight 10) ...
+STEP_SUBJECTS = [
+    "podinfo.test: scale up canary",
+    "podinfo.test: advance canary weight 10",
+    "podinfo.test: advance canary weight 20",
+    "podinfo.test: advance canary weight 30",
+    "podinfo.test: advance canary weight 40",
+    "podinfo.test: advance canary weight 50",
+]
+#: ... and of its promotion.
+PROMOTION_SUBJECTS = [
+    "podinfo.test: promote: copy podinfo template spec to podinfo-primary",
+    "podinfo.test: route all traffic to primary",
+    "podinfo.test: scale down canary",
+]
 
 
 @dataclass
@@ -51,6 +71,18 @@ def _image(deployment: dict[str, Any]) -> str:
         "containers", []
     )
     return str(containers[0]["image"]) if containers else ""
+
+
+def render_commit(clone: Path, sha: str, into: Path, cluster: str | None = None) -> FluxView:
+    """The repository at `sha` (extracted into `into`) as Flux renders it for `cluster`."""
+    archive = subprocess.run(["git", "-C", str(clone), "archive", sha], check=True,
+                             capture_output=True).stdout
+    into.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    view = render_repository(into, cluster)
+    assert view is not None
+    return view
 
 
 def events(world: World) -> list[str]:

@@ -1,7 +1,8 @@
 """Helpers for the pull-request-mode end-to-end tests: a World in pull-request mode on the local
 forge or against the GitHub API test server, and what a person does on either.
 
-Imported by tests/test_e2e_pullrequests*.py.
+Imported by tests/test_e2e_pullrequests*.py; `wait_for_promotion` brings a World to the
+promotion PR, checking every step landed by its own merged PR.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from e2e_helpers import STEP_SUBJECTS, head, initialize
 from githubapi import GitHubAPI
 
 from gitbot.adapters.forges import PRState, PullRequest
 from gitbot.adapters.forges.local import LocalForge
 from gitbot.landing_pr import PullRequestLanding
 from gitbot.pullrequests import PullRequestDriver
-from gitbot.sim.gitops import CanaryOptions
+from gitbot.sim.gitops import IMAGE, CanaryOptions
 from gitbot.sim.world import World
 
 BOT = "gitbot-bot"
@@ -98,6 +100,26 @@ class PRWorld:
 
     def body(self, sha: str = "main") -> str:
         return git(self.world.dev.remote, "log", "-1", "--format=%B", sha)
+
+
+def plain(subjects: list[str]) -> list[str]:
+    """Subjects without the merge's ` (#N)` suffix."""
+    return [s.rsplit(" (#", 1)[0] for s in subjects]
+
+
+def wait_for_promotion(prw: PRWorld) -> None:
+    world = prw.world
+    initialize(world)
+    world.dev.release("6.0.1")
+    world.run_until({"WaitingPromotion"})
+    subjects = prw.mainline()
+    assert plain(subjects[1:]) == STEP_SUBJECTS
+    assert all(s.endswith(")") and " (#" in s for s in subjects), subjects
+    status = world.status()
+    assert status["phase"] == "WaitingPromotion"
+    pr = status["pullRequest"]
+    assert pr is not None and pr["action"] == "promote" and pr["state"] == "open"
+    assert head(world).primary_image == f"{IMAGE}:6.0.0"  # not promoted yet
 
 
 def git(cwd: Path, *args: str) -> str:

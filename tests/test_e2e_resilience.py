@@ -9,7 +9,15 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from e2e_helpers import events, gitbot, head, initialize, reconcile_process, waiting_at_the_gate
+from e2e_helpers import (
+    PROMOTION_SUBJECTS,
+    events,
+    gitbot,
+    head,
+    initialize,
+    reconcile_process,
+    waiting_at_the_gate,
+)
 
 from gitbot.core.state import Traffic
 from gitbot.sim.gitops import IMAGE, CanaryOptions
@@ -125,11 +133,7 @@ def test_killed_between_steps_resumes_without_duplicates(tmp_path: Path, point: 
         subjects = world.gitbot_subjects()
         duplicates = [s for s, n in Counter(subjects).items() if n > 1]
         assert not duplicates
-        assert subjects[-3:] == [
-            "podinfo.test: promote: copy podinfo template spec to podinfo-primary",
-            "podinfo.test: route all traffic to primary",
-            "podinfo.test: scale down canary",
-        ]
+        assert subjects[-3:] == PROMOTION_SUBJECTS
         assert [s for s in subjects if "advance canary weight" in s] == [
             f"podinfo.test: advance canary weight {w}" for w in (10, 20, 30, 40, 50)
         ]
