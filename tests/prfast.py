@@ -2,7 +2,8 @@
 stand-in Prometheus (gitbot/sim/promstub.py), the recording chat inbox, and either the local
 forge or the GitHub API test server (tests/githubapi.py) over real HTTP.
 
-Imported by tests/test_pr_people.py, test_pr_github_people.py and test_pr_restart.py.
+Imported by tests/test_pr_people.py, test_pr_github_people.py and test_pr_restart.py (and
+prworld.py, for the GitHub API test server and its users).
 `stop_at(point)` makes the next pass stop at a landing point (e.g. "after-open": the PR is opened
 and recorded, not merged), as a killed process would; the rollout stages those tests start from
 (`waiting_step`, `waiting_promotion`) and what people do on either forge have helpers here.
@@ -252,6 +253,17 @@ def git(cwd: Path, *args: str) -> str:
                           text=True).stdout.strip()
 
 
+def github_forge(stack: ExitStack, remote: Path, tmp_path: Path) -> tuple[GitHubAPI, str]:
+    """The GitHub API test server on `remote` (USERS, PERMISSIONS; stopped with `stack`) and
+    the `forge:` config naming it, with gitbot's token in tmp_path/github-token."""
+    (tmp_path / "gh").mkdir(exist_ok=True)
+    api = stack.enter_context(GitHubAPI(remote, tmp_path / "gh", users=dict(USERS),
+                                        permissions=dict(PERMISSIONS)))
+    token = tmp_path / "github-token"
+    token.write_text("tok-bot\n", encoding="utf-8")
+    return api, GITHUB.format(url=api.url, token=token)
+
+
 @contextmanager
 def fast_pr(tmp_path: Path, kind: str = "local", extra: str = "", *, events: bool = False
             ) -> Iterator[FastPR]:
@@ -266,12 +278,8 @@ def fast_pr(tmp_path: Path, kind: str = "local", extra: str = "", *, events: boo
         text = CONFIG.format(remote=dev.remote, workdir=tmp_path / "work", prometheus=prom.url)
         api = None
         if kind == "github":
-            (tmp_path / "gh").mkdir()
-            api = stack.enter_context(GitHubAPI(dev.remote, tmp_path / "gh", users=dict(USERS),
-                                                permissions=dict(PERMISSIONS)))
-            token = tmp_path / "github-token"
-            token.write_text("tok-bot\n", encoding="utf-8")
-            text += GITHUB.format(url=api.url, token=token)
+            api, forge = github_forge(stack, dev.remote, tmp_path)
+            text += forge
         config = tmp_path / "config.yaml"
         config.write_text(text + extra, encoding="utf-8")
         armed: list[str] = []

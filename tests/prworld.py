@@ -15,6 +15,7 @@ from pathlib import Path
 
 from e2e_helpers import STEP_SUBJECTS, head, initialize
 from githubapi import GitHubAPI
+from prfast import github_forge
 
 from gitbot.adapters.forges import PRState, PullRequest
 from gitbot.adapters.forges.local import LocalForge
@@ -22,10 +23,6 @@ from gitbot.landing_pr import PullRequestLanding
 from gitbot.pullrequests import PullRequestDriver
 from gitbot.sim.gitops import IMAGE, CanaryOptions
 from gitbot.sim.world import World
-
-BOT = "gitbot-bot"
-USERS = {"tok-bot": BOT, "tok-dana": "dana", "tok-eve": "eve"}
-PERMISSIONS = {BOT: "write", "dana": "write", "eve": "read"}
 
 
 @dataclass
@@ -127,17 +124,8 @@ def git(cwd: Path, *args: str) -> str:
                           check=True).stdout.strip()
 
 
-LOCAL_CONFIG = "forge:\n  type: local\npullRequests:\n  mergeMethod: {method}\n"
-GITHUB_CONFIG = """\
-forge:
-  type: github
-  github:
-    apiUrl: {url}
-    repository: acme/gitops
-    tokenFile: {token}
-pullRequests:
-  mergeMethod: {method}
-"""
+LOCAL_CONFIG = "forge:\n  type: local\n"
+MERGE_METHOD = "pullRequests:\n  mergeMethod: {method}\n"
 
 
 @contextmanager
@@ -148,15 +136,9 @@ def pr_world(tmp_path: Path, kind: str = "local", *, method: str = "merge",
 
         def config(world: World) -> str:
             if kind == "local":
-                return LOCAL_CONFIG.format(method=method)
-            (tmp_path / "gh").mkdir(exist_ok=True)
-            api = stack.enter_context(GitHubAPI(world.dev.remote, tmp_path / "gh",
-                                                users=dict(USERS),
-                                                permissions=dict(PERMISSIONS)))
-            holder["api"] = api
-            token = tmp_path / "github-token"
-            token.write_text("tok-bot\n", encoding="utf-8")
-            return GITHUB_CONFIG.format(url=api.url, token=token, method=method)
+                return LOCAL_CONFIG + MERGE_METHOD.format(method=method)
+            holder["api"], forge = github_forge(stack, world.dev.remote, tmp_path)
+            return forge + MERGE_METHOD.format(method=method)
 
         world = stack.enter_context(World(tmp_path, options=options, mode="pull-request",
                                           extra_config=config, pace=pace))

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from e2e_helpers import PROMOTION_SUBJECTS, STEP_SUBJECTS, head, initialize, reconcile_process
-from prworld import BOT, PRWorld, plain, pr_world, wait_for_promotion
+from prfast import BOT
+from prworld import PRWorld, plain, pr_world, wait_for_promotion
 
 from gitbot.adapters.forges import PRState
 from gitbot.core.state import Traffic
