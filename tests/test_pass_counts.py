@@ -86,7 +86,7 @@ def test_a_busy_pass_costs_one_git_process_per_canary_step(
 
 
 def test_idle_ticks_read_no_history_and_busy_ticks_only_their_own_commits(
-    world: tuple[App, FakePrometheus, FakeClock, Developer],
+    world: tuple[App, PromStub, FakeClock, Developer],
 ) -> None:
     app, _prom, clock, dev = world
     history = app.reconciler.history
