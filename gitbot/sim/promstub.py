@@ -1,6 +1,6 @@
 """A stand-in Prometheus HTTP API on 127.0.0.1 that answers as a healthy cluster would.
 
-For the benchmarks (bench/scale.py, bench/soak.py through bench/fakeprom.py) and the fast
+For the benchmarks (bench/scale.py, bench/soak.py, bench/probes.py) and the fast
 rollout tests that run gitbot without the simulator (tests/prfast.py, test_drift_rollouts,
 test_pass_counts, ...); the product never imports it. `/api/v1/query` (GET, or POST with a
 form body) answers: Flux's `gotk_resource_info` says the Kustomization flux-system applied the
