@@ -23,6 +23,17 @@ def _error(status: int, message: str, errors: list[Any] | None = None) -> Answer
     return status, body
 
 
+# Only `GET /pulls/{n}` has these; a listed pull request ("pull-request-simple") lacks them:
+# https://docs.github.com/en/rest/pulls/pulls#list-pull-requests (merged_at is in both).
+_DETAIL_ONLY = ("merged", "mergeable", "mergeable_state", "rebaseable", "merged_by", "comments",
+                "review_comments", "commits", "additions", "deletions", "changed_files",
+                "maintainer_can_modify")
+
+
+def _simple(pull: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in pull.items() if k not in _DETAIL_ONLY}
+
+
 class Model(ChecksMixin):
     def __init__(
         self, git: BareRepo, full_name: str, api: Callable[[str], str], perms: dict[str, str]
@@ -137,9 +148,14 @@ class Model(ChecksMixin):
 
     def list_pulls(self, query: dict[str, list[str]]) -> Answer:
         state = query.get("state", ["open"])[0]
-        head = query.get("head", [""])[0].partition(":")[2] or query.get("head", [""])[0]
+        # `owner:branch`; a bare branch name is silently ignored (every PR is listed), as on
+        # GitHub (https://docs.github.com/en/rest/pulls/pulls#list-pull-requests)
+        owner, colon, head = query.get("head", [""])[0].partition(":")
+        if colon and owner.lower() != self.full_name.split("/")[0].lower():
+            return 200, []
         found = [
-            self.pull_json(pr) for pr in sorted(self.pulls.values(), key=lambda p: -p["number"])
+            _simple(self.pull_json(pr))
+            for pr in sorted(self.pulls.values(), key=lambda p: -p["number"])
             if (state == "all" or pr["state"] == state) and (not head or pr["head"] == head)
         ]
         return 200, found

@@ -130,7 +130,8 @@ def test_github_enterprise_api_url_with_a_path_prefix(tmp_path: Path) -> None:
         git(clone, "commit", "-q", "--allow-empty", "-m", "x")
         git(clone, "push", "-q", "origin", "HEAD:refs/heads/gitbot/test/podinfo/1-advance")
         pr = forge.open("gitbot/test/podinfo/1-advance", "main", "t", "b", [])
-        assert forge.find(pr.branch) == forge.get(pr)
+        found = forge.find(pr.branch)
+        assert found is not None and found.number == forge.get(pr).number
         assert forge.get(pr).state is PRState.OPEN
         assert all(c.path.startswith("/repos/acme/gitops") for c in api.requests)
 

@@ -110,15 +110,22 @@ class GitHubForge:
         return self._view(pull)
 
     def find(self, branch: str) -> PullRequest | None:
-        def newest() -> GhPull | None:
-            return next(iter(self._repo.get_pulls(state="all", head=f"{self._owner}:{branch}")),
-                        None)
+        """The newest PR of `branch` (any state) from one list request. A listed PR lacks
+        `merged` and `mergeable` (GitHub's "pull-request-simple"); reading PyGithub's object
+        would fetch the whole PR, so the listed JSON is read as it is: merged from `merged_at`,
+        mergeable unknown until `get`."""
+        def newest() -> list[Any]:
+            _headers, data = self._gh.requester.requestJsonAndCheck(
+                "GET", f"/repos/{self._name}/pulls",
+                parameters={"state": "all", "head": f"{self._owner}:{branch}", "per_page": 1})
+            return data if isinstance(data, list) else []
 
-        pull = self._call(f"finding the pull request of {branch}", newest)
-        if pull is None:
+        listed = self._call(f"finding the pull request of {branch}", newest)
+        if not listed:
             return None
-        self._pulls[pull.number] = pull
-        return self._view(pull)
+        number = int(listed[0]["number"])
+        self._pulls.setdefault(number, self._repo.get_pull(number))  # lazy: no request
+        return _shape(listed[0])
 
     def get(self, pr: PullRequest) -> PullRequest:
         """The PR now; a conditional request (If-None-Match) when it was read before."""
@@ -262,17 +269,23 @@ class GitHubForge:
 
     # --- shapes ----------------------------------------------------------------------------
 
-    def _view(self, pull: GhPull) -> PullRequest:
-        raw: dict[str, Any] = pull.raw_data
-        merged = bool(raw.get("merged"))
-        state = PRState.MERGED if merged else PRState(raw.get("state", "open"))
-        return PullRequest(
-            number=int(raw["number"]), branch=raw["head"]["ref"], base=raw["base"]["ref"],
-            head_sha=raw["head"]["sha"], state=state, url=raw.get("html_url") or "",
-            title=raw.get("title") or "", author=(raw.get("user") or {}).get("login", ""),
-            merged_sha=(raw.get("merge_commit_sha") or "") if merged else "",
-            mergeable=raw.get("mergeable"), mergeable_state=raw.get("mergeable_state") or "",
-        )
+    @staticmethod
+    def _view(pull: GhPull) -> PullRequest:
+        return _shape(pull.raw_data)
+
+
+def _shape(raw: dict[str, Any]) -> PullRequest:
+    """A PR from GitHub's JSON, whole (`GET /pulls/{n}`) or listed (no `merged`, `mergeable`:
+    https://docs.github.com/en/rest/pulls/pulls#list-pull-requests); both have `merged_at`."""
+    merged = bool(raw.get("merged") or raw.get("merged_at"))
+    state = PRState.MERGED if merged else PRState(raw.get("state", "open"))
+    return PullRequest(
+        number=int(raw["number"]), branch=raw["head"]["ref"], base=raw["base"]["ref"],
+        head_sha=raw["head"]["sha"], state=state, url=raw.get("html_url") or "",
+        title=raw.get("title") or "", author=(raw.get("user") or {}).get("login", ""),
+        merged_sha=(raw.get("merge_commit_sha") or "") if merged else "",
+        mergeable=raw.get("mergeable"), mergeable_state=raw.get("mergeable_state") or "",
+    )
 
 
 def _headers(err: GithubException) -> dict[str, str]:
