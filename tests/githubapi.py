@@ -13,8 +13,9 @@ A merge is a real `git` merge / squash / rebase on the base branch (tests/github
 It refuses self-approval (422), a stale merge `sha` (409) and a PR that is not mergeable, whose
 required checks are not green or which lacks required approvals (405); `throttle()` answers the
 next request with a secondary rate limit (403/429 + Retry-After, the budget untouched);
-`spend_budget(reset_in)` spends the primary budget: every request is answered 403 with
-`X-RateLimit-Remaining: 0` until the reset time, when the budget is whole again, as on GitHub.
+`spend_budget(reset_in, status)` spends the primary budget: every request is answered 403 (or
+429) with `X-RateLimit-Remaining: 0` until the reset time, when the budget is whole again, as on
+GitHub (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api).
 Every request is recorded.
 """
 
@@ -55,7 +56,7 @@ class Call:
 @dataclass
 class _Throttle:
     status: int
-    retry_after: int
+    retry_after: int | None  # None: no Retry-After header (GitHub: then wait at least a minute)
     message: str = (
         "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
     )
@@ -78,6 +79,7 @@ class GitHubAPI:
         self.requests: list[Call] = []
         self.rate_remaining = self.rate_limit
         self.rate_reset = float(_RESET)
+        self.rate_status = 403  # GitHub answers a spent primary budget with 403 or 429
         self._throttles: list[_Throttle] = []
         self._lock = threading.RLock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -114,15 +116,17 @@ class GitHubAPI:
 
     # --- what the test (or a person on github.com) does ------------------------------------
 
-    def throttle(self, status: int = 403, retry_after: int = 1, times: int = 1) -> None:
+    def throttle(self, status: int = 403, retry_after: int | None = 1, times: int = 1) -> None:
         with self._lock:
             self._throttles += [_Throttle(status, retry_after) for _ in range(times)]
 
-    def spend_budget(self, reset_in: float) -> None:
-        """The primary budget is spent now and resets `reset_in` seconds from now."""
+    def spend_budget(self, reset_in: float, status: int = 403) -> None:
+        """The primary budget is spent now and resets `reset_in` seconds from now; requests
+        until then are answered `status` (GitHub: 403 or 429)."""
         with self._lock:
             self.rate_remaining = 0
             self.rate_reset = time.time() + reset_in
+            self.rate_status = status
 
     def review(self, number: int, login: str, event: str = "APPROVE", body: str = "") -> Answer:
         with self._lock:
@@ -175,7 +179,8 @@ class GitHubAPI:
             if etag:
                 extra["ETag"] = etag
             if status in (403, 429) and isinstance(payload, _Throttle):
-                extra["Retry-After"] = str(payload.retry_after)
+                if payload.retry_after is not None:
+                    extra["Retry-After"] = str(payload.retry_after)
                 payload = {"message": payload.message, "documentation_url": _DOCS}
             self.requests.append(
                 Call(method, path, query, {k.lower(): v for k, v in headers.items()}, data,
@@ -205,7 +210,7 @@ class GitHubAPI:
         if self.rate_remaining <= 0 and time.time() >= self.rate_reset:  # the hourly reset
             self.rate_remaining, self.rate_reset = self.rate_limit, time.time() + 3600
         if self.rate_remaining <= 0:
-            return 403, {"message": "API rate limit exceeded for user ID 1. If you reach out to "
+            return self.rate_status, {"message": "API rate limit exceeded for user ID 1. If you reach out to "
                          "GitHub Support for help, please include the request ID.",
                          "documentation_url": _RATE_DOCS}
         self.rate_remaining -= 1

@@ -65,18 +65,6 @@ def test_a_secondary_rate_limit_is_waited_out_then_the_step_succeeds(
         assert len(rig.api.model.pulls) == 1
 
 
-def test_a_retry_after_beyond_the_bound_is_a_retryable_error_not_a_wait(tmp_path: Path) -> None:
-    with make_rig("github", tmp_path) as rig:
-        assert rig.api is not None
-        rig.api.throttle(403, retry_after=3600)
-        sha = rig.commit(1, "advance")
-        with pytest.raises(ForgeBudgetError, match="retry in 3600s"):
-            rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", "b")
-        assert rig.sleeps == []
-        proposal = rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", "b")
-        assert proposal.pr.number == 1  # the next tick simply goes on
-
-
 def test_a_spent_budget_stops_requests_until_it_resets(tmp_path: Path) -> None:
     bare = make_remote(tmp_path)
     with GitHubAPI(bare, tmp_path, users=dict(TOKENS), permissions=dict(PERMISSIONS),

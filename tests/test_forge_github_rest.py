@@ -4,11 +4,13 @@ merge refusals, pagination, dismissed reviews, branches GitHub deletes itself.""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pytest
 from forgerig import make_rig
 
-from gitbot.adapters.forges import PRState
+from gitbot.adapters.forges import ForgeBudgetError, PRState
 
 
 def test_find_reads_a_merged_pull_request_from_one_list_request(tmp_path: Path) -> None:
@@ -27,3 +29,71 @@ def test_find_reads_a_merged_pull_request_from_one_list_request(tmp_path: Path) 
         assert [(c.method, c.path) for c in made] == [("GET", "/repos/acme/gitops/pulls")]
         assert made[0].query["head"] == [f"acme:{proposal.pr.branch}"]
         assert rig.forge.get(found).mergeable is None  # merged: GitHub computes nothing
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(("throttles", "sleeps", "quiet"), [
+    pytest.param([(403, 7)], [7.0], 0, id="retry-after-within-max-wait-waited-once"),
+    pytest.param([(429, 3600)], [], 3600, id="retry-after-beyond-max-wait-no-request-until-then"),
+    pytest.param([(403, 5), (429, 5)], [5.0, 5.0], 0, id="limited-again-waited-again"),
+    pytest.param([(403, 40), (403, 40)], [40.0], 40, id="waits-adding-up-beyond-max-wait"),
+    pytest.param([(403, 1)] * 3, [1.0, 1.0], 1, id="a-third-time-no-request-until-then"),
+    pytest.param([(403, None)], [60.0], 0, id="no-retry-after-a-minute"),
+    pytest.param([(429, None), (429, None)], [60.0], 120, id="no-retry-after-twice-then-longer"),
+])
+def test_a_secondary_rate_limit_is_waited_out_without_requests_in_between(
+    tmp_path: Path, throttles: list[tuple[int, int | None]], sleeps: list[float], quiet: int,
+) -> None:
+    """https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit:
+    no request before Retry-After; without it at least a minute, exponentially longer when
+    limited again."""
+    clock = Clock()
+    with make_rig("github", tmp_path, clock=clock) as rig:
+        assert rig.api is not None
+        for status, after in throttles:
+            rig.api.throttle(status, retry_after=after)
+        sha = rig.commit(1, "advance")
+
+        def propose() -> int:
+            return rig.driver.propose("test/podinfo", 1, "advance", sha, "a", "b").pr.number
+
+        if quiet:
+            with pytest.raises(ForgeBudgetError, match=rf"no request before .* \(in {quiet}s\)"):
+                propose()
+            sent = rig.api.count()
+            clock.now += quiet - 1
+            with pytest.raises(ForgeBudgetError, match="no request before"):
+                propose()
+            assert rig.api.count() == sent  # nothing sent while GitHub asked to wait
+            clock.now += 1
+        assert propose() == 1
+        assert rig.sleeps == sleeps
+        assert len(rig.api.model.pulls) == 1
+        assert [c.status for c in rig.api.requests[:len(throttles)]] == [s for s, _ in throttles]
+
+
+@pytest.mark.parametrize("status", [pytest.param(403, id="403"), pytest.param(429, id="429")])
+def test_a_spent_primary_budget_sends_nothing_until_its_reset(tmp_path: Path, status: int) -> None:
+    """Same page: 403 or 429 with x-ratelimit-remaining 0; no request before x-ratelimit-reset."""
+    clock = Clock()
+    with make_rig("github", tmp_path, clock=clock) as rig:
+        assert rig.api is not None
+        rig.api.spend_budget(reset_in=3600, status=status)
+        clock.now = int(rig.api.rate_reset) - 3600.0  # GitHub sends whole seconds
+        with pytest.raises(ForgeBudgetError, match=r"budget spent .* \(in 3600s\)"):
+            rig.forge.own_login()
+        assert [c.status for c in rig.api.requests] == [status]
+        with pytest.raises(ForgeBudgetError, match="budget spent"):
+            rig.forge.can_write("dana")
+        assert rig.api.count() == 1  # refused locally
+        clock.now += 3600  # the hour is over, on both sides
+        rig.api.rate_reset = time.time()
+        assert rig.forge.own_login() == "gitbot-bot"
+        assert rig.sleeps == []

@@ -4,23 +4,20 @@ Built by `make_forge`; called by the pull-request driver. Budget-conscious: the 
 (no `GET` for the repository or a PR object it does not need), so an auto-merged step costs
 create PR + labels + `gitbot/analysis` status + merge = 4 requests; branches are pushed and
 deleted with `git`, not the API. Every call is bounded: a per-request `timeout`, a few retries of
-5xx on idempotent methods only (a retried `POST` could open a duplicate PR), and rate limits
-handled here: a secondary limit (403/429 with `Retry-After`, or none: a minute) is waited out up
-to `max_wait` seconds and the request made again (GitHub did not act on it); a spent primary
-budget (`X-RateLimit-Remaining: 0`) is never slept on: a `ForgeBudgetError` saying when it
-resets, the canary waits (its tick ends, nothing half-done is lost: the state branch records the
-PR first), and no request at all is sent until that reset. The token is read from `tokenEnv` /
-`tokenFile`, handed to PyGithub's `Auth.Token`, and never logged or put in a URL or an error.
+5xx on idempotent methods only (a retried `POST` could open a duplicate PR), and GitHub's rate
+limits kept by `github_limits.Guard` (a short secondary limit waited out once, up to `max_wait`;
+otherwise a `ForgeBudgetError` and no request until GitHub's reset or Retry-After: the canary
+waits, nothing half-done is lost as the state branch records the PR first). The token is read
+from `tokenEnv` / `tokenFile`, handed to PyGithub's `Auth.Token`, and never logged or put in a
+URL or an error.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-import requests
 from github import Auth, Github, GithubException, UnknownObjectException
 from github.PullRequest import PullRequest as GhPull
 from urllib3.util.retry import Retry
@@ -30,18 +27,14 @@ from gitbot.adapters.forges.base import (
     WRITE_PERMISSIONS,
     Checks,
     Comment,
-    ForgeBudgetError,
     MergeResult,
     PRState,
     PullRequest,
     Review,
     combine_checks,
 )
-from gitbot.errors import GitbotError, NeedsHumanError, RetryableError
-
-log = logging.getLogger("gitbot.forge")
-T = TypeVar("T")
-_SECONDARY_DEFAULT = 60  # GitHub: wait at least a minute when no Retry-After is given
+from gitbot.adapters.forges.github_limits import Guard, message_of
+from gitbot.errors import GitbotError
 
 
 def _retry(total: int) -> Retry:
@@ -81,9 +74,10 @@ class GitHubForge:
         self._repo = self._gh.get_repo(repository)
         self._name = repository
         self._owner = repository.split("/", 1)[0]
-        self._max_wait = max_wait
-        self._sleep = sleep
-        self._clock = clock
+        requester = self._gh.requester
+        self._call = Guard(repository, lambda: (
+            int(requester.rate_limiting[0]), float(requester.rate_limiting_resettime or 0)),
+            max_wait=max_wait, sleep=sleep, clock=clock).call
         self._pulls: dict[int, GhPull] = {}
         self._login = ""
         self._writers: dict[str, bool] = {}
@@ -143,7 +137,7 @@ class GitHubForge:
                                   merge_method=method, sha=pr.head_sha)
             except GithubException as err:
                 if err.status in (405, 409):
-                    return MergeResult(False, stale=err.status == 409, reason=_message(err))
+                    return MergeResult(False, stale=err.status == 409, reason=message_of(err))
                 raise
             return MergeResult(bool(done.merged), sha=done.sha or "", reason=done.message or "")
 
@@ -218,55 +212,6 @@ class GitHubForge:
         """`X-RateLimit-Remaining` of the last response (-1: nothing known yet)."""
         return int(self._gh.requester.rate_limiting[0])
 
-    def _call(self, what: str, action: Callable[[], T]) -> T:
-        for attempt in range(3):
-            self._check_budget(what)
-            try:
-                return action()
-            except GithubException as err:
-                if _primary_spent(err):
-                    raise self._spent(what, _reset_of(err)) from None
-                wait = self._backoff(err)
-                if wait is None:
-                    raise _translate(err, what, self._name) from None
-                if wait > self._max_wait or attempt == 2:
-                    raise ForgeBudgetError(
-                        f"GitHub secondary rate limit ({err.status}) while {what}: retry in "
-                        f"{wait:.0f}s (more than {self._max_wait:.0f}s, or a third time); "
-                        "gitbot tries again next tick") from None
-                log.warning("GitHub secondary rate limit (%d, Retry-After %.0fs) while %s; "
-                            "waiting %.0fs, then making the request again",
-                            err.status, wait, what, wait)
-                self._sleep(wait)
-            except requests.RequestException as err:
-                raise RetryableError(f"GitHub API unreachable while {what}: "
-                                     f"{type(err).__name__}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _check_budget(self, what: str) -> None:
-        remaining, _limit = self._gh.requester.rate_limiting
-        reset = float(self._gh.requester.rate_limiting_resettime or 0)
-        if remaining == 0 and reset > self._clock():
-            raise self._spent(what, reset)
-
-    def _spent(self, what: str, reset: float) -> ForgeBudgetError:
-        wait = max(0.0, reset - self._clock())
-        at = time.strftime("%H:%M:%SZ", time.gmtime(reset)) if reset else "its reset"
-        return ForgeBudgetError(
-            f"GitHub API budget spent (X-RateLimit-Remaining 0) before {what}; it resets at "
-            f"{at} (in {wait:.0f}s); the canary waits and gitbot tries again then")
-
-    def _backoff(self, err: GithubException) -> float | None:
-        """Seconds to wait out a secondary rate limit; None: not a rate limit."""
-        if err.status not in (403, 429):
-            return None
-        headers = _headers(err)
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
-        if err.status == 429 or "rate limit" in _message(err).lower():
-            return float(_SECONDARY_DEFAULT)
-        return None
-
     # --- shapes ----------------------------------------------------------------------------
 
     @staticmethod
@@ -288,45 +233,5 @@ def _shape(raw: dict[str, Any]) -> PullRequest:
     )
 
 
-def _headers(err: GithubException) -> dict[str, str]:
-    return {k.lower(): v for k, v in (err.headers or {}).items()}
-
-
-def _primary_spent(err: GithubException) -> bool:
-    """GitHub's answer when the primary budget is spent: 403/429, remaining 0, no Retry-After."""
-    headers = _headers(err)
-    return (err.status in (403, 429) and headers.get("x-ratelimit-remaining") == "0"
-            and "retry-after" not in headers)
-
-
-def _reset_of(err: GithubException) -> float:
-    try:
-        return float(_headers(err).get("x-ratelimit-reset", 0))
-    except ValueError:
-        return 0.0
-
-
 def _iso(value: Any) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
-
-
-def _message(err: GithubException) -> str:
-    data = err.data if isinstance(err.data, dict) else {}
-    message = str(data.get("message") or err.message or "")
-    details = [e if isinstance(e, str) else str(e.get("message") or e.get("code") or "")
-               for e in data.get("errors") or []]
-    return "; ".join(p for p in [message, *details] if p)
-
-
-def _translate(err: GithubException, what: str, repository: str) -> GitbotError:
-    text = f"GitHub answered {err.status} while {what}: {_message(err)}"
-    if err.status == 401:
-        return NeedsHumanError(f"{text} (check the token named by forge.github.tokenEnv or "
-                               "tokenFile)")
-    if err.status == 404:
-        return NeedsHumanError(f"{text} (does {repository} exist, and may the token see it?)")
-    if err.status == 403:
-        return NeedsHumanError(f"{text} (the token lacks a permission)")
-    if err.status >= 500:
-        return RetryableError(text)
-    return GitbotError(text)
