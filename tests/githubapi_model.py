@@ -30,6 +30,13 @@ _DETAIL_ONLY = ("merged", "mergeable", "mergeable_state", "rebaseable", "merged_
                 "maintainer_can_modify")
 
 
+# https://docs.github.com/en/rest/pulls/pulls#merge-a-pull-request answers 405 when the repository
+# settings disable the method (the texts as GitHub sends them)
+_NOT_ALLOWED = {"merge": "Merge commits are not allowed on this repository.",
+                "squash": "Squash merges are not allowed on this repository.",
+                "rebase": "Rebase merges are not allowed on this repository."}
+
+
 def _simple(pull: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in pull.items() if k not in _DETAIL_ONLY}
 
@@ -50,6 +57,8 @@ class Model(ChecksMixin):
         self.runs: dict[str, list[dict[str, Any]]] = {}
         self.required_contexts: list[str] = []  # branch protection of every base branch
         self.required_approvals = 0
+        self.merge_methods = {"merge", "squash", "rebase"}  # the repository's allow_*_merge
+        self.delete_branch_on_merge = False
         self._ids = 1000
 
     def _id(self) -> int:
@@ -68,8 +77,10 @@ class Model(ChecksMixin):
                 "owner": self.user_json(owner), "default_branch": "main",
                 "url": self.api(f"/repos/{self.full_name}"),
                 "html_url": f"https://github.test/{self.full_name}",
-                "allow_merge_commit": True, "allow_squash_merge": True,
-                "allow_rebase_merge": True}
+                "allow_merge_commit": "merge" in self.merge_methods,
+                "allow_squash_merge": "squash" in self.merge_methods,
+                "allow_rebase_merge": "rebase" in self.merge_methods,
+                "delete_branch_on_merge": self.delete_branch_on_merge}
 
     def _head(self, pr: dict[str, Any]) -> str:
         if pr["state"] == "open":
@@ -209,6 +220,8 @@ class Model(ChecksMixin):
                                                       "field": "merge_method", "code": "invalid"}])
         if pr["state"] != "open":
             return _error(405, "Pull Request is not mergeable")
+        if method not in self.merge_methods:
+            return _error(405, _NOT_ALLOWED[method])
         head = self._head(pr)
         if data.get("sha") and data["sha"] != head:
             return _error(409, "Head branch was modified. Review and try the merge again.")

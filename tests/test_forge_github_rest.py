@@ -11,6 +11,8 @@ import pytest
 from forgerig import make_rig
 
 from gitbot.adapters.forges import ForgeBudgetError, PRState
+from gitbot.errors import NeedsHumanError
+from gitbot.pullrequests import Policy
 
 
 def test_find_reads_a_merged_pull_request_from_one_list_request(tmp_path: Path) -> None:
@@ -97,3 +99,29 @@ def test_a_spent_primary_budget_sends_nothing_until_its_reset(tmp_path: Path, st
         rig.api.rate_reset = time.time()
         assert rig.forge.own_login() == "gitbot-bot"
         assert rig.sleeps == []
+
+
+@pytest.mark.parametrize(("method", "allowed", "told"), [
+    pytest.param("merge", {"squash"}, "Merge commits are not allowed", id="squash-only-repo"),
+    pytest.param("squash", {"merge", "rebase"}, "Squash merges are not allowed", id="no-squash"),
+    pytest.param("rebase", {"merge"}, "Rebase merges are not allowed", id="merge-only-repo"),
+])
+def test_a_merge_method_the_repository_disables_is_a_clear_error(
+    tmp_path: Path, method: str, allowed: set[str], told: str,
+) -> None:
+    """https://docs.github.com/en/rest/pulls/pulls#merge-a-pull-request: 405 when the
+    repository's settings do not allow the merge method; no later tick could merge."""
+    with make_rig("github", tmp_path, Policy(merge_method=method)) as rig:
+        assert rig.api is not None
+        rig.api.model.merge_methods = allowed
+        sha = rig.commit(1, "advance")
+        pr = rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", "b").pr
+        with pytest.raises(NeedsHumanError) as refused:
+            rig.driver.advance(pr, "advance", fresh=True, gitbot_sha=sha)
+        text = str(refused.value)
+        assert f"pullRequests.mergeMethod {method}: {told} on this repository." in text
+        assert text.endswith(f"(it allows: {', '.join(sorted(allowed, key=_ORDER.index))}).")
+        assert rig.api.model.pulls[pr.number]["state"] == "open"
+
+
+_ORDER = ["merge", "squash", "rebase"]

@@ -14,6 +14,7 @@ URL or an error.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,7 +35,13 @@ from gitbot.adapters.forges.base import (
     combine_checks,
 )
 from gitbot.adapters.forges.github_limits import Guard, message_of
-from gitbot.errors import GitbotError
+from gitbot.errors import GitbotError, NeedsHumanError
+
+# https://docs.github.com/en/rest/pulls/pulls#merge-a-pull-request: 405 when the repository's
+# settings disable the method ("Merge commits are not allowed on this repository.")
+_NOT_ALLOWED = re.compile(r"(Merge commits|Squash merges|Rebase merges) are not allowed")
+_ALLOW = {"merge": "allow_merge_commit", "squash": "allow_squash_merge",
+          "rebase": "allow_rebase_merge"}
 
 
 def _retry(total: int) -> Retry:
@@ -136,12 +143,31 @@ class GitHubForge:
                 done = pull.merge(commit_title=title, commit_message=message,
                                   merge_method=method, sha=pr.head_sha)
             except GithubException as err:
+                if err.status == 405 and _NOT_ALLOWED.search(message_of(err)):
+                    raise self._method_refused(pr, method, message_of(err)) from None
                 if err.status in (405, 409):
                     return MergeResult(False, stale=err.status == 409, reason=message_of(err))
                 raise
             return MergeResult(bool(done.merged), sha=done.sha or "", reason=done.message or "")
 
         return self._call(f"merging #{pr.number}", attempt)
+
+    def _method_refused(self, pr: PullRequest, method: str, told: str) -> NeedsHumanError:
+        """The repository's settings disable `method` (GitHub's 405): no tick can merge, a
+        person must change pullRequests.mergeMethod or the repository (which methods it allows,
+        when the token may read them)."""
+        def allowed() -> str:
+            raw = self._repo.raw_data
+            return ", ".join(m for m, key in _ALLOW.items() if raw.get(key))
+
+        try:
+            methods = self._call(f"reading the merge methods of {self._name}", allowed)
+        except GitbotError:
+            methods = ""
+        hint = f" (it allows: {methods})" if methods else ""
+        return NeedsHumanError(
+            f"GitHub refuses to merge #{pr.number} with pullRequests.mergeMethod {method}: "
+            f"{told} Set pullRequests.mergeMethod to a method {self._name} allows{hint}.")
 
     def close(self, pr: PullRequest, comment: str) -> None:
         if comment:
