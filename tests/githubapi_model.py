@@ -239,6 +239,8 @@ class Model(ChecksMixin):
             return _error(405, "Pull Request is not mergeable")
         pr.update(state="closed", merged=True, merged_at=NOW, closed_at=NOW,
                   merge_commit_sha=sha, merged_by=user, head_sha=head)
+        if self.delete_branch_on_merge:  # the repository setting: GitHub deletes the head
+            self.git.delete_branch(pr["head"])
         return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
 
     def _default_title(self, pr: dict[str, Any], method: str) -> str:

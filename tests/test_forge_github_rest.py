@@ -4,6 +4,7 @@ merge refusals, pagination, dismissed reviews, branches GitHub deletes itself.""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from forgerig import make_rig
 
 from gitbot.adapters.forges import ForgeBudgetError, PRState
 from gitbot.errors import NeedsHumanError
-from gitbot.pullrequests import Policy
+from gitbot.pullrequests import Outcome, Policy
 
 
 def test_find_reads_a_merged_pull_request_from_one_list_request(tmp_path: Path) -> None:
@@ -125,3 +126,26 @@ def test_a_merge_method_the_repository_disables_is_a_clear_error(
 
 
 _ORDER = ["merge", "squash", "rebase"]
+
+
+@pytest.mark.parametrize(("auto_delete", "said"), [
+    pytest.param(True, "was deleted on the remote already", id="delete-branch-on-merge"),
+    pytest.param(False, "", id="gitbot-deletes-it"),
+])
+def test_a_head_branch_github_deleted_on_merge_is_no_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, auto_delete: bool, said: str,
+) -> None:
+    """https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/configuring-pull-request-merges/managing-the-automatic-deletion-of-branches:
+    with delete_branch_on_merge GitHub deletes the head branch itself; gitbot's lease-guarded
+    delete then finds nothing, which is what it wanted."""
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        rig.api.model.delete_branch_on_merge = auto_delete
+        sha = rig.commit(1, "advance")
+        pr = rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", "b").pr
+        with caplog.at_level(logging.INFO, logger="gitbot.forge"):
+            done = rig.driver.advance(pr, "advance", fresh=True, gitbot_sha=sha)
+        assert done.outcome is Outcome.MERGED and rig.branches() == []
+        lines = [r.getMessage() for r in caplog.records]
+        assert not any(line.startswith("kept branch") for line in lines), lines
+        assert any(said in line for line in lines) == bool(said), lines
