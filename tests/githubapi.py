@@ -8,7 +8,8 @@
 Serves exactly the endpoints gitbot's GitHub forge uses, with GitHub's JSON shapes and status
 codes: repository, pulls (list by head, create, get, update, merge), issue comments, labels,
 reviews, combined status and statuses, check runs, collaborator permission, rate limit headers,
-ETags and 304 answers to conditional GETs (which cost no budget, as on GitHub).
+ETags and 304 answers to conditional GETs (which cost no budget, as on GitHub), lists paged
+as GitHub pages them (`githubapi_pages`).
 A merge is a real `git` merge / squash / rebase on the base branch (tests/githubapi_git.py).
 It refuses self-approval (422), a stale merge `sha` (409) and a PR that is not mergeable, whose
 required checks are not green or which lacks required approvals (405); `throttle()` answers the
@@ -23,10 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +35,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from githubapi_git import BareRepo, MergeConflict
 from githubapi_model import Model
+from githubapi_pages import paginate
+from githubapi_routes import ROUTES
 
 Answer = tuple[int, Any]
 
@@ -169,6 +170,9 @@ class GitHubAPI:
         with self._lock:
             user = self._user(headers)
             status, payload = self._answer(method, path, query, data, user)
+            link = ""
+            if method == "GET" and status == 200:
+                payload, link = paginate(self.url, path, query, payload)
             etag = ""
             if method == "GET" and status == 200 and path != "/rate_limit":
                 etag = '"' + hashlib.sha1(json.dumps(payload).encode()).hexdigest() + '"'
@@ -178,6 +182,8 @@ class GitHubAPI:
             extra = self._rate_headers()
             if etag:
                 extra["ETag"] = etag
+            if link:
+                extra["Link"] = link
             if status in (403, 429) and isinstance(payload, _Throttle):
                 if payload.retry_after is not None:
                     extra["Retry-After"] = str(payload.retry_after)
@@ -210,11 +216,12 @@ class GitHubAPI:
         if self.rate_remaining <= 0 and time.time() >= self.rate_reset:  # the hourly reset
             self.rate_remaining, self.rate_reset = self.rate_limit, time.time() + 3600
         if self.rate_remaining <= 0:
-            return self.rate_status, {"message": "API rate limit exceeded for user ID 1. If you reach out to "
-                         "GitHub Support for help, please include the request ID.",
-                         "documentation_url": _RATE_DOCS}
+            return self.rate_status, {
+                "message": "API rate limit exceeded for user ID 1. If you reach out to GitHub "
+                "Support for help, please include the request ID.",
+                "documentation_url": _RATE_DOCS}
         self.rate_remaining -= 1
-        for pattern, verb, route in _ROUTES:
+        for pattern, verb, route in ROUTES:
             match = pattern.match(path)
             if match and verb == method:
                 groups = match.groupdict()
@@ -241,45 +248,6 @@ _RATE_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api
 def _header(headers: dict[str, str], name: str) -> str:
     return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
 _RESET = 4102444800  # far in the future: 2100-01-01
-_REPO = r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)"
-Route = Callable[[Model, re.Match[str], str, Any, dict[str, list[str]]], Answer]
-
-
-def _n(match: re.Match[str]) -> int:
-    return int(match.group("n"))
-
-
-_ROUTES: list[tuple[re.Pattern[str], str, Route]] = [
-    (re.compile(r"^/user$"), "GET", lambda m, _x, u, _d, _q: (200, m.user_json(u))),
-    (re.compile(_REPO + "$"), "GET", lambda m, _x, _u, _d, _q: (200, m.repo_json())),
-    (re.compile(_REPO + "/pulls$"), "GET", lambda m, _x, _u, _d, q: m.list_pulls(q)),
-    (re.compile(_REPO + "/pulls$"), "POST", lambda m, _x, u, d, _q: m.create_pull(u, d)),
-    (re.compile(_REPO + r"/pulls/(?P<n>\d+)$"), "GET", lambda m, x, _u, _d, _q: m.get_pull(_n(x))),
-    (re.compile(_REPO + r"/pulls/(?P<n>\d+)$"), "PATCH",
-     lambda m, x, u, d, _q: m.update_pull(_n(x), u, d)),
-    (re.compile(_REPO + r"/pulls/(?P<n>\d+)/merge$"), "PUT",
-     lambda m, x, u, d, _q: m.merge(_n(x), u, d or {})),
-    (re.compile(_REPO + r"/pulls/(?P<n>\d+)/reviews$"), "GET",
-     lambda m, x, _u, _d, _q: m.list_reviews(_n(x))),
-    (re.compile(_REPO + r"/pulls/(?P<n>\d+)/reviews$"), "POST",
-     lambda m, x, u, d, _q: m.create_review(_n(x), u, d or {})),
-    (re.compile(_REPO + r"/issues/(?P<n>\d+)/comments$"), "GET",
-     lambda m, x, _u, _d, _q: m.list_comments(_n(x))),
-    (re.compile(_REPO + r"/issues/(?P<n>\d+)/comments$"), "POST",
-     lambda m, x, u, d, _q: m.create_comment(_n(x), u, d or {})),
-    (re.compile(_REPO + r"/issues/(?P<n>\d+)/labels$"), "POST",
-     lambda m, x, _u, d, _q: m.add_labels(_n(x), d)),
-    (re.compile(_REPO + r"/commits/(?P<ref>[^/]+)/status$"), "GET",
-     lambda m, x, _u, _d, _q: m.combined_status(x.group("ref"))),
-    (re.compile(_REPO + r"/commits/(?P<ref>[^/]+)/check-runs$"), "GET",
-     lambda m, x, _u, _d, _q: m.check_runs(x.group("ref"))),
-    (re.compile(_REPO + r"/statuses/(?P<sha>[0-9a-f]{40})$"), "POST",
-     lambda m, x, u, d, _q: m.create_status(x.group("sha"), u, d or {})),
-    (re.compile(_REPO + r"/collaborators/(?P<user>[^/]+)/permission$"), "GET",
-     lambda m, x, _u, _d, _q: m.permission(x.group("user"))),
-]
-
-
 def _handler(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

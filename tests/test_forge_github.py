@@ -121,6 +121,10 @@ def test_github_enterprise_api_url_with_a_path_prefix(tmp_path: Path) -> None:
         found = forge.find(pr.branch)
         assert found is not None and found.number == forge.get(pr).number
         assert forge.get(pr).state is PRState.OPEN
+        for n in range(101):  # a second page: its Link URL carries /api/v3 too
+            api.comment(pr.number, "dana", f"note {n}")
+        assert len(forge.comments(pr)) == 101
+        assert [c.query.get("page") for c in api.requests[-2:]] == [None, ["2"]]
         assert all(c.path.startswith("/repos/acme/gitops") for c in api.requests)
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from forgerig import make_rig
+from forgerig import Rig, make_rig
 
-from gitbot.adapters.forges import ForgeBudgetError, PRState
+from gitbot.adapters.forges import ForgeBudgetError, PRState, PullRequest
 from gitbot.errors import NeedsHumanError
-from gitbot.pullrequests import Outcome, Policy
+from gitbot.pullrequests import Outcome, Policy, judge
 
 
 def test_find_reads_a_merged_pull_request_from_one_list_request(tmp_path: Path) -> None:
@@ -149,3 +150,59 @@ def test_a_head_branch_github_deleted_on_merge_is_no_error(
         lines = [r.getMessage() for r in caplog.records]
         assert not any(line.startswith("kept branch") for line in lines), lines
         assert any(said in line for line in lines) == bool(said), lines
+
+
+def _many_reviews(rig: Rig, pr: PullRequest) -> str:
+    for _ in range(120):
+        rig.api.review(pr.number, "eve", "COMMENT")  # type: ignore[union-attr]
+    rig.person_approves(pr, "dana")  # the 121st review: on the second page of 100
+    return "approved_by=dana"
+
+
+def _many_comments(rig: Rig, pr: PullRequest) -> str:
+    for n in range(130):
+        rig.person_comments(pr, f"looks fine {n}", user="eve")
+    rig.person_comments(pr, "/gitbot abort", user="dana")
+    return "rejected_by=dana"
+
+
+def _many_statuses(rig: Rig, pr: PullRequest) -> str:
+    for n in range(140):
+        rig.api.status(pr.head_sha, f"lint-{n}", "success")  # type: ignore[union-attr]
+    rig.api.status(pr.head_sha, "e2e", "failure")  # type: ignore[union-attr]
+    return "red=e2e: failure"
+
+
+def _many_check_runs(rig: Rig, pr: PullRequest) -> str:
+    for n in range(150):
+        rig.api.check_run(pr.head_sha, f"job-{n}", "completed", "success")  # type: ignore[union-attr]
+    rig.api.check_run(pr.head_sha, "deploy", "in_progress")  # type: ignore[union-attr]
+    return "pending=deploy: in_progress"
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(_many_reviews, id="reviews"),
+    pytest.param(_many_comments, id="issue-comments"),
+    pytest.param(_many_statuses, id="combined-status"),
+    pytest.param(_many_check_runs, id="check-runs"),
+])
+def test_every_page_is_read(tmp_path: Path, make: Callable[[Rig, PullRequest], str]) -> None:
+    """https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api:
+    at most 100 per page, the rest behind the Link header; what decides may be on the last."""
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        sha = rig.commit(1, "promote")
+        pr = rig.driver.propose("test/podinfo", 1, "promote", sha, "promote 1", "b").pr
+        what, _, value = make(rig, pr).partition("=")
+        if what in ("red", "pending"):
+            checks = rig.forge.checks(pr)
+            assert (checks.state.value, checks.details) == (what, (value,))
+        else:
+            verdict = judge(rig.forge.reviews(pr), rig.forge.comments(pr), "gitbot-bot",
+                            rig.forge.can_write, 1)
+            assert getattr(verdict, what) == ((value,) if what == "approved_by" else value)
+        pages = [c for c in rig.api.requests if c.method == "GET" and "page" in c.query]
+        assert pages, "the second page was asked for"
+        assert all(c.query.get("per_page") == ["100"] for c in rig.api.requests
+                   if c.method == "GET" and c.path.endswith(("reviews", "comments", "status",
+                                                             "check-runs")))

@@ -197,11 +197,25 @@ class GitHubForge:
         commit = self._repo.get_commit(pr.head_sha)
 
         def read() -> Checks:
-            statuses = [(s.context, s.state) for s in commit.get_combined_status().statuses]
             runs = [(r.name, r.status, r.conclusion or "") for r in commit.get_check_runs()]
-            return combine_checks(statuses, runs)
+            return combine_checks(self._statuses(pr.head_sha), runs)
 
         return self._call(f"reading the checks of #{pr.number}", read)
+
+    def _statuses(self, sha: str) -> list[tuple[str, str]]:
+        """The latest status per context, every page: the combined status lists 30 at first
+        (https://docs.github.com/en/rest/commits/statuses#get-the-combined-status-for-a-specific-reference),
+        and PyGithub reads only that first page."""
+        found: list[tuple[str, str]] = []
+        for page in range(1, 11):  # GitHub keeps at most 1000 statuses per commit
+            _headers, data = self._gh.requester.requestJsonAndCheck(
+                "GET", f"/repos/{self._name}/commits/{sha}/status",
+                parameters={"per_page": 100, "page": page})
+            listed = data.get("statuses") or []
+            found += [(str(s["context"]), str(s["state"])) for s in listed]
+            if not listed or len(found) >= int(data.get("total_count") or 0):
+                break
+        return found
 
     def set_status(self, pr: PullRequest, state: str, description: str) -> None:
         commit = self._repo.get_commit(pr.head_sha)
