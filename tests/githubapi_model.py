@@ -60,6 +60,7 @@ class Model(ChecksMixin, PeopleMixin):
         self.required_approvals = 0
         self.merge_methods = {"merge", "squash", "rebase"}  # the repository's allow_*_merge
         self.delete_branch_on_merge = False
+        self.computing: dict[int, int] = {}  # PR -> GETs still answered mergeable null
         self._ids = 1000
 
     def _id(self) -> int:
@@ -197,8 +198,16 @@ class Model(ChecksMixin, PeopleMixin):
         return 201, self.pull_json(pr, computing=True)
 
     def get_pull(self, number: int) -> Answer:
+        """GitHub answers `mergeable: null` while its background job computes it (after a
+        create, or a push to the head or the base): `computing[number]` such answers first
+        (https://docs.github.com/en/rest/guides/using-the-rest-api-to-interact-with-your-git-database#checking-mergeability-of-pull-requests)."""
         pr = self.pulls.get(number)
-        return (200, self.pull_json(pr)) if pr else _error(404, "Not Found")
+        if pr is None:
+            return _error(404, "Not Found")
+        busy = self.computing.get(number, 0) > 0
+        if busy:
+            self.computing[number] -= 1
+        return 200, self.pull_json(pr, computing=busy)
 
     def update_pull(self, number: int, user: str, data: dict[str, Any]) -> Answer:
         pr = self.pulls.get(number)

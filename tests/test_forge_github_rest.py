@@ -206,3 +206,23 @@ def test_every_page_is_read(tmp_path: Path, make: Callable[[Rig, PullRequest], s
         assert all(c.query.get("per_page") == ["100"] for c in rig.api.requests
                    if c.method == "GET" and c.path.endswith(("reviews", "comments", "status",
                                                              "check-runs")))
+
+
+def test_mergeable_null_while_github_computes_is_read_again_not_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """https://docs.github.com/en/rest/pulls/pulls#get-a-pull-request: `mergeable` null means a
+    background job computes it; ask again later (it is neither true nor false)."""
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        sha = rig.commit(1, "promote")
+        pr = rig.driver.propose("test/podinfo", 1, "promote", sha, "promote 1", "b").pr
+        assert pr.mergeable is None  # the create's answer: not computed yet
+        rig.api.model.computing[pr.number] = 2
+        waiting = rig.driver.check(pr)
+        assert waiting.pr.mergeable is None and waiting.pr.mergeable_state == "unknown"
+        assert waiting.outcome is Outcome.WAITING and not waiting.conflict
+        rig.person_approves(pr)
+        done = rig.driver.advance(pr, "promote", gitbot_sha=sha)  # still null: merges
+        assert done.outcome is Outcome.MERGED and not done.conflict
+        assert rig.api.model.computing[pr.number] == 0
