@@ -189,6 +189,10 @@ class Model(ChecksMixin, PeopleMixin):
             return _error(422, "Validation Failed", [{
                 "resource": "PullRequest", "code": "custom",
                 "message": f"A pull request already exists for {owner}:{head}."}])
+        if self.git.is_ancestor(sha, self.git.head(base) or ""):  # nothing to merge
+            return _error(422, "Validation Failed", [{
+                "resource": "PullRequest", "code": "custom",
+                "message": f"No commits between {base} and {head}"}])
         number = len(self.pulls) + 1
         pr = {"number": number, "title": data["title"], "body": data.get("body") or "",
               "head": head, "base": base, "head_sha": sha, "user": user, "state": "open",

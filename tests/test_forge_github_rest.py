@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from forgerig import Rig, make_rig
+from gitfixtures import git
 
 from gitbot.adapters.forges import ForgeBudgetError, PRState, PullRequest
-from gitbot.errors import NeedsHumanError
+from gitbot.errors import GitbotError, NeedsHumanError
 from gitbot.pullrequests import Outcome, Policy, judge
 
 
@@ -226,3 +227,19 @@ def test_mergeable_null_while_github_computes_is_read_again_not_a_conflict(
         done = rig.driver.advance(pr, "promote", gitbot_sha=sha)  # still null: merges
         assert done.outcome is Outcome.MERGED and not done.conflict
         assert rig.api.model.computing[pr.number] == 0
+
+
+def test_opening_a_pull_request_with_no_commits_is_one_clear_error(tmp_path: Path) -> None:
+    """https://docs.github.com/en/rest/pulls/pulls#create-a-pull-request: 422 "No commits
+    between main and <head>" when the head is already on the base (nothing opened)."""
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        sha = rig.commit(1, "advance")
+        git(rig.clone, "push", "-q", "origin", f"{sha}:refs/heads/main")  # a person landed it
+        with pytest.raises(GitbotError) as refused:
+            rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", "b")
+        branch = "gitbot/test/podinfo/1-advance"
+        assert str(refused.value) == (
+            f"GitHub answered 422 while opening a pull request for {branch}: Validation Failed; "
+            f"No commits between main and {branch}")
+        assert rig.api.model.pulls == {}
