@@ -133,6 +133,17 @@ class GitHubAPI:
         with self._lock:
             return self.model.create_review(number, login, {"event": event, "body": body})
 
+    def dismiss(self, number: int, login: str, message: str = "stale") -> Answer:
+        """A maintainer dismisses `login`'s latest review of PR `number`."""
+        with self._lock:
+            mine = [r for r in self.model.reviews.get(number, []) if r["user"]["login"] == login]
+            return self.model.dismiss_review(number, mine[-1]["id"], "admin",
+                                             {"message": message})
+
+    def edit_comment(self, comment_id: int, body: str) -> Answer:
+        with self._lock:
+            return self.model.edit_comment(comment_id, {"body": body})
+
     def comment(self, number: int, login: str, body: str) -> Answer:
         with self._lock:
             return self.model.create_comment(number, login, {"body": body})

@@ -8,6 +8,7 @@ from typing import Any
 
 Answer = tuple[int, Any]
 NOW = "2026-11-22T10:00:00Z"
+LATER = "2026-11-22T10:05:00Z"
 
 
 def _error(status: int, message: str, errors: list[Any] | None = None) -> Answer:
@@ -61,6 +62,30 @@ class PeopleMixin:
                   "pull_request_url": self.api(f"/repos/{self.full_name}/pulls/{number}")}
         self.reviews.setdefault(number, []).append(review)
         return 200, review
+
+    def dismiss_review(self, number: int, review_id: int, user: str, data: Any) -> Answer:
+        """`PUT /pulls/{n}/reviews/{id}/dismissals`: the review's state becomes DISMISSED
+        (https://docs.github.com/en/rest/pulls/reviews#dismiss-a-review-for-a-pull-request)."""
+        review = next((r for r in self.reviews.get(number, []) if r["id"] == review_id), None)
+        if review is None:
+            return _error(404, "Not Found")
+        if not isinstance(data, dict) or not data.get("message"):
+            return _error(422, "Validation Failed", [{"resource": "PullRequestReview",
+                                                      "field": "message", "code": "missing"}])
+        if review["state"] not in ("APPROVED", "CHANGES_REQUESTED"):
+            return _error(422, "Unprocessable Entity",
+                          ["Can not dismiss a commented pull request review"])
+        review["state"] = "DISMISSED"
+        return 200, review
+
+    def edit_comment(self, comment_id: int, data: Any) -> Answer:
+        """`PATCH /issues/comments/{id}`: a new body, `updated_at` moves."""
+        for comments in self.comments.values():
+            for comment in comments:
+                if comment["id"] == comment_id:
+                    comment.update(body=data.get("body") or "", updated_at=LATER)
+                    return 200, comment
+        return _error(404, "Not Found")
 
     def list_comments(self, number: int) -> Answer:
         if number not in self.pulls:

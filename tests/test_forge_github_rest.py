@@ -243,3 +243,53 @@ def test_opening_a_pull_request_with_no_commits_is_one_clear_error(tmp_path: Pat
             f"GitHub answered 422 while opening a pull request for {branch}: Validation Failed; "
             f"No commits between main and {branch}")
         assert rig.api.model.pulls == {}
+
+
+@pytest.mark.parametrize(("steps", "approved"), [
+    pytest.param(["dana:APPROVE"], ("dana",), id="approved"),
+    pytest.param(["dana:APPROVE", "dana:dismissed"], (), id="approval-dismissed"),
+    pytest.param(["dana:APPROVE", "dana:REQUEST_CHANGES"], (), id="changes-after-approval"),
+    pytest.param(["dana:REQUEST_CHANGES", "dana:APPROVE"], ("dana",), id="approval-after-changes"),
+    pytest.param(["dana:APPROVE", "dana:COMMENT"], ("dana",), id="comment-keeps-approval"),
+    pytest.param(["dana:REQUEST_CHANGES", "dana:dismissed", "dana:COMMENT"], (),
+                 id="dismissed-changes-no-approval"),
+    pytest.param(["eve:APPROVE"], (), id="read-access-does-not-count"),
+    pytest.param(["gitbot-bot:APPROVE"], (), id="author-cannot-approve-own-pr"),
+])
+def test_the_latest_review_per_person_counts(
+    tmp_path: Path, steps: list[str], approved: tuple[str, ...],
+) -> None:
+    """https://docs.github.com/en/rest/pulls/reviews: a dismissed review's state is DISMISSED;
+    https://docs.github.com/en/pull-requests/collaborating-with-pull-requests/reviewing-changes-in-pull-requests/about-pull-request-reviews:
+    authors cannot approve their own pull requests (422)."""
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        sha = rig.commit(1, "promote")
+        pr = rig.driver.propose("test/podinfo", 1, "promote", sha, "promote 1", "b").pr
+        for step in steps:
+            user, _, event = step.partition(":")
+            status, _body = (rig.api.dismiss(pr.number, user) if event == "dismissed"
+                             else rig.api.review(pr.number, user, event))
+            assert status == (422 if user == "gitbot-bot" else 200)
+        progress = rig.driver.check(pr)
+        assert progress.approved_by == approved
+        assert progress.outcome is Outcome.WAITING
+
+
+@pytest.mark.parametrize(("before", "after", "outcome"), [
+    pytest.param("/gitbot abort", "never mind", Outcome.WAITING, id="command-edited-away"),
+    pytest.param("looks odd", "/gitbot abort", Outcome.REJECTED, id="edited-into-a-command"),
+])
+def test_an_edited_comment_counts_as_it_reads_now(
+    tmp_path: Path, before: str, after: str, outcome: Outcome,
+) -> None:
+    """https://docs.github.com/en/rest/issues/comments#update-an-issue-comment: the list
+    answers the current body."""
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        sha = rig.commit(1, "promote")
+        pr = rig.driver.propose("test/podinfo", 1, "promote", sha, "promote 1", "b").pr
+        status, comment = rig.api.comment(pr.number, "dana", before)
+        assert status == 201
+        assert rig.api.edit_comment(comment["id"], after)[0] == 200
+        assert rig.driver.check(pr).outcome is outcome
