@@ -305,7 +305,8 @@ def build_driver(
     github = None
     if forge.type == "github" and forge.github is not None:
         gh = forge.github
-        github = GitHubSetup(gh.api_url, gh.repository, gh.read_token(settings.base_dir))
+        github = GitHubSetup(gh.api_url, gh.repository, gh.read_token(settings.base_dir),
+                             read=lambda: gh.read_token(settings.base_dir))
     workdir = settings.workdir()
     setup = ForgeSetup(
         kind=forge.type, url=settings.git.url, state_branch=settings.git.state_branch,

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from forgerig import Rig, make_rig
-from gitfixtures import git
+from gitfixtures import git, make_remote
+from githubapi import GitHubAPI
 
 from gitbot.adapters.forges import ForgeBudgetError, PRState, PullRequest
+from gitbot.adapters.forges.github import GitHubForge
 from gitbot.errors import GitbotError, NeedsHumanError
 from gitbot.pullrequests import Outcome, Policy, judge
 
@@ -293,3 +295,29 @@ def test_an_edited_comment_counts_as_it_reads_now(
         assert status == 201
         assert rig.api.edit_comment(comment["id"], after)[0] == 200
         assert rig.driver.check(pr).outcome is outcome
+
+
+def test_a_refused_token_is_not_sent_again_and_a_rotated_one_is_used(tmp_path: Path) -> None:
+    """A 401 is one clear error, and the same token is not sent again: GitHub answers repeated
+    bad credentials by refusing every login of the account for a while (REST docs, "Failed
+    login limit"). The token file is read for each request, so a rotated token (an hourly
+    GitHub App installation token) is used without a restart."""
+    bare = make_remote(tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text("ghp_" + "x" * 36 + "\n")
+    users = {"tok-bot": "gitbot-bot", "tok-bot-next": "gitbot-bot"}
+    with GitHubAPI(bare, tmp_path, users=users) as api:
+        forge = GitHubForge(api.url, "acme/gitops", lambda: token_file.read_text().strip(),
+                            seconds_between_requests=0, seconds_between_writes=0)
+        with pytest.raises(NeedsHumanError, match=r"^GitHub answered 401 while reading gitbot"):
+            forge.own_login()
+        with pytest.raises(NeedsHumanError, match="not sent again with the same token"):
+            forge.can_write("dana")
+        assert [c.status for c in api.requests] == [401]  # the second was never sent
+        token_file.write_text("tok-bot\n")  # a person (or a sidecar) fixes the token
+        assert forge.own_login() == "gitbot-bot"
+        token_file.write_text("tok-bot-next\n")  # rotated an hour later
+        assert forge.can_write("dana") is False
+        assert [c.headers["authorization"] for c in api.requests[1:]] == [
+            "token tok-bot", "token tok-bot-next"]
+        assert all("x" * 36 not in f"{c.path}{c.query}" for c in api.requests)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from github import Auth, Github, GithubException, UnknownObjectException
+from github import Github, GithubException, UnknownObjectException
 from github.PullRequest import PullRequest as GhPull
 from urllib3.util.retry import Retry
 
@@ -34,7 +34,7 @@ from gitbot.adapters.forges.base import (
     Review,
     combine_checks,
 )
-from gitbot.adapters.forges.github_limits import Guard, message_of
+from gitbot.adapters.forges.github_limits import FreshToken, Guard, message_of
 from gitbot.errors import GitbotError, NeedsHumanError
 
 # https://docs.github.com/en/rest/pulls/pulls#merge-a-pull-request: 405 when the repository's
@@ -62,7 +62,7 @@ class GitHubForge:
         self,
         api_url: str,
         repository: str,
-        token: str,
+        token: str | Callable[[], str],
         *,
         timeout: int = 10,
         retries: int = 2,
@@ -72,8 +72,10 @@ class GitHubForge:
         seconds_between_requests: float = 0.25,
         seconds_between_writes: float = 1.0,
     ) -> None:
+        read = token if callable(token) else (lambda: token)
+        auth = FreshToken(read)
         self._gh = Github(
-            base_url=api_url.rstrip("/"), auth=Auth.Token(token), timeout=timeout,
+            base_url=api_url.rstrip("/"), auth=auth, timeout=timeout,
             retry=_retry(retries), lazy=True, per_page=100,
             seconds_between_requests=seconds_between_requests,
             seconds_between_writes=seconds_between_writes,
@@ -84,7 +86,7 @@ class GitHubForge:
         requester = self._gh.requester
         self._call = Guard(repository, lambda: (
             int(requester.rate_limiting[0]), float(requester.rate_limiting_resettime or 0)),
-            max_wait=max_wait, sleep=sleep, clock=clock).call
+            max_wait=max_wait, sleep=sleep, clock=clock, token=lambda: auth.token).call
         self._pulls: dict[int, GhPull] = {}
         self._login = ""
         self._writers: dict[str, bool] = {}

@@ -14,18 +14,25 @@ integration banned. So:
   the waits of that request add up to `max_wait` seconds at most; a longer wait is a
   `ForgeBudgetError` and no request is sent until it is over (the daemon never sleeps longer);
 - other answers become gitbot's errors, one line each, never with the token: 401 names the
-  token setting, 404 the repository, 5xx is retryable.
+  token setting, 404 the repository, 5xx is retryable;
+- a token GitHub refused (401) is not sent again: GitHub answers repeated bad credentials by
+  refusing every login of that account for a while, valid ones too (REST docs, "Failed login
+  limit"). The token is read again for each request (`FreshToken`: a rotated `tokenFile`, e.g.
+  an hourly GitHub App installation token, is picked up without a restart), and a new one is
+  tried at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import requests
-from github import GithubException
+from github import Auth, GithubException
 
 from gitbot.adapters.forges.base import ForgeBudgetError
 from gitbot.errors import GitbotError, NeedsHumanError, RetryableError
@@ -44,8 +51,12 @@ class Guard:
     def __init__(
         self, repository: str, budget: Callable[[], tuple[int, float]], *, max_wait: float,
         sleep: Callable[[float], None], clock: Callable[[], float],
+        token: Callable[[], str] = str,
     ) -> None:
         self._repository = repository
+        self._token = token
+        self._refused_token = ""  # digest of the token GitHub answered 401 to
+        self._refusal: GitbotError | None = None
         self._budget = budget
         self._max_wait = max_wait
         self._sleep = sleep
@@ -76,7 +87,10 @@ class Guard:
             raise self._spent(what, reset_of(err)) from None
         wait = self._backoff(err)
         if wait is None:
-            raise translate(err, what, self._repository) from None
+            error = translate(err, what, self._repository)
+            if err.status == 401:
+                self._refused_token, self._refusal = _digest(self._token()), error
+            raise error from None
         if last or slept + wait > self._max_wait:
             self._quiet_until = self._clock() + wait
             at = time.strftime("%H:%M:%SZ", time.gmtime(self._quiet_until))
@@ -91,6 +105,9 @@ class Guard:
         return wait
 
     def _check(self, what: str) -> None:
+        if self._refusal is not None and _digest(self._token()) == self._refused_token:
+            raise NeedsHumanError(f"{self._refusal}; not sent again with the same token, so "
+                                  f"not {what}")
         now = self._clock()
         if self._quiet_until > now:
             at = time.strftime("%H:%M:%SZ", time.gmtime(self._quiet_until))
@@ -123,6 +140,25 @@ class Guard:
             self._limited += 1
             return min(3600.0, SECONDARY_DEFAULT * (1 << min(self._limited - 1, 6)))
         return None
+
+
+class FreshToken(Auth.Token):
+    """PyGithub's token auth, the token read again (`read()`) for every request; when reading
+    fails the last token read is used."""
+
+    def __init__(self, read: Callable[[], str]) -> None:
+        super().__init__(read())
+        self._read = read
+
+    @property
+    def token(self) -> str:
+        with contextlib.suppress(GitbotError):  # unreadable now: the last token read
+            self._token = self._read() or self._token
+        return self._token
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def headers_of(err: GithubException) -> dict[str, str]:
