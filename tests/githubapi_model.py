@@ -70,7 +70,8 @@ class Model(ChecksMixin, PeopleMixin):
     # --- shapes ----------------------------------------------------------------------------
 
     def user_json(self, login: str) -> dict[str, Any]:
-        return {"login": login, "id": abs(hash(login)) % 10**6, "type": "User",
+        kind = "Bot" if login.endswith("[bot]") else "User"  # a GitHub App's account
+        return {"login": login, "id": abs(hash(login)) % 10**6, "type": kind,
                 "url": self.api(f"/users/{login}"), "html_url": f"https://github.test/{login}"}
 
     def repo_json(self) -> dict[str, Any]:

@@ -17,12 +17,30 @@ REPO = r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)"
 Route = Callable[[Model, re.Match[str], str, Any, dict[str, list[str]]], Answer]
 
 
+def _me(model: Model, user: str) -> Answer:
+    """`GET /user`; a GitHub App installation token (its account `<slug>[bot]`) may not read it
+    (actions/create-github-app-token#258)."""
+    if user.endswith("[bot]"):
+        return 403, {"message": "Resource not accessible by integration", "documentation_url":
+                     "https://docs.github.com/rest/users/users#get-the-authenticated-user"}
+    return 200, model.user_json(user)
+
+
+def _graphql(user: str, data: Any) -> Answer:
+    """Only `query { viewer { login } }`: the account of the token, a bot's too."""
+    query = str((data or {}).get("query", ""))
+    if re.fullmatch(r"\s*(query\s*)?\{\s*viewer\s*\{\s*login\s*\}\s*\}\s*", query):
+        return 200, {"data": {"viewer": {"login": user}}}
+    return 200, {"errors": [{"message": "not served by the test server"}]}
+
+
 def _n(match: re.Match[str]) -> int:
     return int(match.group("n"))
 
 
 ROUTES: list[tuple[re.Pattern[str], str, Route]] = [
-    (re.compile(r"^/user$"), "GET", lambda m, _x, u, _d, _q: (200, m.user_json(u))),
+    (re.compile(r"^/user$"), "GET", lambda m, _x, u, _d, _q: _me(m, u)),
+    (re.compile(r"^(/api)?/graphql$"), "POST", lambda _m, _x, u, d, _q: _graphql(u, d)),
     (re.compile(REPO + "$"), "GET", lambda m, _x, _u, _d, _q: (200, m.repo_json())),
     (re.compile(REPO + "/pulls$"), "GET", lambda m, _x, _u, _d, q: m.list_pulls(q)),
     (re.compile(REPO + "/pulls$"), "POST", lambda m, _x, u, d, _q: m.create_pull(u, d)),

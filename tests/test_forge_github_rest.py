@@ -321,3 +321,29 @@ def test_a_refused_token_is_not_sent_again_and_a_rotated_one_is_used(tmp_path: P
         assert [c.headers["authorization"] for c in api.requests[1:]] == [
             "token tok-bot", "token tok-bot-next"]
         assert all("x" * 36 not in f"{c.path}{c.query}" for c in api.requests)
+
+
+def test_a_github_app_installation_token_knows_its_own_bot_account(tmp_path: Path) -> None:
+    """An installation token may not read `GET /user` (403 "Resource not accessible by
+    integration"); GraphQL's viewer names its account `<slug>[bot]`, whose own comments and
+    reviews never count as a person's."""
+    bare = make_remote(tmp_path)
+    users = {"ghs-app": "gitbot-app[bot]", "tok-dana": "dana"}
+    with GitHubAPI(bare, tmp_path, users=users, permissions={"dana": "write"},
+                   prefix="/api/v3") as api:
+        clone = tmp_path / "c"
+        git(tmp_path, "clone", "-q", str(bare), str(clone))
+        git(clone, "commit", "-q", "--allow-empty", "-m", "step")
+        git(clone, "push", "-q", "origin", "HEAD:refs/heads/gitbot/test/podinfo/1-promote")
+        forge = GitHubForge(api.url, "acme/gitops", "ghs-app", seconds_between_requests=0,
+                            seconds_between_writes=0)
+        pr = forge.open("gitbot/test/podinfo/1-promote", "main", "promote", "b", [])
+        assert pr.author == "gitbot-app[bot]"
+        forge.comment(pr, "/gitbot promote")  # e.g. quoting the command in its own text
+        assert forge.own_login() == "gitbot-app[bot]"
+        assert [(c.method, c.path, c.status) for c in api.requests[-2:]] == [
+            ("GET", "/user", 403), ("POST", "/api/graphql", 200)]
+        verdict = judge(forge.reviews(pr), forge.comments(pr), forge.own_login(),
+                        forge.can_write, 1)
+        assert verdict.approved_by == () and verdict.ignored == ()
+        assert forge.own_login() == "gitbot-app[bot]" and api.count("POST", "/api/graphql") == 1

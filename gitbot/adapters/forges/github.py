@@ -240,9 +240,20 @@ class GitHubForge:
 
     def own_login(self) -> str:
         if not self._login:
-            self._login = self._call("reading gitbot's own account",
-                                     lambda: str(self._gh.get_user().login))
+            self._login = self._call("reading gitbot's own account", self._whoami)
         return self._login
+
+    def _whoami(self) -> str:
+        """`GET /user`; a GitHub App installation token may not read it (403 "Resource not
+        accessible by integration"), so GraphQL's `viewer` names its account, `<slug>[bot]`
+        (fullsend-ai/fullsend#1953)."""
+        try:
+            return str(self._gh.get_user().login)
+        except GithubException as err:
+            if err.status != 403 or "not accessible by integration" not in message_of(err):
+                raise
+        _headers, data = self._gh.requester.graphql_query("query { viewer { login } }", {})
+        return str(data["data"]["viewer"]["login"])
 
     def shutdown(self) -> None:
         """Close the HTTP connections (the daemon calls it on exit)."""
