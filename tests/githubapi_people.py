@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Answer = tuple[int, Any]
-NOW = "2026-11-22T10:00:00Z"
-LATER = "2026-11-22T10:05:00Z"
+LATER = "2026-11-22T11:00:00Z"
+_SECONDS = itertools.count()
+
+
+def stamp() -> str:
+    """GitHub's timestamps: each review and comment a second after the one before."""
+    at = datetime(2026, 11, 22, 10, tzinfo=UTC) + timedelta(seconds=next(_SECONDS))
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _error(status: int, message: str, errors: list[Any] | None = None) -> Answer:
@@ -56,7 +64,7 @@ class PeopleMixin:
                           ["Can not request changes on your own pull request"])
         review = {"id": self._id(), "node_id": "PRR", "user": self.user_json(user),
                   "body": data.get("body") or "", "state": states[event],
-                  "commit_id": self._head(pr), "submitted_at": NOW,
+                  "commit_id": self._head(pr), "submitted_at": stamp(),
                   "author_association": "COLLABORATOR" if user in self.perms else "NONE",
                   "html_url": f"https://github.test/{self.full_name}/pull/{number}",
                   "pull_request_url": self.api(f"/repos/{self.full_name}/pulls/{number}")}
@@ -100,7 +108,7 @@ class PeopleMixin:
                           [{"resource": "IssueComment", "field": "body", "code": "missing_field"}])
         cid = self._id()
         comment = {"id": cid, "node_id": "IC", "user": self.user_json(user), "body": data["body"],
-                   "created_at": NOW, "updated_at": NOW,
+                   "created_at": (now := stamp()), "updated_at": now,
                    "url": self.api(f"/repos/{self.full_name}/issues/comments/{cid}"),
                    "html_url": f"https://github.test/{self.full_name}/pull/{number}#c{cid}",
                    "issue_url": self.api(f"/repos/{self.full_name}/issues/{number}"),

@@ -347,3 +347,31 @@ def test_a_github_app_installation_token_knows_its_own_bot_account(tmp_path: Pat
                         forge.can_write, 1)
         assert verdict.approved_by == () and verdict.ignored == ()
         assert forge.own_login() == "gitbot-app[bot]" and api.count("POST", "/api/graphql") == 1
+
+
+@pytest.mark.parametrize(("said", "outcome", "suspend"), [
+    pytest.param([("dana", "COMMENT", "/gitbot abort")], Outcome.REJECTED, None,
+                 id="abort-in-a-review"),
+    pytest.param([("dana", "REQUEST_CHANGES", "/gitbot pause")], Outcome.WAITING, True,
+                 id="pause-in-a-review"),
+    pytest.param([("dana", "COMMENT", "/gitbot pause"), ("dana", "", "/gitbot resume")],
+                 Outcome.WAITING, False, id="comment-after-review-in-time-order"),
+    pytest.param([("eve", "COMMENT", "/gitbot abort")], Outcome.WAITING, None,
+                 id="read-access-review-ignored"),
+])
+def test_a_command_in_a_review_counts_like_a_comment(
+    tmp_path: Path, said: list[tuple[str, str, str]], outcome: Outcome, suspend: bool | None,
+) -> None:
+    """https://docs.github.com/en/rest/pulls/reviews#create-a-review-for-a-pull-request: what a
+    person types in "Review changes" is the review's body, not an issue comment."""
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        sha = rig.commit(1, "promote")
+        pr = rig.driver.propose("test/podinfo", 1, "promote", sha, "promote 1", "b").pr
+        for user, event, body in said:
+            if event:
+                assert rig.api.review(pr.number, user, event, body)[0] == 200
+            else:
+                rig.person_comments(pr, body, user=user)
+        progress = rig.driver.check(pr)
+        assert (progress.outcome, progress.suspend) == (outcome, suspend)

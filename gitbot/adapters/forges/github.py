@@ -184,7 +184,7 @@ class GitHubForge:
     def reviews(self, pr: PullRequest) -> list[Review]:
         pull = self._repo.get_pull(pr.number)
         return self._call(f"reading the reviews of #{pr.number}", lambda: [
-            Review(r.user.login if r.user else "", r.state, _iso(r.submitted_at))
+            Review(r.user.login if r.user else "", r.state, _iso(r.submitted_at), r.body or "")
             for r in pull.get_reviews()
         ])
 
