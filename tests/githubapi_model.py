@@ -60,6 +60,7 @@ class Model(ChecksMixin, PeopleMixin):
         self.required_approvals = 0
         self.merge_methods = {"merge", "squash", "rebase"}  # the repository's allow_*_merge
         self.delete_branch_on_merge = False
+        self.labels_refused = False  # POST labels answers 403
         self.computing: dict[int, int] = {}  # PR -> GETs still answered mergeable null
         self._ids = 1000
 

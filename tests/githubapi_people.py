@@ -36,6 +36,7 @@ class PeopleMixin:
     reviews: dict[int, list[dict[str, Any]]]
     comments: dict[int, list[dict[str, Any]]]
     labels: dict[int, list[str]]
+    labels_refused: bool
 
     _id: Callable[[], int]  # the Model's
     _head: Callable[[dict[str, Any]], str]
@@ -120,6 +121,12 @@ class PeopleMixin:
         if number not in self.pulls:
             return _error(404, "Not Found")
         names = data.get("labels", []) if isinstance(data, dict) else list(data or [])
+        if self.labels_refused:  # a fine-grained token without issues:write
+            return _error(403, "Resource not accessible by personal access token")
+        for name in names:  # GitHub: a label name has at most 50 characters
+            if len(name) > 50:
+                return _error(422, "Validation Failed", [{
+                    "value": name, "resource": "Label", "field": "name", "code": "invalid"}])
         current = self.labels.setdefault(number, [])
         current += [n for n in names if n not in current]
         return 200, [{"id": i, "name": n, "color": "ededed", "default": False,

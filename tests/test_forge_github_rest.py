@@ -375,3 +375,40 @@ def test_a_command_in_a_review_counts_like_a_comment(
                 rig.person_comments(pr, body, user=user)
         progress = rig.driver.check(pr)
         assert (progress.outcome, progress.suspend) == (outcome, suspend)
+
+
+@pytest.mark.parametrize(("key", "label"), [
+    pytest.param("test/podinfo", "canary:test/podinfo", id="short-kept"),
+    pytest.param("payments-production/checkout-frontend-ca", "canary:payments-production/"
+                 "checkout-frontend-ca", id="fifty-kept"),
+    pytest.param("payments-production/checkout-frontend-canary", "canary:payments-production/"
+                 "checkout-front~", id="longer-shortened"),
+])
+def test_labels_fit_github_s_fifty_characters(tmp_path: Path, key: str, label: str) -> None:
+    """GitHub refuses a label name over 50 characters with 422 (semantic-release/github#518,
+    github/docs#32156); the step's PR is labelled anyway and merges."""
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        sha = rig.commit(1, "advance", key=key)
+        proposal = rig.driver.propose(key, 1, "advance", sha, "advance 1", "b")
+        done = rig.driver.advance(proposal.pr, "advance", fresh=True, gitbot_sha=sha)
+        assert done.outcome is Outcome.MERGED
+        labels = rig.api.model.labels[proposal.pr.number]
+        assert labels[:2] == ["gitbot", "advance"] and len(labels[2]) <= 50
+        assert labels[2].startswith(label) and (len(labels[2]) == 50) == label.endswith("~")
+
+
+def test_a_refused_label_is_a_warning_not_a_failed_step(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        rig.api.model.labels_refused = True  # a token that may not write issues
+        sha = rig.commit(1, "advance")
+        with caplog.at_level(logging.WARNING, logger="gitbot.forge"):
+            proposal = rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", "b")
+        done = rig.driver.advance(proposal.pr, "advance", fresh=True, gitbot_sha=sha)
+        assert done.outcome is Outcome.MERGED
+        assert [r.getMessage() for r in caplog.records] == [
+            "pull request #1 keeps no labels: GitHub answered 403 while labelling #1: Resource "
+            "not accessible by personal access token (the token lacks a permission)"]

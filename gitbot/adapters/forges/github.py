@@ -8,12 +8,13 @@ deleted with `git`, not the API. Every call is bounded: a per-request `timeout`,
 limits kept by `github_limits.Guard` (a short secondary limit waited out once, up to `max_wait`;
 otherwise a `ForgeBudgetError` and no request until GitHub's reset or Retry-After: the canary
 waits, nothing half-done is lost as the state branch records the PR first). The token is read
-from `tokenEnv` / `tokenFile`, handed to PyGithub's `Auth.Token`, and never logged or put in a
-URL or an error.
+from `tokenEnv` / `tokenFile` for each request (`FreshToken`: a rotated token is used at once)
+and never logged or put in a URL or an error.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -29,13 +30,15 @@ from gitbot.adapters.forges.base import (
     Checks,
     Comment,
     MergeResult,
-    PRState,
     PullRequest,
     Review,
     combine_checks,
 )
 from gitbot.adapters.forges.github_limits import FreshToken, Guard, message_of
+from gitbot.adapters.forges.github_shapes import fit_label, iso, shape
 from gitbot.errors import GitbotError, NeedsHumanError
+
+log = logging.getLogger("gitbot.forge")
 
 # https://docs.github.com/en/rest/pulls/pulls#merge-a-pull-request: 405 when the repository's
 # settings disable the method ("Merge commits are not allowed on this repository.")
@@ -109,8 +112,16 @@ class GitHubForge:
             return found
         self._pulls[pull.number] = pull
         if labels:
-            self._call(f"labelling #{pull.number}", lambda: pull.add_to_labels(*labels))
+            self._label(pull, [fit_label(label) for label in labels])
         return self._view(pull)
+
+    def _label(self, pull: GhPull, labels: list[str]) -> None:
+        """Labels help people find gitbot's PRs; the PR is open already, so a refusal (a token
+        that may not write issues, say) is a warning, never a failed step."""
+        try:
+            self._call(f"labelling #{pull.number}", lambda: pull.add_to_labels(*labels))
+        except GitbotError as err:
+            log.warning("pull request #%d keeps no labels: %s", pull.number, err)
 
     def find(self, branch: str) -> PullRequest | None:
         """The newest PR of `branch` (any state) from one list request. A listed PR lacks
@@ -128,7 +139,7 @@ class GitHubForge:
             return None
         number = int(listed[0]["number"])
         self._pulls.setdefault(number, self._repo.get_pull(number))  # lazy: no request
-        return _shape(listed[0])
+        return shape(listed[0])
 
     def get(self, pr: PullRequest) -> PullRequest:
         """The PR now; a conditional request (If-None-Match) when it was read before."""
@@ -184,14 +195,14 @@ class GitHubForge:
     def reviews(self, pr: PullRequest) -> list[Review]:
         pull = self._repo.get_pull(pr.number)
         return self._call(f"reading the reviews of #{pr.number}", lambda: [
-            Review(r.user.login if r.user else "", r.state, _iso(r.submitted_at), r.body or "")
+            Review(r.user.login if r.user else "", r.state, iso(r.submitted_at), r.body or "")
             for r in pull.get_reviews()
         ])
 
     def comments(self, pr: PullRequest) -> list[Comment]:
         issue = self._repo.get_issue(pr.number)
         return self._call(f"reading the comments of #{pr.number}", lambda: [
-            Comment(c.user.login if c.user else "", c.body or "", _iso(c.created_at))
+            Comment(c.user.login if c.user else "", c.body or "", iso(c.created_at))
             for c in issue.get_comments()
         ])
 
@@ -269,22 +280,4 @@ class GitHubForge:
 
     @staticmethod
     def _view(pull: GhPull) -> PullRequest:
-        return _shape(pull.raw_data)
-
-
-def _shape(raw: dict[str, Any]) -> PullRequest:
-    """A PR from GitHub's JSON, whole (`GET /pulls/{n}`) or listed (no `merged`, `mergeable`:
-    https://docs.github.com/en/rest/pulls/pulls#list-pull-requests); both have `merged_at`."""
-    merged = bool(raw.get("merged") or raw.get("merged_at"))
-    state = PRState.MERGED if merged else PRState(raw.get("state", "open"))
-    return PullRequest(
-        number=int(raw["number"]), branch=raw["head"]["ref"], base=raw["base"]["ref"],
-        head_sha=raw["head"]["sha"], state=state, url=raw.get("html_url") or "",
-        title=raw.get("title") or "", author=(raw.get("user") or {}).get("login", ""),
-        merged_sha=(raw.get("merge_commit_sha") or "") if merged else "",
-        mergeable=raw.get("mergeable"), mergeable_state=raw.get("mergeable_state") or "",
-    )
-
-
-def _iso(value: Any) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+        return shape(pull.raw_data)
