@@ -147,12 +147,15 @@ class Exporter:
 
 
 @contextmanager
-def running_prometheus(*collectors: Collector) -> Iterator[tuple[PrometheusServer, Exporter]]:
-    """An exporter for `collectors` plus a Prometheus scraping it every second."""
+def running_prometheus(
+    *collectors: Collector, extra_args: Sequence[str] = ()
+) -> Iterator[tuple[PrometheusServer, Exporter]]:
+    """An exporter for `collectors` plus a Prometheus (with `extra_args` flags) scraping it
+    every second."""
     exporter = Exporter(*collectors)
     try:
         try:
-            server = PrometheusServer([exporter.target]).start()
+            server = PrometheusServer([exporter.target], extra_args=extra_args).start()
         except PrometheusNotFound as exc:
             pytest.skip(str(exc))
         try:

@@ -4,6 +4,8 @@ is called, same-origin redirects are followed, and Prometheus, webhooks and chat
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +120,29 @@ def test_body_size_limit(target: RecordingServer, truncate: bool, outcome: str) 
             reply = bounded_request(session, "GET", f"{target.url}/big", deadline_s=2,
                                     max_body=1000, truncate=True)
             assert (len(reply.body), reply.truncated) == (1000, True)
+
+
+def test_a_declared_length_over_the_bound_is_refused_before_reading_the_body() -> None:
+    """The server declares 1 GB and sends 3 bytes, then holds: reading would wait for the
+    deadline; the declared length alone is refused at once, as too large."""
+    done = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def serve() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\nabc")
+                done.wait()
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/big"
+        try:
+            with bounded_session() as session, pytest.raises(HttpError) as caught:
+                bounded_request(session, "GET", url, deadline_s=5, max_body=1000)
+        finally:
+            done.set()
+            thread.join()
+    assert (caught.value.kind, str(caught.value)) == ("too-large", "answer larger than 1000 bytes")
 
 
 def test_prometheus_trickle_is_a_failed_query_within_its_timeout() -> None:

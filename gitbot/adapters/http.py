@@ -237,6 +237,9 @@ def _one_hop(
 def _read_body(
     response: requests.Response, watch: _Watch, max_body: int, truncate: bool
 ) -> tuple[bytes, bool]:
+    declared = response.headers.get("Content-Length", "")
+    if not truncate and declared.isdigit() and int(declared) > max_body:  # refused unread
+        raise HttpError("too-large", f"answer larger than {max_body} bytes")
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_content(chunk_size=_CHUNK):

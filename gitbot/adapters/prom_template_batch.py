@@ -5,19 +5,28 @@ template metric. On the first ask it renders every pass canary's template metric
 sentinels (`gitbot.core.template_batch`); canaries whose sentinel forms are equal and batchable
 form a batch, run once (`BatchPlan.query`) on the template's server with its headers and secret,
 and each member reads the series of its namespace and target: a missing series or NaN is no
-data, an error is every member's error, as its own query would give. A batch of one canary and
-a template that is not batchable answer None: the caller asks that canary's own query.
+data, as its own query would give. A batch of one canary, a template that is not batchable, a
+batch that failed (its secret, HTTP, a timeout, a limit, an unparsable answer: logged once, not
+asked again in the pass) and a member with ambiguous series answer None: the caller asks that
+canary's own query (`prom_batch_answer`), which gives it its own outcome or error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from gitbot.adapters.prom_batch_answer import (
+    BatchAnswer,
+    log_ambiguous,
+    log_failed,
+    outcomes_by_member,
+)
 from gitbot.adapters.prometheus import PrometheusMetrics, SecretResolver
-from gitbot.adapters.prometheus_answer import number, pair_value
 from gitbot.core.queries import MetricQuery, QueryOutcome
 from gitbot.core.spec import Canary, Metric, MetricTemplate
 from gitbot.core.template_batch import (
+    NAMESPACE,
+    TARGET,
     BatchPlan,
     TemplateBatchKey,
     member,
@@ -25,7 +34,7 @@ from gitbot.core.template_batch import (
     template_batch_key,
 )
 
-Answer = dict[tuple[str, ...], QueryOutcome] | str  # per member, or the error of the query
+Answer = BatchAnswer | str  # per member, or the error of the query
 
 
 class TemplateBatches:
@@ -59,10 +68,20 @@ class TemplateBatches:
         if key not in self._answers:
             self._answers[key] = self._run(owner, key, found, templates[key.template],
                                            resolve_secret)
+            self._log(key, found)
         answer = self._answers[key]
         if isinstance(answer, str):
-            return QueryOutcome(None, answer)
-        return answer.get(found.key_of_member(member(canary)), QueryOutcome(None))
+            return None
+        return answer.outcome(found.key_of_member(member(canary)))
+
+    def _log(self, key: TemplateBatchKey, found: BatchPlan) -> None:
+        answer, members = self._answers[key], self._members[key]
+        what = f"MetricTemplate {key.template}"
+        if isinstance(answer, str):
+            log_failed(what, len(members), answer)
+        else:
+            log_ambiguous(what, [f"{m[NAMESPACE]}/{m[TARGET]}" for m in members
+                                 if found.key_of_member(m) in answer.ambiguous])
 
     def _group(self, templates: Mapping[str, MetricTemplate]) -> None:
         """Batches of two or more canaries (again when the templates given change)."""
@@ -86,14 +105,7 @@ class TemplateBatches:
         except Exception as exc:  # the resolver is the caller's code: report, never crash
             return f"Metric template {key.template} secret: {exc}"
         self.queries += 1
-        series = client.query_series(promql)
-        if isinstance(series, str):
-            return series
-        answer: dict[tuple[str, ...], QueryOutcome] = {}
-        for sample in series:  # in answer order: the last series of a member wins
-            labels = sample.get("metric", {})
-            answer[found.key_of_series(labels)] = number(pair_value(sample.get("value")))
-        return answer
+        return outcomes_by_member(client.query_series(promql), found.key_of_series)
 
 
 def _workload(canary: Canary) -> tuple[str, str]:

@@ -14,6 +14,7 @@ error text without secrets or stack trace (see `prometheus_answer`). The reconci
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -54,6 +55,9 @@ DEFAULT_TIMEOUT = 5.0
 MAX_ANSWER_BYTES = 16 << 20
 
 
+log = logging.getLogger("gitbot.observe")
+
+
 class PrometheusMetrics:
     """One Prometheus server (plus cached clients for MetricTemplates with their own address)."""
 
@@ -81,6 +85,7 @@ class PrometheusMetrics:
         self._verify = not insecure_skip_verify
         self._session = bounded_session()
         self._others: dict[tuple[str, ...], PrometheusMetrics] = {}
+        self._hangs = HangLatch()
 
     @property
     def display_url(self) -> str:
@@ -96,8 +101,17 @@ class PrometheusMetrics:
         samples = vector_of(self._query(promql), promql)
         return with_prefix(samples) if isinstance(samples, str) else samples
 
+    def within_pass(self, on: bool) -> None:
+        """During a pass, a server that timed out `HANG_LIMIT` times in a row is not asked
+        again until the pass ends (`HangLatch`); outside a pass every query is asked."""
+        self._hangs.reset(on)
+        for other in self._others.values():
+            other.within_pass(on)
+
     def _query(self, promql: str) -> tuple[str, Any] | str:
         """(resultType, result), or the error text of a failed call or a malformed answer."""
+        if self._hangs.given_up is not None:
+            return self._hangs.given_up
         try:
             with warnings.catch_warnings():
                 if not self._verify:
@@ -109,7 +123,10 @@ class PrometheusMetrics:
                     auth=self._auth, verify=self._verify,
                 )
         except HttpError as err:
-            return self._transport_error(err)
+            text = self._transport_error(err)
+            self._hangs.failed(err.kind == "timeout", text, self.display_url)
+            return text
+        self._hangs.answered()
         return parse_answer(reply.status, reply.body)
 
     def is_online(self) -> bool:
@@ -217,6 +234,7 @@ class PrometheusMetrics:
                 headers=headers,
                 insecure_skip_verify=insecure,
             )
+            self._others[key].within_pass(self._hangs.active)
         return self._others[key]
 
     def _transport_error(self, err: HttpError) -> str:
@@ -278,3 +296,33 @@ def readiness_of(
         if outcome.value is not None:
             values[series_name] = outcome.value
     return readiness_from_series(values, threshold_pct, name, namespace, kind)
+
+
+HANG_LIMIT = 3  # timeouts in a row after which a server is not asked again in this pass
+
+
+class HangLatch:
+    """Stops a pass from waiting on a server that hangs. Queries run one after another, so a
+    Prometheus that accepts connections but never answers would cost every canary's every
+    query its full timeout (1,000 canaries: hours per pass). After `HANG_LIMIT` timeouts in a
+    row (a batched query that timed out, then its members' own queries) the remaining queries
+    of the pass fail at once with the last timeout, said once in the log; a heavy query that
+    times out alone while others answer changes nothing. The next pass asks again."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.in_a_row = 0
+        self.given_up: str | None = None
+
+    def reset(self, active: bool) -> None:
+        self.active, self.in_a_row, self.given_up = active, 0, None
+
+    def answered(self) -> None:
+        self.in_a_row = 0
+
+    def failed(self, timeout: bool, text: str, where: str) -> None:
+        self.in_a_row = self.in_a_row + 1 if timeout else 0
+        if self.active and self.in_a_row >= HANG_LIMIT:
+            self.given_up = f"{text} ({HANG_LIMIT} timeouts in a row: not asked again this pass)"
+            log.warning("Prometheus at %s timed out %d times in a row: its remaining queries "
+                        "of this pass fail without asking", where, HANG_LIMIT)

@@ -9,12 +9,16 @@ the same samples, the same division (no data and NaN included), one series per w
 Readiness (kube-state-metrics) is batched the same way, by `namespace` and `deployment`.
 Only canaries whose names are plain DNS labels are batched (a name with regex characters would
 select more in an alternation than alone); the others keep their own query.
+`split_series` attributes the series of a batched answer to the members (also used for
+MetricTemplate batches): a member with two series of one identity and different values is
+ambiguous (it asks its own query), a series without the labels it was grouped by makes the
+whole answer unusable.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from gitbot.core.queries import (
@@ -31,6 +35,9 @@ NAMESPACE_LABEL = "destination_workload_namespace"
 TARGET_LABEL = "destination_workload"
 _PLAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DURATION_INTERVAL = re.compile(r"[0-9]+(ms|s|m|h|d|w|y)")
+
+
+MemberKey = tuple[str, ...]  # a member's values of the labels the batch is grouped by
 
 
 @dataclass(frozen=True, order=True)
@@ -84,3 +91,31 @@ def batched_promql(key: BatchKey, workloads: set[tuple[str, str]]) -> str:
                 f"[{key.interval}])) * 100")
     return (f"histogram_quantile(0.99, sum by (le, {by}) (rate("
             f"istio_request_duration_milliseconds_bucket{{{selector}}}[{key.interval}])))")
+
+
+@dataclass(frozen=True)
+class SeriesSplit:
+    """The series of a batched answer by member: `rows[key]` the indexes of a member's series
+    (in answer order); `ambiguous` the members with two series of one identity and different
+    values (which of them its own query would count is not known)."""
+
+    rows: dict[MemberKey, list[int]]
+    ambiguous: frozenset[MemberKey]
+
+
+def split_series(series: Sequence[tuple[MemberKey, str, str]]) -> SeriesSplit | str:
+    """Attribute series i, given as (its member key, what tells apart the series of one member
+    ("" when a member has one series), its value), to its member; or why the answer cannot be
+    read (a series without a value for every label of the grouping: not the batched form's).
+    Duplicates with equal values are not ambiguous (each gives the same number).
+    """
+    rows: dict[MemberKey, list[int]] = {}
+    values: dict[tuple[MemberKey, str], str] = {}
+    ambiguous: set[MemberKey] = set()
+    for index, (key, part, value) in enumerate(series):
+        if not key or not all(key):
+            return "a series of the batched answer lacks the labels the batch is grouped by"
+        if values.setdefault((key, part), value) != value:
+            ambiguous.add(key)
+        rows.setdefault(key, []).append(index)
+    return SeriesSplit(rows, frozenset(ambiguous))

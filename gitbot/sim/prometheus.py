@@ -106,8 +106,10 @@ class PrometheusServer:
         binary: str | None = None,
         scrape_interval: str = "1s",
         ready_timeout: float = 60.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.targets = tuple(targets)
+        self.extra_args = tuple(extra_args)  # more flags, e.g. --query.max-samples=400
         self.binary = binary or find_prometheus()
         self.scrape_interval = scrape_interval
         self.ready_timeout = ready_timeout
@@ -159,6 +161,7 @@ class PrometheusServer:
             "--web.listen-address=127.0.0.1:0",
             "--storage.tsdb.retention.time=1h",
             "--web.enable-lifecycle",
+            *self.extra_args,
         ]
 
     def _wait_ready(self) -> None:
