@@ -58,6 +58,7 @@ class Model(ChecksMixin, PeopleMixin):
         self.runs: dict[str, list[dict[str, Any]]] = {}
         self.required_contexts: list[str] = []  # branch protection of every base branch
         self.required_approvals = 0
+        self.strict = False  # protection: the head must contain the base's head to merge
         self.merge_methods = {"merge", "squash", "rebase"}  # the repository's allow_*_merge
         self.delete_branch_on_merge = False
         self.labels_refused = False  # POST labels answers 403
@@ -125,6 +126,8 @@ class Model(ChecksMixin, PeopleMixin):
     def _mergeable_state(self, pr: dict[str, Any], head: str, mergeable: bool) -> str:
         if not mergeable:
             return "dirty"
+        if self._behind(pr, head):
+            return "behind"
         if self._blocked(pr, head):
             return "blocked"
         combined = self.combined_status(head)[1]["state"]
@@ -133,6 +136,12 @@ class Model(ChecksMixin, PeopleMixin):
         if (combined != "success" and self.statuses.get(head)) or bad_run:
             return "unstable"
         return "clean"
+
+    def _behind(self, pr: dict[str, Any], head: str) -> bool:
+        """Branch protection "require branches to be up to date before merging" (strict) and
+        the base moved on since the head was branched."""
+        base = self.git.head(pr["base"]) or ""
+        return self.strict and not self.git.is_ancestor(base, head)
 
     def _blocked(self, pr: dict[str, Any], head: str) -> str:
         latest = {s["context"]: s["state"] for s in self.statuses.get(head, [])}
@@ -241,6 +250,8 @@ class Model(ChecksMixin, PeopleMixin):
         head = self._head(pr)
         if data.get("sha") and data["sha"] != head:
             return _error(409, "Head branch was modified. Review and try the merge again.")
+        if self._behind(pr, head):  # as GitHub answers the merge of a "behind" PR
+            return _error(409, "Head branch is out of date. Review and try the merge again.")
         blocked = self._blocked(pr, head)
         if blocked:
             return _error(405, blocked)

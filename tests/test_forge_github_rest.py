@@ -412,3 +412,29 @@ def test_a_refused_label_is_a_warning_not_a_failed_step(
         assert [r.getMessage() for r in caplog.records] == [
             "pull request #1 keeps no labels: GitHub answered 403 while labelling #1: Resource "
             "not accessible by personal access token (the token lacks a permission)"]
+
+
+def test_a_pull_request_behind_a_strictly_protected_base_is_proposed_again(
+    tmp_path: Path,
+) -> None:
+    """Branch protection "require branches to be up to date before merging"
+    (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches#require-status-checks-before-merging):
+    after a person's push to the base the PR is `behind` and its merge is refused (409 "Head
+    branch is out of date"); no later tick can merge that head, so it is a conflict for gitbot
+    (the step is proposed again from the new base), not a head that moved."""
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        rig.api.model.strict = True
+        sha = rig.commit(1, "advance")
+        pr = rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", "b").pr
+        person = tmp_path / "person"
+        git(tmp_path, "clone", "-q", str(rig.bare), str(person))
+        (person / "NOTES.md").write_text("unrelated\n")
+        git(person, "add", "-A")
+        git(person, "commit", "-q", "-m", "notes")
+        git(person, "push", "-q", "origin", "HEAD:main")
+        assert rig.forge.get(pr).mergeable_state == "behind"
+        progress = rig.driver.advance(pr, "advance", gitbot_sha=sha)
+        assert progress.outcome is Outcome.WAITING and progress.conflict
+        assert progress.reason == "Head branch is out of date. Review and try the merge again."
+        assert rig.api.model.pulls[pr.number]["state"] == "open"

@@ -43,6 +43,10 @@ log = logging.getLogger("gitbot.forge")
 # https://docs.github.com/en/rest/pulls/pulls#merge-a-pull-request: 405 when the repository's
 # settings disable the method ("Merge commits are not allowed on this repository.")
 _NOT_ALLOWED = re.compile(r"(Merge commits|Squash merges|Rebase merges) are not allowed")
+# Branch protection that requires the head to be up to date with the base ("behind"): the
+# merge is refused, 409 "Head branch is out of date. Review and try the merge again."; only a
+# head that contains the new base can merge, so gitbot proposes the step again from there.
+_OUT_OF_DATE = re.compile(r"Head branch is out of date")
 _ALLOW = {"merge": "allow_merge_commit", "squash": "allow_squash_merge",
           "rebase": "allow_rebase_merge"}
 
@@ -158,6 +162,8 @@ class GitHubForge:
             except GithubException as err:
                 if err.status == 405 and _NOT_ALLOWED.search(message_of(err)):
                     raise self._method_refused(pr, method, message_of(err)) from None
+                if _OUT_OF_DATE.search(message_of(err)):  # the base moved on: propose again
+                    return MergeResult(False, reason=message_of(err), conflict=True)
                 if err.status in (405, 409):
                     return MergeResult(False, stale=err.status == 409, reason=message_of(err))
                 raise
