@@ -11,7 +11,7 @@ from typing import Any
 
 from githubapi_checks import ChecksMixin
 from githubapi_git import BareRepo, MergeConflict
-from githubapi_people import PeopleMixin
+from githubapi_people import BODY_MAX, PeopleMixin
 
 Answer = tuple[int, Any]
 NOW = "2026-11-22T10:00:00Z"
@@ -190,6 +190,10 @@ class Model(ChecksMixin, PeopleMixin):
         if not data.get("title"):
             return _error(422, "Validation Failed",
                           [{"resource": "PullRequest", "field": "title", "code": "missing_field"}])
+        if len(data.get("body") or "") > BODY_MAX:
+            return _error(422, "Validation Failed", [{
+                "resource": "PullRequest", "code": "custom", "field": "body",
+                "message": f"body is too long (maximum is {BODY_MAX} characters)"}])
         sha = self.git.head(head)
         if sha is None or self.git.head(base) is None:
             field = "head" if sha is None else "base"

@@ -10,6 +10,7 @@ from typing import Any
 
 Answer = tuple[int, Any]
 LATER = "2026-11-22T11:00:00Z"
+BODY_MAX = 65536  # GitHub's limit for a comment's or a pull request's body
 _SECONDS = itertools.count()
 
 
@@ -107,6 +108,10 @@ class PeopleMixin:
         if not data.get("body"):
             return _error(422, "Validation Failed",
                           [{"resource": "IssueComment", "field": "body", "code": "missing_field"}])
+        if len(data["body"]) > BODY_MAX:
+            return _error(422, "Validation Failed", [{
+                "resource": "IssueComment", "code": "custom", "field": "body",
+                "message": f"Body is too long (maximum is {BODY_MAX} characters)"}])
         cid = self._id()
         comment = {"id": cid, "node_id": "IC", "user": self.user_json(user), "body": data["body"],
                    "created_at": (now := stamp()), "updated_at": now,

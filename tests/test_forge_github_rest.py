@@ -438,3 +438,19 @@ def test_a_pull_request_behind_a_strictly_protected_base_is_proposed_again(
         assert progress.outcome is Outcome.WAITING and progress.conflict
         assert progress.reason == "Head branch is out of date. Review and try the merge again."
         assert rig.api.model.pulls[pr.number]["state"] == "open"
+
+
+def test_bodies_fit_github_s_65536_characters(tmp_path: Path) -> None:
+    """GitHub refuses a pull request or comment body over 65,536 characters (422 "Body is too
+    long"); gitbot cuts its text and says so instead of failing the step."""
+    with make_rig("github", tmp_path) as rig:
+        assert rig.api is not None
+        sha = rig.commit(1, "advance")
+        long = "analysis row\n" * 6000  # 78,000 characters
+        pr = rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", long).pr
+        rig.forge.comment(pr, long)
+        body = rig.api.model.pulls[pr.number]["body"]
+        comment = rig.api.model.comments[pr.number][0]["body"]
+        for text in (body, comment):
+            assert len(text) == 65536 and text.endswith("(cut to GitHub's 65,536 characters)")
+            assert text.startswith("analysis row\n")

@@ -35,7 +35,7 @@ from gitbot.adapters.forges.base import (
     combine_checks,
 )
 from gitbot.adapters.forges.github_limits import FreshToken, Guard, message_of
-from gitbot.adapters.forges.github_shapes import fit_label, iso, shape
+from gitbot.adapters.forges.github_shapes import fit_body, fit_label, iso, shape
 from gitbot.errors import GitbotError, NeedsHumanError
 
 log = logging.getLogger("gitbot.forge")
@@ -106,7 +106,7 @@ class GitHubForge:
         what = f"opening a pull request for {branch}"
         try:
             pull = self._call(what, lambda: self._repo.create_pull(
-            base=base, head=branch, title=title, body=body))
+                base=base, head=branch, title=title, body=fit_body(body)))
         except GitbotError as err:
             if "already exists" not in str(err):
                 raise
@@ -196,7 +196,7 @@ class GitHubForge:
 
     def comment(self, pr: PullRequest, body: str) -> None:
         issue = self._repo.get_issue(pr.number)
-        self._call(f"commenting on #{pr.number}", lambda: issue.create_comment(body))
+        self._call(f"commenting on #{pr.number}", lambda: issue.create_comment(fit_body(body)))
 
     def reviews(self, pr: PullRequest) -> list[Review]:
         pull = self._repo.get_pull(pr.number)

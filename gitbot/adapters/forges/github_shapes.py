@@ -9,6 +9,8 @@ from typing import Any
 from gitbot.adapters.forges.base import PRState, PullRequest
 
 _LABEL_MAX = 50
+BODY_MAX = 65536  # GitHub refuses a longer PR or comment body (422 "Body is too long")
+_CUT = "\n\n… (cut to GitHub's 65,536 characters)"
 
 
 def shape(raw: dict[str, Any]) -> PullRequest:
@@ -36,3 +38,8 @@ def fit_label(label: str) -> str:
 
 def iso(value: Any) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+
+
+def fit_body(text: str) -> str:
+    """`text` within GitHub's 65,536 characters, saying so when cut."""
+    return text if len(text) <= BODY_MAX else text[:BODY_MAX - len(_CUT)] + _CUT
