@@ -107,7 +107,7 @@ def holdings(daemon: Daemon) -> str:
     """The sizes of what the daemon keeps between passes (benchmark only: private fields)."""
     r = daemon.app.reconciler
     sizes = {
-        "log commits": len(getattr(r.history, "_commits", ())),
+        "log commits": r.history.kept,
         "written commits": len(getattr(r.ws, "_made", ())),
         "parsed files": len(getattr(r.repo, "_docs", ())),
         "metric series": sum(len(m.samples) for m in daemon.metrics.registry.collect()),

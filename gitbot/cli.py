@@ -109,8 +109,9 @@ def _decide(ctx: click.Context, key: str, verb: str,
     app = _app(ctx)
     try:
         app.workspace.sync()
-        known = {c.key for c in load_repository(app.workspace.root,
-                                                cluster=app.settings.flux.cluster).canaries}
+        known = {c.key for c in load_repository(
+            app.workspace.root, cluster=app.settings.flux.cluster,
+            remote_bases=app.settings.security.remote_bases).canaries}
         ok, message = decide(app, key) if key in known else (False, _not_found(key))
     except GitbotError as err:
         _fail(err)
@@ -138,7 +139,8 @@ def validate(ctx: click.Context, path: Path | None, cluster: str | None) -> None
             specs = load_repository(
                 app.workspace.root,
                 no_cross_namespace_refs=app.settings.security.no_cross_namespace_refs,
-                cluster=cluster or app.settings.flux.cluster)
+                cluster=cluster or app.settings.flux.cluster,
+                remote_bases=app.settings.security.remote_bases)
             notes = _notes(app.workspace.root, specs)
         except (GitbotError, OSError) as err:
             _fail(err)

@@ -2,6 +2,8 @@
 
 Called by the CLI. Unknown keys and bad values are errors that name the file, the line and the
 dotted key, e.g. `config.yaml:4: git.mode: Input should be 'push' or 'pull-request'`.
+The `git:` section is in gitbot/config_git.py, `forge:` and `pullRequests:` in
+gitbot/config_forge.py; this module holds the other sections, `Settings` and the loader.
 """
 
 from __future__ import annotations
@@ -12,118 +14,21 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from gitbot.adapters.git_credentials import is_ssh_url, query_credentials
+from gitbot.config_forge import ForgeConfig, PullRequestsConfig
+from gitbot.config_git import GitConfig, resolve_git_url
+from gitbot.config_section import StrictSection, check_duration, no_query_credentials
 from gitbot.core.durations import parse_duration
 from gitbot.errors import InvalidInputError
 
 DEFAULT_CONFIG = "config.yaml"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class CredentialsRef(_Strict):
-    """An https token by reference: the name of an environment variable or a file path."""
-
-    username: str = Field(
-        default="x-access-token", description="User name sent with the token over https.")
-    token_env: str = Field(default="", alias="tokenEnv",
-                           description="Environment variable that holds the token.")
-    token_file: str = Field(default="", alias="tokenFile",
-                            description="File that holds the token (relative to the config).")
-
-
-class SshConfig(_Strict):
-    """An ssh deploy key by file: Flux's `identity` and `known_hosts` Secret keys, mounted."""
-
-    key_file: str = Field(alias="keyFile", min_length=1,
-                          description="Private key file (Flux's `identity`), relative to the "
-                          "config.")
-    known_hosts_file: str = Field(default="", alias="knownHostsFile",
-                                  description="known_hosts file (Flux's `known_hosts`), "
-                                  "relative to the config; an unknown host key is refused.")
-
-
-class AuthorConfig(_Strict):
-    """The author and committer of gitbot's commits."""
-
-    name: str = Field(default="gitbot", description="Author name of gitbot's commits.")
-    email: str = Field(default="gitbot@users.noreply.localhost",
-                       description="Author e-mail of gitbot's commits.")
-
-
-class GitConfig(_Strict):
-    """The GitOps repository gitbot commits to."""
-
-    url: str = Field(description="Any git remote: a path (relative to the config file's "
-                     "directory), file://, ssh or https URL; never with a token in it.")
-    branch: str = Field(default="main", description="The branch Flux applies.")
-    mode: Literal["push", "pull-request"] = Field(
-        default="push", description="push: commit every step to `branch`.")
-    workdir: str = Field(default="", description="The working copy (a cache; relative to the "
-                         "config); default: a directory under ~/.cache/gitbot.")
-    state_branch: str = Field(default="gitbot/state", alias="stateBranch",
-                              description="Branch where gitbot keeps rollout state (outside "
-                              "Flux's path).")
-    author: AuthorConfig = Field(default=AuthorConfig(), description="Author of gitbot's commits.")
-    credentials: CredentialsRef | None = Field(
-        default=None, description="https remotes: the token by reference.")
-    ssh: SshConfig | None = Field(default=None,
-                                  description="ssh remotes: a deploy key by file.")
-    push_retries: int = Field(default=5, alias="pushRetries", ge=0, le=50,
-                              description="Fetch-rebase-push attempts when the branch moved.")
-    commit_url: str = Field(default="", alias="commitUrl",
-                            description="Link to a commit in chat messages, with `{sha}`, e.g. "
-                            "https://github.com/o/r/commit/{sha}.")
-
-    @field_validator("ssh")
-    @classmethod
-    def _ssh_needs_an_ssh_url(cls, ssh: SshConfig | None, info: ValidationInfo) -> SshConfig | None:
-        url = info.data.get("url")
-        if ssh is not None and isinstance(url, str) and not is_ssh_url(url):
-            raise ValueError(
-                "a deploy key needs an ssh git.url (ssh://host/path or user@host:path)"
-            )
-        return ssh
-
-    @field_validator("url")
-    @classmethod
-    def _no_inline_credentials(cls, url: str) -> str:
-        head, sep, rest = url.partition("://")
-        if sep and "@" in rest.split("/", 1)[0] and head in ("http", "https"):
-            raise ValueError(
-                "must not carry credentials; put the token in an environment variable or a "
-                "file and name it under git.credentials (tokenEnv or tokenFile)"
-            )
-        _no_query_credentials(url, "put the token in an environment variable or a file and "
-                              "name it under git.credentials (tokenEnv or tokenFile)")
-        return url
-
-
-def _no_query_credentials(url: str, instead: str) -> None:
-    """Refuse `?access_token=…` and the like, naming the parameter, never its value."""
-    names = query_credentials(url)
-    if names:
-        raise ValueError(
-            f"must not carry credentials in its query string ({', '.join(names)}); {instead}"
-        )
-
-
-class PrometheusConfig(_Strict):
+class PrometheusConfig(StrictSection):
     """The Prometheus that holds Istio's, kube-state-metrics' and Flux's series."""
 
     url: str = Field(default="http://127.0.0.1:9090", description="Prometheus base URL.")
@@ -140,12 +45,12 @@ class PrometheusConfig(_Strict):
         if not sep or scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
             raise ValueError(f"{url!r} is not an http:// or https:// URL with a host "
                              "(e.g. http://prometheus.monitoring:9090)")
-        _no_query_credentials(url, "for a Prometheus that needs a token use a MetricTemplate "
-                              "with a secretRef (secretsDir), or an authenticating local proxy")
+        no_query_credentials(url, "for a Prometheus that needs a token use a MetricTemplate "
+                             "with a secretRef (secretsDir), or an authenticating local proxy")
         return url
 
 
-class ChatConfig(_Strict):
+class ChatConfig(StrictSection):
     """A global chat channel, like Flagger's -slack-url: used for canaries without `alerts`.
 
     The webhook URL is a secret: give it by reference (`addressEnv` / `addressFile`); a plain
@@ -171,7 +76,10 @@ class ChatConfig(_Strict):
         return self.address
 
 
-class FluxConfig(_Strict):
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+class FluxConfig(StrictSection):
     """`flux.cluster`: the directory holding the Flux Kustomizations gitbot serves
     (CONTRACT.md); "" = the repository's only cluster (plain repositories: none)."""
 
@@ -194,7 +102,8 @@ class FluxConfig(_Strict):
                              "([a-zA-Z_][a-zA-Z0-9_]*)")
         return labels
 
-class NotificationsConfig(_Strict):
+
+class NotificationsConfig(StrictSection):
     """How often people hear from gitbot in chat; a Canary's `gitbot.io/chat-rhythm`
     annotation overrides `rhythm` for that canary."""
 
@@ -204,118 +113,7 @@ class NotificationsConfig(_Strict):
         "revision, waiting for approval, promotion finished, failed), one per phase change.")
 
 
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: Actions whose pull request may wait for people (`pullRequests.review`); a rollback never waits.
-REVIEWABLE_ACTIONS = (
-    "initialize", "scale-up", "advance", "mirror", "route-to-canary", "promote",
-    "route-to-primary", "scale-down", "restart",
-)
-
-
-class GithubForgeConfig(_Strict):
-    """`forge.github`: the API, the repository behind git.url, the token by reference."""
-
-    api_url: str = Field(default="https://api.github.com", alias="apiUrl",
-                         description="GitHub's API; GitHub Enterprise: https://HOST/api/v3.")
-    repository: str = Field(description="owner/name of the repository behind git.url.")
-    token_env: str = Field(default="", alias="tokenEnv",
-                           description="Environment variable holding the token.")
-    token_file: str = Field(default="", alias="tokenFile",
-                            description="File holding the token (relative to the config).")
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        head, sep, rest = url.partition("://")
-        if head not in ("http", "https") or not sep or not rest:
-            raise ValueError("must be an http(s) URL, e.g. https://api.github.com or "
-                             "https://HOST/api/v3")
-        if "@" in rest.split("/", 1)[0]:
-            raise ValueError("must not carry credentials; name the token with tokenEnv or "
-                             "tokenFile")
-        return url.rstrip("/")
-
-    @field_validator("repository")
-    @classmethod
-    def _owner_name(cls, repository: str) -> str:
-        if not _REPOSITORY.match(repository):
-            raise ValueError("must be owner/name, e.g. acme/gitops")
-        return repository
-
-    @field_validator("token_env")
-    @classmethod
-    def _env_name(cls, name: str) -> str:
-        if name and not _ENV_NAME.match(name):
-            raise ValueError("must name an environment variable (never the token itself)")
-        return name
-
-    @model_validator(mode="after")
-    def _one_token(self) -> GithubForgeConfig:
-        if bool(self.token_env) == bool(self.token_file):
-            raise ValueError("set exactly one of tokenEnv and tokenFile")
-        return self
-
-    def read_token(self, base_dir: Path) -> str:
-        """The token (never log it); InvalidInputError naming the source when it is empty."""
-        if self.token_env:
-            token = os.environ.get(self.token_env, "").strip()
-            where = f"environment variable {self.token_env}"
-        else:
-            path = base_dir / self.token_file
-            try:
-                token = path.read_text(encoding="utf-8").strip()
-            except OSError as err:
-                raise InvalidInputError(
-                    f"forge.github.tokenFile: cannot read {path}: {err.strerror}") from None
-            where = f"file {path}"
-        if not token:
-            raise InvalidInputError(f"forge.github: the {where} holds no token")
-        return token
-
-
-class ForgeConfig(_Strict):
-    """Where pull requests live (`git.mode: pull-request`)."""
-
-    type: Literal["local", "github"] = Field(
-        default="local", description="local: branches and gitbot's own record; github: GitHub.")
-    github: GithubForgeConfig | None = Field(
-        default=None, description="GitHub or GitHub Enterprise; only for type github.")
-
-    @model_validator(mode="after")
-    def _github_needs_settings(self) -> ForgeConfig:
-        if self.type == "github" and self.github is None:
-            raise ValueError("type github needs a `github:` section (repository, tokenEnv or "
-                             "tokenFile)")
-        return self
-
-
-class PullRequestsConfig(_Strict):
-    """`pullRequests`: which PRs wait for people, how many approvals, how gitbot merges."""
-
-    review: tuple[str, ...] = Field(
-        default=("promote",), description="Actions whose pull request waits for people; "
-        "gitbot merges the others itself (a rollback is always merged at once).")
-    approvals: int = Field(default=1, ge=1, le=10, description="Approving reviews needed, "
-                           "never counting gitbot's own account.")
-    merge_method: Literal["merge", "squash", "rebase"] = Field(
-        default="merge", alias="mergeMethod", description="How gitbot merges: merge, squash "
-        "or rebase.")
-
-    @field_validator("review")
-    @classmethod
-    def _known_actions(cls, review: tuple[str, ...]) -> tuple[str, ...]:
-        for action in review:
-            if action == "rollback":
-                raise ValueError("rollback cannot wait for review: it is merged at once")
-            if action not in REVIEWABLE_ACTIONS:
-                raise ValueError(
-                    f"unknown action {action!r}; one of {', '.join(REVIEWABLE_ACTIONS)}")
-        return review
-
-
-class DaemonConfig(_Strict):
+class DaemonConfig(StrictSection):
     """`gitbot run`: the HTTP endpoint and the repository rescan."""
 
     listen: str = Field(default="127.0.0.1:8080",
@@ -326,7 +124,7 @@ class DaemonConfig(_Strict):
                                  "new, changed or removed canaries.")
 
 
-class WebhooksConfig(_Strict):
+class WebhooksConfig(StrictSection):
     """Calls of the Canaries' `analysis.webhooks` (gitbot.adapters.hook_runner, event_delivery)."""
 
     max_timeout: float = Field(
@@ -339,16 +137,22 @@ class WebhooksConfig(_Strict):
         "whose gate has not answered by then waits for its next tick, the others go on.")
 
 
-class SecurityConfig(_Strict):
+class SecurityConfig(StrictSection):
     """What a repository may refer to; `noCrossNamespaceRefs` is Flagger's
     `-no-cross-namespace-refs`: a Canary's templateRef and providerRef stay in its namespace."""
 
     no_cross_namespace_refs: bool = Field(
         default=False, alias="noCrossNamespaceRefs", description="Refuse a Canary's templateRef "
         "or providerRef in another namespace (Flagger's -no-cross-namespace-refs).")
+    remote_bases: bool = Field(
+        default=False, alias="remoteBases", description="Let kustomize fetch the remote bases "
+        "of the repository's kustomizations (`https://host/org/repo//dir?ref=v1`, a patch or "
+        "resource URL) at every render, never cached, only over https from public host names; "
+        "false: as Flux's kustomize-controller --no-remote-bases, a Flux Kustomization that needs "
+        "one is not rendered and a problem names the entry (FILE:LINE).")
 
 
-class LeaseConfig(_Strict):
+class LeaseConfig(StrictSection):
     """One active instance: a lease on the state branch (gitbot.lease)."""
 
     enabled: bool = Field(default=True, description="Hold a lease on the state branch so that "
@@ -361,7 +165,7 @@ class LeaseConfig(_Strict):
     @field_validator("duration", "clock_skew")
     @classmethod
     def _duration(cls, value: str, info: ValidationInfo) -> str:
-        return _check_duration(value, minimum=1 if info.field_name == "duration" else 0)
+        return check_duration(value, minimum=1 if info.field_name == "duration" else 0)
 
     def seconds(self) -> tuple[float, float]:
         """(duration, clock skew) in seconds."""
@@ -369,14 +173,8 @@ class LeaseConfig(_Strict):
         return float(duration or 0), float(skew or 0)
 
 
-def _check_duration(value: str, minimum: int) -> str:
-    seconds = parse_duration(value)
-    if seconds is None or seconds < minimum:
-        raise ValueError(f"must be a duration such as 30s, 1m or 1m30s (at least {minimum}s)")
-    return value
 
-
-class KubernetesConfig(_Strict):
+class KubernetesConfig(StrictSection):
     """Write Flagger's Canary status and Events into the cluster (gitbot.adapters.kubestatus)."""
 
     status: bool = Field(default=False, description="Write each Canary's status and `Synced` "
@@ -385,7 +183,7 @@ class KubernetesConfig(_Strict):
                             "config); empty: the in-cluster service account.")
 
 
-class Settings(_Strict):
+class Settings(StrictSection):
     git: GitConfig = Field(description="The GitOps repository.")
     prometheus: PrometheusConfig = Field(default=PrometheusConfig(), description="Prometheus.")
     flux: FluxConfig = Field(default=FluxConfig(), description="Flux: which cluster gitbot "
@@ -452,18 +250,6 @@ def load_settings(path: Path) -> Settings:
     base_dir = path.parent.resolve()
     git = settings.git.model_copy(update={"url": resolve_git_url(settings.git.url, base_dir)})
     return settings.model_copy(update={"base_dir": base_dir, "git": git})
-
-
-def resolve_git_url(url: str, base_dir: Path) -> str:
-    """A relative path remote becomes absolute against the config file's directory.
-
-    URLs (`scheme://`), scp-like ssh remotes and absolute paths are returned unchanged, so
-    clone and fetch see the same remote whatever the working directory.
-    """
-    if "://" in url or is_ssh_url(url):
-        return url
-    path = Path(url).expanduser()
-    return str(path if path.is_absolute() else (base_dir / path).resolve())
 
 
 def _plain(node: Any) -> Any:

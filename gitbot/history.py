@@ -4,13 +4,15 @@ Called by the reconciler (resume a pending step, find a run's commits for the ro
 a lost state) and by the observer (which commit the cluster must have applied). History is read
 newest first in growing pages until what is looked for is found, never through a fixed window:
 a canary whose last gitbot commit lies behind thousands of other commits is still found.
+A source that indexes commits by canary (`KeyedLogSource`: `gitbot.history_index`) answers a
+lookup for one canary by looking at that canary's commits only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gitbot.adapters.git import CommitInfo
 from gitbot.core.recovery import GitbotCommit, enough_history
@@ -24,6 +26,13 @@ class LogSource(Protocol):
     """The part of `GitWorkspace` history reading needs."""
 
     def log(self, max_count: int = 200, since_sha: str | None = None) -> list[CommitInfo]: ...
+
+
+@runtime_checkable
+class KeyedLogSource(LogSource, Protocol):
+    """A `LogSource` that knows which of its commits carry each canary's trailer."""
+
+    def walk_key(self, key: str, stop: Callable[[CommitInfo], bool]) -> list[CommitInfo]: ...
 
 
 def trailer(commit: CommitInfo, key: str) -> str:
@@ -43,8 +52,15 @@ def is_for(commit: CommitInfo, key: str, cluster: str | None = None) -> bool:
     return cluster is None or trailer(commit, CLUSTER_TRAILER) in ("", cluster)
 
 
-def walk(source: LogSource, stop: Callable[[CommitInfo], bool]) -> list[CommitInfo]:
-    """Commits newest first, down to and including the first one `stop` accepts (all if none)."""
+def walk(source: LogSource, stop: Callable[[CommitInfo], bool], key: str | None = None
+         ) -> list[CommitInfo]:
+    """Commits newest first, down to and including the first one `stop` accepts (all if none).
+
+    `key`: `stop` accepts no commit but one gitbot made for canary `key` (`is_for`), and
+    whatever it does when asked about any other commit makes no difference; a
+    `KeyedLogSource` then asks it about that canary's commits only."""
+    if key is not None and isinstance(source, KeyedLogSource):
+        return source.walk_key(key, stop)
     size, seen = FIRST_PAGE, 0
     while True:
         page = source.log(max_count=size)
@@ -67,7 +83,7 @@ def tick_history(
             return False
         return pending_step is None or _step(commit) <= pending_step
 
-    return walk(source, reached)
+    return walk(source, reached, key)
 
 
 def mainline(history: Iterable[CommitInfo]) -> list[CommitInfo]:
@@ -142,7 +158,7 @@ def current_run(source: LogSource, key: str, cluster: str | None = None) -> list
         action = trailer(commit, "Gitbot-Action")
         return is_for(commit, key, cluster) and (action in RUN_BOUNDARIES or action == RUN_START)
 
-    return run_commits(for_cluster(walk(source, boundary), cluster), key)
+    return run_commits(for_cluster(walk(source, boundary, key), cluster), key)
 
 
 def gitbot_commits(source: LogSource, key: str, cluster: str | None = None
@@ -156,7 +172,7 @@ def gitbot_commits(source: LogSource, key: str, cluster: str | None = None
             found.append(as_gitbot_commit(commit))
         return enough_history(found)
 
-    walk(source, enough)
+    walk(source, enough, key)
     return found
 
 

@@ -20,7 +20,7 @@ from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitConflictError, GitWorkspace
 from gitbot.adapters.manifest_types import FieldChange
 from gitbot.adapters.manifests import ManifestEditor
-from gitbot.core import messages
+from gitbot.core import commit_texts
 from gitbot.core.spec import Canary
 from gitbot.core.state import (
     AlertMessage,
@@ -122,7 +122,7 @@ class Committer:
         edits = apply_edits(editor, canary, change)
         saved = editor.save()
         self.crash("after-edit")
-        subject, body, trailers = messages.commit_message(canary, change, state)
+        subject, body, trailers = commit_texts.commit_message(canary, change, state)
         trailers = self.trailers(trailers)
         body = _with(_with(body, analysis), section("Changes:", [str(e) for e in edits]))
         sha = self.ws.commit(subject, body, trailers, paths=saved or None)
@@ -138,7 +138,7 @@ class Committer:
         to revert), write 100/0 and replicas 0 directly, under a subject that says so."""
         commits = current_run(self.ws, canary.key, self.cluster())
         listed = [f"{c.sha[:12]} {c.subject}" for c in commits]
-        sha, outcome = None, messages.RevertOutcome.NOTHING_TO_REVERT
+        sha, outcome = None, commit_texts.RevertOutcome.NOTHING_TO_REVERT
         if commits:
             sha, outcome = self._revert_commits(canary, state, change, analysis, commits)
             self.moved()  # the revert changed files: the shared picture re-reads them
@@ -147,7 +147,7 @@ class Committer:
         editor.save()
         self.crash("after-edit")
         if editor.changed_files() or sha is None:
-            subject, body, trailers = messages.rollback_written(
+            subject, body, trailers = commit_texts.rollback_written(
                 canary, change, state, len(commits), outcome
             )
             trailers = self.trailers(trailers)
@@ -161,22 +161,22 @@ class Committer:
     def _revert_commits(
         self, canary: Canary, state: RolloutState, change: RepoChange, analysis: str,
         commits: list[CommitInfo],
-    ) -> tuple[str | None, messages.RevertOutcome]:
+    ) -> tuple[str | None, commit_texts.RevertOutcome]:
         """One commit reverting `commits` (None when it conflicted or changed nothing)."""
-        _, body, trailers = messages.commit_message(canary, change, state)
+        _, body, trailers = commit_texts.commit_message(canary, change, state)
         trailers = self.trailers(trailers)
         listed = [f"{c.sha[:12]} {c.subject}" for c in commits]
         body = _with(_with(body, analysis), section("Reverts:", listed))
-        subject = messages.rollback_subject(canary, len(commits), change.reason)
+        subject = commit_texts.rollback_subject(canary, len(commits), change.reason)
         try:
             sha = self.ws.revert([c.sha for c in commits], subject, body, trailers)
         except GitConflictError as err:
             log.warning("%s: revert conflicted, writing 100/0 directly: %s", canary.key, err)
-            return None, messages.RevertOutcome.CONFLICTED
+            return None, commit_texts.RevertOutcome.CONFLICTED
         if sha is None:
-            return None, messages.RevertOutcome.CHANGED_NOTHING
+            return None, commit_texts.RevertOutcome.CHANGED_NOTHING
         self.last_subject = subject
-        return sha, messages.RevertOutcome.REVERTED
+        return sha, commit_texts.RevertOutcome.REVERTED
 
 
 class PushLanding:

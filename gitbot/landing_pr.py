@@ -12,7 +12,8 @@ is open supersedes it. A person's push to the base while a PR waits supersedes i
 (`gitbot.landing_people`): a drift, judged against what is merged, lets the drift rules decide;
 a conflict proposes the same step again from the new base on `...-r<n>`. A person's commits on
 gitbot's PR branch are merged as they are and reported. The local working copy never keeps an
-unmerged commit: it is reset to the remote after each proposal.
+unmerged commit: it is reset to the remote after each proposal. What the forge then reports
+about a PR is read by `gitbot.landing_pr_outcome`.
 """
 
 from __future__ import annotations
@@ -26,14 +27,12 @@ from gitbot.adapters.forges import PRState, PullRequest
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.statestore import GitStateStore
-from gitbot.core import decide_pr, messages
+from gitbot.core import decide_pr
 from gitbot.core.drift import PersonCommit
-from gitbot.core.pr_supersede import commit_text, merged_view, resumed_event, superseded_comment
+from gitbot.core.pr_supersede import commit_text, merged_view, superseded_comment
 from gitbot.core.spec import Canary
 from gitbot.core.state import (
-    AlertMessage,
     Decision,
-    Event,
     Observation,
     PullRequestRef,
     RepoChange,
@@ -43,7 +42,8 @@ from gitbot.core.state import (
 from gitbot.errors import GitbotError
 from gitbot.history import find_step, mainline
 from gitbot.landing import Committer, Landed, Resumed
-from gitbot.landing_people import Earlier, Watch, kept
+from gitbot.landing_people import Earlier, Watch
+from gitbot.landing_pr_outcome import PullRequestOutcomes
 from gitbot.landing_texts import pr_texts_for
 from gitbot.pullrequests import Outcome, Progress, PullRequestDriver, branch_name
 
@@ -65,12 +65,12 @@ class PullRequestLanding:
         self.ws = ws
         self.store = store
         self.driver = driver
-        self.review = review
         self.approvals = approvals
         self.crash = crash
         self.clock = clock
         self.committer = Committer(ws, crash)
         self.earlier = Earlier(driver)
+        self.outcomes = PullRequestOutcomes(ws, review, clock)
 
     # --- the Landing interface -------------------------------------------------------------
 
@@ -89,12 +89,12 @@ class PullRequestLanding:
     ) -> Landed:
         ref = state.pull_request
         if (ref is not None and ref.number and ref.action == change.action
-                and self._reviewed(change)):
+                and self.outcomes.reviewed(change)):
             self.driver.report_analysis(self._pr(ref), True, "analysis passed this tick")
             progress = self._advance(canary, state, change, ref, fresh=False)
             if progress.conflict:  # a person's push to the base: propose it again from there
                 return self._again(canary, before, replace(state, step=ref.step), change, ref)
-            return self._outcome(canary, before, state, change, ref, progress)
+            return self.outcomes.landed(canary, before, state, change, ref, progress)
         return self._propose(canary, before, state, change, analysis, old=ref,
                              base=before.traffic)
 
@@ -104,11 +104,12 @@ class PullRequestLanding:
         ref, pending = state.pull_request, state.pending
         if pending is None:
             assert ref is not None
-            return self._waiting_review(canary, state, ref)
+            progress = self.driver.check(self._pr(ref), self._approval(canary, state))
+            return self.outcomes.waiting_review(canary, state, ref, progress)
         if find_step(mainline(history), canary.key, state.step) is not None:
             return Resumed(replace(state, pending=None, pull_request=None))
         same = ref is not None and (ref.step == state.step or bool(
-            ref.number and ref.action == pending.action and self._reviewed(pending)))
+            ref.number and ref.action == pending.action and self.outcomes.reviewed(pending)))
         if ref is None or not same or not ref.number:
             old = None if same else ref
             base = ref.base_traffic if ref is not None and same else None
@@ -118,12 +119,12 @@ class PullRequestLanding:
         self._close_earlier(canary, pending, ref, history)
         progress = self._advance(canary, state, pending, ref, fresh=False)
         if progress.outcome is Outcome.REJECTED and not pending.revert:
-            return self._rejected(canary, state, progress)
+            return self.outcomes.rejected(canary, state, progress)
         if progress.outcome is Outcome.WAITING:
             people = self._people_changed(canary, state, pending, ref, history, progress)
             if people is not None:
                 return people
-        landed = self._outcome(canary, state, state, pending, ref, progress)
+        landed = self.outcomes.landed(canary, state, state, pending, ref, progress)
         resumed = self._resumed(landed)
         if resumed.hold and self._revision_changed(canary, state):
             # decide restarts the run from the state as merged; its first change supersedes
@@ -185,7 +186,7 @@ class PullRequestLanding:
         self.store.save(key, replace(state, pull_request=ref), f"proposing {branch}")
         self.crash("after-commit")
         title, body = pr_texts_for(self.ws, canary, state, change, edits,
-                                   review=self._reviewed(change), approvals=self.approvals)
+                                   review=self.outcomes.reviewed(change), approvals=self.approvals)
         proposal = self.driver.propose(key, state.step, change.action, sha, title, body,
                                        known=known, attempt=attempt)
         pr = proposal.pr
@@ -206,7 +207,7 @@ class PullRequestLanding:
         elif old is None and not change.revert:  # proposed again after a restart
             self._close_earlier(canary, change, ref)
         progress = self._advance(canary, state, change, ref, fresh=proposal.fresh, pr=pr)
-        return self._outcome(canary, before, state, change, ref, progress)
+        return self.outcomes.landed(canary, before, state, change, ref, progress)
 
     def _advance(
         self, canary: Canary, state: RolloutState, change: RepoChange, ref: PullRequestRef,
@@ -217,87 +218,7 @@ class PullRequestLanding:
             local_approval=self._approval(canary, state), gitbot_sha=ref.head,
         )
 
-    def _outcome(
-        self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
-        ref: PullRequestRef, progress: Progress,
-    ) -> Landed:
-        if not (ref.paused and progress.suspend is False):
-            return self._landed(canary, before, state, change, ref, progress)
-        # /gitbot resume on a paused step PR: told once, like the pause (merged now or later)
-        event = Event(_stamp(self.clock()), "Normal", resumed_event(canary, ref.number))
-        ref = replace(ref, paused=False)
-        state = replace(state, pull_request=ref).with_events(event)
-        landed = self._landed(canary, before, state, change, ref, progress)
-        return replace(landed, events=(event, *landed.events))
-
-    def _landed(
-        self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
-        ref: PullRequestRef, progress: Progress,
-    ) -> Landed:
-        self.ws.sync()  # the merge, or back to the remote's head without the unmerged commit
-        number = f"#{ref.number}"
-        if progress.foreign:
-            log.warning("%s: pull request %s carries a person's commits on top of gitbot's %s; "
-                        "they are kept", canary.key, number, ref.head[:12])
-        if progress.outcome is Outcome.MERGED:
-            people = ", ".join(progress.approved_by)
-            who = f" (approved by {people})" if people else ""
-            log.info("%s: merged pull request %s%s", canary.key, number, who)
-            done = replace(state, pending=None, pull_request=None)
-            told: tuple[tuple[Event, ...], tuple[AlertMessage, ...]] = ((), ())
-            if progress.foreign:
-                done, event, alert = kept(canary, done, ref.number, progress.added,
-                                          progress.pr.head_sha, _stamp(self.clock()))
-                told = ((event,), (alert,))
-            return Landed(done, progress.merged_sha, self.ws.log(max_count=1)[0].subject,
-                          f"merged pull request {number}{who}", events=told[0], alerts=told[1])
-        log.info("%s: pull request %s: %s", canary.key, number, progress.reason)
-        if self._reviewed(change):
-            held = decide_pr.held_for_review(canary, before, state, ref, self.clock())
-            first = held.step == state.step
-            return Landed(held, reason=f"pull request {number} waits for review", quiet=not first)
-        if progress.suspend and not ref.paused:  # /gitbot pause on a step PR: told once
-            event = Event(_stamp(self.clock()), "Normal", messages.SUSPENDED)
-            paused = replace(state, pull_request=replace(ref, paused=True)).with_events(event)
-            return Landed(paused, reason=f"pull request {number}: /gitbot pause",
-                          events=(event,))
-        return Landed(replace(state, pull_request=ref),
-                      reason=f"pull request {number} waits: {progress.reason}")
-
-    def _waiting_review(self, canary: Canary, state: RolloutState,
-                        ref: PullRequestRef) -> Resumed:
-        """A promotion PR waits: what did people do? (the analysis then runs as usual)"""
-        progress = self.driver.check(self._pr(ref), self._approval(canary, state))
-        if progress.outcome is Outcome.REJECTED:
-            return self._rejected(canary, state, progress)
-        if progress.outcome is Outcome.MERGED:
-            self.ws.sync()
-            return Resumed(decide_pr.promotion_merged(canary, state, self.clock()),
-                           f"pull request #{ref.number} merged by a person")
-        if progress.suspend:
-            if ref.paused:
-                return Resumed(state, hold=True)
-            paused = replace(state, pull_request=replace(ref, paused=True))
-            event = Event(_stamp(self.clock()), "Normal", messages.SUSPENDED)
-            return Resumed(paused.with_events(event), "/gitbot pause", hold=True)
-        if ref.paused:
-            event = Event(_stamp(self.clock()), "Normal", resumed_event(canary, ref.number))
-            resumed = replace(state, pull_request=replace(ref, paused=False))
-            return Resumed(resumed.with_events(event), "/gitbot resume", events=(event,))
-        return Resumed(state)
-
-    def _rejected(self, canary: Canary, state: RolloutState, progress: Progress) -> Resumed:
-        ref = state.pull_request
-        number = f"#{ref.number}" if ref is not None else "the pull request"
-        reason = f"pull request {number} rejected: {progress.reason}"
-        log.warning("%s: %s", canary.key, reason)
-        return Resumed(state, reason,
-                       decision=decide_pr.rejected(canary, state, reason, self.clock()))
-
     # --- helpers -----------------------------------------------------------------------------
-
-    def _reviewed(self, change: RepoChange) -> bool:
-        return change.action in self.review and not change.revert
 
     @staticmethod
     def _resumed(landed: Landed) -> Resumed:
@@ -350,5 +271,3 @@ def _named(commit: PersonCommit) -> PersonCommit | None:
     return commit if commit.sha else None
 
 
-def _stamp(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -5,8 +5,8 @@ asks Prometheus which commit the cluster has applied, the readiness of the canar
 primary, and the metrics; calls the webhooks that `plan_tick` asks for, through the
 `HookRunner` (concurrently for the canaries of a pass: a gate still running makes the
 observation `hooks_waiting`, and the reconciler settles those after the pass). While the
-cluster has not applied gitbot's last commit for an active run, nothing is measured or called:
-the tick would measure the old weights.
+cluster has not applied gitbot's last commit for an active run (`gitbot.observe_sync`), nothing
+is measured or called: the tick would measure the old weights.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 
 from gitbot.adapters.flux_editor import editor_for
-from gitbot.adapters.flux_layout import own_name
 from gitbot.adapters.flux_routing import changed_fields
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.git import CommitInfo, GitWorkspace
@@ -38,8 +37,8 @@ from gitbot.core.state import (
     Readiness,
     RolloutState,
 )
-from gitbot.errors import InvalidInputError, RetryableError
-from gitbot.history import last_gitbot_commit
+from gitbot.errors import InvalidInputError
+from gitbot.observe_sync import ClusterSync, applying_kustomizations
 
 log = logging.getLogger("gitbot.observe")
 
@@ -70,31 +69,23 @@ class Observer:
         self.ws = workspace
         self.metrics = metrics
         self.secrets = secrets
-        self.kustomization = kustomization
-        self._warned_no_flux = False
-        self._warned_artifact = False  # an ExternalArtifact digest without its Git origin
+        self.sync = ClusterSync(workspace, metrics, kustomization)
         self.helm_gate = HelmGate(metrics.query_series,  # helm-controller's releases
                                   getattr(metrics, "cluster_labels", None))
         self.metric_listeners: list[MetricListener] = []  # the daemon's Flagger metrics
-        # this pass' answer about Flux's applied revision: (revisions,), an error, or not asked
-        self._applied: tuple[dict[tuple[str, str], str] | None] | RetryableError | None = None
-        self._ancestors: dict[str, frozenset[str]] = {}
-        self._in_pass = False
 
     def begin_pass(self, canaries: Iterable[Canary] = ()) -> None:
         """A new pass over `canaries`: Flux's applied revision is asked again (once for all
         canaries), builtin metrics once for all of them (when the metrics batch them)."""
-        self._applied, self._in_pass = None, True
+        self.sync.begin_pass()
         self.hooks.begin_pass()
         begin = getattr(self.metrics, "begin_pass", None)
         if callable(begin):
             begin(list(canaries))
-        if len(self._ancestors) > 8:
-            self._ancestors.clear()
 
     def end_pass(self) -> None:
         """The pass ended: answers are asked afresh again (ticks outside a pass)."""
-        self._applied, self._in_pass = None, False
+        self.sync.end_pass()
         end = getattr(self.metrics, "end_pass", None)
         if callable(end):
             end()
@@ -102,32 +93,20 @@ class Observer:
     def close(self) -> None:
         self.hooks.shutdown()
 
-    def _applied_kustomizations(self) -> dict[tuple[str, str], str] | None:
-        """`metrics.applied_kustomizations()`, asked once per pass (a failure too is kept)."""
-        if self._applied is None or not self._in_pass:
-            try:
-                self._applied = (self.metrics.applied_kustomizations(),)
-            except RetryableError as err:
-                self._applied = err
-        answer = self._applied
-        if isinstance(answer, RetryableError):
-            raise answer
-        return answer[0]
-
     def observe(
         self,
         canary: Canary,
         state: RolloutState,
         specs: SpecSet,
-        history: list[CommitInfo],
+        last: CommitInfo | None,
         now: datetime,
     ) -> Observation:
+        """`last`: gitbot's last commit for the canary (`HistoryIndex.last_for`)."""
         flux = specs.flux  # a Flux repository: the rendered target is what runs
         editor = self.manifests(flux, canary)  # gitbot's objects are this cluster's
         revision = flux.revision(canary) if flux is not None else editor.target_revision(canary)
         bootstrapped = editor.is_bootstrapped(canary)
-        synced = (self.cluster_synced(canary, history, now,
-                                      applying_kustomizations(flux, canary))
+        synced = (self.sync.synced_to(canary, last, now, applying_kustomizations(flux, canary))
                   and self.helm_gate.synced(canary, flux))
         base = Observation(
             target_revision=revision,
@@ -155,74 +134,6 @@ class Observer:
         return replace(
             base, canary=canary_ready, primary=primary_ready, metrics=results, hooks=hooks
         )
-
-    def cluster_synced(self, canary: Canary, history: list[CommitInfo], now: datetime,
-                       applying: frozenset[tuple[str, str]] = frozenset()) -> bool:
-        """True when the cluster runs gitbot's last commit for this canary (or a descendant).
-
-        `applying`: the (namespace, name) of the Flux Kustomizations that apply the canary's
-        objects (a Flux repository): each of them that this cluster's series show must have
-        applied it, and at least one must show. Otherwise any Kustomization (or the configured
-        `prometheus.kustomization`) that applied it counts.
-        """
-        last = last_gitbot_commit(history, canary.key)
-        if last is None:
-            return True
-        try:
-            applied = self._applied_kustomizations()
-        except RetryableError as err:
-            log.warning("%s: cannot tell which commit the cluster runs (%s); holding",
-                        canary.key, err)
-            return False
-        if applied is None:
-            return self._fallback_synced(canary, last, now)
-        if applying:
-            shas = [sha for (namespace, name), sha in applied.items()
-                    if any(name == n and namespace in ("", ns) for ns, n in applying)]
-            known = [sha for sha in shas if sha]
-            if len(known) < len(shas) and not self._artifact_waited(canary, last, now):
-                return False
-            return bool(shas) and all(self._descends(sha, last.sha) for sha in known)
-        shas = [sha for (_ns, name), sha in applied.items() if self._counts(name)]
-        if any(self._descends(sha, last.sha) for sha in shas if sha):
-            return True
-        return "" in shas and self._artifact_waited(canary, last, now)
-
-    def _artifact_waited(self, canary: Canary, last: CommitInfo, now: datetime) -> bool:
-        """For a Kustomization whose revision is an ExternalArtifact digest without its Git
-        origin: one analysis interval has passed since gitbot's commit (said once)."""
-        if not self._warned_artifact:
-            log.warning(
-                "a Flux Kustomization applying canaries reports an ExternalArtifact digest, not a "
-                "commit, and gotk_resource_info has no origin_revision label "
-                "(status.lastAppliedOriginRevision, README: Flux's monitoring): gitbot waits one "
-                "analysis interval after each of its commits before counting a tick for it"
-            )
-            self._warned_artifact = True
-        return _interval_passed(canary, last, now)
-
-    def _counts(self, kustomization: str) -> bool:
-        return not self.kustomization or kustomization == self.kustomization
-
-    def _descends(self, applied: str, ours: str) -> bool:
-        if applied == ours:
-            return True
-        found = self._ancestors.get(applied)
-        if found is None:
-            found = self.ws.ancestors(applied)
-            if found:  # a commit's ancestors never change (an unknown one may be fetched later)
-                self._ancestors[applied] = found
-        return ours in found
-
-    def _fallback_synced(self, canary: Canary, last: CommitInfo, now: datetime) -> bool:
-        if not self._warned_no_flux:
-            log.warning(
-                "Prometheus has no gotk_resource_info series (Flux's monitoring): gitbot cannot "
-                "see which commit the cluster runs, so it waits one analysis interval after each "
-                "of its commits before counting a tick"
-            )
-            self._warned_no_flux = True
-        return _interval_passed(canary, last, now)
 
     def _call_hooks(
         self,
@@ -301,17 +212,6 @@ def _routing_update(root: Path, flux: FluxSpecs | None, canary: Canary, state: R
         return ""
 
 
-def applying_kustomizations(flux: FluxSpecs | None, canary: Canary) -> frozenset[tuple[str, str]]:
-    """The Flux Kustomizations applying a canary's objects: the team's (target, Canary), gitbot's
-    own for it (`gitbot-<name>`, the generated objects) and the cluster's root (which creates
-    gitbot's). Empty outside a Flux repository."""
-    if flux is None or canary.key not in flux.kustomizations:
-        return frozenset()
-    team = flux.rendered(canary).kustomization
-    root = flux.view.kustomizations[0].kustomization
-    return frozenset({(team.namespace, team.name), (team.namespace, own_name(team)),
-                      (root.namespace, root.name)})
-
 
 def _scale_up_replicas(editor: ManifestEditor, canary: Canary) -> int:
     """Flagger's ScaleFromZero: the primary's replicas, else the HPA minimum, else 1."""
@@ -321,9 +221,3 @@ def _scale_up_replicas(editor: ManifestEditor, canary: Canary) -> int:
     if canary.autoscaler and canary.autoscaler.primary_min_replicas:
         return max(1, canary.autoscaler.primary_min_replicas)
     return 1
-
-
-def _interval_passed(canary: Canary, last: CommitInfo, now: datetime) -> bool:
-    """One analysis interval has passed since gitbot's commit `last`."""
-    committed = datetime.fromisoformat(last.time.replace("Z", "+00:00"))
-    return (now - committed).total_seconds() >= canary.analysis.interval_seconds

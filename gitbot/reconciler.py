@@ -14,7 +14,8 @@ at any point:
 6. record again (`pending` cleared, or the PR that waits) and notify (best effort).
 
 A pass (`run_pass`) syncs once and reads through one picture of the repository (`RepoIndex`),
-the branch log in memory (`HistoryIndex`) and the state branch read once (`BranchSnapshot`). In
+the branch log in memory (`HistoryIndex`: an idle canary's tick reads only its remembered last
+commit; trimmed after the pass) and the state branch read once (`BranchSnapshot`). In
 push mode the pass' records and commits are held back and published together in one atomic
 push at its end, the announcements after it (`gitbot.pass_batch`); a failing canary is cut out.
 Webhook gates run concurrently (`gitbot.adapters.hook_runner`): a canary whose gate is still
@@ -48,7 +49,7 @@ from gitbot.adapters.statestore import GitStateStore
 from gitbot.core.analysis_report import analysis_lines
 from gitbot.core.decide import decide
 from gitbot.core.spec import Canary
-from gitbot.core.state import Decision, RolloutState
+from gitbot.core.state import ACTIVE_PHASES, Decision, RolloutState
 from gitbot.drift import check_drift
 from gitbot.errors import GitbotError
 from gitbot.history import for_cluster, tick_history
@@ -150,6 +151,7 @@ class Reconciler:
             self._end_batch()
             self.store.release()
             self.observer.end_pass()
+            self.history.trim()  # the branch log keeps what this pass' lookups needed
         self._clean = settled and not any(tick.error for tick in report.ticks)
         return report
 
@@ -260,11 +262,14 @@ class Reconciler:
                                        self.clock(), cluster)
         if rebuilt is not None:  # a lost run that cannot be proven: roll it back first
             return self._record_and_act(canary, state, rebuilt)
-        history = self._history(state.step if state.pending else None, canary)
-        if self.landing.unfinished(state):
+        history: list[CommitInfo] = []  # an idle canary's tick reads no history (its drift
+        if self.landing.unfinished(state):  # check does not), only its last commit
+            history = self._history(state.step if state.pending else None, canary)
             state, ended = self._finish(canary, state, history)
             if ended is not None:
                 return ended
+            history = self._history(None, canary)
+        elif state.phase in ACTIVE_PHASES:
             history = self._history(None, canary)
         now = self.clock()
         # drift: a person changed what gitbot manages -> halt / roll back instead of deciding
@@ -272,7 +277,8 @@ class Reconciler:
                               editor=lambda: self.repo.editor(self._flux))
         if drifted is not None:
             return self._record_and_act(canary, state, drifted)
-        observation = self.observer.observe(canary, state, specs, history, now)
+        last = self.history.last_for(canary.key, cluster)  # what the cluster must have applied
+        observation = self.observer.observe(canary, state, specs, last, now)
         if observation.hooks_waiting:
             return TickReport(canary.key, phase=state.phase.value, waiting=True)
         decision = self.landing.note(canary, state, decide(canary, state, observation, now),

@@ -20,7 +20,8 @@ COLUMNS = ("NAMESPACE", "NAME", "STATUS", "WEIGHT", "FAILEDCHECKS", "LASTTRANSIT
 def canary_statuses(app: App, name: str | None = None) -> list[dict[str, Any]]:
     """Status objects of every canary in the repository (or the one named)."""
     app.workspace.sync()
-    specs = load_repository(app.workspace.root, cluster=app.settings.flux.cluster)
+    specs = load_repository(app.workspace.root, cluster=app.settings.flux.cluster,
+                            remote_bases=app.settings.security.remote_bases)
     out = []
     for canary in sorted(specs.canaries, key=lambda c: c.key):
         if name and name not in (canary.key, canary.name):

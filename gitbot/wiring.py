@@ -95,7 +95,8 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     store = GitStateStore(staging, state_branch(settings))
     strict_refs = settings.security.no_cross_namespace_refs
     repo = RepoIndex(workspace.root, workspace.changed_paths,
-                     no_cross_namespace_refs=strict_refs, cluster=settings.flux.cluster)
+                     no_cross_namespace_refs=strict_refs, cluster=settings.flux.cluster,
+                     remote_bases=settings.security.remote_bases)
     observer = Observer(
         workspace, metrics, secrets, kustomization=settings.prometheus.kustomization,
         approvals=store.approval, manifests=repo.editor,

@@ -68,7 +68,7 @@ def gate(ws: GitWorkspace, reply: Reply, history: list[CommitInfo],
     with RecordingServer(reply) as fake, PrometheusMetrics(fake.url) as metrics:
         observer = Observer(ws, metrics, lambda _ns, _name: {})
         try:
-            return observer.cluster_synced(CANARY, history, datetime.now(UTC), applying)
+            return observer.sync.cluster_synced(CANARY, history, datetime.now(UTC), applying)
         finally:
             observer.close()
 
@@ -107,8 +107,8 @@ def test_the_fallback_is_logged_once(head: tuple[GitWorkspace, str],
     with RecordingServer(reply) as fake, PrometheusMetrics(fake.url) as metrics:
         observer = Observer(ws, metrics, lambda _ns, _name: {})
         with caplog.at_level(logging.WARNING, logger="gitbot.observe"):
-            answers = [observer.cluster_synced(CANARY, ours(sha, 2), datetime.now(UTC),
-                                               APPLYING) for _ in range(3)]
+            answers = [observer.sync.cluster_synced(CANARY, ours(sha, 2), datetime.now(UTC),
+                                                    APPLYING) for _ in range(3)]
         observer.close()
     assert answers == [True, True, True]
     said = [r.getMessage() for r in caplog.records if "ExternalArtifact digest" in r.getMessage()]

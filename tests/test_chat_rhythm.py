@@ -23,8 +23,8 @@ from gitbot.adapters.specs import load_repository
 from gitbot.cli import cli
 from gitbot.config import load_settings
 from gitbot.core.analysis import evaluate_metric
+from gitbot.core.commit_texts import commit_message
 from gitbot.core.decide import decide
-from gitbot.core.messages import commit_message
 from gitbot.core.plan import plan_tick
 from gitbot.core.spec import (
     Alert,

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from ruamel.yaml import YAML
 
 from gitbot.cli import cli
-from gitbot.config import load_settings, resolve_git_url
+from gitbot.config import load_settings
+from gitbot.config_git import resolve_git_url
 from gitbot.configref import BEGIN, END, main, render, rows
 from gitbot.sim.gitops import CanaryOptions, create_gitops_repo
 

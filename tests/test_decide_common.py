@@ -38,6 +38,7 @@ from gitbot.core.state import (
     RolloutState,
     Traffic,
 )
+from gitbot.core.state_json import state_from_json, state_to_json
 
 NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 STAMP = "2026-11-22T10:00:00Z"
@@ -241,4 +242,4 @@ def test_unchanged_state_keeps_transition_time() -> None:
 def test_state_survives_json_round_trip_after_decide(phase: Phase) -> None:
     old = run_state(phase, 50, failed_checks=1)
     decision = run_decide(podinfo(), old, observe(metrics=passing()))
-    assert RolloutState.from_json(decision.state.to_json()) == decision.state
+    assert state_from_json(state_to_json(decision.state)) == decision.state

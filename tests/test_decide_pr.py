@@ -22,6 +22,7 @@ from test_decide_common import (
 
 from gitbot.core import decide_pr
 from gitbot.core.state import Phase, PullRequestRef, RolloutState
+from gitbot.core.state_json import state_from_json, state_to_json
 
 REF = PullRequestRef("gitbot/test/podinfo/8-promote", "f" * 40, "promote", 8, number=7)
 
@@ -88,7 +89,7 @@ def test_record_tick(phase: Phase, synced: bool, recorded: int) -> None:
     if ticks:
         assert (ticks[0].time, ticks[0].weight, ticks[0].metrics) == (
             "2026-11-22T10:00:00Z", 20, passing())
-        again = RolloutState.from_json(json.loads(json.dumps(decision.state.to_json())))
+        again = state_from_json(json.loads(json.dumps(state_to_json(decision.state))))
         assert again.ticks == ticks
 
 

@@ -25,7 +25,7 @@ from gitbot.adapters.specs import load_repository
 from gitbot.config import load_settings
 from gitbot.core.state import RolloutState
 from gitbot.history import for_cluster, tick_history
-from gitbot.observe import applying_kustomizations
+from gitbot.observe_sync import applying_kustomizations
 from gitbot.sim.cluster import SimCluster
 from gitbot.sim.gitops import IMAGE, Developer, create_gitops_repo
 from gitbot.sim.prometheus import PrometheusServer
@@ -86,7 +86,7 @@ def eu_gate(app: App) -> bool:
     specs = load_repository(app.workspace.root, cluster=cluster)
     [canary] = specs.canaries
     history = for_cluster(tick_history(app.workspace, KEY, None, cluster), cluster)
-    return app.reconciler.observer.cluster_synced(
+    return app.reconciler.observer.sync.cluster_synced(
         canary, history, datetime.now(UTC), applying_kustomizations(specs.flux, canary))
 
 

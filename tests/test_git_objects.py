@@ -153,3 +153,35 @@ def test_the_log_of_a_written_commit_equals_gits(
     assert remembered == from_git
     asked = "---" in body or body == "Just text."  # not remembered: git's rules may differ
     assert commands.count("log") == (2 if asked else 1)
+
+
+def test_the_parsed_trees_a_writer_keeps_are_bounded_by_their_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit made by git (a new file) gives the next fast commit a parent tree the writer
+    never saw, so a directory of many apps is parsed again each time: what is kept must stay
+    bounded by entries (it was 50,000 trees: 20 MB per 100 canaries at 1,000 apps)."""
+    monkeypatch.setattr(git_objects.ObjectWriter, "MOST_ENTRIES", 1_000)
+    remote = make_remote(tmp_path)
+    with GitWorkspace(str(remote), "main", tmp_path / "work", author_name="bot",
+                      author_email="bot@example.com") as ws:
+        ws.sync()
+        for i in range(200):
+            write(ws.root, f"apps/app{i:03d}/vs.yaml", "route: {}\n")
+        assert ws.commit("200 apps", paths=[f"apps/app{i:03d}/vs.yaml" for i in range(200)])
+        with ws.deferred_index():  # as in a pass: one writer for all its commits
+            kept = [_new_app_then_a_step(ws, i) for i in range(30)]
+        assert max(kept) <= 1_000 + 2 * 230  # the bound, plus the last commit's trees
+        assert plain(ws.root, "status", "--porcelain") == ""
+        plain(ws.root, "fsck", "--no-dangling")
+
+
+def _new_app_then_a_step(ws: GitWorkspace, i: int) -> int:
+    """A commit by git (a new file), then a fast one on top: the entries the writer keeps."""
+    write(ws.root, f"apps/new{i}/vs.yaml", "route: {}\n")
+    assert ws.commit(f"new {i}", paths=[f"apps/new{i}/vs.yaml"])
+    write(ws.root, f"apps/app{i:03d}/vs.yaml", f"route: {{weight: {i}}}\n")
+    assert ws.commit(f"step {i}", paths=[f"apps/app{i:03d}/vs.yaml"])
+    writer = ws._fast._writer
+    assert writer is not None
+    return writer.kept

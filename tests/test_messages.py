@@ -12,16 +12,14 @@ from test_decide_common import AB, BLUE_GREEN, REV_A, REV_B, podinfo
 from test_decide_flow import Driver
 
 from gitbot.core import messages
-from gitbot.core.messages import (
+from gitbot.core.commit_texts import (
     RevertOutcome,
-    alert_metadata,
     commit_message,
     format_commit,
-    go_duration_ms,
-    go_float,
     rollback_subject,
     rollback_written,
 )
+from gitbot.core.messages import alert_metadata, go_duration_ms, go_float
 from gitbot.core.spec import Canary, WebhookType
 from gitbot.core.state import Phase, RepoChange, RolloutState, Traffic
 

@@ -17,7 +17,8 @@ import pytest
 from gitbot.core.parse import parse_document
 from gitbot.core.parse_fields import FieldPath
 from gitbot.core.parse_names import LABEL, SECRET_KEY, SERVICE, SUBDOMAIN, NameRule, name_problem
-from gitbot.core.spec import Canary, Problem
+from gitbot.core.problems import Problem
+from gitbot.core.spec import Canary
 
 TRAVERSAL = "../../../escape"
 INJECTION = 'podinfo",destination_workload_namespace=~".*'

@@ -83,3 +83,27 @@ def test_a_busy_pass_costs_one_git_process_per_canary_step(
     assert counters.git_processes <= CANARIES + 9  # before: 3 per canary (add, commit, log)
     assert not subprocess.run(["git", "status", "--porcelain"], cwd=app.reconciler.ws.root,
                               capture_output=True, text=True, check=True).stdout
+
+
+def test_idle_ticks_read_no_history_and_busy_ticks_only_their_own_commits(
+    world: tuple[App, FakePrometheus, FakeClock, Developer],
+) -> None:
+    app, _prom, clock, dev = world
+    history = app.reconciler.history
+    app.reconciler.run_pass()  # the idle canaries' last commits looked up once, remembered
+    examined = history.examined
+    dev.commit_files({"README.md": "# a person's edit\n"}, "README: a person's edit")
+    for _ in range(2):
+        report = app.reconciler.run_pass()
+        clock.advance(61)
+        assert not any(t.error or t.commit for t in report.ticks)
+    assert history.examined == examined  # the applied-revision gate asked no lookup
+    release_all(dev, CANARIES)
+    app.reconciler.run_pass()  # detect: the runs start
+    clock.advance(61)
+    examined = history.examined
+    report = app.reconciler.run_pass()  # every canary one step, one commit each
+    assert sum(1 for t in report.ticks if t.commit) == CANARIES
+    # each tick: its own history (the drift check) and its last commit (the gate), one
+    # commit of its own each
+    assert history.examined - examined <= 2 * CANARIES  # reading back: about N x N (144)

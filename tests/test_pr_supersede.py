@@ -11,6 +11,7 @@ from gitbot.core.drift import Action, PersonCommit
 from gitbot.core.drift_messages import resumed_event as drift_resumed
 from gitbot.core.pr_supersede import kept_event, merged_view, resumed_event, superseded_comment
 from gitbot.core.state import Phase, PullRequestRef, RepoChange, RolloutState, Traffic
+from gitbot.core.state_json import state_from_json, state_to_json
 
 DANA = PersonCommit("0123456789abcdef" * 2 + "01234567", "dana", "hold at half")
 HEAD = 'Superseded by 0123456789ab (dana: "hold at half"), pushed to `main`'
@@ -86,4 +87,4 @@ def test_the_base_traffic_survives_the_state_branch() -> None:
     ref = PullRequestRef("gitbot/test/podinfo/4-advance-r2", "a" * 40, "advance", 4, number=3,
                          attempt=2, base_traffic=Traffic(90, 10))
     state = RolloutState(step=4, pull_request=ref)
-    assert RolloutState.from_json(state.to_json()).pull_request == ref
+    assert state_from_json(state_to_json(state)).pull_request == ref

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from gitbot.adapters.specs import SpecSet, format_problems, load_repository
-from gitbot.core.spec import Canary, ObjectRef, Problem, Severity, Strategy, WebhookType
+from gitbot.core.problems import Problem
+from gitbot.core.spec import Canary, ObjectRef, Severity, Strategy, WebhookType
 
 DATA = Path(__file__).parent / "data"
 SEEDS = DATA / "seeds"

@@ -12,6 +12,7 @@ import pytest
 from gitbot.adapters.git import GitWorkspace
 from gitbot.adapters.statestore import GitStateStore
 from gitbot.core.state import Event, Phase, RepoChange, RolloutState, Traffic
+from gitbot.core.state_json import state_from_json, state_to_json
 from gitbot.sim.gitops import create_gitops_repo
 
 STATE = RolloutState(
@@ -59,11 +60,11 @@ def test_state_round_trips_through_the_state_branch(tmp_path: Path) -> None:
     assert dev.log_subjects()[0] == "Add podinfo 6.0.0 with a Canary"  # main untouched
 
 
-VALID = json.dumps(STATE.to_json())
+VALID = json.dumps(state_to_json(STATE))
 
 
 def _without(key: str) -> str:
-    data = STATE.to_json()
+    data = state_to_json(STATE)
     del data[key]
     return json.dumps(data)
 
@@ -74,7 +75,7 @@ def _tick(**changes: object) -> dict[str, object]:
 
 
 def _with(**changes: object) -> str:
-    return json.dumps({**STATE.to_json(), **changes})
+    return json.dumps({**state_to_json(STATE), **changes})
 
 
 @pytest.mark.parametrize(
@@ -151,7 +152,7 @@ def test_unreadable_state_is_a_problem_never_an_exception(
 def test_old_state_without_optional_fields_still_reads() -> None:
     minimal = {"phase": "Progressing", "traffic": {"primary_weight": 80, "canary_weight": 20},
                "step": 4}
-    state = RolloutState.from_json(minimal)
+    state = state_from_json(minimal)
     assert state == RolloutState(phase=Phase.PROGRESSING, traffic=Traffic(80, 20), step=4)
 
 

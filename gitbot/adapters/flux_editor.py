@@ -17,6 +17,9 @@ Kustomizations (`editor_for`). It differs from the plain editor in where it read
   naming the transformer (file:line), and the caller commits nothing. The render goes through
   the pass' `RenderCache` (`FluxSpecs.cache`): only the Kustomizations the edit changed are
   built again, and the next pass finds this tree's builds in the cache.
+
+gitbot's own kustomization.yaml, Flux Kustomization and `.sourceignore` line are written by
+`gitbot.adapters.flux_own_files`.
 """
 
 from __future__ import annotations
@@ -31,21 +34,24 @@ from gitbot.adapters import bootstrap as generator
 from gitbot.adapters import flux_configs as configs
 from gitbot.adapters import flux_layout as layout
 from gitbot.adapters import flux_routing
+from gitbot.adapters.flux_own_files import (
+    declare_own_kustomization,
+    register_files,
+    unignore_own_directory,
+)
 from gitbot.adapters.flux_placement import built_elsewhere, is_shared, set_effective
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.flux_verify import Check, verify
-from gitbot.adapters.manifest_merge import Changes, merge_mapping, plain, to_node
+from gitbot.adapters.manifest_merge import Changes, merge_mapping, plain
 from gitbot.adapters.manifest_types import (
-    GENERATED_MARK,
     FieldChange,
     ManifestNotFoundError,
     selector_label,
 )
 from gitbot.adapters.manifests import PROMOTED_SPEC_FIELDS, ManifestEditor, primary_template, record
 from gitbot.adapters.render import RenderedObject
-from gitbot.adapters.render.sourceignore import SourceIgnore
-from gitbot.adapters.safefs import new_file, read_text, write_text
-from gitbot.adapters.yamlio import YamlFile, dump_text
+from gitbot.adapters.safefs import new_file
+from gitbot.adapters.yamlio import YamlFile
 from gitbot.core.configrefs import primary_pod_template
 from gitbot.core.routes import read_traffic
 from gitbot.core.spec import Canary
@@ -67,8 +73,6 @@ def editor_for(root: Path, flux: FluxSpecs | None, canary: Canary | None = None
         return HelmEditor(root, flux, canary)
     return FluxEditor(root, flux)
 
-
-SOURCEIGNORE = ".sourceignore"
 
 class FluxEditor(ManifestEditor):
     """Edits a Flux repository as described in the module docstring."""
@@ -131,8 +135,8 @@ class FluxEditor(ManifestEditor):
                                      tracked)
             created.append(configs.file_name(canary))
         if created:
-            changes += self._register(canary, folder, created)
-            changes += self._own_kustomization(canary, cluster)
+            changes += register_files(self.index, self.root, canary, folder, created)
+            changes += declare_own_kustomization(self.index, self.root, canary, cluster, team)
             changes += unignore_own_directory(self.root, folder, self.direct)
         if only_primary:
             self._check_primary(canary)
@@ -163,31 +167,6 @@ class FluxEditor(ManifestEditor):
         return {name: missing for name, objs in groups.items()
                 if (missing := [o for o in objs
                                 if not self._exists(o["kind"], ns, o["metadata"]["name"])])}
-
-    def _register(self, canary: Canary, folder: str, names: list[str]) -> list[FieldChange]:
-        rel = f"{folder}/kustomization.yaml"
-        if rel in self.index.files or (self.root / rel).exists():
-            self.index.files.setdefault(rel, YamlFile.read(self.root, rel))
-            return [c for n in names for c in generator.register_resource(self.index, folder, n)]
-        text = (f"{GENERATED_MARK} for Canary {canary.key}: applied by its own Flux "
-                "Kustomization.\n" + dump_text(to_node(layout.own_kustomize_file(names))))
-        self.index.add_file(YamlFile.create(self.root, rel, text))
-        return [FieldChange(rel, "Kustomization", "", "", "", None, {"resources": names})]
-
-    def _own_kustomization(self, canary: Canary, cluster: str) -> list[FieldChange]:
-        team = self.flux.rendered(canary).kustomization
-        doc = layout.own_kustomization(cluster, team)
-        meta = doc["metadata"]
-        rel = layout.own_kustomization_file(cluster, team)
-        if rel in self.index.files or (self.root / rel).exists():
-            return []
-        folder, _, name = rel.rpartition("/")
-        text = (f"{GENERATED_MARK}: applies {layout.own_directory(cluster, team)} after "
-                f"Kustomization {team.key}.\n" + dump_text(to_node(doc)))
-        self.index.add_file(YamlFile.create(self.root, new_file(self.root, folder, name,
-                                                                f"Canary {canary.key}"), text))
-        found = [FieldChange(rel, "Kustomization", meta["namespace"], meta["name"], "", None, doc)]
-        return found + generator.register_resource(self.index, folder, name)
 
     def _adopt_service(self, canary: Canary, label: str, value: str) -> list[FieldChange]:
         """The team's own Service `<svc>` selects the primary pods (as Flagger does)."""
@@ -242,7 +221,8 @@ class FluxEditor(ManifestEditor):
         existed = rel in self.index.files or (self.root / rel).is_file()
         changes = configs.write(self.index, canary, rel, tracked)
         if changes and not existed:
-            changes += self._register(canary, folder, [configs.file_name(canary)])
+            changes += register_files(self.index, self.root, canary, folder,
+                                      [configs.file_name(canary)])
         return changes
 
     def set_replicas(self, namespace: str, name: str, replicas: int) -> list[FieldChange]:
@@ -325,20 +305,6 @@ class FluxEditor(ManifestEditor):
             verify(self.root, self.flux, self.checks)
         return written
 
-
-def unignore_own_directory(root: Path, folder: str, written: list[str]) -> list[FieldChange]:
-    """Re-include gitbot's directory in `.sourceignore` when it excludes it (the
-    flux2-kustomize-helm-example ignores `/*` and re-includes its own directories), so that
-    source-controller packages gitbot's files; `written` gets the file's name."""
-    if not SourceIgnore.load(root).ignored(folder, is_dir=True):
-        return []
-    line = f"!/{layout.OWN_ROOT}/"
-    text = read_text(root, SOURCEIGNORE) if (root / SOURCEIGNORE).is_file() else ""
-    addition = ("" if not text or text.endswith("\n") else "\n") + (
-        f"# gitbot's generated objects (see clusters/*/gitbot-*.yaml)\n{line}\n")
-    write_text(root, SOURCEIGNORE, text + addition)  # a regular file, never through a symlink
-    written.append(SOURCEIGNORE)
-    return [FieldChange(SOURCEIGNORE, "ignore rules", "", "", "lines[+]", None, line)]
 
 
 def _get(obj: Any, path: tuple[str, ...]) -> Any:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from gitbot.adapters import flux_layout as layout
 from gitbot.adapters.manifest_merge import Changes, merge_mapping
+from gitbot.adapters.manifest_routes import TRAFFIC_KEYS
 from gitbot.adapters.manifest_types import FieldChange
-from gitbot.adapters.manifests import TRAFFIC_KEYS, record
+from gitbot.adapters.manifests import record
 from gitbot.core.spec import Canary
 
 if TYPE_CHECKING:

@@ -28,16 +28,11 @@ from gitbot.adapters.render import (
     render_repository,
 )
 from gitbot.adapters.render.cache import RenderCache
-from gitbot.adapters.specs import (
-    Document,
-    Entry,
-    SpecSet,
-    checked_canaries,
-    read_documents,
-    to_plain,
-)
+from gitbot.adapters.spec_documents import Document, read_documents, to_plain
+from gitbot.adapters.specs import Entry, SpecSet, checked_canaries
 from gitbot.core.parse import is_flagger, parse_document
-from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, Problem
+from gitbot.core.problems import Problem
+from gitbot.core.spec import AlertProvider, Canary, MetricTemplate
 from gitbot.errors import InvalidInputError
 
 _WHERE = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+): Kustomization (?P<key>\S+): (?P<msg>.*)$",
@@ -54,6 +49,7 @@ class FluxSpecs:
     autoscaled: frozenset[tuple[str, str]] = frozenset()  # (namespace, target) with an HPA
     helm: Mapping[str, HelmTarget] = field(default_factory=dict)  # canary key -> HelmRelease
     cache: RenderCache | None = field(default=None, compare=False, repr=False)
+    remote_bases: bool = False  # security.remoteBases the view was rendered with
 
     def helm_target(self, canary: Canary) -> HelmTarget | None:
         """The HelmRelease that renders the canary's target (None: a rendered Deployment)."""
@@ -94,11 +90,13 @@ class FluxSpecs:
 
 
 def load_flux_specs(root: Path, cluster: str | None, no_cross_namespace_refs: bool = False,
-                    cache: RenderCache | None = None) -> SpecSet | None:
+                    cache: RenderCache | None = None, *,
+                    remote_bases: bool = False) -> SpecSet | None:
     """The SpecSet of the served cluster's rendered objects; None for a plain repository.
-    With `cache`, only the Kustomizations whose inputs changed since it last saw them are built."""
+    With `cache`, only the Kustomizations whose inputs changed since it last saw them are built;
+    `remote_bases` is the config's `security.remoteBases`."""
     try:
-        view = render_repository(root, cluster or None, cache=cache)
+        view = render_repository(root, cluster or None, cache=cache, remote_bases=remote_bases)
     except InvalidInputError as err:  # DiscoveryError, RenderError: one problem, no canary
         return SpecSet(problems=(render_problem(str(err)),))
     if view is None:
@@ -127,7 +125,7 @@ def load_flux_specs(root: Path, cluster: str | None, no_cross_namespace_refs: bo
     autoscaled = frozenset((c.namespace, c.target.name) for c in canaries if c.autoscaler)
     flux = FluxSpecs(view, {c.key: owners[id(c)] for c in canaries}, autoscaled,
                      {c.key: helm.resolved[c.key] for c in canaries if c.key in helm.resolved},
-                     cache)
+                     cache, remote_bases)
     return SpecSet(canaries, templates, providers, tuple(problems), flux=flux)
 
 

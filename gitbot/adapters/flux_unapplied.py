@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitbot.adapters.render import FluxView
-from gitbot.adapters.specs import read_documents, yaml_files
+from gitbot.adapters.spec_documents import read_documents, yaml_files
 
 
 def unapplied_notes(root: Path, view: FluxView) -> list[str]:

@@ -39,7 +39,8 @@ class Check:
 
 def verify(root: Path, flux: FluxSpecs, checks: list[Check]) -> None:
     """Render the cluster from `root` and compare every check; OverriddenError on a mismatch."""
-    view = render_repository(root, flux.view.cluster, cache=flux.cache)
+    view = render_repository(root, flux.view.cluster, cache=flux.cache,
+                             remote_bases=flux.remote_bases)
     if view is None:
         raise OverriddenError(f"{flux.view.cluster}: no Flux Kustomization left after the edit")
     for check in checks:

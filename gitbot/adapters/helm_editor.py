@@ -31,7 +31,12 @@ from typing import Any
 from gitbot.adapters import bootstrap as generator
 from gitbot.adapters import flux_layout as layout
 from gitbot.adapters import helm_canary
-from gitbot.adapters.flux_editor import FluxEditor, _get, unignore_own_directory
+from gitbot.adapters.flux_editor import FluxEditor, _get
+from gitbot.adapters.flux_own_files import (
+    declare_own_kustomization,
+    register_files,
+    unignore_own_directory,
+)
 from gitbot.adapters.flux_specs import FluxSpecs
 from gitbot.adapters.flux_verify import Check
 from gitbot.adapters.helm_edit import primary_yaml
@@ -91,8 +96,8 @@ class HelmEditor(FluxEditor):
             changes += [FieldChange(rel, o["kind"], o["metadata"]["namespace"],
                                     o["metadata"]["name"], "", None, o) for o in objs]
         if created:
-            changes += self._register(canary, folder, created)
-            changes += self._own_kustomization(canary, cluster)
+            changes += register_files(self.index, self.root, canary, folder, created)
+            changes += declare_own_kustomization(self.index, self.root, canary, cluster, team)
             changes += unignore_own_directory(self.root, folder, self.direct)
         if not only_primary:
             changes += self._point_apex(canary)

@@ -21,9 +21,11 @@ from typing import Any
 from gitbot.adapters.helm_canary import HelmTarget, helm_target
 from gitbot.adapters.helmrelease import Candidate, Resolution, release_candidates, resolve
 from gitbot.adapters.render import FluxView
-from gitbot.adapters.specs import Document, Entry
+from gitbot.adapters.spec_documents import Document
+from gitbot.adapters.specs import Entry
 from gitbot.core.helm import ANNOTATION_RELEASE, chart_name, is_helm_release
-from gitbot.core.spec import Canary, Problem
+from gitbot.core.problems import Problem
+from gitbot.core.spec import Canary
 from gitbot.errors import InvalidInputError
 
 NOT_FOUND = "not found in the repository"

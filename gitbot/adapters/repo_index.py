@@ -30,16 +30,16 @@ from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.render.discovery import FLUX_MARKERS
 from gitbot.adapters.safefs import FileRefusedError, read_text
-from gitbot.adapters.specs import (
+from gitbot.adapters.spec_documents import (
     Document,
-    SpecSet,
     kustomization_namespace,
-    load_repository,
     read_documents,
     yaml_files,
 )
+from gitbot.adapters.specs import SpecSet, load_repository
 from gitbot.core.parse import is_flagger
-from gitbot.core.spec import Canary, Problem
+from gitbot.core.problems import Problem
+from gitbot.core.spec import Canary
 
 ChangedPaths = Callable[[str, str], "list[str] | None"]
 Parsed = tuple[list[Document], Problem | None]
@@ -54,12 +54,13 @@ class RepoIndex:
 
     def __init__(
         self, root: Path, changed_paths: ChangedPaths, *, no_cross_namespace_refs: bool = False,
-        cluster: str = "",
+        cluster: str = "", remote_bases: bool = False,
     ) -> None:
         self.root = root
         self._changed_paths = changed_paths
         self._strict = no_cross_namespace_refs
         self._cluster = cluster
+        self._remote_bases = remote_bases  # security.remoteBases
         self._head = ""
         self._index: ManifestIndex | None = None
         self._specs: SpecSet | None = None
@@ -159,7 +160,8 @@ class RepoIndex:
         if self._specs is None:
             self.loads += 1
             self._specs = load_repository(self.root, no_cross_namespace_refs=self._strict,
-                                          cluster=self._cluster, cache=self)
+                                          cluster=self._cluster, cache=self,
+                                          remote_bases=self._remote_bases)
         return self._specs
 
     def manifests(self) -> ManifestIndex:

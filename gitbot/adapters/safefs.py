@@ -1,6 +1,6 @@
 """Every read and write of repository files: regular files inside the working copy only.
 
-Used by `gitbot.adapters.specs` (load_repository), `manifest_index` and `yamlio` (the manifest
+Used by `gitbot.adapters.spec_documents` `manifest_index` and `yamlio` (the manifest
 editor) and `bootstrap`/`configs` (generated files). Whoever can push to the repository decides
 its symlinks, FIFOs and sizes, so:
 

@@ -5,50 +5,33 @@ numbers), hands each `flagger.app` document to the pure `gitbot.core.parse.parse
 the checks that need the whole repository (template and provider references, target
 Deployments, duplicate canaries) and returns a `SpecSet`: the valid objects plus every problem.
 Called by the reconciler on each sync and by `gitbot validate` (with `format_problems`).
-Files are read through `gitbot.adapters.safefs` and parsed within `gitbot.adapters.yamlbudget`:
-a file that is refused (symlink out, FIFO, too big) or over a budget becomes one Problem at
-its line and costs only its own documents.
+Files and their located documents come from `gitbot.adapters.spec_documents`: a file that is
+refused (symlink out, FIFO, too big) or over a budget becomes one Problem at its line and costs
+only its own documents.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
-
-from gitbot.adapters.safefs import FileRefusedError, read_text, repo_files
-from gitbot.adapters.yamlbudget import (
-    YamlBudgetError,
-    rt_yaml,
-    safe_yaml,
-    yaml_error_line,
-    yaml_error_text,
+from gitbot.adapters.spec_documents import (
+    Document,
+    kustomization_namespace,
+    read_documents,
+    yaml_files,
 )
 from gitbot.core.parse import is_flagger, parse_document
 from gitbot.core.parse_fields import FieldPath
-from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, ObjectRef, Problem
+from gitbot.core.problems import Problem
+from gitbot.core.spec import AlertProvider, Canary, MetricTemplate, ObjectRef
 
 if TYPE_CHECKING:
     from gitbot.adapters.flux_specs import FluxSpecs
     from gitbot.adapters.render.cache import RenderCache
-
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-
-
-@dataclass(frozen=True)
-class Document:
-    """One mapping document: repository-relative POSIX path, index in the file, plain data."""
-
-    path: str
-    index: int
-    data: dict[str, Any]
-    locate: Callable[[FieldPath], int]
 
 
 @dataclass(frozen=True)
@@ -103,10 +86,12 @@ class SpecCache(Protocol):
 
 
 def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
-                    cluster: str | None = None, cache: SpecCache | None = None) -> SpecSet:
+                    cluster: str | None = None, cache: SpecCache | None = None,
+                    remote_bases: bool = False) -> SpecSet:
     """Load and validate every Flagger document under `root` (see the module docstring);
     `no_cross_namespace_refs` is the config's `security.noCrossNamespaceRefs`; with `cache`,
-    loose files are parsed through it (only those changed since the last load are read).
+    loose files are parsed through it (only those changed since the last load are read);
+    `remote_bases` is `security.remoteBases` (Flux repositories: fetch https remote bases).
 
     A repository with Flux Kustomizations is read as Flux renders it for `cluster` (the
     config's `flux.cluster`; see `gitbot.adapters.flux_specs`); a plain one file by file.
@@ -116,7 +101,7 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
 
     if cluster or cache is None or not cache.plain():
         rendered = load_flux_specs(root, cluster, no_cross_namespace_refs,
-                                   cache.renders if cache else None)
+                                   cache.renders if cache else None, remote_bases=remote_bases)
         if rendered is not None:
             return rendered
     problems: list[Problem] = []
@@ -133,21 +118,6 @@ def load_repository(root: Path, *, no_cross_namespace_refs: bool = False,
     templates = tuple(obj for obj, _ in parsed if isinstance(obj, MetricTemplate))
     providers = tuple(obj for obj, _ in parsed if isinstance(obj, AlertProvider))
     return SpecSet(canaries, templates, providers, tuple(problems))
-
-
-def yaml_files(root: Path) -> Iterator[Path]:
-    """Every `*.yaml` / `*.yml` file under `root`, sorted, outside hidden and symlinked
-    directories (a symlink to another listed file is read under the target's name) and outside
-    Helm charts' `templates/` (Go templates, not YAML: a chart beside the manifests, as in
-    stefanprodan/podinfo, is not an invalid document)."""
-    files = sorted(repo_files(root, (".yaml", ".yml"), skip_hidden=True))
-    yield from (root / rel for rel in files if not _chart_template(root, rel))
-
-
-def _chart_template(root: Path, rel: str) -> bool:
-    parts = rel.split("/")
-    return any(parts[i] == "templates" and (root.joinpath(*parts[:i]) / "Chart.yaml").is_file()
-               for i in range(len(parts) - 1))
 
 
 class _Namespaces:
@@ -167,21 +137,6 @@ class _Namespaces:
         if directory not in self._by_dir:
             self._by_dir[directory] = self._lookup(self._root, self._root / directory)
         return self._by_dir[directory] or "default"
-
-
-def kustomization_namespace(root: Path, directory: Path) -> str:
-    """The `namespace:` of the kustomization file in `directory` ("" when none)."""
-    for name in KUSTOMIZATION_FILES:
-        path = directory / name
-        if path.is_file():
-            try:
-                text = read_text(root, path.relative_to(root).as_posix())
-                data: Any = safe_yaml().load(text)
-            except (YAMLError, FileRefusedError):
-                return ""
-            value = data.get("namespace") if isinstance(data, dict) else None
-            return value if isinstance(value, str) else ""
-    return ""
 
 
 Entry = tuple[Canary | MetricTemplate | AlertProvider, Document]
@@ -304,70 +259,3 @@ class _CanaryCheck:
 def _ns_name(ref: ObjectRef) -> tuple[str, str]:
     return ref.namespace, ref.name
 
-
-# Reading YAML files into plain documents that remember the line of every field.
-
-
-def read_documents(root: Path, path: Path) -> tuple[list[Document], Problem | None]:
-    """The mapping documents of `path`, or none and one Problem when the YAML is broken."""
-    relative = path.relative_to(root).as_posix()
-    try:
-        raw = list(rt_yaml().load_all(read_text(root, relative)))
-    except FileRefusedError as error:
-        return [], Problem(relative, 1, "", "", "", error.reason)
-    except YamlBudgetError as error:
-        return [], Problem(relative, yaml_error_line(error), "", "", "",
-                           f"refused: {yaml_error_text(error)}")
-    except YAMLError as error:
-        return [], Problem(relative, yaml_error_line(error), "", "", "",
-                           f"invalid YAML: {yaml_error_text(error)}")
-    docs = [
-        Document(relative, index, to_plain(doc), make_locator(doc))
-        for index, doc in enumerate(raw)
-        if isinstance(doc, CommentedMap)
-    ]
-    return docs, None
-
-
-def to_plain(value: Any) -> Any:
-    """ruamel.yaml round-trip data as plain dicts, lists, str, int, float, bool and None."""
-    if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [to_plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return bool(value) if type(value).__name__ == "ScalarBoolean" else int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return str(value)
-
-
-def make_locator(doc: CommentedMap) -> Callable[[FieldPath], int]:
-    """A function giving the 1-based line of a field, or of its nearest existing parent."""
-
-    def locate(at: FieldPath) -> int:
-        node: Any = doc
-        line = int(doc.lc.line)
-        for key in at:
-            step = _step(node, key)
-            if step is None:
-                break
-            line, node = step
-        return line + 1
-
-    return locate
-
-
-def _step(node: Any, key: str | int) -> tuple[int, Any] | None:
-    try:
-        if isinstance(node, CommentedMap) and isinstance(key, str) and key in node:
-            return int(node.lc.key(key)[0]), node[key]
-        if isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            return int(node.lc.item(key)[0]), node[key]
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return None
-    return None

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from gitbot.core.jsonfields import StateFormatError
 from gitbot.core.state import RolloutState
+from gitbot.core.state_json import state_from_json, state_to_json
 
 log = logging.getLogger("gitbot.state")
 
@@ -73,7 +74,7 @@ class GitStateStore:
         if text is None:
             return StoredState(None)
         try:
-            return StoredState(RolloutState.from_json(json.loads(text)))
+            return StoredState(state_from_json(json.loads(text)))
         except json.JSONDecodeError as err:
             cause = f"line {err.lineno} column {err.colno}: not valid JSON ({err.msg})"
         except (StateFormatError, RecursionError) as err:
@@ -134,4 +135,4 @@ class GitStateStore:
 
 def dump_state(state: RolloutState) -> str:
     """The JSON text of a state file."""
-    return json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n"
+    return json.dumps(state_to_json(state), indent=2, sort_keys=True) + "\n"

@@ -88,7 +88,9 @@ def _kept_ends(old: list[str], new: list[str]) -> tuple[int, int]:
     return head, tail
 
 
-_COMMENT = re.compile(r"([ \t]+)(#[^\n]*)(\n?)$")
+# starts only where a run of blanks starts: tried inside a long run not followed by `#`, the
+# search would be quadratic in the run's length (a 100 KB line of blanks: minutes)
+_COMMENT = re.compile(r"(?<![ \t])([ \t]+)(#[^\n]*)(\n?)$")
 
 
 def _comment_gap(old: str, new: str) -> str:

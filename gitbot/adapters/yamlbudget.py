@@ -1,8 +1,8 @@
 """Budgets for parsing repository YAML: nesting depth and the size aliases expand to.
 
 Used by every loader of repository text (`gitbot.adapters.yamlio.make_yaml`, `safe_yaml`
-for `manifest_index` and `specs`). The check runs inside composition, as each node is built:
-a node deeper than `MAX_DEPTH` levels, a document whose aliases expand to more than
+for `manifest_index` and `spec_documents`). The check runs inside composition, as each node is
+built: a node deeper than `MAX_DEPTH` levels, a document whose aliases expand to more than
 `MAX_NODES` nodes or `MAX_CHARS` scalar characters (a "billion laughs" bomb), or an alias to
 a node that contains it raises `YamlBudgetError` (a ruamel `MarkedYAMLError`, so it carries the
 line). Expanded sizes are memoised per node, so the cost is one addition per node and alias:

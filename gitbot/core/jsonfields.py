@@ -1,6 +1,6 @@
 """Typed readers for the fields of a stored JSON object, with errors that name the field.
 
-Called by `gitbot.core.state` (`RolloutState.from_json`) to read a state file back: a file edited
+Called by `gitbot.core.state_json` (`state_from_json`) to read a state file back: a file edited
 by hand or truncated gives a `StateFormatError` saying which field is wrong, never a TypeError
 from deep inside a constructor.
 """

@@ -16,6 +16,7 @@ from gitbot.core.parse_canary import parse_canary
 from gitbot.core.parse_fields import FieldPath, Locator, Node, Report
 from gitbot.core.parse_names import LABEL, SUBDOMAIN, is_valid, name_problem, shown
 from gitbot.core.parse_providers import parse_alert_provider, parse_metric_template
+from gitbot.core.problems import Problem, Source
 from gitbot.core.spec import (
     API_VERSION,
     CHAT_RHYTHM_ANNOTATION,
@@ -23,8 +24,6 @@ from gitbot.core.spec import (
     AlertProvider,
     Canary,
     MetricTemplate,
-    Problem,
-    Source,
 )
 
 Parsed = Canary | MetricTemplate | AlertProvider

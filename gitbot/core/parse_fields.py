@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitbot.core.parse_names import NameRule, name_problem
-from gitbot.core.spec import EMPTY, Problem, freeze
+from gitbot.core.problems import Problem
+from gitbot.core.spec import EMPTY, freeze
 
 Key = str | int
 FieldPath = tuple[Key, ...]

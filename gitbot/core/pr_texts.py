@@ -13,7 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gitbot.core.messages import commit_message, go_float
+from gitbot.core.commit_texts import commit_message
+from gitbot.core.messages import go_float
 from gitbot.core.spec import Canary, Metric
 from gitbot.core.state import HookResult, MetricResult, RepoChange, RolloutState, TickRecord
 

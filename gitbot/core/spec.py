@@ -1,6 +1,7 @@
 """Typed, immutable values for Flagger's `Canary`, `MetricTemplate` and `AlertProvider`.
 
-These are the shapes every other part of gitbot reads. They carry Flagger's defaults already
+These are the shapes every other part of gitbot reads (where each came from, `Source`, and the
+`Problem`s found reading them are in `gitbot.core.problems`). They carry Flagger's defaults already
 applied (see `gitbot.core.parse`, which builds them from plain YAML data and reports problems
 with file, line and field). Free-form Istio fields (`match`, `retries`, `trafficPolicy`, ...) are
 kept as plain JSON-like data (`JSON`), deep-frozen by `freeze` and turned back into ordinary
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from gitbot.core.problems import Source
 
 API_VERSION = "flagger.app/v1beta1"
 #: Canary annotation choosing the chat rhythm of one canary (the Canary spec stays Flagger's).
@@ -73,18 +76,6 @@ class Severity(enum.Enum):
     INFO = "info"
     WARN = "warn"
     ERROR = "error"
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a document came from: repository-relative path, 1-based line, document index."""
-
-    path: str
-    line: int
-    document: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}"
 
 
 @dataclass(frozen=True)
@@ -310,20 +301,3 @@ class AlertProvider:
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One validation problem, printed as `FILE:LINE: Kind namespace/name: field: message`."""
-
-    path: str
-    line: int
-    kind: str
-    obj: str  # "namespace/name", or "" when unknown
-    field: str  # dotted path such as "analysis.stepWeight", or "" for the whole document
-    message: str
-
-    def __str__(self) -> str:
-        subject = f"{self.kind} {self.obj}".strip() if self.obj or self.kind else "document"
-        where = f"{self.field}: " if self.field else ""
-        return f"{self.path}:{self.line}: {subject}: {where}{self.message}"

@@ -7,10 +7,12 @@ object and the content of every file its build reads), else by calling `run` (ku
 remembering the result. So between two heads only the Kustomizations whose inputs changed (an
 overlay, a shared base, their Flux object) are built again, whatever the history in between,
 and a tree already rendered (FluxEditor's verification of an edit, then the pass after the
-commit) is never rendered twice. `postBuild` substitution is applied by the caller on every
-render, so a changed ConfigMap of `substituteFrom` takes effect without a build. `scanned`
-keeps the Flux objects discovery found in each file, so the files declaring the Flux
-Kustomizations are parsed again only when they change.
+commit) is never rendered twice. A build that fetches a remote base (`remote.check`, checked
+before each build that runs) is never kept: it runs at every render. `postBuild`
+substitution is applied by the caller on every render, so a changed ConfigMap of
+`substituteFrom` takes effect without a build. `scanned` keeps the Flux objects discovery
+found in each file, so the files declaring the Flux Kustomizations are parsed again only when
+they change.
 
 The reconciler's `RepoIndex` owns one cache (through `FluxSpecs.cache` it reaches the
 FluxEditor's verification); `builds`, `built` (per Kustomization) and `hits` count for tests
@@ -62,8 +64,13 @@ class RenderCache:
             return self._files[artifact]
 
     def build(self, artifact: Path, kustomization: FluxKustomization,
-              run: Callable[[], tuple[Objects, float]]) -> tuple[Objects, float]:
-        """The build's objects and seconds, from the cache when its inputs are unchanged."""
+              run: Callable[[], tuple[Objects, float]],
+              check: Callable[[], bool] | None = None) -> tuple[Objects, float]:
+        """The build's objects and seconds, from the cache when its inputs are unchanged.
+
+        Before running a build, `check` (`remote.check`) may refuse it (it raises) or say it
+        fetches a remote base (True): then it is not kept. A hit needs no check: the build kept
+        had the same inputs and fetched nothing."""
         digests = self._digests(artifact)
         found = inputs.closure(artifact, kustomization.path, digests)
         key = None if found.volatile else inputs.digest(artifact, kustomization, found, digests)
@@ -74,11 +81,12 @@ class RenderCache:
                 self._entries.move_to_end(key)  # type: ignore[arg-type]
                 self.hits += 1
                 return cached
+        fetches = check() if check is not None else False
         result = run()
         with self._lock:
             self.builds += 1
             self.built[kustomization.key] += 1
-            if key:
+            if key and not fetches:
                 self._entries[key] = result
                 self._trim()
         return result

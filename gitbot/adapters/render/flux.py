@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from gitbot.adapters.render import artifacts, confine, discovery, kustomize, substitute
+from gitbot.adapters.render import artifacts, confine, discovery, kustomize, remote, substitute
 from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.render.model import (
     FluxKustomization,
@@ -40,10 +40,13 @@ DEFAULT_TIMEOUT = 60.0
 
 def render_repository(root: Path, cluster: str | None = None,
                       timeout: float = DEFAULT_TIMEOUT,
-                      cache: RenderCache | None = None) -> FluxView | None:
+                      cache: RenderCache | None = None,
+                      remote_bases: bool = False) -> FluxView | None:
     """Render the served cluster's Flux Kustomizations; None for a plain repository.
 
     With `cache`, unchanged Kustomizations are taken from it (and new builds kept in it).
+    `remote_bases` is the config's `security.remoteBases`: without it a Kustomization whose
+    build would fetch anything over the network is not built (`remote.check`).
     Raises DiscoveryError (layout, `flux.cluster`) or RenderError (kustomize failed/timed out).
     """
     found = discovery.scan(root, SourceIgnore.load(root),
@@ -60,7 +63,7 @@ def render_repository(root: Path, cluster: str | None = None,
         ignore.copy_artifact(root, artifact)
         refused = confine.check_artifact(artifact)  # nothing read outside the copy, no bomb
         try:
-            view = _walk(artifact, chosen, start, timeout, cache)
+            view = _walk(artifact, chosen, start, timeout, cache, remote_bases)
         except InvalidInputError as err:
             if refused:  # the bootstrap Kustomization read a refused file: say why
                 raise kustomize.RenderError("; ".join(refused)) from err
@@ -72,7 +75,7 @@ def render_repository(root: Path, cluster: str | None = None,
 
 
 def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float,
-          cache: RenderCache | None) -> FluxView:
+          cache: RenderCache | None, remote_bases: bool) -> FluxView:
     """Render `start` and every same-source Kustomization it leads to (through `cache`).
 
     A Kustomization other than `start` that fails to build (or to parse) costs only its own
@@ -94,7 +97,8 @@ def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float
             continue
         current = queue.popleft()
         try:
-            result = render_one(artifact, current, finder, timeout, rendered, cache)
+            result = render_one(artifact, current, finder, timeout, rendered, cache,
+                                remote_bases=remote_bases)
         except InvalidInputError as err:  # RenderError, DiscoveryError
             if current is start:
                 raise
@@ -148,9 +152,12 @@ def _children(result: RenderedKustomization, problems: list[str]) -> list[FluxKu
 
 def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginFinder,
                timeout: float, before: Sequence[RenderedKustomization] = (),
-               cache: RenderCache | None = None) -> RenderedKustomization:
+               cache: RenderCache | None = None, *,
+               remote_bases: bool = False) -> RenderedKustomization:
     """Build one Flux Kustomization in the artifact copy; its objects with their origins.
 
+    A build that would fetch a remote base gitbot does not fetch (`remote.check`; all of them
+    unless `remote_bases`) raises RenderError before the cache or kubectl is asked.
     `postBuild` variables come from the ConfigMaps rendered `before` it (applied first by the
     cluster's Flux) or by itself (substituted on every render, the build itself cached).
     """
@@ -158,10 +165,16 @@ def render_one(artifact: Path, kustomization: FluxKustomization, finder: OriginF
                            kustomization.file or "", kustomization.path,
                            f"{kustomization.where()}: spec")
 
+    def check() -> bool:  # refused (raises) or fetches: then built at every render
+        return remote.check(artifact, kustomization, remote_bases)
+
     def run() -> tuple[tuple[RenderedObject, ...], float]:
         return _build(artifact, kustomization, finder, timeout)
 
-    built, seconds = cache.build(artifact, kustomization, run) if cache is not None else run()
+    if cache is None:
+        check()
+    built, seconds = (cache.build(artifact, kustomization, run, check) if cache is not None
+                      else run())
     objects = list(built)
     if kustomization.spec.get("postBuild"):
         pool = [o for r in before for o in r.objects] + objects

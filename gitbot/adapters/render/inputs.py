@@ -6,8 +6,9 @@ directory without a kustomization file. Rather than knowing every field, `closur
 conservative: every directory the build enters is an input as a whole *tree* (all its files in
 the artifact), and every string of a kustomization file found in such a tree that names an
 existing file or directory of the artifact (relative to that file, `key=path` forms included)
-is an input too, directories again as trees, followed recursively. A remote resource
-(`https://`, `git@`, `github.com/...`) makes the build *volatile*: never cached.
+is an input too, directories again as trees, followed recursively. A remote entry
+(`remote.is_remote`: `https://`, `git@`, `github.com/...`, in `resources` as in a patch's
+`path` or a `helmCharts` repo) makes the build *volatile*: never cached.
 
 `digest` hashes, for the artifact copy being rendered, the Flux Kustomization object (name,
 namespace, path, spec) with the path and content of every input file: equal digests render
@@ -29,10 +30,9 @@ from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.render.kustomize import KUSTOMIZATION_FILES
 from gitbot.adapters.render.model import FluxKustomization
+from gitbot.adapters.render.remote import entries, is_remote
 from gitbot.adapters.render.yamldocs import load_all
 
-REMOTE_FIELDS = ("resources", "bases", "components")
-_REMOTE_PREFIXES = ("git@", "github.com/", "gitlab.com/", "bitbucket.org/")
 _MAX_REFERENCE = 1024  # longer strings are inline patches or literals, never paths
 
 
@@ -143,10 +143,8 @@ def _references(path: Path) -> tuple[list[str], bool]:
     remote = False
     for doc in docs:
         _strings(doc, strings)
-        for field in REMOTE_FIELDS:
-            items = doc.get(field)
-            remote = remote or (isinstance(items, list) and any(
-                isinstance(i, str) and _remote(i) for i in items))
+        if isinstance(doc, Mapping):
+            remote = remote or any(is_remote(value) for _, value, _ in entries(doc))
     return strings, remote
 
 
@@ -158,9 +156,5 @@ def _strings(node: Any, found: list[str]) -> None:
         for item in node:
             _strings(item, found)
     elif isinstance(node, str) and len(node) <= _MAX_REFERENCE and "\n" not in node \
-            and not _remote(node):
+            and not is_remote(node):
         found.append(node)
-
-
-def _remote(text: str) -> bool:
-    return "://" in text or text.startswith(_REMOTE_PREFIXES)

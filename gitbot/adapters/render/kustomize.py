@@ -196,8 +196,20 @@ def _origin_at(output: str, line: int, directory: str) -> str:
     return f"in {posixpath.normpath(posixpath.join(directory, found[1]))}: " if found else ""
 
 
+# git, when kustomize clones a remote base (security.remoteBases: true): anonymous, no
+# prompt, not the host's git config (credential helpers, insteadOf), only the https transport
+# (for the base's submodules and redirects too)
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_COUNT": "2",
+            "GIT_CONFIG_KEY_0": "protocol.allow", "GIT_CONFIG_VALUE_0": "never",
+            "GIT_CONFIG_KEY_1": "protocol.https.allow", "GIT_CONFIG_VALUE_1": "always"}
+
+
 def _quiet_env() -> dict[str, str]:
-    """The environment without a kubeconfig: `kubectl kustomize` needs no cluster."""
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    """The environment without a kubeconfig (`kubectl kustomize` needs no cluster), git
+    variables, ssh agent or askpass of gitbot's host; `_GIT_ENV` for remote bases."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "KUBECONFIG" and not k.startswith(("GIT_", "SSH_"))}
     env["KUBECONFIG"] = os.devnull
+    env.update(_GIT_ENV)
     return env

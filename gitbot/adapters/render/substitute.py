@@ -105,7 +105,13 @@ def _walk(node: Any, values: Mapping[str, str], where: str) -> Any:
 
 
 def _text(text: str, values: Mapping[str, str], where: str) -> str:
-    return _EXPRESSION.sub(lambda m: _expand(m, values, where), text) if "${" in text else text
+    """`text` expanded. Only the part up to its last `}` can hold an expression: cut there, an
+    `${` without any `}` after it fails at once (else each one scans to the end of the text,
+    quadratic in a hostile value of many `${`)."""
+    if "${" not in text:
+        return text
+    end = text.rfind("}") + 1
+    return _EXPRESSION.sub(lambda m: _expand(m, values, where), text[:end]) + text[end:]
 
 
 def _writes_plain(text: str) -> bool:

@@ -11,12 +11,13 @@ Called by the reconciler's verify step (integration pending).
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import re2
 from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.render.model import RenderedKustomization, RenderedObject
@@ -24,6 +25,8 @@ from gitbot.adapters.safefs import FileRefusedError, read_text
 from gitbot.adapters.yamlbudget import rt_yaml
 
 PATCH_FIELDS = ("patches", "patchesJson6902", "patchesStrategicMerge")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is an answer (no match), not stderr noise
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,22 @@ def _images(value: Any) -> set[str]:
 
 
 def _matches(pattern: object, value: str) -> bool:
+    """kustomize's selector match: the pattern anchored (`^(?:p)$`), in RE2 syntax and time
+    (Go's regexp): linear, where Python's backtracking `re` takes forever on `(a|aa)*b`."""
     if pattern in (None, ""):
         return True
+    compiled = _selector(str(pattern))
+    return compiled.fullmatch(value) is not None if compiled is not None else \
+        str(pattern) == value
+
+
+@lru_cache(maxsize=1024)
+def _selector(pattern: str) -> Any:
+    """The compiled RE2 pattern; None when RE2 refuses it (kustomize then fails the build)."""
     try:
-        return re.fullmatch(str(pattern), value) is not None
-    except re.error:
-        return str(pattern) == value
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error:
+        return None
 
 
 def _selects(entry: Any, obj: RenderedObject, root: Path, directory: str) -> bool:
