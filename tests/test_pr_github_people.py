@@ -150,3 +150,28 @@ def test_a_conflicting_push_supersedes_the_promotion_which_waits_for_review_agai
         rig.until(lambda: rig.phase() == "Succeeded")
         primary = rig.dev.read(PRIMARY)
         assert "podinfo:6.0.1  # pinned by hand" in primary  # the person's line, updated
+
+
+def test_an_approved_promotion_behind_a_strictly_protected_main_is_proposed_again(
+    tmp_path: Path,
+) -> None:
+    """GitHub's "require branches to be up to date" protection: after an unrelated push to
+    main the approved promotion's merge is refused (409 "Head branch is out of date"); gitbot
+    proposes it again from the new main (-r2), which waits for review again and then lands."""
+    with fast_pr(tmp_path, "github") as rig:
+        assert rig.api is not None
+        rig.api.model.strict = True
+        _promotion_waits(rig)
+        old = rig.open_pr()
+        rig.dev.commit_files({"NOTES.md": "release notes\n"}, "notes for the release")
+        rig.approve(old, user="dana")
+        before = rig.api.count()
+        rig.reconcile()
+        merges = [c.status for c in rig.api.requests[before:] if c.method == "PUT"]
+        assert merges == [409]
+        assert rig.driver.forge.find(old.branch).state is PRState.CLOSED  # type: ignore[union-attr]
+        new = rig.open_pr()
+        assert new.branch == old.branch + "-r2" and rig.phase() == "WaitingPromotion"
+        rig.approve(new, user="dana")
+        rig.until(lambda: rig.phase() == "Succeeded")
+        assert rig.dev.read("NOTES.md") == "release notes\n"
