@@ -161,8 +161,7 @@ def test_an_approved_promotion_behind_a_strictly_protected_main_is_proposed_agai
     with fast_pr(tmp_path, "github") as rig:
         assert rig.api is not None
         rig.api.model.strict = True
-        _promotion_waits(rig)
-        old = rig.open_pr()
+        old = rig.waiting_promotion()
         rig.dev.commit_files({"NOTES.md": "release notes\n"}, "notes for the release")
         rig.approve(old, user="dana")
         before = rig.api.count()
