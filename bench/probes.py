@@ -17,8 +17,8 @@ import git.cmd
 import ruamel.yaml
 import yaml
 
-from bench.fakeprom import FakePrometheus
 from gitbot.adapters import safefs
+from gitbot.sim.promstub import PromStub
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Counters:
     git_processes: int = 0
     pushes: int = 0
     prom_start: int = 0
-    prom: FakePrometheus | None = field(default=None, repr=False)
+    prom: PromStub | None = field(default=None, repr=False)
     prom_end: int = -1
 
     def prom_queries(self) -> int:
@@ -37,7 +37,7 @@ class Counters:
 
 
 @contextmanager
-def counting(prom: FakePrometheus) -> Iterator[Counters]:
+def counting(prom: PromStub) -> Iterator[Counters]:
     counters = Counters(prom=prom, prom_start=prom.total())
     with ExitStack() as stack:
         original_read = safefs.read_text

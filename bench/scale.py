@@ -34,10 +34,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fakeprom import FakePrometheus
 from bench.probes import Counters, counting
 from gitbot.config import Settings
 from gitbot.sim.gitops import CanaryOptions, Developer, create_gitops_repo
+from gitbot.sim.promstub import PromStub
 from gitbot.wiring import App, build_app
 
 
@@ -149,7 +149,7 @@ class PassFigures:
                 f"pushes {c.pushes:4d}  peak RSS {self.rss_mb:5.0f} MB")
 
 
-def timed_pass(app: App, prom: FakePrometheus) -> PassFigures:
+def timed_pass(app: App, prom: PromStub) -> PassFigures:
     with counting(prom) as counters:
         cpu0, wall0 = _cpu(), time.perf_counter()
         report = app.reconciler.run_pass()
@@ -164,7 +164,7 @@ def bench_passes(canaries: int, fast_only: bool, template: bool = False) -> None
         base = Path(tmp)
         dev = make_repo(base, canaries, canaries, options, template)
         clock = FakeClock()
-        with FakePrometheus(dev.remote, workloads=workloads(canaries)) as prom:
+        with PromStub(dev.remote, workloads=workloads(canaries)) as prom:
             app = make_app(base, dev.remote, prom.url, clock)
             try:
                 first = timed_pass(app, prom)  # bootstraps every canary
@@ -213,7 +213,7 @@ def bench_step(apps: int, steps: int) -> None:
         base = Path(tmp)
         dev = make_repo(base, apps, 1, options)
         clock = FakeClock()
-        with FakePrometheus(dev.remote, workloads=workloads(1)) as prom:
+        with PromStub(dev.remote, workloads=workloads(1)) as prom:
             app = make_app(base, dev.remote, prom.url, clock)
             try:
                 for _ in range(2):  # bootstrap, initialize

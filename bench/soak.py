@@ -43,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from prometheus_client import generate_latest
 
-from bench.fakeprom import FakePrometheus
 from bench.scale import _git, make_app, make_repo, workloads
 from gitbot.daemon import CYCLE_SECONDS, Daemon
 from gitbot.reconciler import PassReport
 from gitbot.sim.gitops import CanaryOptions, Developer
+from gitbot.sim.promstub import PromStub
 
 BUSY_CANARIES = 10  # the canaries a person releases in turn during the soak
 WARM_UP_CYCLES = 5000  # the warm-up's rollouts end well before
@@ -127,7 +127,7 @@ def _command(proc: Path) -> str:
 class Soak:
     """A daemon over `canaries` canaries, its clock, and the person who pushes commits."""
 
-    def __init__(self, base: Path, dev: Developer, prom: FakePrometheus, canaries: int) -> None:
+    def __init__(self, base: Path, dev: Developer, prom: PromStub, canaries: int) -> None:
         self.dev, self.canaries, self.clock = dev, canaries, SoakClock()
         self.busy = list(range(min(BUSY_CANARIES, canaries)))  # the ones released in turn
         app = make_app(base, dev.remote, prom.url, self.clock)  # type: ignore[arg-type]
@@ -235,7 +235,7 @@ def run(canaries: int, passes: int, busy_every: int, trace: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="gitbot-soak-") as tmp:
         base = Path(tmp)
         dev = make_repo(base, canaries, canaries, options)
-        with FakePrometheus(dev.remote, workloads=workloads(canaries)) as prom:
+        with PromStub(dev.remote, workloads=workloads(canaries)) as prom:
             soak = Soak(base, dev, prom, canaries)
             try:
                 _soak(soak, passes, busy_every, trace)

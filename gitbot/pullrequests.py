@@ -109,15 +109,19 @@ def judge(
     can_write: Callable[[str], bool],
     approvals: int,
 ) -> Verdict:
-    """Approvals (the latest review per person, never gitbot's own) and `/gitbot` commands."""
+    """Approvals (the latest review per person, never gitbot's own) and `/gitbot` commands,
+    from comments and from the text of reviews (GitHub's "Review changes" box), in time order."""
     latest: dict[str, str] = {}
+    said = list(comments)
     for review in reviews:
         if review.user and review.user != own and review.state != "COMMENTED":
             latest[review.user] = review.state
+        if review.body:
+            said.append(Comment(review.user, review.body, review.time))
     approvers = [u for u, s in latest.items() if s == "APPROVED" and can_write(u)]
     promoted: list[str] = []
     rejected, suspend, ignored = "", None, []
-    for comment in comments:
+    for comment in sorted(said, key=lambda c: c.time):  # stable: equal times keep their order
         match = _COMMAND.match(comment.body)
         if not match or comment.user == own:
             continue
@@ -305,7 +309,8 @@ def build_driver(
     github = None
     if forge.type == "github" and forge.github is not None:
         gh = forge.github
-        github = GitHubSetup(gh.api_url, gh.repository, gh.read_token(settings.base_dir))
+        github = GitHubSetup(gh.api_url, gh.repository, gh.read_token(settings.base_dir),
+                             read=lambda: gh.read_token(settings.base_dir))
     workdir = settings.workdir()
     setup = ForgeSetup(
         kind=forge.type, url=settings.git.url, state_branch=settings.git.state_branch,

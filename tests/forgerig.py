@@ -7,7 +7,8 @@ each forge (an approving review, a comment, closing the PR, a red check).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,9 @@ class Rig:
 
 
 @contextmanager
-def make_rig(kind: str, tmp: Path, policy: Policy | None = None) -> Iterator[Rig]:
+def make_rig(
+    kind: str, tmp: Path, policy: Policy | None = None, clock: Callable[[], float] = time.time,
+) -> Iterator[Rig]:
     tmp.mkdir(parents=True, exist_ok=True)
     bare = make_remote(tmp)
     clone = tmp / "gitbot-clone"
@@ -115,7 +118,7 @@ def make_rig(kind: str, tmp: Path, policy: Policy | None = None) -> Iterator[Rig
         return
     with GitHubAPI(bare, tmp, users=dict(TOKENS), permissions=dict(PERMISSIONS)) as api:
         sleeps: list[float] = []
-        gh = GitHubForge(api.url, "acme/gitops", "tok-bot", sleep=sleeps.append,
+        gh = GitHubForge(api.url, "acme/gitops", "tok-bot", sleep=sleeps.append, clock=clock,
                          seconds_between_requests=0, seconds_between_writes=0)
         driver = PullRequestDriver(gh, branches, "main", policy)
         try:

@@ -8,13 +8,15 @@
 Serves exactly the endpoints gitbot's GitHub forge uses, with GitHub's JSON shapes and status
 codes: repository, pulls (list by head, create, get, update, merge), issue comments, labels,
 reviews, combined status and statuses, check runs, collaborator permission, rate limit headers,
-ETags and 304 answers to conditional GETs (which cost no budget, as on GitHub).
+ETags and 304 answers to conditional GETs (which cost no budget, as on GitHub), lists paged
+as GitHub pages them (`githubapi_pages`).
 A merge is a real `git` merge / squash / rebase on the base branch (tests/githubapi_git.py).
 It refuses self-approval (422), a stale merge `sha` (409) and a PR that is not mergeable, whose
 required checks are not green or which lacks required approvals (405); `throttle()` answers the
 next request with a secondary rate limit (403/429 + Retry-After, the budget untouched);
-`spend_budget(reset_in)` spends the primary budget: every request is answered 403 with
-`X-RateLimit-Remaining: 0` until the reset time, when the budget is whole again, as on GitHub.
+`spend_budget(reset_in, status)` spends the primary budget: every request is answered 403 (or
+429) with `X-RateLimit-Remaining: 0` until the reset time, when the budget is whole again, as on
+GitHub (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api).
 Every request is recorded.
 """
 
@@ -22,10 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,6 +35,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from githubapi_git import BareRepo, MergeConflict
 from githubapi_model import Model
+from githubapi_pages import paginate
+from githubapi_routes import ROUTES
 
 Answer = tuple[int, Any]
 
@@ -55,7 +57,7 @@ class Call:
 @dataclass
 class _Throttle:
     status: int
-    retry_after: int
+    retry_after: int | None  # None: no Retry-After header (GitHub: then wait at least a minute)
     message: str = (
         "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
     )
@@ -78,6 +80,7 @@ class GitHubAPI:
         self.requests: list[Call] = []
         self.rate_remaining = self.rate_limit
         self.rate_reset = float(_RESET)
+        self.rate_status = 403  # GitHub answers a spent primary budget with 403 or 429
         self._throttles: list[_Throttle] = []
         self._lock = threading.RLock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -114,19 +117,32 @@ class GitHubAPI:
 
     # --- what the test (or a person on github.com) does ------------------------------------
 
-    def throttle(self, status: int = 403, retry_after: int = 1, times: int = 1) -> None:
+    def throttle(self, status: int = 403, retry_after: int | None = 1, times: int = 1) -> None:
         with self._lock:
             self._throttles += [_Throttle(status, retry_after) for _ in range(times)]
 
-    def spend_budget(self, reset_in: float) -> None:
-        """The primary budget is spent now and resets `reset_in` seconds from now."""
+    def spend_budget(self, reset_in: float, status: int = 403) -> None:
+        """The primary budget is spent now and resets `reset_in` seconds from now; requests
+        until then are answered `status` (GitHub: 403 or 429)."""
         with self._lock:
             self.rate_remaining = 0
             self.rate_reset = time.time() + reset_in
+            self.rate_status = status
 
     def review(self, number: int, login: str, event: str = "APPROVE", body: str = "") -> Answer:
         with self._lock:
             return self.model.create_review(number, login, {"event": event, "body": body})
+
+    def dismiss(self, number: int, login: str, message: str = "stale") -> Answer:
+        """A maintainer dismisses `login`'s latest review of PR `number`."""
+        with self._lock:
+            mine = [r for r in self.model.reviews.get(number, []) if r["user"]["login"] == login]
+            return self.model.dismiss_review(number, mine[-1]["id"], "admin",
+                                             {"message": message})
+
+    def edit_comment(self, comment_id: int, body: str) -> Answer:
+        with self._lock:
+            return self.model.edit_comment(comment_id, {"body": body})
 
     def comment(self, number: int, login: str, body: str) -> Answer:
         with self._lock:
@@ -165,6 +181,9 @@ class GitHubAPI:
         with self._lock:
             user = self._user(headers)
             status, payload = self._answer(method, path, query, data, user)
+            link = ""
+            if method == "GET" and status == 200:
+                payload, link = paginate(self.url, path, query, payload)
             etag = ""
             if method == "GET" and status == 200 and path != "/rate_limit":
                 etag = '"' + hashlib.sha1(json.dumps(payload).encode()).hexdigest() + '"'
@@ -174,8 +193,11 @@ class GitHubAPI:
             extra = self._rate_headers()
             if etag:
                 extra["ETag"] = etag
+            if link:
+                extra["Link"] = link
             if status in (403, 429) and isinstance(payload, _Throttle):
-                extra["Retry-After"] = str(payload.retry_after)
+                if payload.retry_after is not None:
+                    extra["Retry-After"] = str(payload.retry_after)
                 payload = {"message": payload.message, "documentation_url": _DOCS}
             self.requests.append(
                 Call(method, path, query, {k.lower(): v for k, v in headers.items()}, data,
@@ -205,11 +227,12 @@ class GitHubAPI:
         if self.rate_remaining <= 0 and time.time() >= self.rate_reset:  # the hourly reset
             self.rate_remaining, self.rate_reset = self.rate_limit, time.time() + 3600
         if self.rate_remaining <= 0:
-            return 403, {"message": "API rate limit exceeded for user ID 1. If you reach out to "
-                         "GitHub Support for help, please include the request ID.",
-                         "documentation_url": _RATE_DOCS}
+            return self.rate_status, {
+                "message": "API rate limit exceeded for user ID 1. If you reach out to GitHub "
+                "Support for help, please include the request ID.",
+                "documentation_url": _RATE_DOCS}
         self.rate_remaining -= 1
-        for pattern, verb, route in _ROUTES:
+        for pattern, verb, route in ROUTES:
             match = pattern.match(path)
             if match and verb == method:
                 groups = match.groupdict()
@@ -236,45 +259,6 @@ _RATE_DOCS = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api
 def _header(headers: dict[str, str], name: str) -> str:
     return next((v for k, v in headers.items() if k.lower() == name.lower()), "")
 _RESET = 4102444800  # far in the future: 2100-01-01
-_REPO = r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)"
-Route = Callable[[Model, re.Match[str], str, Any, dict[str, list[str]]], Answer]
-
-
-def _n(match: re.Match[str]) -> int:
-    return int(match.group("n"))
-
-
-_ROUTES: list[tuple[re.Pattern[str], str, Route]] = [
-    (re.compile(r"^/user$"), "GET", lambda m, _x, u, _d, _q: (200, m.user_json(u))),
-    (re.compile(_REPO + "$"), "GET", lambda m, _x, _u, _d, _q: (200, m.repo_json())),
-    (re.compile(_REPO + "/pulls$"), "GET", lambda m, _x, _u, _d, q: m.list_pulls(q)),
-    (re.compile(_REPO + "/pulls$"), "POST", lambda m, _x, u, d, _q: m.create_pull(u, d)),
-    (re.compile(_REPO + r"/pulls/(?P<n>\d+)$"), "GET", lambda m, x, _u, _d, _q: m.get_pull(_n(x))),
-    (re.compile(_REPO + r"/pulls/(?P<n>\d+)$"), "PATCH",
-     lambda m, x, u, d, _q: m.update_pull(_n(x), u, d)),
-    (re.compile(_REPO + r"/pulls/(?P<n>\d+)/merge$"), "PUT",
-     lambda m, x, u, d, _q: m.merge(_n(x), u, d or {})),
-    (re.compile(_REPO + r"/pulls/(?P<n>\d+)/reviews$"), "GET",
-     lambda m, x, _u, _d, _q: m.list_reviews(_n(x))),
-    (re.compile(_REPO + r"/pulls/(?P<n>\d+)/reviews$"), "POST",
-     lambda m, x, u, d, _q: m.create_review(_n(x), u, d or {})),
-    (re.compile(_REPO + r"/issues/(?P<n>\d+)/comments$"), "GET",
-     lambda m, x, _u, _d, _q: m.list_comments(_n(x))),
-    (re.compile(_REPO + r"/issues/(?P<n>\d+)/comments$"), "POST",
-     lambda m, x, u, d, _q: m.create_comment(_n(x), u, d or {})),
-    (re.compile(_REPO + r"/issues/(?P<n>\d+)/labels$"), "POST",
-     lambda m, x, _u, d, _q: m.add_labels(_n(x), d)),
-    (re.compile(_REPO + r"/commits/(?P<ref>[^/]+)/status$"), "GET",
-     lambda m, x, _u, _d, _q: m.combined_status(x.group("ref"))),
-    (re.compile(_REPO + r"/commits/(?P<ref>[^/]+)/check-runs$"), "GET",
-     lambda m, x, _u, _d, _q: m.check_runs(x.group("ref"))),
-    (re.compile(_REPO + r"/statuses/(?P<sha>[0-9a-f]{40})$"), "POST",
-     lambda m, x, u, d, _q: m.create_status(x.group("sha"), u, d or {})),
-    (re.compile(_REPO + r"/collaborators/(?P<user>[^/]+)/permission$"), "GET",
-     lambda m, x, _u, _d, _q: m.permission(x.group("user"))),
-]
-
-
 def _handler(api: GitHubAPI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

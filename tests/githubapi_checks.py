@@ -13,8 +13,11 @@ NOW = "2026-11-22T10:00:00Z"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
-def _error(status: int, message: str) -> Answer:
-    return status, {"message": message, "documentation_url": "https://docs.github.com/rest"}
+def _error(status: int, message: str, errors: list[Any] | None = None) -> Answer:
+    body: dict[str, Any] = {"message": message, "documentation_url": "https://docs.github.com/rest"}
+    if errors is not None:
+        body["errors"] = errors
+    return status, body
 
 
 class ChecksMixin:

@@ -11,6 +11,7 @@ from typing import Any
 
 from githubapi_checks import ChecksMixin
 from githubapi_git import BareRepo, MergeConflict
+from githubapi_people import BODY_MAX, PeopleMixin
 
 Answer = tuple[int, Any]
 NOW = "2026-11-22T10:00:00Z"
@@ -23,7 +24,25 @@ def _error(status: int, message: str, errors: list[Any] | None = None) -> Answer
     return status, body
 
 
-class Model(ChecksMixin):
+# Only `GET /pulls/{n}` has these; a listed pull request ("pull-request-simple") lacks them:
+# https://docs.github.com/en/rest/pulls/pulls#list-pull-requests (merged_at is in both).
+_DETAIL_ONLY = ("merged", "mergeable", "mergeable_state", "rebaseable", "merged_by", "comments",
+                "review_comments", "commits", "additions", "deletions", "changed_files",
+                "maintainer_can_modify")
+
+
+# https://docs.github.com/en/rest/pulls/pulls#merge-a-pull-request answers 405 when the repository
+# settings disable the method (the texts as GitHub sends them)
+_NOT_ALLOWED = {"merge": "Merge commits are not allowed on this repository.",
+                "squash": "Squash merges are not allowed on this repository.",
+                "rebase": "Rebase merges are not allowed on this repository."}
+
+
+def _simple(pull: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in pull.items() if k not in _DETAIL_ONLY}
+
+
+class Model(ChecksMixin, PeopleMixin):
     def __init__(
         self, git: BareRepo, full_name: str, api: Callable[[str], str], perms: dict[str, str]
     ) -> None:
@@ -39,6 +58,11 @@ class Model(ChecksMixin):
         self.runs: dict[str, list[dict[str, Any]]] = {}
         self.required_contexts: list[str] = []  # branch protection of every base branch
         self.required_approvals = 0
+        self.strict = False  # protection: the head must contain the base's head to merge
+        self.merge_methods = {"merge", "squash", "rebase"}  # the repository's allow_*_merge
+        self.delete_branch_on_merge = False
+        self.labels_refused = False  # POST labels answers 403
+        self.computing: dict[int, int] = {}  # PR -> GETs still answered mergeable null
         self._ids = 1000
 
     def _id(self) -> int:
@@ -48,7 +72,8 @@ class Model(ChecksMixin):
     # --- shapes ----------------------------------------------------------------------------
 
     def user_json(self, login: str) -> dict[str, Any]:
-        return {"login": login, "id": abs(hash(login)) % 10**6, "type": "User",
+        kind = "Bot" if login.endswith("[bot]") else "User"  # a GitHub App's account
+        return {"login": login, "id": abs(hash(login)) % 10**6, "type": kind,
                 "url": self.api(f"/users/{login}"), "html_url": f"https://github.test/{login}"}
 
     def repo_json(self) -> dict[str, Any]:
@@ -57,8 +82,10 @@ class Model(ChecksMixin):
                 "owner": self.user_json(owner), "default_branch": "main",
                 "url": self.api(f"/repos/{self.full_name}"),
                 "html_url": f"https://github.test/{self.full_name}",
-                "allow_merge_commit": True, "allow_squash_merge": True,
-                "allow_rebase_merge": True}
+                "allow_merge_commit": "merge" in self.merge_methods,
+                "allow_squash_merge": "squash" in self.merge_methods,
+                "allow_rebase_merge": "rebase" in self.merge_methods,
+                "delete_branch_on_merge": self.delete_branch_on_merge}
 
     def _head(self, pr: dict[str, Any]) -> str:
         if pr["state"] == "open":
@@ -99,6 +126,8 @@ class Model(ChecksMixin):
     def _mergeable_state(self, pr: dict[str, Any], head: str, mergeable: bool) -> str:
         if not mergeable:
             return "dirty"
+        if self._behind(pr, head):
+            return "behind"
         if self._blocked(pr, head):
             return "blocked"
         combined = self.combined_status(head)[1]["state"]
@@ -107,6 +136,12 @@ class Model(ChecksMixin):
         if (combined != "success" and self.statuses.get(head)) or bad_run:
             return "unstable"
         return "clean"
+
+    def _behind(self, pr: dict[str, Any], head: str) -> bool:
+        """Branch protection "require branches to be up to date before merging" (strict) and
+        the base moved on since the head was branched."""
+        base = self.git.head(pr["base"]) or ""
+        return self.strict and not self.git.is_ancestor(base, head)
 
     def _blocked(self, pr: dict[str, Any], head: str) -> str:
         latest = {s["context"]: s["state"] for s in self.statuses.get(head, [])}
@@ -137,9 +172,14 @@ class Model(ChecksMixin):
 
     def list_pulls(self, query: dict[str, list[str]]) -> Answer:
         state = query.get("state", ["open"])[0]
-        head = query.get("head", [""])[0].partition(":")[2] or query.get("head", [""])[0]
+        # `owner:branch`; a bare branch name is silently ignored (every PR is listed), as on
+        # GitHub (https://docs.github.com/en/rest/pulls/pulls#list-pull-requests)
+        owner, colon, head = query.get("head", [""])[0].partition(":")
+        if colon and owner.lower() != self.full_name.split("/")[0].lower():
+            return 200, []
         found = [
-            self.pull_json(pr) for pr in sorted(self.pulls.values(), key=lambda p: -p["number"])
+            _simple(self.pull_json(pr))
+            for pr in sorted(self.pulls.values(), key=lambda p: -p["number"])
             if (state == "all" or pr["state"] == state) and (not head or pr["head"] == head)
         ]
         return 200, found
@@ -150,6 +190,10 @@ class Model(ChecksMixin):
         if not data.get("title"):
             return _error(422, "Validation Failed",
                           [{"resource": "PullRequest", "field": "title", "code": "missing_field"}])
+        if len(data.get("body") or "") > BODY_MAX:
+            return _error(422, "Validation Failed", [{
+                "resource": "PullRequest", "code": "custom", "field": "body",
+                "message": f"body is too long (maximum is {BODY_MAX} characters)"}])
         sha = self.git.head(head)
         if sha is None or self.git.head(base) is None:
             field = "head" if sha is None else "base"
@@ -160,6 +204,10 @@ class Model(ChecksMixin):
             return _error(422, "Validation Failed", [{
                 "resource": "PullRequest", "code": "custom",
                 "message": f"A pull request already exists for {owner}:{head}."}])
+        if self.git.is_ancestor(sha, self.git.head(base) or ""):  # nothing to merge
+            return _error(422, "Validation Failed", [{
+                "resource": "PullRequest", "code": "custom",
+                "message": f"No commits between {base} and {head}"}])
         number = len(self.pulls) + 1
         pr = {"number": number, "title": data["title"], "body": data.get("body") or "",
               "head": head, "base": base, "head_sha": sha, "user": user, "state": "open",
@@ -169,8 +217,16 @@ class Model(ChecksMixin):
         return 201, self.pull_json(pr, computing=True)
 
     def get_pull(self, number: int) -> Answer:
+        """GitHub answers `mergeable: null` while its background job computes it (after a
+        create, or a push to the head or the base): `computing[number]` such answers first
+        (https://docs.github.com/en/rest/guides/using-the-rest-api-to-interact-with-your-git-database#checking-mergeability-of-pull-requests)."""
         pr = self.pulls.get(number)
-        return (200, self.pull_json(pr)) if pr else _error(404, "Not Found")
+        if pr is None:
+            return _error(404, "Not Found")
+        busy = self.computing.get(number, 0) > 0
+        if busy:
+            self.computing[number] -= 1
+        return 200, self.pull_json(pr, computing=busy)
 
     def update_pull(self, number: int, user: str, data: dict[str, Any]) -> Answer:
         pr = self.pulls.get(number)
@@ -193,9 +249,13 @@ class Model(ChecksMixin):
                                                       "field": "merge_method", "code": "invalid"}])
         if pr["state"] != "open":
             return _error(405, "Pull Request is not mergeable")
+        if method not in self.merge_methods:
+            return _error(405, _NOT_ALLOWED[method])
         head = self._head(pr)
         if data.get("sha") and data["sha"] != head:
             return _error(409, "Head branch was modified. Review and try the merge again.")
+        if self._behind(pr, head):  # as GitHub answers the merge of a "behind" PR
+            return _error(409, "Head branch is out of date. Review and try the merge again.")
         blocked = self._blocked(pr, head)
         if blocked:
             return _error(405, blocked)
@@ -210,6 +270,8 @@ class Model(ChecksMixin):
             return _error(405, "Pull Request is not mergeable")
         pr.update(state="closed", merged=True, merged_at=NOW, closed_at=NOW,
                   merge_commit_sha=sha, merged_by=user, head_sha=head)
+        if self.delete_branch_on_merge:  # the repository setting: GitHub deletes the head
+            self.git.delete_branch(pr["head"])
         return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
 
     def _default_title(self, pr: dict[str, Any], method: str) -> str:
@@ -217,75 +279,3 @@ class Model(ChecksMixin):
             return f"{pr['title']} (#{pr['number']})"
         owner = self.full_name.split("/")[0]
         return f"Merge pull request #{pr['number']} from {owner}/{pr['head']}"
-
-    # --- reviews, comments, labels ---------------------------------------------------------
-
-    def list_reviews(self, number: int) -> Answer:
-        if number not in self.pulls:
-            return _error(404, "Not Found")
-        return 200, self.reviews.get(number, [])
-
-    def create_review(self, number: int, user: str, data: dict[str, Any]) -> Answer:
-        pr = self.pulls.get(number)
-        if pr is None:
-            return _error(404, "Not Found")
-        event = data.get("event", "")
-        states = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
-                  "COMMENT": "COMMENTED"}
-        if event not in states:
-            return _error(422, "Unprocessable Entity", ["Invalid event"])
-        if user == pr["user"] and event == "APPROVE":
-            return _error(422, "Unprocessable Entity", ["Can not approve your own pull request"])
-        if user == pr["user"] and event == "REQUEST_CHANGES":
-            return _error(422, "Unprocessable Entity",
-                          ["Can not request changes on your own pull request"])
-        review = {"id": self._id(), "node_id": "PRR", "user": self.user_json(user),
-                  "body": data.get("body") or "", "state": states[event],
-                  "commit_id": self._head(pr), "submitted_at": NOW,
-                  "author_association": "COLLABORATOR" if user in self.perms else "NONE",
-                  "html_url": f"https://github.test/{self.full_name}/pull/{number}",
-                  "pull_request_url": self.api(f"/repos/{self.full_name}/pulls/{number}")}
-        self.reviews.setdefault(number, []).append(review)
-        return 200, review
-
-    def list_comments(self, number: int) -> Answer:
-        if number not in self.pulls:
-            return _error(404, "Not Found")
-        return 200, self.comments.get(number, [])
-
-    def create_comment(self, number: int, user: str, data: dict[str, Any]) -> Answer:
-        if number not in self.pulls:
-            return _error(404, "Not Found")
-        if not data.get("body"):
-            return _error(422, "Validation Failed",
-                          [{"resource": "IssueComment", "field": "body", "code": "missing_field"}])
-        cid = self._id()
-        comment = {"id": cid, "node_id": "IC", "user": self.user_json(user), "body": data["body"],
-                   "created_at": NOW, "updated_at": NOW,
-                   "url": self.api(f"/repos/{self.full_name}/issues/comments/{cid}"),
-                   "html_url": f"https://github.test/{self.full_name}/pull/{number}#c{cid}",
-                   "issue_url": self.api(f"/repos/{self.full_name}/issues/{number}"),
-                   "author_association": "COLLABORATOR" if user in self.perms else "NONE"}
-        self.comments.setdefault(number, []).append(comment)
-        return 201, comment
-
-    def add_labels(self, number: int, data: Any) -> Answer:
-        if number not in self.pulls:
-            return _error(404, "Not Found")
-        names = data.get("labels", []) if isinstance(data, dict) else list(data or [])
-        current = self.labels.setdefault(number, [])
-        current += [n for n in names if n not in current]
-        return 200, [{"id": i, "name": n, "color": "ededed", "default": False,
-                      "url": self.api(f"/repos/{self.full_name}/labels/{n}")}
-                     for i, n in enumerate(current)]
-
-    def permission(self, login: str) -> Answer:
-        """GitHub's shape: `permission` is the base role (admin | write | read | none; maintain
-        is answered as write, triage as read), `role_name` the role itself."""
-        role = self.perms.get(login, "none")
-        base = {"maintain": "write", "triage": "read"}.get(role, role)
-        rank = ["none", "read", "triage", "write", "maintain", "admin"].index(role)
-        flags = {"pull": rank >= 1, "triage": rank >= 2, "push": rank >= 3,
-                 "maintain": rank >= 4, "admin": rank >= 5}
-        user = {**self.user_json(login), "permissions": flags, "role_name": role}
-        return 200, {"permission": base, "role_name": role, "user": user}

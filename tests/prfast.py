@@ -1,10 +1,12 @@
 """A fast pull-request-mode rollout: a real bare remote, gitbot's real app (`build_app`), the
-stand-in Prometheus (tests/promstub.py), the recording chat inbox, and either the local forge or
-the GitHub API test server (tests/githubapi.py) over real HTTP.
+stand-in Prometheus (gitbot/sim/promstub.py), the recording chat inbox, and either the local
+forge or the GitHub API test server (tests/githubapi.py) over real HTTP.
 
-Imported by tests/test_pr_people.py and tests/test_pr_github_limits.py. `stop_at(point)` makes
-the next pass stop at a landing point (e.g. "after-open": the PR is opened and recorded, not
-merged), as a killed process would; what people do on either forge has a helper here.
+Imported by tests/test_pr_people.py, test_pr_github_people.py and test_pr_restart.py (and
+prworld.py, for the GitHub API test server and its users).
+`stop_at(point)` makes the next pass stop at a landing point (e.g. "after-open": the PR is opened
+and recorded, not merged), as a killed process would; the rollout stages those tests start from
+(`waiting_step`, `waiting_promotion`) and what people do on either forge have helpers here.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from githubapi import GitHubAPI
-from promstub import PromStub
 
-from gitbot.adapters.forges import PullRequest
+from gitbot.adapters.forges import PRState, PullRequest
 from gitbot.adapters.forges.local import LocalForge
 from gitbot.config import load_settings
 from gitbot.core.state import RolloutState
@@ -28,10 +29,12 @@ from gitbot.pullrequests import PullRequestDriver
 from gitbot.reconciler import PassReport
 from gitbot.sim.gitops import CanaryOptions, Developer, create_gitops_repo
 from gitbot.sim.inbox import Inbox
+from gitbot.sim.promstub import PromStub
 from gitbot.status import status_object
 from gitbot.wiring import App, build_app
 
 KEY = "test/podinfo"
+NOTE_SUBJECT = "routing: say who sets the weights"  # a person's push conflicting with a step
 ROUTING = "apps/podinfo/podinfo-routing.yaml"
 TARGET = "apps/podinfo/deployment.yaml"
 PRIMARY = "apps/podinfo/podinfo-primary.yaml"
@@ -95,6 +98,31 @@ class FastPR:
                 return reports
         raise AssertionError(f"not reached in {passes} passes; events: {self.events()[-6:]}")
 
+    def release(self) -> None:
+        """Initialize podinfo (one pass), then the developer releases 6.0.1."""
+        self.reconcile()
+        self.dev.release("6.0.1")
+
+    def at_weight(self, weight: int) -> None:
+        """Released and stepped until the canary is at `weight` with no step in flight."""
+        self.release()
+        self.until(lambda: self.state().canary_weight == weight and self.state().pending is None)
+
+    def waiting_step(self) -> PullRequest:
+        """The weight-20 step's PR, opened and recorded, not merged (the pass stopped there)."""
+        self.at_weight(10)
+        self.stop_at("after-open")
+        ref = self.state().pull_request
+        assert ref is not None and ref.action == "advance" and ref.number
+        assert self.state().pending is not None
+        return self.open_pr()
+
+    def waiting_promotion(self) -> PullRequest:
+        """The promotion PR, waiting for a review."""
+        self.release()
+        self.until(lambda: self.phase() == "WaitingPromotion")
+        return self.open_pr()
+
     def state(self) -> RolloutState:
         return self.app.store.load(KEY) or RolloutState()
 
@@ -114,6 +142,12 @@ class FastPR:
         return [m["attachments"][0]["text"] for m in self.inbox.messages("/slack")]
 
     @property
+    def github(self) -> GitHubAPI:
+        """The GitHub API test server (`fast_pr(..., "github")` only)."""
+        assert self.api is not None, "not a GitHub rig"
+        return self.api
+
+    @property
     def driver(self) -> PullRequestDriver:
         landing = self.app.reconciler.landing
         assert isinstance(landing, PullRequestLanding)
@@ -128,6 +162,20 @@ class FastPR:
 
     def comments(self, pr: PullRequest) -> list[str]:
         return [c.body for c in self.driver.forge.comments(pr)]
+
+    def pr_state(self, branch: str) -> PRState:
+        found = self.driver.forge.find(branch)
+        assert found is not None, f"no pull request from {branch}"
+        return found.state
+
+    def superseded(self, old: PullRequest) -> str:
+        """`old` is closed; its last comment (the one naming what superseded it)."""
+        assert self.pr_state(old.branch) is PRState.CLOSED
+        return self.comments(old)[-1]
+
+    def mainline(self) -> list[str]:
+        """The subjects on main's first-parent line, newest first."""
+        return self.dev.log_subjects()
 
     # --- people ----------------------------------------------------------------------------
 
@@ -156,6 +204,11 @@ class FastPR:
         else:
             self._local().add_status(self.open_pr(), "ci", "success", "tests passed")
 
+    def note_weights(self) -> str:
+        """A person pushes to main a comment on each weight line (conflicts with a step PR)."""
+        noted = re.sub(r"(weight: \d+)", r"\1  # set by gitbot", self.dev.read(ROUTING))
+        return self.dev.commit_files({ROUTING: noted}, NOTE_SUBJECT)
+
     def set_weights(self, primary: int, canary: int, message: str) -> str:
         text = self.dev.read(ROUTING)
         weights = iter((primary, canary))
@@ -181,12 +234,34 @@ class FastPR:
         return forge
 
 
+def conflicting(sha: str, subject: str) -> str:
+    """How the comment closing a PR that Dana's push `sha` to main conflicts with starts."""
+    return (f'Superseded by {sha[:12]} (Dana Developer: "{subject}"), pushed to `main`; it '
+            "conflicts with this change.")
+
+
+def resuming(pr: PullRequest) -> str:
+    """The event a `/gitbot resume` on `pr` is told by."""
+    return f"Resuming podinfo.test advancement: /gitbot resume on pull request #{pr.number}"
+
+
 def git(cwd: Path, *args: str) -> str:
     env = {"GIT_AUTHOR_NAME": "dana", "GIT_AUTHOR_EMAIL": "dana@example.com",
            "GIT_COMMITTER_NAME": "dana", "GIT_COMMITTER_EMAIL": "dana@example.com",
            "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
                           text=True).stdout.strip()
+
+
+def github_forge(stack: ExitStack, remote: Path, tmp_path: Path) -> tuple[GitHubAPI, str]:
+    """The GitHub API test server on `remote` (USERS, PERMISSIONS; stopped with `stack`) and
+    the `forge:` config naming it, with gitbot's token in tmp_path/github-token."""
+    (tmp_path / "gh").mkdir(exist_ok=True)
+    api = stack.enter_context(GitHubAPI(remote, tmp_path / "gh", users=dict(USERS),
+                                        permissions=dict(PERMISSIONS)))
+    token = tmp_path / "github-token"
+    token.write_text("tok-bot\n", encoding="utf-8")
+    return api, GITHUB.format(url=api.url, token=token)
 
 
 @contextmanager
@@ -203,12 +278,8 @@ def fast_pr(tmp_path: Path, kind: str = "local", extra: str = "", *, events: boo
         text = CONFIG.format(remote=dev.remote, workdir=tmp_path / "work", prometheus=prom.url)
         api = None
         if kind == "github":
-            (tmp_path / "gh").mkdir()
-            api = stack.enter_context(GitHubAPI(dev.remote, tmp_path / "gh", users=dict(USERS),
-                                                permissions=dict(PERMISSIONS)))
-            token = tmp_path / "github-token"
-            token.write_text("tok-bot\n", encoding="utf-8")
-            text += GITHUB.format(url=api.url, token=token)
+            api, forge = github_forge(stack, dev.remote, tmp_path)
+            text += forge
         config = tmp_path / "config.yaml"
         config.write_text(text + extra, encoding="utf-8")
         armed: list[str] = []

@@ -1,7 +1,8 @@
 """Helpers for the pull-request-mode end-to-end tests: a World in pull-request mode on the local
 forge or against the GitHub API test server, and what a person does on either.
 
-Imported by tests/test_e2e_pullrequests*.py.
+Imported by tests/test_e2e_pullrequests*.py; `wait_for_promotion` brings a World to the
+promotion PR, checking every step landed by its own merged PR.
 """
 
 from __future__ import annotations
@@ -12,18 +13,16 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from e2e_helpers import STEP_SUBJECTS, head, initialize
 from githubapi import GitHubAPI
+from prfast import github_forge
 
 from gitbot.adapters.forges import PRState, PullRequest
 from gitbot.adapters.forges.local import LocalForge
 from gitbot.landing_pr import PullRequestLanding
 from gitbot.pullrequests import PullRequestDriver
-from gitbot.sim.gitops import CanaryOptions
+from gitbot.sim.gitops import IMAGE, CanaryOptions
 from gitbot.sim.world import World
-
-BOT = "gitbot-bot"
-USERS = {"tok-bot": BOT, "tok-dana": "dana", "tok-eve": "eve"}
-PERMISSIONS = {BOT: "write", "dana": "write", "eve": "read"}
 
 
 @dataclass
@@ -100,22 +99,33 @@ class PRWorld:
         return git(self.world.dev.remote, "log", "-1", "--format=%B", sha)
 
 
+def plain(subjects: list[str]) -> list[str]:
+    """Subjects without the merge's ` (#N)` suffix."""
+    return [s.rsplit(" (#", 1)[0] for s in subjects]
+
+
+def wait_for_promotion(prw: PRWorld) -> None:
+    world = prw.world
+    initialize(world)
+    world.dev.release("6.0.1")
+    world.run_until({"WaitingPromotion"})
+    subjects = prw.mainline()
+    assert plain(subjects[1:]) == STEP_SUBJECTS
+    assert all(s.endswith(")") and " (#" in s for s in subjects), subjects
+    status = world.status()
+    assert status["phase"] == "WaitingPromotion"
+    pr = status["pullRequest"]
+    assert pr is not None and pr["action"] == "promote" and pr["state"] == "open"
+    assert head(world).primary_image == f"{IMAGE}:6.0.0"  # not promoted yet
+
+
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
                           check=True).stdout.strip()
 
 
-LOCAL_CONFIG = "forge:\n  type: local\npullRequests:\n  mergeMethod: {method}\n"
-GITHUB_CONFIG = """\
-forge:
-  type: github
-  github:
-    apiUrl: {url}
-    repository: acme/gitops
-    tokenFile: {token}
-pullRequests:
-  mergeMethod: {method}
-"""
+LOCAL_CONFIG = "forge:\n  type: local\n"
+MERGE_METHOD = "pullRequests:\n  mergeMethod: {method}\n"
 
 
 @contextmanager
@@ -126,15 +136,9 @@ def pr_world(tmp_path: Path, kind: str = "local", *, method: str = "merge",
 
         def config(world: World) -> str:
             if kind == "local":
-                return LOCAL_CONFIG.format(method=method)
-            (tmp_path / "gh").mkdir(exist_ok=True)
-            api = stack.enter_context(GitHubAPI(world.dev.remote, tmp_path / "gh",
-                                                users=dict(USERS),
-                                                permissions=dict(PERMISSIONS)))
-            holder["api"] = api
-            token = tmp_path / "github-token"
-            token.write_text("tok-bot\n", encoding="utf-8")
-            return GITHUB_CONFIG.format(url=api.url, token=token, method=method)
+                return LOCAL_CONFIG + MERGE_METHOD.format(method=method)
+            holder["api"], forge = github_forge(stack, world.dev.remote, tmp_path)
+            return forge + MERGE_METHOD.format(method=method)
 
         world = stack.enter_context(World(tmp_path, options=options, mode="pull-request",
                                           extra_config=config, pace=pace))

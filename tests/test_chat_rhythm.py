@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from canaries import canary_yaml
 from click.testing import CliRunner
 from httpfixtures import RecordingServer
 from test_decide_common import NOW, REV_A, REV_B, podinfo
@@ -213,22 +214,6 @@ def test_annotation_overrides_the_config(
     assert ("Committed " in text) is committed
 
 
-ANNOTATED = """\
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata:
-  name: podinfo
-  namespace: test
-  annotations:
-    team: payments
-    gitbot.io/chat-rhythm: {value}
-spec:
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: podinfo}}
-  service: {{port: 9898}}
-  analysis: {{interval: 1m, threshold: 5, maxWeight: 50, stepWeight: 10}}
-"""
-
-
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -241,15 +226,20 @@ spec:
 """
 
 
+def annotated(rhythm: str) -> str:
+    return canary_yaml(namespace="test", annotations={"team": "payments",
+                                                      "gitbot.io/chat-rhythm": rhythm})
+
+
 def test_annotation_is_read_from_the_canary(tmp_path: Path) -> None:
-    (tmp_path / "canary.yaml").write_text(ANNOTATED.format(value="phase"), encoding="utf-8")
+    (tmp_path / "canary.yaml").write_text(annotated("phase"), encoding="utf-8")
     (tmp_path / "deployment.yaml").write_text(DEPLOYMENT, encoding="utf-8")
     specs = load_repository(tmp_path)
     assert not specs.problems and [c.chat_rhythm for c in specs.canaries] == ["phase"]
 
 
 def test_bad_annotation_names_file_line_and_field(tmp_path: Path) -> None:
-    (tmp_path / "canary.yaml").write_text(ANNOTATED.format(value="hourly"), encoding="utf-8")
+    (tmp_path / "canary.yaml").write_text(annotated("hourly"), encoding="utf-8")
     specs = load_repository(tmp_path)
     assert not specs.canaries
     assert [str(p) for p in specs.problems] == [

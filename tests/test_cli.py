@@ -6,33 +6,17 @@ status and approve must not need it)."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cliconfig import write_config
 
 from gitbot.cli import cli
 from gitbot.sim.gitops import CanaryOptions, create_gitops_repo
 
 DATA = Path(__file__).parent / "data"
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _config(tmp_path: Path, url: str, extra: str = "") -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"git:\n  url: {url}\n  branch: main\n  workdir: {tmp_path / 'work'}\n"
-        f"prometheus:\n  url: http://127.0.0.1:{_closed_port()}\n  timeout: 1\n{extra}",
-        encoding="utf-8",
-    )
-    return path
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -61,12 +45,12 @@ def test_validate_rejects_broken_documents_with_exit_2() -> None:
 
 
 def test_validate_syncs_the_configured_repository(tmp_path: Path, repo: Path) -> None:
-    code, out, _ = _run("--config", str(_config(tmp_path, str(repo))), "validate")
+    code, out, _ = _run("--config", str(write_config(tmp_path, str(repo))), "validate")
     assert (code, out.strip()) == (0, "valid: 1 Canary, 0 MetricTemplate, 0 AlertProvider")
 
 
 def test_config_unknown_key_names_file_line_and_key(tmp_path: Path, repo: Path) -> None:
-    config = _config(tmp_path, str(repo), extra="forge:\n  typ: local\n")
+    config = write_config(tmp_path, str(repo), extra="forge:\n  typ: local\n")
     code, _, err = _run("--config", str(config), "status")
     assert code == 2
     assert f"{config}:9: forge.typ: unknown key" in err
@@ -74,7 +58,7 @@ def test_config_unknown_key_names_file_line_and_key(tmp_path: Path, repo: Path) 
 
 def test_config_rejects_credentials_in_the_url_without_echoing_them(tmp_path: Path) -> None:
     userinfo = "bot:" + "s3cr3t-token"  # built here so no credentialed URL sits in the source
-    config = _config(tmp_path, f"https://{userinfo}@git.example.com/acme/gitops.git")
+    config = write_config(tmp_path, f"https://{userinfo}@git.example.com/acme/gitops.git")
     code, _, err = _run("--config", str(config), "status")
     assert code == 2
     assert "git.url: must not carry credentials" in err
@@ -82,14 +66,14 @@ def test_config_rejects_credentials_in_the_url_without_echoing_them(tmp_path: Pa
 
 
 def test_reconcile_unreachable_remote_exits_1(tmp_path: Path) -> None:
-    code, _, err = _run("--config", str(_config(tmp_path, str(tmp_path / "nope.git"))),
+    code, _, err = _run("--config", str(write_config(tmp_path, str(tmp_path / "nope.git"))),
                         "reconcile", "--once")
     assert code == 1
     assert err.startswith("gitbot: ")
 
 
 def test_reconcile_once_initializes_and_status_reports(tmp_path: Path, repo: Path) -> None:
-    config = str(_config(tmp_path, str(repo)))
+    config = str(write_config(tmp_path, str(repo)))
     code, out, _ = _run("--config", config, "reconcile", "--once")
     assert code == 0, out
     assert out.startswith("test/podinfo: Initialized — committed ")
@@ -120,7 +104,7 @@ def test_reconcile_once_initializes_and_status_reports(tmp_path: Path, repo: Pat
 
 
 def test_approve_when_nothing_waits_exits_2(tmp_path: Path, repo: Path) -> None:
-    config = str(_config(tmp_path, str(repo)))
+    config = str(write_config(tmp_path, str(repo)))
     code, _, err = _run("--config", config, "approve", "test/podinfo")
     assert code == 2
     assert "nothing waits for approval" in err
@@ -132,7 +116,7 @@ def test_global_chat_gets_a_message_for_every_commit(tmp_path: Path, repo: Path)
 
     with Inbox() as inbox:
         extra = "chat:\n  type: slack\n  addressEnv: GITBOT_TEST_CHAT\n  channel: deploys\n"
-        config = str(_config(tmp_path, str(repo), extra=extra))
+        config = str(write_config(tmp_path, str(repo), extra=extra))
         env = {"GITBOT_TEST_CHAT": f"{inbox.url}/hook"}
         result = CliRunner(env=env).invoke(cli, ["--config", config, "reconcile", "--once"])
         assert result.exit_code == 0, result.output

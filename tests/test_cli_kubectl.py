@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from cliconfig import closed_port
 
 from gitbot.cli import cli
 from gitbot.logsetup import mask
@@ -29,12 +30,6 @@ from gitbot.sim.gitops import CanaryOptions, Developer, create_gitops_repo
 
 ROOT = Path(__file__).parent.parent
 NOT_FOUND = 'Error from server (NotFound): canaries.flagger.app "{}" not found\n'
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -47,8 +42,8 @@ def config(tmp_path: Path, dev: Developer) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(
         f"git:\n  url: {dev.remote}\n  workdir: work\n"
-        f"prometheus:\n  url: http://127.0.0.1:{_port()}\n  timeout: 1\n"
-        f"daemon:\n  listen: 127.0.0.1:{_port()}\n  passInterval: 1\n", encoding="utf-8")
+        f"prometheus:\n  url: http://127.0.0.1:{closed_port()}\n  timeout: 1\n"
+        f"daemon:\n  listen: 127.0.0.1:{closed_port()}\n  passInterval: 1\n", encoding="utf-8")
     return path
 
 
@@ -133,7 +128,7 @@ def test_validate_with_an_unreachable_remote_is_one_line_exit_1(
     tmp_path: Path, url: str, says: str
 ) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text(f"git:\n  url: {url.format(tmp=tmp_path, port=_port())}\n"
+    config.write_text(f"git:\n  url: {url.format(tmp=tmp_path, port=closed_port())}\n"
                       "  workdir: work\n", encoding="utf-8")
     done = _process(config, "validate")
     assert done.returncode == 1
@@ -187,7 +182,7 @@ def _daemon_config(tmp_path: Path, dev: Developer) -> Path:
     config = tmp_path / "daemon.yaml"
     config.write_text(
         f"git:\n  url: {hidden / 'gitops.git'}\n  workdir: dwork\n"
-        f"prometheus:\n  url: http://127.0.0.1:{_port()}\n  timeout: 1\n"
+        f"prometheus:\n  url: http://127.0.0.1:{closed_port()}\n  timeout: 1\n"
         "daemon:\n  listen: 127.0.0.1:0\n  passInterval: 300\n", encoding="utf-8")
     return config
 

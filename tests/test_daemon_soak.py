@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from git import cmd as git_cmd
 from gitfixtures import git, make_remote, write
-from promstub import PromStub
 
 from gitbot.adapters.git import GitWorkspace
 from gitbot.config import load_settings
 from gitbot.daemon import Daemon
 from gitbot.sim.gitops import create_gitops_repo
+from gitbot.sim.promstub import PromStub
 from gitbot.wiring import build_app
 
 

@@ -5,14 +5,13 @@ template until the promote commit and carries the sidecar."""
 
 from __future__ import annotations
 
-import io
 import subprocess
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_helpers import PROMOTION_SUBJECTS, STEP_SUBJECTS, render_commit
 
 from gitbot.adapters.render import FluxView, render_repository
 from gitbot.sim.gitops import IMAGE
@@ -21,29 +20,7 @@ from gitbot.sim.world import World
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
-SUBJECTS = [
-    "podinfo.test: scale up canary",
-    "podinfo.test: advance canary weight 10",
-    "podinfo.test: advance canary weight 20",
-    "podinfo.test: advance canary weight 30",
-    "podinfo.test: advance canary weight 40",
-    "podinfo.test: advance canary weight 50",
-    "podinfo.test: promote: copy podinfo template spec to podinfo-primary",
-    "podinfo.test: route all traffic to primary",
-    "podinfo.test: scale down canary",
-]
-
-
-def render_commit(clone: Path, sha: str, into: Path) -> FluxView:
-    """The repository at `sha` as Flux renders it."""
-    archive = subprocess.run(["git", "-C", str(clone), "archive", sha], check=True,
-                             capture_output=True).stdout
-    into.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    view = render_repository(into)
-    assert view is not None
-    return view
+SUBJECTS = STEP_SUBJECTS + PROMOTION_SUBJECTS
 
 
 def deployment(view: FluxView, name: str) -> dict[str, Any]:

@@ -9,15 +9,14 @@ primary; the base and the staging overlay are never touched."""
 
 from __future__ import annotations
 
-import io
 import subprocess
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_helpers import render_commit
 
-from gitbot.adapters.render import FluxView, render_repository
+from gitbot.adapters.render import FluxView
 from gitbot.core.helm_apex import apex_selector
 from gitbot.core.helm_scale import scaled_replicas
 from gitbot.sim.gitops import IMAGE
@@ -52,17 +51,6 @@ def changed_files(clone: Path, sha: str) -> list[str]:
     return out.split()
 
 
-def render_commit(clone: Path, sha: str, into: Path) -> FluxView:
-    archive = subprocess.run(["git", "-C", str(clone), "archive", sha], check=True,
-                             capture_output=True).stdout
-    into.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    view = render_repository(into, CLUSTER)
-    assert view is not None
-    return view
-
-
 def release(view: FluxView, name: str) -> dict[str, Any] | None:
     found = view.find("HelmRelease", name, "podinfo")
     return dict(found[0].obj) if found else None
@@ -80,7 +68,7 @@ def history(world: World, base: Path) -> list[tuple[str, str, str, int | None]]:
     for number, (sha, subject) in enumerate(commits(world.dev.clone)):
         if subject.startswith(PREFIX):
             assert not [f for f in changed_files(world.dev.clone, sha) if f.startswith(SHARED)]
-        view = render_commit(world.dev.clone, sha, base / f"at-{number}")
+        view = render_commit(world.dev.clone, sha, base / f"at-{number}", CLUSTER)
         primary, team = release(view, "podinfo-primary"), release(view, "podinfo")
         assert team is not None
         if primary is not None:

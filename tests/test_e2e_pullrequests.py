@@ -5,59 +5,29 @@ opened" and "PR merged" neither duplicates nor double-merges."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import events, head, initialize
-from prworld import PRWorld, git, pr_world
+from e2e_helpers import (
+    PROMOTION_SUBJECTS,
+    STEP_SUBJECTS,
+    events,
+    head,
+    initialize,
+    reconcile_process,
+)
+from prworld import git, plain, pr_world, wait_for_promotion
 
 from gitbot.adapters.forges import PRState
 from gitbot.approval import approve_promotion, reject_promotion
 from gitbot.core.state import Traffic
 from gitbot.sim.gitops import IMAGE, CanaryOptions
 from gitbot.sim.scenario import Behaviour
-from gitbot.sim.world import World
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
 KEY = "test/podinfo"
-STEPS = [
-    "podinfo.test: scale up canary",
-    "podinfo.test: advance canary weight 10",
-    "podinfo.test: advance canary weight 20",
-    "podinfo.test: advance canary weight 30",
-    "podinfo.test: advance canary weight 40",
-    "podinfo.test: advance canary weight 50",
-]
-AFTER = [
-    "podinfo.test: promote: copy podinfo template spec to podinfo-primary",
-    "podinfo.test: route all traffic to primary",
-    "podinfo.test: scale down canary",
-]
-
-
-def _plain(subjects: list[str]) -> list[str]:
-    """Subjects without the merge's ` (#N)` suffix."""
-    return [s.rsplit(" (#", 1)[0] for s in subjects]
-
-
-def wait_for_promotion(prw: PRWorld) -> None:
-    world = prw.world
-    initialize(world)
-    world.dev.release("6.0.1")
-    world.run_until({"WaitingPromotion"})
-    subjects = prw.mainline()
-    assert _plain(subjects[1:]) == STEPS
-    assert all(s.endswith(")") and " (#" in s for s in subjects), subjects
-    status = world.status()
-    assert status["phase"] == "WaitingPromotion"
-    pr = status["pullRequest"]
-    assert pr is not None and pr["action"] == "promote" and pr["state"] == "open"
-    assert head(world).primary_image == f"{IMAGE}:6.0.0"  # not promoted yet
 
 
 def test_promotion_waits_for_gitbot_approve_then_succeeds(tmp_path: Path) -> None:
@@ -76,7 +46,7 @@ def test_promotion_waits_for_gitbot_approve_then_succeeds(tmp_path: Path) -> Non
         assert ok, message
         world.run_until({"Succeeded"})
 
-        assert _plain(prw.mainline()[1:]) == STEPS + AFTER
+        assert plain(prw.mainline()[1:]) == STEP_SUBJECTS + PROMOTION_SUBJECTS
         assert prw.pr_state(pr.branch) is PRState.MERGED
         end = head(world)
         assert (end.primary_image, end.traffic, end.canary_replicas) == (
@@ -96,11 +66,11 @@ def test_a_failing_version_rolls_back_through_a_merged_revert_pr(tmp_path: Path)
         initialize(world)
         world.dev.release("6.0.2")
         world.run_until({"Failed"})
-        subjects = _plain(prw.mainline())
+        subjects = plain(prw.mainline())
         # How many weight steps land before the fifth failed check depends on when Prometheus
         # first has a rate for the new pods; whatever that is, the revert undoes all of them.
         run = subjects[1:-1]
-        assert len(run) >= 2 and run == STEPS[:len(run)], subjects
+        assert len(run) >= 2 and run == STEP_SUBJECTS[:len(run)], subjects
         assert subjects[-1].startswith(
             f"podinfo.test: rollback: revert {len(run)} commits (failed"), subjects[-1]
         assert not any("promote" in s for s in subjects)
@@ -141,7 +111,7 @@ def test_a_person_closing_the_promotion_pr_rolls_back(tmp_path: Path) -> None:
         pr = prw.open_pr()
         prw.close(pr)
         world.run_until({"Failed"})
-        subjects = _plain(prw.mainline())
+        subjects = plain(prw.mainline())
         assert subjects[-1].startswith("podinfo.test: rollback: revert 6 commits (pull request")
         assert not any("promote" in s for s in subjects)
         assert any(m.startswith(f"Rolling back podinfo.test: pull request #{pr.number} rejected")
@@ -164,7 +134,7 @@ def test_a_failing_analysis_closes_the_waiting_promotion_and_rolls_back(tmp_path
         comments = prw.driver.forge.comments(pr)
         assert any("gitbot rolls back `test/podinfo`: failed checks threshold reached 2"
                    in c.body for c in comments), comments
-        subjects = _plain(prw.mainline())
+        subjects = plain(prw.mainline())
         assert subjects[-1].startswith("podinfo.test: rollback: revert 6 commits")
         assert not any("promote" in s for s in subjects)
         assert head(world).primary_image == f"{IMAGE}:6.0.0"
@@ -181,7 +151,7 @@ def test_a_new_revision_supersedes_the_waiting_promotion(tmp_path: Path) -> None
         comments = [c.body for c in prw.driver.forge.comments(old)]
         assert any(c.startswith("Superseded by #") and "restart analysis" in c
                    for c in comments), comments
-        assert _plain(prw.mainline())[-1] == "podinfo.test: restart analysis for new revision"
+        assert plain(prw.mainline())[-1] == "podinfo.test: restart analysis for new revision"
         world.run_until({"WaitingPromotion"})
         assert prw.open_pr().number > old.number
 
@@ -200,27 +170,17 @@ def test_killed_between_pr_opened_and_merged_resumes_once(tmp_path: Path, point:
         while world.state().phase.value != "WaitingPromotion":
             assert time.monotonic() < deadline, events(world)
             armed = not crashed and world.state().canary_weight >= 20
-            code = _reconcile_process(world, point if armed else "")
+            code = reconcile_process(world, point if armed else "")
             crashed = crashed or code == 86
             time.sleep(world.pace)
         assert crashed
-        subjects = _plain(prw.mainline()[1:])
-        assert subjects == STEPS
+        subjects = plain(prw.mainline()[1:])
+        assert subjects == STEP_SUBJECTS
         records = git(world.dev.remote, "ls-tree", "-r", "--name-only", "gitbot/state",
                       "pull-requests/").splitlines()
         numbers = git(world.dev.remote, "show", "gitbot/state:pull-requests/last-number")
         branches = [r for r in records if r.endswith(".json")]
-        assert len(branches) == int(numbers) == len(STEPS) + 2  # + initialize + promote
-
-
-def _reconcile_process(world: World, point: str) -> int:
-    env = dict(os.environ, GITBOT_CRASH_AT=point) if point else None
-    cmd = [sys.executable, "-m", "gitbot", "--config", str(world.config_path), "reconcile",
-           "--once"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    if proc.returncode not in (0, 86):
-        raise AssertionError(proc.stderr)
-    return proc.returncode
+        assert len(branches) == int(numbers) == len(STEP_SUBJECTS) + 2  # + initialize + promote
 
 
 def test_gitbot_reject_rolls_back_through_a_merged_revert_pr(tmp_path: Path) -> None:
@@ -233,7 +193,7 @@ def test_gitbot_reject_rolls_back_through_a_merged_revert_pr(tmp_path: Path) -> 
         assert f"closed pull request #{pr.number}" in message
         world.run_until({"Failed"})
         assert prw.pr_state(pr.branch) is PRState.CLOSED
-        subjects = _plain(prw.mainline())
+        subjects = plain(prw.mainline())
         assert subjects[-1].startswith(
             f"podinfo.test: rollback: revert 6 commits (pull request #{pr.number} rejected")
         assert not any("promote" in s for s in subjects)

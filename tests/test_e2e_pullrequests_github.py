@@ -10,15 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import head, initialize
-from prworld import BOT, PRWorld, pr_world
-from test_e2e_pullrequests import (
-    AFTER,
-    STEPS,
-    _plain,
-    _reconcile_process,
-    wait_for_promotion,
-)
+from e2e_helpers import PROMOTION_SUBJECTS, STEP_SUBJECTS, head, initialize, reconcile_process
+from prfast import BOT
+from prworld import PRWorld, plain, pr_world, wait_for_promotion
 
 from gitbot.adapters.forges import PRState
 from gitbot.core.state import Traffic
@@ -47,7 +41,7 @@ def test_slash_promote_by_a_writer_releases_the_promotion(tmp_path: Path) -> Non
         assert world.state().phase.value == "WaitingPromotion"
         prw.comment(pr, "/gitbot promote", user="dana")
         world.run_until({"Succeeded"})
-        assert _plain(prw.mainline()[1:]) == STEPS + AFTER
+        assert plain(prw.mainline()[1:]) == STEP_SUBJECTS + PROMOTION_SUBJECTS
         assert prw.pr_state(pr.branch) is PRState.MERGED
         assert head(world).primary_image == f"{IMAGE}:6.0.1"
         assert _bot_reviews(prw) == 0  # gitbot never reviews its own pull requests
@@ -71,7 +65,7 @@ def test_a_failing_version_rolls_back_through_a_merged_revert_pr(tmp_path: Path)
         initialize(world)
         world.dev.release("6.0.2")
         world.run_until({"Failed"})
-        subjects = _plain(prw.mainline())
+        subjects = plain(prw.mainline())
         run = subjects[1:-1]  # scale-up and the weight steps before the fifth failed check
         assert len(run) >= 2 and run[0] == "podinfo.test: scale up canary", subjects
         assert subjects[-1].startswith(f"podinfo.test: rollback: revert {len(run)} commits (failed")
@@ -88,7 +82,7 @@ def test_slash_abort_rolls_back_and_closes_the_promotion(tmp_path: Path) -> None
         prw.comment(pr, "/gitbot abort", user="dana")
         world.run_until({"Failed"})
         assert prw.pr_state(pr.branch) is PRState.CLOSED
-        subjects = _plain(prw.mainline())
+        subjects = plain(prw.mainline())
         assert subjects[-1].startswith("podinfo.test: rollback: revert 6 commits (pull request "
                                        f"#{pr.number} rejected: /gitbot abort by dana)")
         assert not any("promote" in s for s in subjects)
@@ -123,7 +117,7 @@ def test_a_red_required_check_holds_the_step_until_green(tmp_path: Path) -> None
             assert time.monotonic() < deadline, world.state().events[-3:]
             world.reconcile()
             time.sleep(world.pace)
-        assert _plain(prw.mainline())[-1] == "podinfo.test: scale up canary"
+        assert plain(prw.mainline())[-1] == "podinfo.test: scale up canary"
         assert world.state().phase.value == "Progressing"
 
 
@@ -139,14 +133,14 @@ def test_killed_after_the_pr_opened_resumes_without_a_second_pr(tmp_path: Path) 
         while world.state().phase.value != "WaitingPromotion":
             assert time.monotonic() < deadline
             armed = not crashed and world.state().canary_weight >= 10
-            code = _reconcile_process(world, "after-open" if armed else "")
+            code = reconcile_process(world, "after-open" if armed else "")
             crashed = crashed or code == 86
             time.sleep(world.pace)
         assert crashed
-        assert _plain(prw.mainline()[1:]) == STEPS
+        assert plain(prw.mainline()[1:]) == STEP_SUBJECTS
         assert prw.api is not None
         branches = [p["head"] for p in prw.api.model.pulls.values()]
-        assert len(branches) == len(set(branches)) == len(STEPS) + 2
+        assert len(branches) == len(set(branches)) == len(STEP_SUBJECTS) + 2
         merges = [c.path for c in prw.api.requests
                   if c.method == "PUT" and c.path.endswith("/merge") and c.status == 200]
-        assert len(merges) == len(set(merges)) == len(STEPS) + 1  # the promotion waits
+        assert len(merges) == len(set(merges)) == len(STEP_SUBJECTS) + 1  # the promotion waits

@@ -3,15 +3,21 @@ any two steps, a person pushing during a rollout, a new revision mid-run, webhoo
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from e2e_helpers import events, head, initialize
+from e2e_helpers import (
+    PROMOTION_SUBJECTS,
+    events,
+    gitbot,
+    head,
+    initialize,
+    reconcile_process,
+    waiting_at_the_gate,
+)
 
 from gitbot.core.state import Traffic
 from gitbot.sim.gitops import IMAGE, CanaryOptions
@@ -91,23 +97,13 @@ def test_confirm_gates_hold_until_approved(tmp_path: Path) -> None:
 
 
 def test_gitbot_approve_releases_a_waiting_promotion(tmp_path: Path) -> None:
-    options = CanaryOptions(
-        max_weight=20,
-        webhooks=[{"name": "promotion-gate", "type": "confirm-promotion", "url": "INBOX/halt"}],
-    )
-    with World(tmp_path, options=options) as world:
-        world.inbox.status = 403  # the gate never opens by itself
-        initialize(world)
-        world.dev.release("6.0.1")
-        world.run_until({"WaitingPromotion"})
-        approve = [sys.executable, "-m", "gitbot", "--config", str(world.config_path),
-                   "approve", "test/podinfo"]
-        done = subprocess.run(approve, capture_output=True, text=True, timeout=60)
+    with waiting_at_the_gate(tmp_path) as world:
+        done = gitbot(world, "approve", "test/podinfo")
         assert done.returncode == 0, done.stderr
         assert "approved the promotion of test/podinfo" in done.stdout
         world.run_until({"Succeeded"})
         assert head(world).primary_image == f"{IMAGE}:6.0.1"
-        again = subprocess.run(approve, capture_output=True, text=True, timeout=60)
+        again = gitbot(world, "approve", "test/podinfo")
         assert again.returncode == 2
         assert "nothing waits for approval: test/podinfo is Succeeded" in again.stderr
 
@@ -122,13 +118,12 @@ def test_killed_between_steps_resumes_without_duplicates(tmp_path: Path, point: 
     with World(tmp_path) as world:
         initialize(world)
         world.dev.release("6.0.1")
-        crash_env = dict(os.environ, GITBOT_CRASH_AT=point)
         crashed = False
         deadline = time.monotonic() + 240
         while world.state().phase.value != "Succeeded" or world.state().pending is not None:
             assert time.monotonic() < deadline, events(world)
             armed = not crashed and world.state().canary_weight >= 20
-            code = _reconcile_process(world, crash_env if armed else None)
+            code = reconcile_process(world, point if armed else "")
             if code == 86:
                 crashed = True
             else:
@@ -138,26 +133,13 @@ def test_killed_between_steps_resumes_without_duplicates(tmp_path: Path, point: 
         subjects = world.gitbot_subjects()
         duplicates = [s for s, n in Counter(subjects).items() if n > 1]
         assert not duplicates
-        assert subjects[-3:] == [
-            "podinfo.test: promote: copy podinfo template spec to podinfo-primary",
-            "podinfo.test: route all traffic to primary",
-            "podinfo.test: scale down canary",
-        ]
+        assert subjects[-3:] == PROMOTION_SUBJECTS
         assert [s for s in subjects if "advance canary weight" in s] == [
             f"podinfo.test: advance canary weight {w}" for w in (10, 20, 30, 40, 50)
         ]
         end = head(world)
         assert end.traffic == Traffic(100, 0)
         assert end.primary_image == f"{IMAGE}:6.0.1"
-
-
-def _reconcile_process(world: World, env: dict[str, str] | None) -> int:
-    cmd = [sys.executable, "-m", "gitbot", "--config", str(world.config_path), "reconcile",
-           "--once"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    if proc.returncode not in (0, 86):
-        raise AssertionError(proc.stderr)
-    return proc.returncode
 
 
 def _rebuilt(world: World) -> list[str]:

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_helpers import events, head, initialize
+from e2e_helpers import PROMOTION_SUBJECTS, STEP_SUBJECTS, events, head, initialize
 
 from gitbot.core.state import Traffic
 from gitbot.sim.gitops import IMAGE, CanaryOptions
@@ -16,17 +16,7 @@ from gitbot.sim.world import World
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
-SUCCESS_SUBJECTS = [
-    "podinfo.test: scale up canary",
-    "podinfo.test: advance canary weight 10",
-    "podinfo.test: advance canary weight 20",
-    "podinfo.test: advance canary weight 30",
-    "podinfo.test: advance canary weight 40",
-    "podinfo.test: advance canary weight 50",
-    "podinfo.test: promote: copy podinfo template spec to podinfo-primary",
-    "podinfo.test: route all traffic to primary",
-    "podinfo.test: scale down canary",
-]
+SUCCESS_SUBJECTS = STEP_SUBJECTS + PROMOTION_SUBJECTS
 
 
 SEED_WEBHOOKS = [  # the podinfo seed's hooks, pointed at the local inbox

@@ -5,12 +5,12 @@ the reason, and rendered inputs outside the copied directories refused."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from canaries import canary_yaml, layout_with_canary
 from click.testing import CliRunner
 
 from gitbot.adapters.flux_editor import editor_for
@@ -25,39 +25,14 @@ from gitbot.cli import cli
 from gitbot.core.helm_scale import scaled_replicas
 from gitbot.core.state import Traffic
 
-MIRROR = Path(__file__).parent / "data" / "flux_layouts" / "flux2-kustomize-helm-example-artifacts"
+ARTIFACTS = "flux2-kustomize-helm-example-artifacts"
 CLUSTER = "clusters/production"
 REPO = SourceRef("GitRepository", "flux-system", "flux-system")
-CANARY = """\
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata:
-  name: podinfo
-  namespace: podinfo
-spec:
-  targetRef:
-    apiVersion: apps/v1
-    kind: Deployment
-    name: podinfo
-  service:
-    port: 9898
-    targetPort: http
-  analysis:
-    interval: 1m
-    threshold: 5
-    maxWeight: 50
-    stepWeight: 10
-"""
 
 
 @pytest.fixture()
 def root(tmp_path: Path) -> Path:
-    shutil.copytree(MIRROR, tmp_path, dirs_exist_ok=True)
-    base = tmp_path / "apps/base/podinfo"
-    (base / "canary.yaml").write_text(CANARY)
-    kustomization = base / "kustomization.yaml"
-    kustomization.write_text(kustomization.read_text() + "  - canary.yaml\n")
-    return tmp_path
+    return layout_with_canary(tmp_path, canary_yaml(target_port="http"), ARTIFACTS)
 
 
 def validate(root: Path) -> tuple[int, str]:

@@ -6,12 +6,12 @@ one app path initialize separately."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cliconfig import closed_port
 
 from gitbot.cli import cli
 
@@ -34,9 +34,7 @@ def remote_with(tmp_path: Path) -> tuple[Path, Path]:
     _git(clone, "-c", "user.name=Dana", "-c", "user.email=dana@example.com", "commit", "-q",
          "-m", "gitops-istio")
     _git(clone, "push", "-q", str(remote), "HEAD:main")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = closed_port()
     config = tmp_path / "config.yaml"
     config.write_text(f"git:\n  url: {remote}\n  branch: main\n  workdir: {tmp_path / 'work'}\n"
                       f"flux:\n  cluster: clusters/my-cluster\n"
@@ -81,9 +79,7 @@ def test_two_clusters_sharing_an_app_path_initialize_separately(tmp_path: Path) 
     _git(clone, "-c", "user.name=Dana", "-c", "user.email=dana@example.com", "commit", "-q",
          "-m", "podinfo in two clusters")
     _git(clone, "push", "-q", str(remote), "HEAD:main")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+    closed = closed_port()
     for cluster in ("dev", "staging"):
         config = tmp_path / f"{cluster}.yaml"
         config.write_text(f"git:\n  url: {remote}\n  branch: main\n"

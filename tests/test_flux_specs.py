@@ -6,44 +6,19 @@ import shutil
 from pathlib import Path
 
 import pytest
+from canaries import LAYOUTS, add_canary, canary_yaml
 from click.testing import CliRunner
 
 from gitbot.adapters.specs import format_problems, load_repository
 from gitbot.cli import cli
 
-LAYOUTS = Path(__file__).parent / "data" / "flux_layouts"
-
-CANARY = """\
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata:
-  name: {name}
-spec:
-  targetRef:
-    apiVersion: apps/v1
-    kind: Deployment
-    name: {name}
-  service:
-    port: 9898
-  analysis:
-    interval: 30s
-    threshold: 5
-    maxWeight: 50
-    stepWeight: {step}
-"""
+BACKEND = canary_yaml("backend", namespace=None, interval="30s")
 
 
 def layout(tmp_path: Path, name: str) -> Path:
     root = tmp_path / name
     shutil.copytree(LAYOUTS / name, root)
     return root
-
-
-def add_canary(root: Path, folder: str, name: str, step: int = 10) -> None:
-    (root / folder / "canary.yaml").write_text(CANARY.format(name=name, step=step))
-    kustomization = root / folder / "kustomization.yaml"
-    kustomization.write_text(kustomization.read_text().replace(
-        "resources:\n", "resources:\n  - canary.yaml\n", 1))
 
 
 def test_gitops_istio_real_canary_is_valid_and_belongs_to_the_apps_kustomization() -> None:
@@ -81,7 +56,7 @@ def test_problem_names_the_source_file_and_line_of_the_rendered_canary(tmp_path:
 
 def test_target_namespace_canary_and_target_are_found(tmp_path: Path) -> None:
     root = layout(tmp_path, "podinfo")
-    add_canary(root, "kustomize", "podinfo")
+    add_canary(root / "kustomize", canary_yaml(namespace=None, interval="30s"))
     specs = load_repository(root, cluster="clusters/dev")
     assert format_problems(specs.problems) == ""
     assert [c.key for c in specs.canaries] == ["test/podinfo"]
@@ -91,7 +66,7 @@ def test_target_namespace_canary_and_target_are_found(tmp_path: Path) -> None:
 
 def test_canary_in_a_shared_base_is_one_canary_per_environment(tmp_path: Path) -> None:
     root = layout(tmp_path, "podinfo")
-    add_canary(root, "deploy/bases/backend", "backend")
+    add_canary(root / "deploy/bases/backend", BACKEND)
     production = root / "clusters/production"
     production.mkdir()
     (production / "webapp.yaml").write_text(
@@ -107,7 +82,7 @@ def test_canary_in_a_shared_base_is_one_canary_per_environment(tmp_path: Path) -
 
 def test_same_canary_rendered_twice_in_one_cluster_is_a_duplicate(tmp_path: Path) -> None:
     root = layout(tmp_path, "podinfo")
-    add_canary(root, "deploy/bases/backend", "backend")
+    add_canary(root / "deploy/bases/backend", BACKEND)
     (root / "clusters/dev/webapp-copy.yaml").write_text(
         (root / "clusters/dev/webapp.yaml").read_text().replace("webapp-dev", "webapp-copy"))
     problems = format_problems(load_repository(root, cluster="clusters/dev").problems)

@@ -10,32 +10,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from canaries import LAYOUTS, canary_yaml, layout_with_canary
 from click.testing import CliRunner
 
 from gitbot.cli import cli
 
-LAYOUTS = Path(__file__).parent / "data" / "flux_layouts"
-
-CANARY = """\
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata:
-  name: podinfo
-  namespace: podinfo
-spec:
-  targetRef:
-    apiVersion: apps/v1
-    kind: Deployment
-    name: podinfo
-  service:
-    port: 9898
-  analysis:
-    interval: 30s
-    threshold: 5
-    maxWeight: 50
-    stepWeight: 10
-"""
-
+CANARY = canary_yaml(interval="30s")
 SKIPPED = ("note: clusters/production/apps.yaml:2: Kustomization flux-system/apps: skipped: its "
            "source ExternalArtifact/flux-system/apps is not the repository's "
            "GitRepository/flux-system/flux-system; gitbot does not see what it applies "
@@ -51,15 +31,11 @@ def validate(root: Path, *extra: str) -> tuple[int, str]:
 
 def test_canary_in_an_external_artifact_kustomization_is_named_not_silently_dropped(
         tmp_path: Path) -> None:
-    root = tmp_path / "example"
-    shutil.copytree(LAYOUTS / "flux2-kustomize-helm-example-artifacts", root)
+    root = layout_with_canary(tmp_path / "example", CANARY,
+                              "flux2-kustomize-helm-example-artifacts")
     generator = root / "clusters/production/artifacts.yaml"  # a source gitbot does not render
     generator.write_text(generator.read_text().replace("kind: GitRepository",
                                                        "kind: OCIRepository"))
-    base = root / "apps/base/podinfo"
-    (base / "canary.yaml").write_text(CANARY)
-    kustomization = base / "kustomization.yaml"
-    kustomization.write_text(kustomization.read_text() + "  - canary.yaml\n")
     code, output = validate(root, "--cluster", "clusters/production")
     assert code == 0
     assert SKIPPED in output
@@ -87,7 +63,6 @@ def test_canary_outside_every_kustomization_path(tmp_path: Path, folder: str | N
     assert validate(root) == (0, expected)
 
 
-GETTING_STARTED_CANARY = CANARY.replace("namespace: podinfo", "namespace: {namespace}")
 PODINFO = "flux-system/podinfo (GitRepository/flux-system/podinfo)"
 SHOP = "flux-system/shop (OCIRepository/flux-system/shop)"
 SHOP_KUSTOMIZATION = """\
@@ -121,7 +96,7 @@ def test_getting_started_canary_on_podinfo_from_its_own_repository(
     shutil.copytree(LAYOUTS / "getting-started", root)
     (root / "clusters/my-cluster/shop.yaml").write_text(SHOP_KUSTOMIZATION)
     (root / "clusters/my-cluster/podinfo-canary.yaml").write_text(
-        GETTING_STARTED_CANARY.format(namespace=namespace))
+        canary_yaml(namespace=namespace, interval="30s"))
     code, output = validate(root)
     assert code == 2
     assert output.splitlines()[-1] == (

@@ -65,18 +65,6 @@ def test_a_secondary_rate_limit_is_waited_out_then_the_step_succeeds(
         assert len(rig.api.model.pulls) == 1
 
 
-def test_a_retry_after_beyond_the_bound_is_a_retryable_error_not_a_wait(tmp_path: Path) -> None:
-    with make_rig("github", tmp_path) as rig:
-        assert rig.api is not None
-        rig.api.throttle(403, retry_after=3600)
-        sha = rig.commit(1, "advance")
-        with pytest.raises(ForgeBudgetError, match="retry in 3600s"):
-            rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", "b")
-        assert rig.sleeps == []
-        proposal = rig.driver.propose("test/podinfo", 1, "advance", sha, "advance 1", "b")
-        assert proposal.pr.number == 1  # the next tick simply goes on
-
-
 def test_a_spent_budget_stops_requests_until_it_resets(tmp_path: Path) -> None:
     bare = make_remote(tmp_path)
     with GitHubAPI(bare, tmp_path, users=dict(TOKENS), permissions=dict(PERMISSIONS),
@@ -130,8 +118,13 @@ def test_github_enterprise_api_url_with_a_path_prefix(tmp_path: Path) -> None:
         git(clone, "commit", "-q", "--allow-empty", "-m", "x")
         git(clone, "push", "-q", "origin", "HEAD:refs/heads/gitbot/test/podinfo/1-advance")
         pr = forge.open("gitbot/test/podinfo/1-advance", "main", "t", "b", [])
-        assert forge.find(pr.branch) == forge.get(pr)
+        found = forge.find(pr.branch)
+        assert found is not None and found.number == forge.get(pr).number
         assert forge.get(pr).state is PRState.OPEN
+        for n in range(101):  # a second page: its Link URL carries /api/v3 too
+            api.comment(pr.number, "dana", f"note {n}")
+        assert len(forge.comments(pr)) == 101
+        assert [c.query.get("page") for c in api.requests[-2:]] == [None, ["2"]]
         assert all(c.path.startswith("/repos/acme/gitops") for c in api.requests)
 
 

@@ -39,6 +39,11 @@ def _judge(reviews: list[Review], comments: list[Comment], approvals: int = 1) -
                      Verdict(("dana",), "lee"), id="abort-with-an-approval"),
         pytest.param([], [Comment("dana", "/gitbot pause"), Comment("dana", "/gitbot resume")], 1,
                      Verdict(suspend=False), id="resume-after-pause"),
+        pytest.param([Review("dana", "COMMENTED", "2026-11-22T10:00:02Z", "/gitbot abort")],
+                     [Comment("lee", "/gitbot promote", "2026-11-22T10:00:01Z")], 1,
+                     Verdict((), "dana"), id="review-text-command-in-time-order"),
+        pytest.param([Review("gitbot", "COMMENTED", "2026-11-22T10:00:02Z", "/gitbot promote")],
+                     [], 1, Verdict(), id="own-review-text-ignored"),
     ],
 )
 def test_judge(

@@ -93,6 +93,22 @@ def test_one_open_pull_request_per_head_and_listing_by_head(
     listed = list(repo.get_pulls(state="all", head="acme:feature"))
     assert [p.number for p in listed] == [pr.number]
     assert list(repo.get_pulls(state="all", head="acme:nothing")) == []
+    assert list(repo.get_pulls(state="all", head="other:feature")) == []
+    # GitHub ignores a head filter without `owner:` (every PR is listed)
+    assert [p.number for p in repo.get_pulls(state="all", head="nothing")] == [pr.number]
+
+
+def test_a_listed_pull_request_lacks_the_fields_only_get_has(
+    server: tuple[GitHubAPI, Clone],
+) -> None:
+    """https://docs.github.com/en/rest/pulls/pulls#list-pull-requests ("pull-request-simple")."""
+    api, _clone = server
+    pr = _repo(api, "tok-bot").create_pull(base="main", head="feature", title="advance")
+    pr.merge(sha=pr.head.sha)
+    status, listed = api.model.list_pulls({"state": ["all"]})
+    assert status == 200 and listed[0]["merged_at"] and listed[0]["merge_commit_sha"]
+    assert not {"merged", "mergeable", "mergeable_state", "merged_by"} & set(listed[0])
+    assert api.model.get_pull(pr.number)[1]["merged"] is True
 
 
 def test_required_checks_block_the_merge_until_green(server: tuple[GitHubAPI, Clone]) -> None:

@@ -7,10 +7,10 @@ defeat the scaling reported, and Canary edits reconciled into the generated rout
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from canaries import canary_yaml, layout_with_canary
 
 from gitbot.adapters.flux_editor import editor_for
 from gitbot.adapters.flux_verify import OverriddenError
@@ -25,7 +25,6 @@ from gitbot.core.state import Traffic
 from gitbot.drift import DriftWatch
 from gitbot.sim.helm import render_release
 
-EXAMPLE = Path(__file__).parent / "data" / "flux_layouts" / "flux2-kustomize-helm-example"
 GOLDEN = Path(__file__).parent / "data" / "helm" / "golden" / "editor"
 UPDATE = os.environ.get("GITBOT_UPDATE_GOLDEN") == "1"
 OVERLAY_GOLDEN = "2-apps__production__kustomization.yaml"
@@ -34,28 +33,6 @@ PRIMARY_PODS = {"app.kubernetes.io/name": "podinfo",
                 "app.kubernetes.io/instance": "podinfo-primary"}
 CLUSTER = "clusters/production"
 OWN = "gitbot/clusters/production/apps"
-CANARY = """\
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata:
-  name: podinfo
-  namespace: podinfo
-spec:
-  targetRef:
-    apiVersion: apps/v1
-    kind: Deployment
-    name: podinfo
-  service:
-    port: 9898
-    targetPort: http
-    hosts:
-      - podinfo.example.com
-  analysis:
-    interval: 1m
-    threshold: 5
-    maxWeight: 50
-    stepWeight: 10
-"""
 WRITTEN = {
     "primary": [f"{OWN}/podinfo-primary.yaml", f"{OWN}/kustomization.yaml",
                 "clusters/production/gitbot-apps.yaml", ".sourceignore"],
@@ -74,12 +51,8 @@ def assert_golden(name: str, text: str) -> None:
 
 @pytest.fixture()
 def root(tmp_path: Path) -> Path:
-    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)
-    base = tmp_path / "apps/base/podinfo"
-    (base / "canary.yaml").write_text(CANARY)
-    kustomization = base / "kustomization.yaml"
-    kustomization.write_text(kustomization.read_text() + "  - canary.yaml\n")
-    return tmp_path
+    return layout_with_canary(tmp_path, canary_yaml(target_port="http",
+                                                    hosts=["podinfo.example.com"]))
 
 
 def editor(root: Path) -> tuple[HelmEditor, Canary]:

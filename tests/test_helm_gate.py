@@ -6,11 +6,11 @@ no series at all is "not monitored" (None), an unreachable Prometheus is retryab
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from canaries import canary_yaml, layout_with_canary
 from httpfixtures import RecordingServer, Reply
 from ruamel.yaml import YAML
 
@@ -20,7 +20,6 @@ from gitbot.adapters.specs import load_repository
 from gitbot.core.helm_queries import HELM_RELEASE_KIND, helm_release_query
 from gitbot.errors import RetryableError
 
-EXAMPLE = Path(__file__).parent / "data" / "flux_layouts" / "flux2-kustomize-helm-example"
 KEYS = [("podinfo", "podinfo"), ("podinfo", "podinfo-primary")]
 
 
@@ -95,34 +94,9 @@ def test_readme_helm_release_config_exports_what_the_gate_reads() -> None:
     assert labels["observed_generation"] == ["status", "observedGeneration"]
 
 
-CANARY = """\
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata:
-  name: podinfo
-  namespace: podinfo
-spec:
-  targetRef:
-    apiVersion: apps/v1
-    kind: Deployment
-    name: podinfo
-  service:
-    port: 9898
-  analysis:
-    interval: 1m
-    threshold: 5
-    maxWeight: 50
-    stepWeight: 10
-"""
-
-
 def test_observer_gate_holds_for_an_unready_release_and_warns_once_when_unmonitored(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)
-    base = tmp_path / "apps/base/podinfo"
-    (base / "canary.yaml").write_text(CANARY)
-    (base / "kustomization.yaml").write_text((base / "kustomization.yaml").read_text()
-                                             + "  - canary.yaml\n")
+    layout_with_canary(tmp_path, canary_yaml())
     specs = load_repository(tmp_path, cluster="clusters/production")
     assert specs.flux is not None
     canary = specs.canaries[0]

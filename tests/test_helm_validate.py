@@ -9,31 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from canaries import canary_yaml, layout_with_canary
 from click.testing import CliRunner
 
 from gitbot.adapters.specs import load_repository
 from gitbot.cli import cli
 
-EXAMPLE = Path(__file__).parent / "data" / "flux_layouts" / "flux2-kustomize-helm-example"
-CANARY = """\
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata:
-  name: podinfo
-  namespace: podinfo
-{annotations}spec:
-  targetRef:
-    apiVersion: apps/v1
-    kind: Deployment
-    name: {target}
-  service:
-    port: 9898
-  analysis:
-    interval: 1m
-    threshold: 5
-    maxWeight: 50
-    stepWeight: 10
-"""
 GOLDEN = Path(__file__).parent / "data" / "helm" / "golden" / "validate_example.txt"
 RESOLVED = ("Canary podinfo/podinfo: target rendered by HelmRelease podinfo/podinfo "
             "(apps/base/podinfo/release.yaml:1, Kustomization flux-system/apps)")
@@ -56,15 +37,13 @@ spec:
 """
 
 
-def example(tmp_path: Path, target: str = "podinfo", annotations: str = "",
+def example(tmp_path: Path, target: str = "podinfo", named: str | None = None,
             release_extra: str = "") -> Path:
-    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)
-    base = tmp_path / "apps/base/podinfo"
-    (base / "canary.yaml").write_text(CANARY.format(target=target, annotations=annotations))
-    kustomization = base / "kustomization.yaml"
-    kustomization.write_text(kustomization.read_text() + "  - canary.yaml\n")
+    """The example with a Canary on `target`, annotated gitbot.io/helm-release: `named`."""
+    annotations = {"gitbot.io/helm-release": named} if named is not None else None
+    layout_with_canary(tmp_path, canary_yaml(target=target, annotations=annotations))
     if release_extra:
-        release = base / "release.yaml"
+        release = tmp_path / "apps/base/podinfo/release.yaml"
         release.write_text(release.read_text() + release_extra)
     return tmp_path
 
@@ -91,15 +70,14 @@ def test_validate_names_the_helm_release_it_resolved(tmp_path: Path) -> None:
 
 def test_the_annotation_names_a_release_whose_objects_are_named_otherwise(
         tmp_path: Path) -> None:
-    annotations = "  annotations:\n    gitbot.io/helm-release: podinfo/podinfo\n"
-    code, output = validate(example(tmp_path, target="frontend", annotations=annotations))
+    code, output = validate(example(tmp_path, target="frontend", named="podinfo/podinfo"))
     assert code == 0
     assert output.splitlines()[0] == RESOLVED
 
 
-@pytest.mark.parametrize(("target", "annotations", "extra", "expected"), [
+@pytest.mark.parametrize(("target", "named", "extra", "expected"), [
     pytest.param(
-        "backend", "", "",
+        "backend", None, "",
         "apps/base/podinfo/canary.yaml:10: Canary podinfo/podinfo: targetRef.name: Deployment "
         "podinfo/backend is neither in the repository nor rendered by a HelmRelease in "
         "Kustomization flux-system/apps (by release name, namespace and the chart's fullname "
@@ -107,18 +85,18 @@ def test_the_annotation_names_a_release_whose_objects_are_named_otherwise(
         "gitbot.io/helm-release: NAME or NAMESPACE/NAME",
         id="no-release-renders-the-target"),
     pytest.param(
-        "podinfo", "  annotations:\n    gitbot.io/helm-release: infra/podinfo\n", "",
+        "podinfo", "infra/podinfo", "",
         "apps/base/podinfo/canary.yaml:6: Canary podinfo/podinfo: "
         "metadata.annotations.gitbot.io/helm-release: HelmRelease infra/podinfo not found in "
         "Kustomization flux-system/apps",
         id="annotation-names-a-missing-release"),
     pytest.param(
-        "podinfo", "  annotations:\n    gitbot.io/helm-release: a/b/c\n", "",
+        "podinfo", "a/b/c", "",
         "apps/base/podinfo/canary.yaml:6: Canary podinfo/podinfo: "
         "metadata.annotations.gitbot.io/helm-release: 'a/b/c' is not NAME or NAMESPACE/NAME",
         id="annotation-malformed"),
     pytest.param(
-        "podinfo", "", SECOND,
+        "podinfo", None, SECOND,
         "apps/base/podinfo/canary.yaml:10: Canary podinfo/podinfo: targetRef.name: several "
         "HelmReleases may render the target: HelmRelease podinfo/podinfo "
         "(apps/base/podinfo/release.yaml:1, Kustomization flux-system/apps); HelmRelease "
@@ -127,13 +105,13 @@ def test_the_annotation_names_a_release_whose_objects_are_named_otherwise(
         id="two-releases-render-the-target"),
 ])
 def test_releases_gitbot_cannot_handle_are_explained_at_the_canary(
-        tmp_path: Path, target: str, annotations: str, extra: str, expected: str) -> None:
-    code, output = validate(example(tmp_path, target, annotations, extra))
+        tmp_path: Path, target: str, named: str | None, extra: str, expected: str) -> None:
+    code, output = validate(example(tmp_path, target, named, extra))
     assert (code, output) == (2, expected + "\n")
 
 
 def test_a_release_name_flux_would_shorten_is_refused(tmp_path: Path) -> None:
-    root = example(tmp_path, annotations="  annotations:\n    gitbot.io/helm-release: podinfo\n")
+    root = example(tmp_path, named="podinfo")
     release = root / "apps/base/podinfo/release.yaml"
     release.write_text(release.read_text().replace("releaseName: podinfo",
                                                    "releaseName: " + "p" * 54))

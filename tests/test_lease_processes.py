@@ -2,9 +2,9 @@
 leader is killed with SIGKILL mid-rollout, the follower takes the lease over after it expired and
 finishes the rollout. Every `Gitbot-Step` appears exactly once on `main` and none is missing.
 
-The cluster is the stand-in Prometheus (tests/promstub.py): Flux has applied the remote's head,
-every Deployment is ready, the metrics are healthy. Waits poll the remote and /leader until the
-condition holds, with a timeout. Each daemon listens on port 0 and the test reads the port it
+The cluster is the stand-in Prometheus (gitbot/sim/promstub.py): Flux has applied the remote's
+head, every Deployment is ready, the metrics are healthy. Waits poll the remote and /leader until
+the condition holds, with a timeout. Each daemon listens on port 0 and the test reads the port it
 bound from its log (tests/daemonproc.py), so no port is picked in advance.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 import requests
 from daemonproc import LISTEN_ANY, DaemonProcess, spawn
-from promstub import PromStub
 
 from gitbot.sim.gitops import CanaryOptions, Developer, create_gitops_repo
+from gitbot.sim.promstub import PromStub
 
 
 def _wait(what: str, predicate: Callable[[], bool], timeout: float = 120.0) -> None:

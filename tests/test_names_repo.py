@@ -8,12 +8,12 @@ Real files, real bare Git remotes and the real CLI (click's runner); Prometheus 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cliconfig import write_config
 
 from gitbot.adapters.specs import format_problems, load_repository
 from gitbot.cli import cli
@@ -25,22 +25,6 @@ TRAVERSAL = "../../../escape"
 TARGET_LINE = 10  # the line of `name: podinfo` under targetRef in the generated canary.yaml
 SUBDOMAIN_HINT = ("is not a lowercase RFC 1123 subdomain: lower case letters, digits, '-' and "
                   "'.', starting and ending with a letter or digit")
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _config(tmp_path: Path, url: str, extra: str = "") -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        f"git:\n  url: {url}\n  branch: main\n  workdir: {tmp_path / 'work'}\n"
-        f"prometheus:\n  url: http://127.0.0.1:{_closed_port()}\n  timeout: 1\n{extra}",
-        encoding="utf-8",
-    )
-    return path
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -94,7 +78,7 @@ def test_validate_with_a_local_path_exits_2_with_file_and_line(
 def test_validate_of_the_configured_remote_exits_2_and_writes_only_its_working_copy(
     tmp_path: Path, traversal_remote: Path
 ) -> None:
-    config = _config(tmp_path, str(traversal_remote))
+    config = write_config(tmp_path, str(traversal_remote))
     before = _tree(tmp_path)
     code, out, _ = _run("--config", str(config), "validate")
     assert (code, out.strip()) == (2, EXPECTED)
@@ -105,7 +89,7 @@ def test_validate_of_the_configured_remote_exits_2_and_writes_only_its_working_c
 def test_reconcile_never_acts_on_a_canary_with_a_bad_name(
     tmp_path: Path, traversal_remote: Path
 ) -> None:
-    config = _config(tmp_path, str(traversal_remote))
+    config = write_config(tmp_path, str(traversal_remote))
     head = _git(traversal_remote, "rev-parse", "main")
     before = _tree(tmp_path)
     result = CliRunner().invoke(cli, ["--config", str(config), "reconcile", "--once"])
@@ -196,7 +180,8 @@ def test_the_config_switch_reaches_validate(tmp_path: Path) -> None:
         "shared.yaml": CROSS_REFS,
         "apps/podinfo/canary.yaml": canary.split("    metrics:\n", 1)[0] + CANARY_REFS,
     }, "Use the shared template and provider")
-    config = _config(tmp_path, str(dev.remote), extra="security:\n  noCrossNamespaceRefs: true\n")
+    config = write_config(tmp_path, str(dev.remote),
+                          extra="security:\n  noCrossNamespaceRefs: true\n")
     assert load_settings(config).security.no_cross_namespace_refs is True
     code, out, _ = _run("--config", str(config), "validate")
     assert code == 2

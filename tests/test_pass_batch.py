@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from gitfixtures import git
 
-from bench.fakeprom import FakePrometheus
 from bench.probes import counting
 from bench.scale import FakeClock, make_app, make_repo, release_all
 from gitbot.sim.gitops import CanaryOptions, Developer
+from gitbot.sim.promstub import PromStub
 from gitbot.wiring import App
 
 CANARIES = 6
 
 
-class RacingPrometheus(FakePrometheus):
+class RacingPrometheus(PromStub):
     """Pushes a developer's commit while the pass runs (at the first readiness query)."""
 
     def __init__(self, remote: Path, dev: Developer) -> None:

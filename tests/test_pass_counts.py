@@ -14,21 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from bench.fakeprom import FakePrometheus
 from bench.probes import counting
 from bench.scale import FakeClock, make_app, make_repo, release_all
 from gitbot.sim.gitops import CanaryOptions, Developer
+from gitbot.sim.promstub import PromStub
 from gitbot.wiring import App
 
 CANARIES = 12
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[App, FakePrometheus, FakeClock, Developer]]:
+def world(tmp_path: Path) -> Iterator[tuple[App, PromStub, FakeClock, Developer]]:
     options = CanaryOptions(interval="1m", metric_interval="1m")
     dev = make_repo(tmp_path, CANARIES, CANARIES, options)
     clock = FakeClock()
-    with FakePrometheus(dev.remote) as prom:
+    with PromStub(dev.remote) as prom:
         app = make_app(tmp_path, dev.remote, prom.url, clock)
         try:
             for _ in range(2):  # bootstrap, initialize
@@ -40,7 +40,7 @@ def world(tmp_path: Path) -> Iterator[tuple[App, FakePrometheus, FakeClock, Deve
 
 
 def test_an_idle_pass_parses_nothing_and_runs_a_fixed_number_of_git_processes(
-    world: tuple[App, FakePrometheus, FakeClock, Developer],
+    world: tuple[App, PromStub, FakeClock, Developer],
 ) -> None:
     app, prom, _clock, _dev = world
     with counting(prom) as counters:
@@ -53,7 +53,7 @@ def test_an_idle_pass_parses_nothing_and_runs_a_fixed_number_of_git_processes(
 
 
 def test_a_release_rereads_only_the_changed_file(
-    world: tuple[App, FakePrometheus, FakeClock, Developer],
+    world: tuple[App, PromStub, FakeClock, Developer],
 ) -> None:
     app, prom, _clock, dev = world
     dev.release("6.0.1")  # apps/podinfo/deployment.yaml only
@@ -67,7 +67,7 @@ def test_a_release_rereads_only_the_changed_file(
 
 
 def test_a_busy_pass_costs_one_git_process_per_canary_step(
-    world: tuple[App, FakePrometheus, FakeClock, Developer],
+    world: tuple[App, PromStub, FakeClock, Developer],
 ) -> None:
     app, prom, clock, dev = world
     release_all(dev, CANARIES)  # every canary gets a new revision
@@ -86,7 +86,7 @@ def test_a_busy_pass_costs_one_git_process_per_canary_step(
 
 
 def test_idle_ticks_read_no_history_and_busy_ticks_only_their_own_commits(
-    world: tuple[App, FakePrometheus, FakeClock, Developer],
+    world: tuple[App, PromStub, FakeClock, Developer],
 ) -> None:
     app, _prom, clock, dev = world
     history = app.reconciler.history

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from gitfixtures import git
 
-from bench.fakeprom import FakePrometheus
 from bench.scale import FakeClock, make_app, make_repo, release_all
 from gitbot.sim.gitops import CanaryOptions
+from gitbot.sim.promstub import PromStub
 
 CANARIES = 4
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def test_a_pass_killed_after_a_commit_recovers_on_restart(tmp_path: Path) -> Non
     dev = make_repo(tmp_path, CANARIES, CANARIES,
                     CanaryOptions(interval="1m", metric_interval="1m"))
     clock = FakeClock()
-    with FakePrometheus(dev.remote) as prom:
+    with PromStub(dev.remote) as prom:
         app = make_app(tmp_path, dev.remote, prom.url, clock)
         try:
             for _ in range(2):  # bootstrap, initialize

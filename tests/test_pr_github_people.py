@@ -4,43 +4,35 @@ resume` comments count only from people with write access (asked through the col
 permission endpoint, GitHub's shape; the resume is told once), a secondary rate limit (403,
 then 429, with Retry-After) mid-rollout is waited out with a clear log line, a spent primary
 budget makes the canary wait with a clear message and no request until the reset, an
-auto-merged step costs at most four requests, a new revision supersedes the waiting promotion,
-and a push to main that conflicts with it supersedes it by a new promotion PR that waits for
-review again.
+auto-merged step costs at most four requests, and a push to main that conflicts with the waiting
+promotion supersedes it at once (GitHub says the PR is not mergeable; the local forge finds the
+conflict only when it merges) by a new promotion PR that waits for review again. A new revision
+superseding a waiting promotion behaves alike on both forges: tests/test_pr_people.py.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 
 import pytest
-from prfast import BOT, PRIMARY, FastPR, fast_pr
+from prfast import BOT, PRIMARY, FastPR, conflicting, fast_pr, resuming
 
 from gitbot.adapters.forges import PRState
 
 AUTO = "pullRequests:\n  review: []\n"  # every PR is merged by gitbot: the budget of a step
 
 
-def _promotion_waits(rig: FastPR) -> None:
-    rig.reconcile()
-    rig.dev.release("6.0.1")
-    rig.until(lambda: rig.phase() == "WaitingPromotion")
-
-
 def _permission_asked(rig: FastPR, user: str) -> int:
-    assert rig.api is not None
-    return rig.api.count("GET", f"/repos/acme/gitops/collaborators/{user}/permission")
+    return rig.github.count("GET", f"/repos/acme/gitops/collaborators/{user}/permission")
 
 
 def test_pause_and_resume_comments_count_only_from_people_with_write_access(
     tmp_path: Path,
 ) -> None:
     with fast_pr(tmp_path, "github") as rig:
-        _promotion_waits(rig)
-        pr = rig.open_pr()
+        pr = rig.waiting_promotion()
         rig.comment(pr, "/gitbot pause", user="eve")  # read access: ignored
         rig.reconcile()
         ref = rig.state().pull_request
@@ -55,30 +47,26 @@ def test_pause_and_resume_comments_count_only_from_people_with_write_access(
         rig.approve(pr, user="dana")
         rig.reconcile()  # approved, but paused: nothing merges
         assert rig.phase() == "WaitingPromotion"
-        assert rig.driver.forge.find(pr.branch).state is PRState.OPEN  # type: ignore[union-attr]
+        assert rig.pr_state(pr.branch) is PRState.OPEN
 
         rig.comment(pr, "/gitbot resume", user="eve")  # ignored: still paused
         rig.reconcile()
         assert rig.phase() == "WaitingPromotion"
         rig.comment(pr, "/gitbot resume", user="dana")
         rig.until(lambda: rig.phase() == "Succeeded")
-        resuming = f"Resuming podinfo.test advancement: /gitbot resume on pull request #{pr.number}"
-        assert rig.events().count(resuming) == 1  # told once, like the pause
-        assert rig.driver.forge.find(pr.branch).state is PRState.MERGED  # type: ignore[union-attr]
-        assert rig.api is not None
+        assert rig.events().count(resuming(pr)) == 1  # told once, like the pause
+        assert rig.pr_state(pr.branch) is PRState.MERGED
         assert _permission_asked(rig, "eve") == 1  # asked once per person, then remembered
         assert not any(c.method == "POST" and c.path.endswith("/reviews") and c.user == BOT
-                       for c in rig.api.requests)  # gitbot never reviews its own PR
+                       for c in rig.github.requests)  # gitbot never reviews its own PR
 
 
 def test_a_secondary_rate_limit_mid_rollout_is_waited_out_and_the_rollout_completes(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with fast_pr(tmp_path, "github", extra=AUTO) as rig:
-        api = rig.api
-        assert api is not None
-        rig.reconcile()
-        rig.dev.release("6.0.1")
+        api = rig.github
+        rig.release()
         rig.until(lambda: rig.state().canary_weight == 20)
         api.throttle(403, retry_after=1)
         api.throttle(429, retry_after=1)
@@ -97,10 +85,8 @@ def test_a_secondary_rate_limit_mid_rollout_is_waited_out_and_the_rollout_comple
 
 def test_an_auto_merged_step_costs_at_most_four_requests(tmp_path: Path) -> None:
     with fast_pr(tmp_path, "github", extra=AUTO) as rig:
-        api = rig.api
-        assert api is not None
-        rig.reconcile()
-        rig.dev.release("6.0.1")
+        api = rig.github
+        rig.release()
         costs = []
         for _ in range(20):
             before = api.count()
@@ -118,10 +104,8 @@ def test_a_spent_budget_makes_the_canary_wait_with_a_clear_message(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with fast_pr(tmp_path, "github", extra=AUTO) as rig:
-        api = rig.api
-        assert api is not None
-        rig.reconcile()
-        rig.dev.release("6.0.1")
+        api = rig.github
+        rig.release()
         rig.until(lambda: rig.state().canary_weight == 10)
         api.spend_budget(reset_in=4)
         reset = api.rate_reset
@@ -145,37 +129,19 @@ def test_a_spent_budget_makes_the_canary_wait_with_a_clear_message(
         assert api.rate_remaining > 0
 
 
-def test_a_new_revision_supersedes_the_waiting_promotion_on_github(tmp_path: Path) -> None:
-    with fast_pr(tmp_path, "github") as rig:
-        _promotion_waits(rig)
-        old = rig.open_pr()
-        rig.dev.release("6.0.5")
-        rig.reconcile()
-        assert rig.driver.forge.find(old.branch).state is PRState.CLOSED  # type: ignore[union-attr]
-        comment = rig.comments(old)[-1]
-        assert re.match(r"Superseded by #\d+ https://github\.test/acme/gitops/pull/\d+ "
-                        r"\(restart analysis for new revision\)", comment), comment
-        rig.until(lambda: rig.phase() == "WaitingPromotion")
-        assert rig.open_pr().number > old.number
-        assert rig.state().drift == ""
-
-
 def test_a_conflicting_push_supersedes_the_promotion_which_waits_for_review_again(
     tmp_path: Path,
 ) -> None:
     with fast_pr(tmp_path, "github") as rig:
-        _promotion_waits(rig)
-        old = rig.open_pr()
+        old = rig.waiting_promotion()
         text = rig.dev.read(PRIMARY)
         image = next(line for line in text.splitlines() if "image:" in line)
         sha = rig.dev.commit_files({PRIMARY: text.replace(image, image + "  # pinned by hand")},
                                    "primary: note the pin")
         rig.reconcile()
 
-        assert rig.driver.forge.find(old.branch).state is PRState.CLOSED  # type: ignore[union-attr]
-        comment = rig.comments(old)[-1]
-        assert comment.startswith(f'Superseded by {sha[:12]} (Dana Developer: "primary: note '
-                                  'the pin"), pushed to `main`; it conflicts with this change.')
+        comment = rig.superseded(old)
+        assert comment.startswith(conflicting(sha, "primary: note the pin")), comment
         new = rig.open_pr()
         assert new.branch == old.branch + "-r2" and f"as #{new.number} " in comment
         assert rig.phase() == "WaitingPromotion" and rig.state().drift == ""
@@ -184,3 +150,27 @@ def test_a_conflicting_push_supersedes_the_promotion_which_waits_for_review_agai
         rig.until(lambda: rig.phase() == "Succeeded")
         primary = rig.dev.read(PRIMARY)
         assert "podinfo:6.0.1  # pinned by hand" in primary  # the person's line, updated
+
+
+def test_an_approved_promotion_behind_a_strictly_protected_main_is_proposed_again(
+    tmp_path: Path,
+) -> None:
+    """GitHub's "require branches to be up to date" protection: after an unrelated push to
+    main the approved promotion's merge is refused (409 "Head branch is out of date"); gitbot
+    proposes it again from the new main (-r2), which waits for review again and then lands."""
+    with fast_pr(tmp_path, "github") as rig:
+        assert rig.api is not None
+        rig.api.model.strict = True
+        old = rig.waiting_promotion()
+        rig.dev.commit_files({"NOTES.md": "release notes\n"}, "notes for the release")
+        rig.approve(old, user="dana")
+        before = rig.api.count()
+        rig.reconcile()
+        merges = [c.status for c in rig.api.requests[before:] if c.method == "PUT"]
+        assert merges == [409]
+        assert rig.driver.forge.find(old.branch).state is PRState.CLOSED  # type: ignore[union-attr]
+        new = rig.open_pr()
+        assert new.branch == old.branch + "-r2" and rig.phase() == "WaitingPromotion"
+        rig.approve(new, user="dana")
+        rig.until(lambda: rig.phase() == "Succeeded")
+        assert rig.dev.read("NOTES.md") == "release notes\n"

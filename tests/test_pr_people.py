@@ -7,7 +7,8 @@ real remotes and the stand-in Prometheus:
   branch, and the person's commit stays;
 - a push that changes what gitbot manages supersedes it too, and the drift rules decide (here:
   halt until the values are restored), judged against what is merged;
-- a waiting step PR is never a drift by itself, and a new revision mid-run supersedes it;
+- a waiting step PR is never a drift by itself, and a new revision mid-run supersedes it, as it
+  supersedes a waiting promotion PR;
 - a person's commit pushed onto gitbot's PR branch is kept in the merge and reported (event and
   chat naming author and commit);
 - `/gitbot pause` holds a waiting step PR (not merged even once green) until `/gitbot resume`;
@@ -20,31 +21,12 @@ import re
 from pathlib import Path
 
 import pytest
-from prfast import ROUTING, FastPR, fast_pr, git
+from prfast import NOTE_SUBJECT, ROUTING, FastPR, conflicting, fast_pr, git, resuming
 
-from gitbot.adapters.forges import PRState, PullRequest
+from gitbot.adapters.forges import PRState
 
 FORGES = [pytest.param("local", id="local"), pytest.param("github", id="github")]
-
-
-def _at_weight(rig: FastPR, weight: int) -> None:
-    rig.reconcile()  # initialize
-    rig.dev.release("6.0.1")
-    rig.until(lambda: rig.state().canary_weight == weight and rig.state().pending is None)
-
-
-def _waiting_step(rig: FastPR) -> None:
-    """The weight-20 step's PR is opened and recorded, not merged (the pass stopped there)."""
-    _at_weight(rig, 10)
-    rig.stop_at("after-open")
-    ref = rig.state().pull_request
-    assert ref is not None and ref.action == "advance" and ref.number
-    assert rig.state().pending is not None
-
-
-def _main(rig: FastPR) -> list[str]:
-    rig.dev.pull()
-    return git(rig.dev.clone, "log", "--first-parent", "--format=%s", "main").splitlines()
+LINK = {"local": "", "github": r" https://github\.test/acme/gitops/pull/\d+"}  # after "#N"
 
 
 def _drift_events(rig: FastPR) -> list[str]:
@@ -56,29 +38,24 @@ def test_a_conflicting_push_to_main_supersedes_the_step_pr_which_is_proposed_aga
     tmp_path: Path, kind: str
 ) -> None:
     with fast_pr(tmp_path, kind) as rig:
-        _waiting_step(rig)
-        old = rig.open_pr()
-        text = rig.dev.read(ROUTING)
-        noted = re.sub(r"(weight: \d+)", r"\1  # set by gitbot", text)
-        sha = rig.dev.commit_files({ROUTING: noted}, "routing: say who sets the weights")
+        old = rig.waiting_step()
+        sha = rig.note_weights()
         rig.reconcile()
 
-        assert rig.driver.forge.find(old.branch).state is PRState.CLOSED  # type: ignore[union-attr]
-        comment = rig.comments(old)[-1]
+        comment = rig.superseded(old)
         assert comment.startswith(
-            f'Superseded by {sha[:12]} (Dana Developer: "routing: say who sets the weights"), '
-            "pushed to `main`; it conflicts with this change. gitbot never force-pushes over a "
-            "person's commit: it proposed step "), comment
+            f'{conflicting(sha, NOTE_SUBJECT)} gitbot never force-pushes over a person\'s commit: '
+            "it proposed step "), comment
         assert re.search(r"from the new `main` as #\d+", comment), comment
         state = rig.state()
         assert state.pending is None and state.canary_weight >= 20 and state.drift == ""
-        subjects = _main(rig)
-        person = subjects.index("routing: say who sets the weights")  # kept, never forced over
+        subjects = rig.mainline()
+        person = subjects.index(NOTE_SUBJECT)  # kept, never forced over
         assert subjects[person - 1].startswith("podinfo.test: advance canary weight 20 (#")
         assert len(re.findall(r"weight: \d+  # set by gitbot", rig.dev.read(ROUTING))) == 2
-        again = rig.driver.forge.find(old.branch + "-r2")  # a new branch, never forced over
-        assert again is not None and again.state is PRState.MERGED
+        assert rig.pr_state(old.branch + "-r2") is PRState.MERGED  # a new branch, never forced
         assert not _drift_events(rig)
+
 
 
 @pytest.mark.parametrize("kind", FORGES)
@@ -86,13 +63,11 @@ def test_a_push_changing_the_weights_supersedes_the_step_pr_and_halts(
     tmp_path: Path, kind: str
 ) -> None:
     with fast_pr(tmp_path, kind) as rig:
-        _waiting_step(rig)
-        old = rig.open_pr()
+        old = rig.waiting_step()
         sha = rig.set_weights(50, 50, "hold podinfo at half")
         rig.reconcile()
 
-        assert rig.driver.forge.find(old.branch).state is PRState.CLOSED  # type: ignore[union-attr]
-        comment = rig.comments(old)[-1]
+        comment = rig.superseded(old)
         assert comment == (
             f'Superseded by {sha[:12]} (Dana Developer: "hold podinfo at half"), pushed to '
             "`main`: it changes what gitbot manages (traffic primary 50% canary 50% (gitbot "
@@ -107,11 +82,11 @@ def test_a_push_changing_the_weights_supersedes_the_step_pr_and_halts(
         assert any("a person changed what gitbot manages" in c for c in rig.chat())
         rig.reconcile()  # told once, nothing proposed while halted
         assert _drift_events(rig) == halts and rig.state().pull_request is None
-        assert _main(rig)[0] == "hold podinfo at half"
+        assert rig.mainline()[0] == "hold podinfo at half"
 
         rig.set_weights(90, 10, "back to what gitbot declared")
         rig.until(lambda: rig.state().canary_weight == 20 and rig.state().pending is None)
-        assert _main(rig)[0].startswith("podinfo.test: advance canary weight 20 (#")
+        assert rig.mainline()[0].startswith("podinfo.test: advance canary weight 20 (#")
 
 
 @pytest.mark.parametrize("kind", FORGES)
@@ -119,8 +94,7 @@ def test_a_waiting_step_pr_is_no_drift_and_a_new_revision_supersedes_it(
     tmp_path: Path, kind: str
 ) -> None:
     with fast_pr(tmp_path, kind) as rig:
-        _waiting_step(rig)
-        pr = rig.open_pr()
+        pr = rig.waiting_step()
         rig.red_check(pr)
         for _ in range(2):  # the step waits on its red check: main still says 90/10
             rig.reconcile()
@@ -130,12 +104,26 @@ def test_a_waiting_step_pr_is_no_drift_and_a_new_revision_supersedes_it(
         rig.dev.release("6.0.5")
         rig.reconcile()
 
-        assert rig.driver.forge.find(pr.branch).state is PRState.CLOSED  # type: ignore[union-attr]
-        comment = rig.comments(pr)[-1]
-        assert re.match(r"Superseded by #\d+ .*\(restart analysis for new revision\)", comment)
-        assert _main(rig)[0].startswith("podinfo.test: restart analysis for new revision (#")
+        comment = rig.superseded(pr)
+        assert re.match(rf"Superseded by #\d+{LINK[kind]} \(restart analysis for new revision\)",
+                        comment), comment
+        assert rig.mainline()[0].startswith("podinfo.test: restart analysis for new revision (#")
         assert not _drift_events(rig) and rig.state().drift == ""
         assert rig.state().canary_weight == 0
+
+
+@pytest.mark.parametrize("kind", FORGES)
+def test_a_new_revision_supersedes_the_waiting_promotion(tmp_path: Path, kind: str) -> None:
+    with fast_pr(tmp_path, kind) as rig:
+        old = rig.waiting_promotion()
+        rig.dev.release("6.0.5")
+        rig.reconcile()
+        comment = rig.superseded(old)
+        assert re.match(rf"Superseded by #\d+{LINK[kind]} \(restart analysis for new revision\)",
+                        comment), comment
+        rig.until(lambda: rig.phase() == "WaitingPromotion")
+        assert rig.open_pr().number > old.number
+        assert rig.state().drift == ""
 
 
 @pytest.mark.parametrize("kind", FORGES)
@@ -143,8 +131,7 @@ def test_a_persons_commit_on_the_pr_branch_is_kept_and_reported(
     tmp_path: Path, kind: str
 ) -> None:
     with fast_pr(tmp_path, kind) as rig:
-        _waiting_step(rig)
-        pr = rig.open_pr()
+        pr = rig.waiting_step()
         sha = rig.push_onto(pr.branch, "apps/podinfo/NOTES.md", "why 20%\n", "notes: why 20%")
         rig.reconcile()
 
@@ -161,8 +148,7 @@ def test_a_persons_commit_on_the_pr_branch_is_kept_and_reported(
 @pytest.mark.parametrize("kind", FORGES)
 def test_pause_holds_a_waiting_step_pr_until_resume(tmp_path: Path, kind: str) -> None:
     with fast_pr(tmp_path, kind) as rig:
-        _waiting_step(rig)
-        pr = rig.open_pr()
+        pr = rig.waiting_step()
         rig.red_check(pr)
         rig.comment(pr, "/gitbot pause", user="dana")
         rig.reconcile()
@@ -172,22 +158,18 @@ def test_pause_holds_a_waiting_step_pr_until_resume(tmp_path: Path, kind: str) -
         rig.green_check(pr)
         rig.reconcile()  # green, but paused: not merged, not told again
         assert rig.state().pending is not None and rig.state().canary_weight == 20
-        assert not any("weight 20" in s for s in _main(rig))
+        assert not any("weight 20" in s for s in rig.mainline())
         assert rig.events().count("skipping canary run as object is suspended") == 1
         rig.comment(pr, "/gitbot resume", user="dana")
         rig.reconcile()
-        assert any(s.startswith("podinfo.test: advance canary weight 20 (#") for s in _main(rig))
-        assert rig.events().count(_resuming(pr)) == 1
-
-
-def _resuming(pr: PullRequest) -> str:
-    return f"Resuming podinfo.test advancement: /gitbot resume on pull request #{pr.number}"
+        assert any(s.startswith("podinfo.test: advance canary weight 20 (#")
+                   for s in rig.mainline())
+        assert rig.events().count(resuming(pr)) == 1
 
 
 def test_resume_on_a_red_step_pr_is_told_once_and_it_merges_once_green(tmp_path: Path) -> None:
     with fast_pr(tmp_path, "local", events=True) as rig:
-        _waiting_step(rig)
-        pr = rig.open_pr()
+        pr = rig.waiting_step()
         rig.red_check(pr)
         rig.comment(pr, "/gitbot pause", user="dana")
         rig.reconcile()
@@ -195,13 +177,14 @@ def test_resume_on_a_red_step_pr_is_told_once_and_it_merges_once_green(tmp_path:
         rig.reconcile()  # resumed, still red: waits
         ref = rig.state().pull_request
         assert ref is not None and not ref.paused and rig.state().pending is not None
-        assert rig.events().count(_resuming(pr)) == 1
-        assert rig.posted_events().count(_resuming(pr)) == 1, rig.posted_events()
+        assert rig.events().count(resuming(pr)) == 1
+        assert rig.posted_events().count(resuming(pr)) == 1, rig.posted_events()
         rig.reconcile()
-        assert rig.events().count(_resuming(pr)) == 1  # told once
-        assert rig.posted_events().count(_resuming(pr)) == 1
+        assert rig.events().count(resuming(pr)) == 1  # told once
+        assert rig.posted_events().count(resuming(pr)) == 1
         assert rig.posted_events().count("skipping canary run as object is suspended") == 1
         rig.green_check(pr)
         rig.reconcile()
-        assert any(s.startswith("podinfo.test: advance canary weight 20 (#") for s in _main(rig))
-        assert rig.events().count(_resuming(pr)) == 1
+        assert any(s.startswith("podinfo.test: advance canary weight 20 (#")
+                   for s in rig.mainline())
+        assert rig.events().count(resuming(pr)) == 1

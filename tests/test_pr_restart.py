@@ -10,34 +10,20 @@ closed with that comment once, the `-r2` PR merged, no third PR, the person's co
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from prfast import ROUTING, FastPR, fast_pr, git
+from prfast import NOTE_SUBJECT, FastPR, fast_pr
 
 from gitbot.adapters.forges import PRState, PullRequest
 from gitbot.core.drift import PersonCommit
 from gitbot.core.pr_supersede import superseded_comment
 
-SUBJECT = "routing: say who sets the weights"
-
-
-def _conflicting_push(rig: FastPR) -> tuple[PullRequest, str]:
-    """The weight-20 step's PR waits (opened and recorded); a person's conflicting push to main."""
-    rig.reconcile()  # initialize
-    rig.dev.release("6.0.1")
-    rig.until(lambda: rig.state().canary_weight == 10 and rig.state().pending is None)
-    rig.stop_at("after-open")
-    old = rig.open_pr()
-    noted = re.sub(r"(weight: \d+)", r"\1  # set by gitbot", rig.dev.read(ROUTING))
-    return old, rig.dev.commit_files({ROUTING: noted}, SUBJECT)
-
 
 def _comment(sha: str, again: PullRequest, step: int) -> str:
     """The comment closing the old PR: the person's commit, and the PR proposed again."""
     return superseded_comment(
-        "main", PersonCommit(sha, "Dana Developer", SUBJECT), conflict=True,
+        "main", PersonCommit(sha, "Dana Developer", NOTE_SUBJECT), conflict=True,
         replacement=f"#{again.number} {again.url}".rstrip(),
         step=f"step {step} (advance canary weight 20)")
 
@@ -59,12 +45,12 @@ def test_a_restart_closes_the_superseded_pr_once_and_merges_the_step_proposed_ag
     tmp_path: Path, kind: str, point: str, commented: bool, old_open: bool,
 ) -> None:
     with fast_pr(tmp_path, kind) as rig:
-        old, sha = _conflicting_push(rig)
+        old = rig.waiting_step()  # the weight-20 step's PR waits
+        sha = rig.note_weights()  # a person's push to main conflicting with it
         rig.stop_at(point)
         ref = rig.state().pull_request
         assert ref is not None and ref.branch == old.branch + "-r2"  # recorded before opening
-        found = rig.driver.forge.find(old.branch)
-        assert found is not None and (found.state is PRState.OPEN) is old_open
+        assert (rig.pr_state(old.branch) is PRState.OPEN) is old_open
         if commented:  # the crash came between the closing comment and the close
             again = rig.driver.forge.find(ref.branch)
             assert again is not None
@@ -75,14 +61,12 @@ def test_a_restart_closes_the_superseded_pr_once_and_merges_the_step_proposed_ag
         again = rig.driver.forge.find(old.branch + "-r2")
         assert again is not None and again.state is PRState.MERGED
         assert rig.driver.forge.find(old.branch + "-r3") is None  # never a third PR
-        closed = rig.driver.forge.find(old.branch)
-        assert closed is not None and closed.state is PRState.CLOSED
+        assert rig.pr_state(old.branch) is PRState.CLOSED
         told = _superseded(rig, old)
         assert told == [_comment(sha, again, ref.step)], told
         rig.reconcile()  # nothing left to close: told once
         assert _superseded(rig, old) == told
-        rig.dev.pull()
-        subjects = git(rig.dev.clone, "log", "--first-parent", "--format=%s", "main").splitlines()
-        person = subjects.index(SUBJECT)  # kept, never forced over
+        subjects = rig.mainline()
+        person = subjects.index(NOTE_SUBJECT)  # kept, never forced over
         assert subjects[person - 1].startswith("podinfo.test: advance canary weight 20 (#")
         assert sum(s.startswith("podinfo.test: advance canary weight 20") for s in subjects) == 1

@@ -8,12 +8,12 @@ and exits 2. Prometheus is a closed port (initialization does not need it).
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cliconfig import write_config
 
 from gitbot.cli import cli
 from gitbot.sim.gitops import CanaryOptions, create_gitops_repo
@@ -52,14 +52,7 @@ def config(tmp_path: Path) -> Path:
     _git(dev.clone, "push", "-q", "origin", "HEAD:main")
     (tmp_path / "outside").mkdir()
     (tmp_path / "outside" / "token.yaml").write_text("token: hunter2\n", encoding="utf-8")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
-    path = tmp_path / "config.yaml"
-    path.write_text(f"git:\n  url: {dev.remote}\n  branch: main\n  workdir: {tmp_path / 'work'}\n"
-                    f"prometheus:\n  url: http://127.0.0.1:{closed}\n  timeout: 1\n",
-                    encoding="utf-8")
-    return path
+    return write_config(tmp_path, str(dev.remote))
 
 
 @pytest.mark.timeout(120)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from canaries import canary_yaml
 from click.testing import CliRunner
 
 from gitbot.adapters.manifest_types import ManifestNotFoundError, ManifestShapeError
@@ -26,25 +27,6 @@ from gitbot.adapters.specs import format_problems, load_repository
 from gitbot.cli import cli
 from gitbot.core.spec import Analysis, Canary, ObjectRef, ServiceSpec
 
-CANARY = """\
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata:
-  name: {name}
-  namespace: test
-spec:
-  targetRef:
-    apiVersion: apps/v1
-    kind: Deployment
-    name: {name}
-  service:
-    port: 9898
-  analysis:
-    interval: 1m
-    threshold: 5
-    maxWeight: 50
-    stepWeight: 10
-"""
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -106,13 +88,13 @@ def world(tmp_path: Path) -> World:
     repo = tmp_path / "work" / "repo"
     for name in ("alpha", "beta"):
         (repo / name).mkdir(parents=True)
-        (repo / name / "canary.yaml").write_text(CANARY.format(name=name), encoding="utf-8")
+        (repo / name / "canary.yaml").write_text(canary_yaml(name, "test"), encoding="utf-8")
         (repo / name / "deployment.yaml").write_text(DEPLOYMENT.format(name=name),
                                                      encoding="utf-8")
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "deployment.yaml").write_text(DEPLOYMENT.format(name="alpha"), encoding="utf-8")
-    (outside / "canary.yaml").write_text(CANARY.format(name="gamma"), encoding="utf-8")
+    (outside / "canary.yaml").write_text(canary_yaml("gamma", "test"), encoding="utf-8")
     (outside / "token").write_text("hunter2\n", encoding="utf-8")
     old = time.time() - 3 * 86400
     for path in outside.iterdir():  # atime older than a day: any read updates it (relatime)

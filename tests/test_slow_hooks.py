@@ -1,7 +1,7 @@
 """Issue 8, item 5: a slow webhook delays only its own canary. Two canaries (podinfo, backend)
-in one real GitOps remote, a stand-in Prometheus (tests/promstub.py), gates served by a real
-server on 127.0.0.1 that holds a request until the test releases it. Assertions are on commits,
-states and requests seen, never on wall time."""
+in one real GitOps remote, a stand-in Prometheus (gitbot/sim/promstub.py), gates served by a
+real server on 127.0.0.1 that holds a request until the test releases it. Assertions are on
+commits, states and requests seen, never on wall time."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from gatedserver import GatedServer, held
-from promstub import PromStub
 from test_state_rebuild import backend_files
 
 from gitbot.cli import cli
@@ -22,6 +21,7 @@ from gitbot.core.state import Phase, RolloutState
 from gitbot.daemon import Daemon
 from gitbot.reconciler import PassReport
 from gitbot.sim.gitops import CanaryOptions, Developer, create_gitops_repo
+from gitbot.sim.promstub import PromStub
 from gitbot.wiring import App, build_app
 
 PODINFO, BACKEND = "test/podinfo", "test/backend"

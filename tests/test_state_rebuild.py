@@ -11,7 +11,6 @@ canary keeps moving in the same pass. Prometheus is a closed port: no phase here
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from cliconfig import write_config
 from test_decide_flow import Driver
 
 from gitbot.adapters.manifests import ManifestEditor
@@ -34,12 +34,6 @@ from gitbot.wiring import App, build_app
 KEY = "test/podinfo"
 STATE_FILE = "canaries/test/podinfo.json"
 REBUILT = "State of podinfo.test rebuilt from Git history ("
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -71,12 +65,7 @@ class Rig:
     def start(cls, tmp_path: Path, success_rate: float = 99.9) -> Rig:
         dev = create_gitops_repo(tmp_path)
         dev.commit_files(backend_files(dev), "Add backend with a Canary")
-        config = tmp_path / "config.yaml"
-        config.write_text(
-            f"git:\n  url: {dev.remote}\n  branch: main\n  workdir: {tmp_path / 'work'}\n"
-            f"prometheus:\n  url: http://127.0.0.1:{_closed_port()}\n  timeout: 1\n",
-            encoding="utf-8",
-        )
+        config = write_config(tmp_path, str(dev.remote))
         app = build_app(load_settings(config))
         app.workspace.sync()
         canary = next(c for c in load_repository(app.workspace.root).canaries if c.key == KEY)

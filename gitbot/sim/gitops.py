@@ -17,6 +17,7 @@ from typing import Any
 from gitbot.sim import gitops_flux, gitops_helm
 
 IMAGE = "ghcr.io/stefanprodan/podinfo"
+RELEASE_FILE = "apps/podinfo/deployment.yaml"
 
 KUSTOMIZATION = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -170,6 +171,12 @@ spec:
 """
 
 
+def released(deployment: str, tag: str) -> str:
+    """The Deployment text running podinfo `tag`."""
+    old = next(line for line in deployment.splitlines() if f"image: {IMAGE}:" in line)
+    return deployment.replace(old, old.split(":", 1)[0] + f": {IMAGE}:{tag}")
+
+
 def _metrics_block(o: CanaryOptions) -> str:
     return (
         "    metrics:\n"
@@ -227,24 +234,11 @@ class Developer:
         return _git(self.clone, "rev-parse", "HEAD")
 
     def release(self, tag: str) -> str:
-        """Bump podinfo's image tag, as a person merging a release would."""
-        self.pull()
-        if self.flux == "helm":
-            text = (self.clone / gitops_helm.VALUES_FILE).read_text(encoding="utf-8")
-            return self.commit_files({gitops_helm.VALUES_FILE: gitops_helm.with_tag(text, tag)},
-                                     f"Release podinfo {tag}")
-        if self.flux:
-            text = (self.clone / gitops_flux.KUSTOMIZATION_FILE).read_text(encoding="utf-8")
-            return self.commit_files(
-                {gitops_flux.KUSTOMIZATION_FILE: gitops_flux.with_new_tag(text, tag)},
-                f"Release podinfo {tag}")
-        path = self.clone / "apps/podinfo/deployment.yaml"
-        text = path.read_text(encoding="utf-8")
-        old = next(line for line in text.splitlines() if f"image: {IMAGE}:" in line)
-        new = old.split(":", 1)[0] + f": {IMAGE}:{tag}"
-        return self.commit_files(
-            {"apps/podinfo/deployment.yaml": text.replace(old, new)}, f"Release podinfo {tag}"
-        )
+        """Bump podinfo's image tag, as a person merging a release would: the Deployment's
+        image, or the layout's release file (`images: newTag`, the HelmRelease values)."""
+        layout = gitops_helm if self.flux == "helm" else gitops_flux if self.flux else None
+        rel, edit = (layout.RELEASE_FILE, layout.released) if layout else (RELEASE_FILE, released)
+        return self.commit_files({rel: edit(self.read(rel), tag)}, f"Release podinfo {tag}")
 
     def read(self, rel: str) -> str:
         self.pull()

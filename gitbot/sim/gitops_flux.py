@@ -3,7 +3,8 @@
 A cluster directory `clusters/sim/` declares the Flux Kustomization `apps` (path `./apps`, which
 has no kustomization.yaml: Flux generates one); `apps/podinfo/kustomization.yaml` releases by
 `images: newTag` and injects an Istio sidecar with a JSON patch, as gitops-istio does. Used by
-`gitbot.sim.gitops.create_gitops_repo(..., flux=True)`; the product never imports it.
+`gitbot.sim.gitops.create_gitops_repo(..., flux=True)`; the product never imports it. The
+Flux Kustomization text and the release edit are shared with `gitbot.sim.gitops_helm`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ CLUSTER = "clusters/sim"
 KUSTOMIZATION_FILE = "apps/podinfo/kustomization.yaml"
 PROXY_IMAGE = "docker.io/istio/proxyv2:1.18.5"
 
-APPS = """\
+RELEASE_FILE = KUSTOMIZATION_FILE
+
+FLUX_KUSTOMIZATION = """\
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata:
@@ -22,12 +25,13 @@ metadata:
   namespace: flux-system
 spec:
   interval: 10m0s
-  path: ./apps
-  prune: true
+{spec}"""
+SOURCE_REF = """\
   sourceRef:
     kind: GitRepository
     name: flux-system
 """
+APPS = FLUX_KUSTOMIZATION.format(spec="  path: ./apps\n  prune: true\n" + SOURCE_REF)
 
 KUSTOMIZATION = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -75,6 +79,11 @@ def files(deployment: str, canary: str, tag: str) -> dict[str, str]:
     }
 
 
-def with_new_tag(kustomization: str, tag: str) -> str:
+def set_first(pattern: re.Pattern[str], text: str, value: str) -> str:
+    """`text` with the first match of `pattern` ending in `value` (group 1 kept)."""
+    return pattern.sub(lambda m: f"{m.group(1)}{value}", text, count=1)
+
+
+def released(kustomization: str, tag: str) -> str:
     """The kustomization text releasing `tag` (what Flux image automation writes)."""
-    return _NEW_TAG.sub(lambda m: f"{m.group(1)}{tag}", kustomization, count=1)
+    return set_first(_NEW_TAG, kustomization, tag)

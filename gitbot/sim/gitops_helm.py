@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 
+from gitbot.sim.gitops_flux import FLUX_KUSTOMIZATION, SOURCE_REF, set_first
+
 CLUSTER = "clusters/production"
 NAMESPACE = "podinfo"
 VALUES_FILE = "apps/production/podinfo-values.yaml"
+RELEASE_FILE = VALUES_FILE
 
 SOURCEIGNORE = """\
 # Flux ignore
@@ -30,22 +33,8 @@ SOURCEIGNORE = """\
 !/infrastructure/
 """
 
-APPS = """\
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: apps
-  namespace: flux-system
-spec:
-  interval: 10m0s
-  sourceRef:
-    kind: GitRepository
-    name: flux-system
-  path: ./apps/{env}
-  prune: true
-  wait: true
-  timeout: 5m0s
-"""
+APPS = FLUX_KUSTOMIZATION.format(
+    spec=SOURCE_REF + "  path: ./apps/{env}\n  prune: true\n  wait: true\n  timeout: 5m0s\n")
 
 GOTK_SYNC = "# This file will be generated automatically by flux boostrap.\n"
 
@@ -87,13 +76,16 @@ spec:
   url: https://stefanprodan.github.io/podinfo
 """
 
-RELEASE = """\
+HELM_RELEASE = """\
 apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
 metadata:
   name: podinfo
   namespace: podinfo
 spec:
+"""
+
+RELEASE = HELM_RELEASE + """\
   releaseName: podinfo
   chart:
     spec:
@@ -128,13 +120,7 @@ patches:
       kind: HelmRelease
 """
 
-VALUES = """\
-apiVersion: helm.toolkit.fluxcd.io/v2
-kind: HelmRelease
-metadata:
-  name: podinfo
-  namespace: podinfo
-spec:
+VALUES = HELM_RELEASE + """\
   chart:
     spec:
       version: "{version}"
@@ -181,7 +167,7 @@ def files(canary: str, tag: str) -> dict[str, str]:
     return out
 
 
-def with_tag(values: str, tag: str) -> str:
+def released(values: str, tag: str) -> str:
     """The production values releasing image `tag` (the first `tag:` line with a version is
     the image's: redis' tag lives in the base)."""
-    return _TAG.sub(lambda m: f"{m.group(1)}{tag}", values, count=1)
+    return set_first(_TAG, values, tag)

@@ -62,6 +62,8 @@ class GitHubSetup:
     token: str = field(repr=False)  # never in a log line or a repr
     timeout: int = 10
     max_wait: float = 60.0
+    # reads the token again (tokenEnv / tokenFile) for each request: a rotated token is used
+    read: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,6 @@ def make_forge(setup: ForgeSetup) -> Forge:
         from gitbot.adapters.forges.github import GitHubForge
 
         gh = setup.github
-        return GitHubForge(gh.api_url, gh.repository, gh.token, timeout=gh.timeout,
+        return GitHubForge(gh.api_url, gh.repository, gh.read or gh.token, timeout=gh.timeout,
                            max_wait=gh.max_wait)
     raise InvalidInputError(f"forge.type: unknown forge {setup.kind!r}; use local or github")

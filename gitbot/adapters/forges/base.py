@@ -47,6 +47,7 @@ class Review:
     user: str
     state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED
     time: str = ""
+    body: str = ""  # the review's own text (a `/gitbot` command counts as in a comment)
 
 
 @dataclass(frozen=True)

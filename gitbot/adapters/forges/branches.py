@@ -18,6 +18,7 @@ from git.cmd import Git
 from gitbot.adapters.git_branches import check_branch, fetch_branch, raise_unless_stale
 from gitbot.adapters.git_errors import GitConflictError
 from gitbot.adapters.git_runner import Runner
+from gitbot.errors import GitbotError
 
 log = logging.getLogger("gitbot.forge")
 
@@ -99,11 +100,26 @@ class RemoteBranches:
         return fetch_branch(self._run, branch)
 
     def delete(self, branch: str, expect: str) -> bool:
-        """Delete the branch if it still holds `expect`; False when it moved or is gone."""
+        """Delete the branch if it still holds `expect`; False when it moved (a person's
+        commit is kept). A branch the forge deleted itself on merge (GitHub's
+        `delete_branch_on_merge`) is no error: the lease fails as "stale info", a fetch finds
+        nothing, and that counts as deleted."""
         check_branch(branch)
         ref = f"refs/heads/{branch}"
         lease = f"--force-with-lease={ref}:{expect}"
         result = self._run.run("push", "--porcelain", lease, "origin", f":{ref}", check=False)
-        if not result.ok:
-            log.info("kept branch %s: %s", branch, self._run.clean_text(result.err.strip()))
-        return result.ok
+        if result.ok:
+            return True
+        if "stale info" in result.out and self._gone(branch):
+            log.info("branch %s was deleted on the remote already", branch)
+            return True
+        why = next((line for line in result.out.splitlines() if line.startswith("!")),
+                   result.err.strip())
+        log.info("kept branch %s: %s", branch, self._run.clean_text(why.strip("!\t ")))
+        return False
+
+    def _gone(self, branch: str) -> bool:
+        try:
+            return fetch_branch(self._run, branch) is None
+        except GitbotError:  # cannot tell: keep saying "kept"
+            return False

@@ -4,24 +4,23 @@ Built by `make_forge`; called by the pull-request driver. Budget-conscious: the 
 (no `GET` for the repository or a PR object it does not need), so an auto-merged step costs
 create PR + labels + `gitbot/analysis` status + merge = 4 requests; branches are pushed and
 deleted with `git`, not the API. Every call is bounded: a per-request `timeout`, a few retries of
-5xx on idempotent methods only (a retried `POST` could open a duplicate PR), and rate limits
-handled here: a secondary limit (403/429 with `Retry-After`, or none: a minute) is waited out up
-to `max_wait` seconds and the request made again (GitHub did not act on it); a spent primary
-budget (`X-RateLimit-Remaining: 0`) is never slept on: a `ForgeBudgetError` saying when it
-resets, the canary waits (its tick ends, nothing half-done is lost: the state branch records the
-PR first), and no request at all is sent until that reset. The token is read from `tokenEnv` /
-`tokenFile`, handed to PyGithub's `Auth.Token`, and never logged or put in a URL or an error.
+5xx on idempotent methods only (a retried `POST` could open a duplicate PR), and GitHub's rate
+limits kept by `github_limits.Guard` (a short secondary limit waited out once, up to `max_wait`;
+otherwise a `ForgeBudgetError` and no request until GitHub's reset or Retry-After: the canary
+waits, nothing half-done is lost as the state branch records the PR first). The token is read
+from `tokenEnv` / `tokenFile` for each request (`FreshToken`: a rotated token is used at once)
+and never logged or put in a URL or an error.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-import requests
-from github import Auth, Github, GithubException, UnknownObjectException
+from github import Github, GithubException, UnknownObjectException
 from github.PullRequest import PullRequest as GhPull
 from urllib3.util.retry import Retry
 
@@ -30,18 +29,26 @@ from gitbot.adapters.forges.base import (
     WRITE_PERMISSIONS,
     Checks,
     Comment,
-    ForgeBudgetError,
     MergeResult,
-    PRState,
     PullRequest,
     Review,
     combine_checks,
 )
-from gitbot.errors import GitbotError, NeedsHumanError, RetryableError
+from gitbot.adapters.forges.github_limits import FreshToken, Guard, message_of
+from gitbot.adapters.forges.github_shapes import fit_body, fit_label, iso, shape
+from gitbot.errors import GitbotError, NeedsHumanError
 
 log = logging.getLogger("gitbot.forge")
-T = TypeVar("T")
-_SECONDARY_DEFAULT = 60  # GitHub: wait at least a minute when no Retry-After is given
+
+# https://docs.github.com/en/rest/pulls/pulls#merge-a-pull-request: 405 when the repository's
+# settings disable the method ("Merge commits are not allowed on this repository.")
+_NOT_ALLOWED = re.compile(r"(Merge commits|Squash merges|Rebase merges) are not allowed")
+# Branch protection that requires the head to be up to date with the base ("behind"): the
+# merge is refused, 409 "Head branch is out of date. Review and try the merge again."; only a
+# head that contains the new base can merge, so gitbot proposes the step again from there.
+_OUT_OF_DATE = re.compile(r"Head branch is out of date")
+_ALLOW = {"merge": "allow_merge_commit", "squash": "allow_squash_merge",
+          "rebase": "allow_rebase_merge"}
 
 
 def _retry(total: int) -> Retry:
@@ -62,7 +69,7 @@ class GitHubForge:
         self,
         api_url: str,
         repository: str,
-        token: str,
+        token: str | Callable[[], str],
         *,
         timeout: int = 10,
         retries: int = 2,
@@ -72,8 +79,10 @@ class GitHubForge:
         seconds_between_requests: float = 0.25,
         seconds_between_writes: float = 1.0,
     ) -> None:
+        read = token if callable(token) else (lambda: token)
+        auth = FreshToken(read)
         self._gh = Github(
-            base_url=api_url.rstrip("/"), auth=Auth.Token(token), timeout=timeout,
+            base_url=api_url.rstrip("/"), auth=auth, timeout=timeout,
             retry=_retry(retries), lazy=True, per_page=100,
             seconds_between_requests=seconds_between_requests,
             seconds_between_writes=seconds_between_writes,
@@ -81,9 +90,10 @@ class GitHubForge:
         self._repo = self._gh.get_repo(repository)
         self._name = repository
         self._owner = repository.split("/", 1)[0]
-        self._max_wait = max_wait
-        self._sleep = sleep
-        self._clock = clock
+        requester = self._gh.requester
+        self._call = Guard(repository, lambda: (
+            int(requester.rate_limiting[0]), float(requester.rate_limiting_resettime or 0)),
+            max_wait=max_wait, sleep=sleep, clock=clock, token=lambda: auth.token).call
         self._pulls: dict[int, GhPull] = {}
         self._login = ""
         self._writers: dict[str, bool] = {}
@@ -96,7 +106,7 @@ class GitHubForge:
         what = f"opening a pull request for {branch}"
         try:
             pull = self._call(what, lambda: self._repo.create_pull(
-            base=base, head=branch, title=title, body=body))
+                base=base, head=branch, title=title, body=fit_body(body)))
         except GitbotError as err:
             if "already exists" not in str(err):
                 raise
@@ -106,19 +116,34 @@ class GitHubForge:
             return found
         self._pulls[pull.number] = pull
         if labels:
-            self._call(f"labelling #{pull.number}", lambda: pull.add_to_labels(*labels))
+            self._label(pull, [fit_label(label) for label in labels])
         return self._view(pull)
+
+    def _label(self, pull: GhPull, labels: list[str]) -> None:
+        """Labels help people find gitbot's PRs; the PR is open already, so a refusal (a token
+        that may not write issues, say) is a warning, never a failed step."""
+        try:
+            self._call(f"labelling #{pull.number}", lambda: pull.add_to_labels(*labels))
+        except GitbotError as err:
+            log.warning("pull request #%d keeps no labels: %s", pull.number, err)
 
     def find(self, branch: str) -> PullRequest | None:
-        def newest() -> GhPull | None:
-            return next(iter(self._repo.get_pulls(state="all", head=f"{self._owner}:{branch}")),
-                        None)
+        """The newest PR of `branch` (any state) from one list request. A listed PR lacks
+        `merged` and `mergeable` (GitHub's "pull-request-simple"); reading PyGithub's object
+        would fetch the whole PR, so the listed JSON is read as it is: merged from `merged_at`,
+        mergeable unknown until `get`."""
+        def newest() -> list[Any]:
+            _headers, data = self._gh.requester.requestJsonAndCheck(
+                "GET", f"/repos/{self._name}/pulls",
+                parameters={"state": "all", "head": f"{self._owner}:{branch}", "per_page": 1})
+            return data if isinstance(data, list) else []
 
-        pull = self._call(f"finding the pull request of {branch}", newest)
-        if pull is None:
+        listed = self._call(f"finding the pull request of {branch}", newest)
+        if not listed:
             return None
-        self._pulls[pull.number] = pull
-        return self._view(pull)
+        number = int(listed[0]["number"])
+        self._pulls.setdefault(number, self._repo.get_pull(number))  # lazy: no request
+        return shape(listed[0])
 
     def get(self, pr: PullRequest) -> PullRequest:
         """The PR now; a conditional request (If-None-Match) when it was read before."""
@@ -135,12 +160,33 @@ class GitHubForge:
                 done = pull.merge(commit_title=title, commit_message=message,
                                   merge_method=method, sha=pr.head_sha)
             except GithubException as err:
+                if err.status == 405 and _NOT_ALLOWED.search(message_of(err)):
+                    raise self._method_refused(pr, method, message_of(err)) from None
+                if _OUT_OF_DATE.search(message_of(err)):  # the base moved on: propose again
+                    return MergeResult(False, reason=message_of(err), conflict=True)
                 if err.status in (405, 409):
-                    return MergeResult(False, stale=err.status == 409, reason=_message(err))
+                    return MergeResult(False, stale=err.status == 409, reason=message_of(err))
                 raise
             return MergeResult(bool(done.merged), sha=done.sha or "", reason=done.message or "")
 
         return self._call(f"merging #{pr.number}", attempt)
+
+    def _method_refused(self, pr: PullRequest, method: str, told: str) -> NeedsHumanError:
+        """The repository's settings disable `method` (GitHub's 405): no tick can merge, a
+        person must change pullRequests.mergeMethod or the repository (which methods it allows,
+        when the token may read them)."""
+        def allowed() -> str:
+            raw = self._repo.raw_data
+            return ", ".join(m for m, key in _ALLOW.items() if raw.get(key))
+
+        try:
+            methods = self._call(f"reading the merge methods of {self._name}", allowed)
+        except GitbotError:
+            methods = ""
+        hint = f" (it allows: {methods})" if methods else ""
+        return NeedsHumanError(
+            f"GitHub refuses to merge #{pr.number} with pullRequests.mergeMethod {method}: "
+            f"{told} Set pullRequests.mergeMethod to a method {self._name} allows{hint}.")
 
     def close(self, pr: PullRequest, comment: str) -> None:
         if comment:
@@ -150,19 +196,19 @@ class GitHubForge:
 
     def comment(self, pr: PullRequest, body: str) -> None:
         issue = self._repo.get_issue(pr.number)
-        self._call(f"commenting on #{pr.number}", lambda: issue.create_comment(body))
+        self._call(f"commenting on #{pr.number}", lambda: issue.create_comment(fit_body(body)))
 
     def reviews(self, pr: PullRequest) -> list[Review]:
         pull = self._repo.get_pull(pr.number)
         return self._call(f"reading the reviews of #{pr.number}", lambda: [
-            Review(r.user.login if r.user else "", r.state, _iso(r.submitted_at))
+            Review(r.user.login if r.user else "", r.state, iso(r.submitted_at), r.body or "")
             for r in pull.get_reviews()
         ])
 
     def comments(self, pr: PullRequest) -> list[Comment]:
         issue = self._repo.get_issue(pr.number)
         return self._call(f"reading the comments of #{pr.number}", lambda: [
-            Comment(c.user.login if c.user else "", c.body or "", _iso(c.created_at))
+            Comment(c.user.login if c.user else "", c.body or "", iso(c.created_at))
             for c in issue.get_comments()
         ])
 
@@ -170,11 +216,25 @@ class GitHubForge:
         commit = self._repo.get_commit(pr.head_sha)
 
         def read() -> Checks:
-            statuses = [(s.context, s.state) for s in commit.get_combined_status().statuses]
             runs = [(r.name, r.status, r.conclusion or "") for r in commit.get_check_runs()]
-            return combine_checks(statuses, runs)
+            return combine_checks(self._statuses(pr.head_sha), runs)
 
         return self._call(f"reading the checks of #{pr.number}", read)
+
+    def _statuses(self, sha: str) -> list[tuple[str, str]]:
+        """The latest status per context, every page: the combined status lists 30 at first
+        (https://docs.github.com/en/rest/commits/statuses#get-the-combined-status-for-a-specific-reference),
+        and PyGithub reads only that first page."""
+        found: list[tuple[str, str]] = []
+        for page in range(1, 11):  # GitHub keeps at most 1000 statuses per commit
+            _headers, data = self._gh.requester.requestJsonAndCheck(
+                "GET", f"/repos/{self._name}/commits/{sha}/status",
+                parameters={"per_page": 100, "page": page})
+            listed = data.get("statuses") or []
+            found += [(str(s["context"]), str(s["state"])) for s in listed]
+            if not listed or len(found) >= int(data.get("total_count") or 0):
+                break
+        return found
 
     def set_status(self, pr: PullRequest, state: str, description: str) -> None:
         commit = self._repo.get_commit(pr.head_sha)
@@ -197,9 +257,20 @@ class GitHubForge:
 
     def own_login(self) -> str:
         if not self._login:
-            self._login = self._call("reading gitbot's own account",
-                                     lambda: str(self._gh.get_user().login))
+            self._login = self._call("reading gitbot's own account", self._whoami)
         return self._login
+
+    def _whoami(self) -> str:
+        """`GET /user`; a GitHub App installation token may not read it (403 "Resource not
+        accessible by integration"), so GraphQL's `viewer` names its account, `<slug>[bot]`
+        (fullsend-ai/fullsend#1953)."""
+        try:
+            return str(self._gh.get_user().login)
+        except GithubException as err:
+            if err.status != 403 or "not accessible by integration" not in message_of(err):
+                raise
+        _headers, data = self._gh.requester.graphql_query("query { viewer { login } }", {})
+        return str(data["data"]["viewer"]["login"])
 
     def shutdown(self) -> None:
         """Close the HTTP connections (the daemon calls it on exit)."""
@@ -211,109 +282,8 @@ class GitHubForge:
         """`X-RateLimit-Remaining` of the last response (-1: nothing known yet)."""
         return int(self._gh.requester.rate_limiting[0])
 
-    def _call(self, what: str, action: Callable[[], T]) -> T:
-        for attempt in range(3):
-            self._check_budget(what)
-            try:
-                return action()
-            except GithubException as err:
-                if _primary_spent(err):
-                    raise self._spent(what, _reset_of(err)) from None
-                wait = self._backoff(err)
-                if wait is None:
-                    raise _translate(err, what, self._name) from None
-                if wait > self._max_wait or attempt == 2:
-                    raise ForgeBudgetError(
-                        f"GitHub secondary rate limit ({err.status}) while {what}: retry in "
-                        f"{wait:.0f}s (more than {self._max_wait:.0f}s, or a third time); "
-                        "gitbot tries again next tick") from None
-                log.warning("GitHub secondary rate limit (%d, Retry-After %.0fs) while %s; "
-                            "waiting %.0fs, then making the request again",
-                            err.status, wait, what, wait)
-                self._sleep(wait)
-            except requests.RequestException as err:
-                raise RetryableError(f"GitHub API unreachable while {what}: "
-                                     f"{type(err).__name__}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _check_budget(self, what: str) -> None:
-        remaining, _limit = self._gh.requester.rate_limiting
-        reset = float(self._gh.requester.rate_limiting_resettime or 0)
-        if remaining == 0 and reset > self._clock():
-            raise self._spent(what, reset)
-
-    def _spent(self, what: str, reset: float) -> ForgeBudgetError:
-        wait = max(0.0, reset - self._clock())
-        at = time.strftime("%H:%M:%SZ", time.gmtime(reset)) if reset else "its reset"
-        return ForgeBudgetError(
-            f"GitHub API budget spent (X-RateLimit-Remaining 0) before {what}; it resets at "
-            f"{at} (in {wait:.0f}s); the canary waits and gitbot tries again then")
-
-    def _backoff(self, err: GithubException) -> float | None:
-        """Seconds to wait out a secondary rate limit; None: not a rate limit."""
-        if err.status not in (403, 429):
-            return None
-        headers = _headers(err)
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
-        if err.status == 429 or "rate limit" in _message(err).lower():
-            return float(_SECONDARY_DEFAULT)
-        return None
-
     # --- shapes ----------------------------------------------------------------------------
 
-    def _view(self, pull: GhPull) -> PullRequest:
-        raw: dict[str, Any] = pull.raw_data
-        merged = bool(raw.get("merged"))
-        state = PRState.MERGED if merged else PRState(raw.get("state", "open"))
-        return PullRequest(
-            number=int(raw["number"]), branch=raw["head"]["ref"], base=raw["base"]["ref"],
-            head_sha=raw["head"]["sha"], state=state, url=raw.get("html_url") or "",
-            title=raw.get("title") or "", author=(raw.get("user") or {}).get("login", ""),
-            merged_sha=(raw.get("merge_commit_sha") or "") if merged else "",
-            mergeable=raw.get("mergeable"), mergeable_state=raw.get("mergeable_state") or "",
-        )
-
-
-def _headers(err: GithubException) -> dict[str, str]:
-    return {k.lower(): v for k, v in (err.headers or {}).items()}
-
-
-def _primary_spent(err: GithubException) -> bool:
-    """GitHub's answer when the primary budget is spent: 403/429, remaining 0, no Retry-After."""
-    headers = _headers(err)
-    return (err.status in (403, 429) and headers.get("x-ratelimit-remaining") == "0"
-            and "retry-after" not in headers)
-
-
-def _reset_of(err: GithubException) -> float:
-    try:
-        return float(_headers(err).get("x-ratelimit-reset", 0))
-    except ValueError:
-        return 0.0
-
-
-def _iso(value: Any) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
-
-
-def _message(err: GithubException) -> str:
-    data = err.data if isinstance(err.data, dict) else {}
-    message = str(data.get("message") or err.message or "")
-    details = [e if isinstance(e, str) else str(e.get("message") or e.get("code") or "")
-               for e in data.get("errors") or []]
-    return "; ".join(p for p in [message, *details] if p)
-
-
-def _translate(err: GithubException, what: str, repository: str) -> GitbotError:
-    text = f"GitHub answered {err.status} while {what}: {_message(err)}"
-    if err.status == 401:
-        return NeedsHumanError(f"{text} (check the token named by forge.github.tokenEnv or "
-                               "tokenFile)")
-    if err.status == 404:
-        return NeedsHumanError(f"{text} (does {repository} exist, and may the token see it?)")
-    if err.status == 403:
-        return NeedsHumanError(f"{text} (the token lacks a permission)")
-    if err.status >= 500:
-        return RetryableError(text)
-    return GitbotError(text)
+    @staticmethod
+    def _view(pull: GhPull) -> PullRequest:
+        return shape(pull.raw_data)
