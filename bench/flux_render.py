@@ -7,6 +7,11 @@ an image tag, a replicas patch, a targetNamespace). Each round edits one app's p
 (interleaved) the full render (`render_repository` without a cache: what every pass did before)
 and the incremental one (through a `RenderCache` that rendered the previous head), and checks
 both give the same picture. Prints the median wall time of each and the kustomize builds run.
+`--verify` times instead a FluxEditor's per-step verification (issue 13): one app's patch
+written and reported to a tracked cache (`render.mirror`: only that file is copied, checked and
+digested) against the same render after `unknown()` (the whole tree scanned, copied, checked
+and digested again, what every verification did before); each timed render builds the one
+edited Kustomization, and the updated copy's picture is checked against a fresh copy's.
 Reports numbers, asserts only that the pictures are equal.
 """
 
@@ -24,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gitbot.adapters.render import FluxView, render_repository
 from gitbot.adapters.render.cache import RenderCache
+from gitbot.adapters.render.mirror import Tracking
 
 BASE = """apiVersion: apps/v1
 kind: Deployment
@@ -84,11 +90,58 @@ def picture(view: FluxView | None) -> Any:
             for r in view.kustomizations]
 
 
+def timed(root: Path, cache: RenderCache) -> tuple[float, FluxView | None]:
+    began = time.monotonic()
+    view = render_repository(root, cache=cache)
+    return time.monotonic() - began, view
+
+
+def verify(count: int, rounds: int) -> None:
+    """The `--verify` case (see the module docstring)."""
+    with tempfile.TemporaryDirectory(prefix="gitbot-bench-render-") as tmp:
+        root = Path(tmp)
+        names = write_layout(root, count)
+        files = sum(1 for p in root.rglob("*") if p.is_file())
+        cache = RenderCache(Tracking(root, lambda: "head", lambda _old, _new: None))
+        began = time.monotonic()
+        render_repository(root, cache=cache)
+        print(f"{count} Flux Kustomizations, {files} files: first render "
+              f"{time.monotonic() - began:.2f}s, {cache.builds} kustomize builds")
+        full, incremental, copied = [], [], []
+        for round_ in range(rounds):
+            name = names[round_ % len(names)]
+            replicas(root, name, 3 + round_)
+            cache.changed([f"apps/{name}/replicas.yaml"])
+            before = cache.mirror.copied
+            seconds, fast = timed(root, cache)
+            incremental.append(seconds)
+            copied.append(cache.mirror.copied - before)
+            cache.unknown()
+            if picture(fast) != picture(render_repository(root, cache=cache)):
+                raise SystemExit("the updated copy renders differently from a fresh copy")
+            replicas(root, name, 100 + round_)
+            cache.unknown()
+            builds = cache.builds
+            seconds, _ = timed(root, cache)
+            full.append(seconds)
+            assert cache.builds == builds + 1
+        cache.close()
+        print(f"one step verified (1 file written, 1 build), median of {rounds}: whole copy "
+              f"{statistics.median(full):.3f}s ({files} files), updated copy "
+              f"{statistics.median(incremental):.3f}s ({statistics.median(copied):g} file "
+              f"copied), {statistics.median(full) / statistics.median(incremental):.1f}x faster")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kustomizations", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--verify", action="store_true",
+                        help="time a per-step verification (updated vs whole copy)")
     args = parser.parse_args()
+    if args.verify:
+        verify(args.kustomizations, args.rounds)
+        return
     with tempfile.TemporaryDirectory(prefix="gitbot-bench-render-") as tmp:
         root = Path(tmp)
         names = write_layout(root, args.kustomizations)

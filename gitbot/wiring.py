@@ -51,6 +51,7 @@ class App:
         daemon's short default: it must stop within the pod's grace period)."""
         self.reconciler.announcer.close(background.DRAIN_SECONDS if drain is None else drain)
         self.reconciler.observer.close()  # webhook calls in flight: never waited for
+        self.reconciler.repo.close()  # the render cache's artifact copy
         self.workspace.close()
         if self.pull_requests is not None:
             shutdown = getattr(self.pull_requests.forge, "shutdown", None)
@@ -96,7 +97,7 @@ def build_app(settings: Settings, *, crash: CrashHook | None = None) -> App:
     strict_refs = settings.security.no_cross_namespace_refs
     repo = RepoIndex(workspace.root, workspace.changed_paths,
                      no_cross_namespace_refs=strict_refs, cluster=settings.flux.cluster,
-                     remote_bases=settings.security.remote_bases)
+                     remote_bases=settings.security.remote_bases, head=workspace.head)
     observer = Observer(
         workspace, metrics, secrets, kustomization=settings.prometheus.kustomization,
         approvals=store.approval, manifests=repo.editor,

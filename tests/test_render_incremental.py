@@ -155,7 +155,7 @@ CASES = [
 @pytest.mark.parametrize(("change", "rebuilt"), CASES)
 def test_a_new_head_rebuilds_only_kustomizations_whose_inputs_changed(
         ws: GitWorkspace, dev: Clone, change: Any, rebuilt: set[str]) -> None:
-    repo = RepoIndex(ws.root, ws.changed_paths)
+    repo = RepoIndex(ws.root, ws.changed_paths, head=ws.head)
     repo.refresh(ws.sync())
     before = rendered(repo)
     assert repo.renders.built == Counter({ROOT: 1, INFRA: 1, APP_A: 1, APP_B: 1, PLAIN: 1})
@@ -166,11 +166,12 @@ def test_a_new_head_rebuilds_only_kustomizations_whose_inputs_changed(
     assert set((repo.renders.built - counted).elements()) == rebuilt
     assert picture(after) == picture(render_repository(ws.root))
     assert (picture(after) == picture(before)) == (not rebuilt)
+    assert repo.renders.mirror.full == 1  # only the new head's changed files copied
 
 
 def test_a_changed_substitution_source_reaches_the_objects_built_before(
         ws: GitWorkspace, dev: Clone) -> None:
-    repo = RepoIndex(ws.root, ws.changed_paths)
+    repo = RepoIndex(ws.root, ws.changed_paths, head=ws.head)
     repo.refresh(ws.sync())
 
     def color() -> str:
@@ -186,7 +187,7 @@ def test_a_changed_substitution_source_reaches_the_objects_built_before(
 
 def test_an_unchanged_head_and_a_return_to_an_earlier_tree_build_nothing(
         ws: GitWorkspace, dev: Clone) -> None:
-    repo = RepoIndex(ws.root, ws.changed_paths)
+    repo = RepoIndex(ws.root, ws.changed_paths, head=ws.head)
     repo.refresh(ws.sync())
     first = picture(rendered(repo))
     edit(dev, "apps/a/replicas.yaml", "replicas: 2", "replicas: 3")
@@ -250,7 +251,7 @@ def test_each_step_verification_builds_only_the_edited_kustomization(tmp_path: P
     the pass' cache, and the pass after gitbot's own commit builds nothing."""
     bare = make_remote(tmp_path, layout_files("gitops-istio"))
     with GitWorkspace(str(bare), "main", tmp_path / "work") as ws:
-        repo = RepoIndex(ws.root, ws.changed_paths)
+        repo = RepoIndex(ws.root, ws.changed_paths, head=ws.head)
         repo.refresh(ws.sync())
 
         def step(act: Any) -> set[str]:

@@ -301,6 +301,8 @@ class FluxEditor(ManifestEditor):
         """Write the indexed files (the direct edits are written already), then render them as
         Flux would and verify the checks once."""
         written = sorted({*super().save(), *self.direct})
+        if self.flux.cache is not None:  # its artifact copy re-reads them (render.mirror)
+            self.flux.cache.changed(written)
         if written and self.checks:
             verify(self.root, self.flux, self.checks)
         return written

@@ -12,7 +12,10 @@ A Flux repository (`specs().flux` set) is rendered once per head: the rendered v
 while nothing changes; after a change it is rendered again through the index's `RenderCache`
 (`renders`), which builds only the Kustomizations whose input files or Flux object changed and
 takes the others from earlier renders (the FluxEditor's verification of an edit goes through
-the same cache, so the pass after gitbot's own commit builds nothing). Its editor is a fresh
+the same cache, so the pass after gitbot's own commit builds nothing). Given `head` (HEAD's
+commit), the cache's artifact copy is updated by the paths reported here (refresh's difference,
+saved files; `forget` means anything) and read again only for those (`render.mirror`); `close`
+removes it. Its editor is a fresh
 `FluxEditor` each time (it renders and verifies on save anyway).
 Every parse still goes through `safefs` and the YAML budgets (`read_documents`, `YamlFile`).
 """
@@ -29,6 +32,7 @@ from gitbot.adapters.manifest_index import KUSTOMIZATION_NAMES, ManifestIndex
 from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.render.cache import RenderCache
 from gitbot.adapters.render.discovery import FLUX_MARKERS
+from gitbot.adapters.render.mirror import Tracking
 from gitbot.adapters.safefs import FileRefusedError, read_text
 from gitbot.adapters.spec_documents import (
     Document,
@@ -54,7 +58,7 @@ class RepoIndex:
 
     def __init__(
         self, root: Path, changed_paths: ChangedPaths, *, no_cross_namespace_refs: bool = False,
-        cluster: str = "", remote_bases: bool = False,
+        cluster: str = "", remote_bases: bool = False, head: Callable[[], str] | None = None,
     ) -> None:
         self.root = root
         self._changed_paths = changed_paths
@@ -70,7 +74,9 @@ class RepoIndex:
         self._files: list[Path] | None = None  # the YAML files, listed once per file set
         self._files_set: set[Path] = set()
         self._plain: bool | None = None  # no YAML file names a Flux API (None: not known yet)
-        self.renders = RenderCache()  # Kustomization builds by input digest (Flux repositories)
+        # Kustomization builds by input digest (Flux repositories); with `head` (HEAD's commit)
+        # its artifact copy follows the checkout by the changes reported here (`mirror`)
+        self.renders = RenderCache(Tracking(root, head, changed_paths) if head else None)
         self.reads = 0  # files parsed for specs since creation (for tests and the benchmark)
         self.loads = 0  # SpecSets built (each a render in a Flux repository)
 
@@ -84,6 +90,7 @@ class RepoIndex:
         """The checkout is now at `head` (clean): forget what changed since the last refresh.
         `ours`: `head` is gitbot's own commit of the files its editors saved (no diff)."""
         stale = set(self._saved) | set(self._index.unsaved() if self._index else ())
+        self.renders.changed(stale)
         if ours:  # what gitbot saved is what its picture holds: nothing to read again
             stale -= {rel for rel in self._saved if self._current(rel)}
         self._saved.clear()
@@ -94,6 +101,7 @@ class RepoIndex:
                 self._head = head
                 return
             stale.update(changed)
+        self.renders.moved(self._head, head, stale)  # ours: the files saved (reported)
         self._head = head
         if stale:
             self._forget_files(stale)
@@ -116,11 +124,13 @@ class RepoIndex:
     def saved(self, rels: Iterable[str]) -> None:
         """Files written by an editor (re-read at the next refresh, whatever happens to them)."""
         self._saved.update(rels)
+        self.renders.changed(rels)
 
     def forget(self) -> None:
         """Drop everything: the next reads parse the whole repository (after a failed tick,
         whose editor may have left files half-edited in memory or on disk)."""
         self._index, self._specs, self._files, self._plain = None, None, None, None
+        self.renders.unknown()
         self._docs.clear()
         self._namespaces.clear()
         self._saved.clear()
@@ -154,6 +164,10 @@ class RepoIndex:
             if _signature(old) != _signature(new):
                 return False
         return True
+
+    def close(self) -> None:
+        """Remove the render cache's artifact copy (the process is done with the checkout)."""
+        self.renders.close()
 
     # -- reading ----------------------------------------------------------------------------
     def specs(self) -> SpecSet:

@@ -12,7 +12,10 @@ before each build that runs) is never kept: it runs at every render. `postBuild`
 substitution is applied by the caller on every render, so a changed ConfigMap of
 `substituteFrom` takes effect without a build. `scanned` keeps the Flux objects discovery
 found in each file, so the files declaring the Flux Kustomizations are parsed again only when
-they change.
+they change, and `mirror` the artifact copy kept between renders (`mirror.Mirror`): with
+`tracking` (the owner reports every change of the working tree: `changed`, `moved`, `unknown`),
+a render after an edit copies, checks and digests only the files that changed. `close()`
+removes that copy (the owner closes the cache; an unclosed one is removed when collected).
 
 The reconciler's `RepoIndex` owns one cache (through `FluxSpecs.cache` it reaches the
 FluxEditor's verification); `builds`, `built` (per Kustomization) and `hits` count for tests
@@ -24,10 +27,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from gitbot.adapters.render import discovery, inputs
+from gitbot.adapters.render.mirror import Mirror, Tracking
 from gitbot.adapters.render.model import FluxKustomization, RenderedObject
 
 Objects = tuple[RenderedObject, ...]
@@ -37,10 +41,11 @@ MIN_ENTRIES = 16
 class RenderCache:
     """Kustomize builds by input digest (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tracking: Tracking | None = None) -> None:
         self._entries: OrderedDict[str, tuple[Objects, float]] = OrderedDict()
         self._references: dict[str, tuple[list[str], bool]] = {}
-        self.scanned: discovery.Parsed = {}  # the Flux documents of each file (discovery.scan)
+        self.scanned = discovery.FluxFiles()  # the Flux documents of each file (discovery.scan)
+        self.mirror = Mirror(tracking, self.scanned, self._references)
         self._lock = threading.Lock()
         self._files: dict[Path, inputs.FileDigests] = {}  # per artifact copy being rendered
         self._walked = 0  # builds asked for since the last render began
@@ -48,6 +53,29 @@ class RenderCache:
         self.builds = 0  # kustomize builds run through this cache
         self.built: Counter[str] = Counter()  # ... per Flux Kustomization ("namespace/name")
         self.hits = 0  # builds answered from it
+
+    def changed(self, rels: Iterable[str]) -> None:
+        """Files of the tracked working tree that changed (or may have) since it was reported."""
+        self.mirror.changed(rels)
+
+    def moved(self, old: str, new: str, rels: Iterable[str]) -> None:
+        """The tracked working tree went from commit `old` to `new`, `rels` changing."""
+        self.mirror.moved(old, new, rels)
+
+    def unknown(self) -> None:
+        """Anything may have changed: the next render copies the whole tree again."""
+        self.mirror.unknown()
+
+    def close(self) -> None:
+        """Remove the artifact copy (a later render makes a new one)."""
+        self.mirror.close()
+
+    def begin(self, artifact: Path, digests: inputs.FileDigests) -> None:
+        """A render of `artifact` begins, with the digests its copy kept (`mirror`)."""
+        with self._lock:
+            self._files[artifact] = digests
+            self._previous, self._walked = max(self._walked, self._previous // 2), 0
+            self._trim_references()
 
     def release(self, artifact: Path) -> None:
         """The render of this artifact copy is over (its directory is about to go)."""
@@ -59,9 +87,12 @@ class RenderCache:
             if artifact not in self._files:  # a new render: its files' digests afresh
                 self._files[artifact] = inputs.FileDigests(self._references)
                 self._previous, self._walked = max(self._walked, self._previous // 2), 0
-                if len(self._references) > 16 * max(MIN_ENTRIES, len(self._entries)):
-                    self._references.clear()
+                self._trim_references()
             return self._files[artifact]
+
+    def _trim_references(self) -> None:
+        if len(self._references) > 16 * max(MIN_ENTRIES, len(self._entries)):
+            self._references.clear()
 
     def build(self, artifact: Path, kustomization: FluxKustomization,
               run: Callable[[], tuple[Objects, float]],
@@ -72,7 +103,7 @@ class RenderCache:
         fetches a remote base (True): then it is not kept. A hit needs no check: the build kept
         had the same inputs and fetched nothing."""
         digests = self._digests(artifact)
-        found = inputs.closure(artifact, kustomization.path, digests)
+        found = digests.closure(artifact, kustomization.path)
         key = None if found.volatile else inputs.digest(artifact, kustomization, found, digests)
         with self._lock:
             self._walked += 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,18 +59,26 @@ def check_artifact(artifact: Path) -> list[str]:
     Each refused file is replaced in the copy by text no YAML parser accepts, so only the
     Flux Kustomizations that read it fail to build (kustomize-controller fails just those).
     """
-    refused: dict[str, str] = {}
+    rels = []
     for dirpath, dirnames, filenames in walk(artifact):
         dirnames.sort()
         base = Path(dirpath).relative_to(artifact).as_posix()
-        for name in sorted(filenames):
-            rel = name if base == "." else f"{base}/{name}"
-            problem = _problem(artifact, rel, name in KUSTOMIZATION_FILES)
-            if problem is not None:
-                refused[rel] = problem
+        rels += [name if base == "." else f"{base}/{name}" for name in sorted(filenames)]
+    return list(check_files(artifact, rels).values())
+
+
+def check_files(artifact: Path, rels: Iterable[str]) -> dict[str, str]:
+    """`check_artifact` for the files `rels` of the copy only (each file is judged alone: the
+    persistent copy of a tracked tree checks just the files it updated): refusal per file,
+    each refused file replaced by text no YAML parser accepts."""
+    refused: dict[str, str] = {}
+    for rel in rels:
+        problem = _problem(artifact, rel, posixpath.basename(rel) in KUSTOMIZATION_FILES)
+        if problem is not None:
+            refused[rel] = problem
     for rel in refused:
         (artifact / rel).write_text(SPOILED, encoding="utf-8")
-    return list(refused.values())
+    return refused
 
 
 def _problem(artifact: Path, rel: str, kustomization: bool) -> str | None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitbot.adapters.render.model import FluxKustomization, SourceRef, is_flux_kustomization
-from gitbot.adapters.render.sourceignore import SourceIgnore
+from gitbot.adapters.render.sourceignore import SourceIgnore, listed, walk_key
 from gitbot.adapters.render.yamldocs import load_mappings
 from gitbot.adapters.safefs import FileRefusedError, read_text
 from gitbot.core.parse_names import LABEL, SUBDOMAIN, name_problem
@@ -24,7 +24,6 @@ from gitbot.errors import InvalidInputError
 
 BOOTSTRAP_NAME = "flux-system"
 FLUX_MARKERS = ("kustomize.toolkit.fluxcd.io", "source.toolkit.fluxcd.io")
-Parsed = dict[tuple[str, str], list[tuple[int, Mapping[str, Any]]]]  # (file, text) -> documents
 _FLUX_KIND = re.compile(r"^kind:\s*[\"']?(Kustomization|GitRepository)\b", re.MULTILINE)
 
 
@@ -78,39 +77,97 @@ def parse_kustomization(doc: Mapping[str, Any], file: str | None,
                              spec=spec, file=file, line=line)
 
 
-def scan(root: Path, ignore: SourceIgnore, memo: Parsed | None = None) -> Scan:
+def scan(root: Path, ignore: SourceIgnore, files: FluxFiles | None = None) -> Scan:
     """Every Flux Kustomization and GitRepository in the files that reach Flux.
 
-    `memo` (kept by the caller between scans: the `RenderCache`'s) maps a file's name and text
-    to its Flux documents, so only files whose text changed are parsed again; it is left
-    holding the files of this scan only."""
-    kustomizations: list[FluxKustomization] = []
-    repositories: dict[tuple[str, str], Mapping[str, Any]] = {}
-    seen: Parsed = {}
-    for rel in ignore.files(root):
+    `files` (kept by the caller between scans: the `RenderCache`'s) remembers each file's Flux
+    documents, so only files whose text changed are parsed again."""
+    files = files if files is not None else FluxFiles()
+    files.full(root, ignore)
+    return files.scan()
+
+
+@dataclass(frozen=True)
+class _Found:
+    """The Flux objects of one file (up to its first bad Kustomization, `error`)."""
+
+    text: str
+    kustomizations: tuple[FluxKustomization, ...]
+    repositories: tuple[tuple[tuple[str, str], Mapping[str, Any]], ...]
+    error: DiscoveryError | None
+
+
+class FluxFiles:
+    """The Flux objects declared in each file that reaches Flux, kept between scans: `full`
+    reads every file (parsing only texts not seen before), `update` only the files named;
+    `scan` assembles them in walk order (as one walk would find them). Called by `scan` and
+    `mirror.Mirror` (a tracked working tree: only the changed files)."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, _Found] = {}
+        self._order: list[str] | None = []  # the files in walk order (None: sort again)
+        self._links: set[str] = set()  # symlinks read (their target may change alone)
+
+    def full(self, root: Path, ignore: SourceIgnore) -> None:
+        before, self._files, self._links = self._files, {}, set()
+        for rel in ignore.files(root):
+            self._read(root, rel, before.get(rel))
+        self._order = list(self._files)
+
+    def update(self, root: Path, ignore: SourceIgnore, rels: Iterable[str]) -> None:
+        previous, self._order = self._order, None  # (an error half-way: sorted again)
+        for rel in {*rels, *self._links}:
+            self._links.discard(rel)
+            before = self._files.pop(rel, None)
+            if listed(root, rel) and not ignore.ignored(rel):
+                self._read(root, rel, before)
+        if previous is not None and len(previous) == len(self._files) \
+                and all(rel in self._files for rel in previous):
+            self._order = previous  # the same files as before: the same order
+
+    def _read(self, root: Path, rel: str, before: _Found | None) -> None:
         if not rel.endswith((".yaml", ".yml")):
-            continue
+            return
+        if (root / rel).is_symlink():
+            self._links.add(rel)
         try:  # regular files inside the root only (no FIFO, /dev/zero, 50 MB file)
             text = read_text(root, rel)
         except FileRefusedError:
-            continue
+            return
         if not any(marker in text for marker in FLUX_MARKERS):
-            continue
-        key = (rel, text)
-        docs = (memo or {}).get(key)
-        seen[key] = docs = load_mappings(text, _may_be_flux_object) if docs is None else docs
-        for line, doc in docs:
-            if is_flux_kustomization(doc):
+            return
+        self._files[rel] = before if before is not None and before.text == text \
+            else _parse(rel, text)
+
+    def scan(self) -> Scan:
+        if self._order is None:
+            self._order = sorted(self._files, key=walk_key)
+        kustomizations: list[FluxKustomization] = []
+        repositories: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for rel in self._order:
+            found = self._files[rel]
+            kustomizations += found.kustomizations
+            if found.error is not None:
+                raise DiscoveryError(str(found.error))
+            repositories.update(found.repositories)
+        return Scan(tuple(kustomizations), repositories)
+
+
+def _parse(rel: str, text: str) -> _Found:
+    kustomizations: list[FluxKustomization] = []
+    repositories: list[tuple[tuple[str, str], Mapping[str, Any]]] = []
+    for line, doc in load_mappings(text, _may_be_flux_object):
+        if is_flux_kustomization(doc):
+            try:
                 kustomizations.append(parse_kustomization(doc, rel, line))
-            elif (doc.get("kind") == "GitRepository"
-                  and str(doc.get("apiVersion", "")).startswith("source.toolkit.fluxcd.io/")):
-                meta = doc.get("metadata") or {}
-                repositories[(str(meta.get("namespace") or "default"),
-                              str(meta.get("name")))] = doc
-    if memo is not None:
-        memo.clear()
-        memo.update(seen)
-    return Scan(tuple(kustomizations), repositories)
+            except DiscoveryError as err:
+                return _Found(text, tuple(kustomizations), tuple(repositories), err)
+        elif (doc.get("kind") == "GitRepository"
+              and str(doc.get("apiVersion", "")).startswith("source.toolkit.fluxcd.io/")):
+            meta = doc.get("metadata") or {}
+            repositories.append(((str(meta.get("namespace") or "default"),
+                                  str(meta.get("name"))), doc))
+    return _Found(text, tuple(kustomizations), tuple(repositories), None)
 
 
 def _may_be_flux_object(chunk: str) -> bool:

@@ -10,12 +10,13 @@ are listed as external (with the reason for an ExternalArtifact).
 One that fails to build is a problem of the view (`FluxView.problems`), not of the others.
 Returns None for a plain repository (no Flux Kustomization): callers keep reading loose files.
 With a `RenderCache` (cache.py), a Kustomization whose inputs did not change since a previous
-render is not built again. Called by `flux_specs.load_flux_specs`, `flux_verify` and tests.
+render is not built again, and the copy is the cache's (`mirror`): for a tracked working tree
+only the files that changed since the last render are read, copied and checked again.
+Called by `flux_specs.load_flux_specs`, `flux_verify` and tests.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ from pathlib import Path
 
 from gitbot.adapters.render import artifacts, confine, discovery, kustomize, remote, substitute
 from gitbot.adapters.render.cache import RenderCache
+from gitbot.adapters.render.discovery import FluxFiles
+from gitbot.adapters.render.mirror import Mirror
 from gitbot.adapters.render.model import (
     FluxKustomization,
     FluxView,
@@ -32,7 +35,6 @@ from gitbot.adapters.render.model import (
     is_flux_kustomization,
 )
 from gitbot.adapters.render.origins import OriginFinder
-from gitbot.adapters.render.sourceignore import SourceIgnore
 from gitbot.errors import InvalidInputError
 
 DEFAULT_TIMEOUT = 60.0
@@ -49,29 +51,40 @@ def render_repository(root: Path, cluster: str | None = None,
     build would fetch anything over the network is not built (`remote.check`).
     Raises DiscoveryError (layout, `flux.cluster`) or RenderError (kustomize failed/timed out).
     """
-    found = discovery.scan(root, SourceIgnore.load(root),
-                           cache.scanned if cache is not None else None)
+    if cache is None:
+        mirror = Mirror(None, FluxFiles(), {})
+        try:
+            with mirror.session(root):
+                return _render(root, cluster, timeout, None, mirror, remote_bases)
+        finally:
+            mirror.close()
+    with cache.mirror.session(root) as mirror:
+        return _render(root, cluster, timeout, cache, mirror, remote_bases)
+
+
+def _render(root: Path, cluster: str | None, timeout: float, cache: RenderCache | None,
+            mirror: Mirror, remote_bases: bool) -> FluxView | None:
+    found = mirror.scan(root)
     chosen = discovery.choose_cluster(root, found, cluster)
     if chosen is None:
         return None
     start = discovery.root_kustomization(found, chosen)
     source = found.git_repositories.get((start.source.namespace, start.source.name)) or {}
     ignore_spec = (source.get("spec") or {}).get("ignore")
-    ignore = SourceIgnore.load(root, str(ignore_spec) if ignore_spec else None)
-    with tempfile.TemporaryDirectory(prefix="gitbot-render-") as tmp:
-        artifact = Path(tmp)
-        ignore.copy_artifact(root, artifact)
-        refused = confine.check_artifact(artifact)  # nothing read outside the copy, no bomb
-        try:
-            view = _walk(artifact, chosen, start, timeout, cache, remote_bases)
-        except InvalidInputError as err:
-            if refused:  # the bootstrap Kustomization read a refused file: say why
-                raise kustomize.RenderError("; ".join(refused)) from err
-            raise
-        finally:
-            if cache is not None:
-                cache.release(artifact)
-        return replace(view, problems=(*refused, *view.problems))
+    # the copy updated; nothing read outside it, no bomb
+    artifact, refused = mirror.artifact(root, str(ignore_spec) if ignore_spec else None)
+    if cache is not None:
+        cache.begin(artifact, mirror.digests)
+    try:
+        view = _walk(artifact, chosen, start, timeout, cache, remote_bases)
+    except InvalidInputError as err:
+        if refused:  # the bootstrap Kustomization read a refused file: say why
+            raise kustomize.RenderError("; ".join(refused)) from err
+        raise
+    finally:
+        if cache is not None:
+            cache.release(artifact)
+    return replace(view, problems=(*refused, *view.problems))
 
 
 def _walk(artifact: Path, cluster: str, start: FluxKustomization, timeout: float,

@@ -10,6 +10,9 @@ is an input too, directories again as trees, followed recursively. A remote entr
 (`remote.is_remote`: `https://`, `git@`, `github.com/...`, in `resources` as in a patch's
 `path` or a `helmCharts` repo) makes the build *volatile*: never cached.
 
+A `FileDigests` lives as long as its artifact copy: the persistent copy of a tracked working
+tree (`mirror`) keeps it between renders, dropping the digests of the files it updates and the
+closures those files may change (`forget`), so a render after an edit reads only what changed.
 `digest` hashes, for the artifact copy being rendered, the Flux Kustomization object (name,
 namespace, path, spec) with the path and content of every input file: equal digests render
 equally. Called by `gitbot.adapters.render.cache.RenderCache`.
@@ -46,11 +49,31 @@ class Inputs:
 
 class FileDigests:
     """Content digests of an artifact's files, each file read once per artifact copy;
-    kustomization files parsed once per content (shared across copies)."""
+    kustomization files parsed once per content (shared across copies); the closure of each
+    built path, kept until a file it depends on changes (`forget`)."""
 
     def __init__(self, references: dict[str, tuple[list[str], bool]] | None = None) -> None:
         self._digests: dict[str, str] = {}
         self._references = references if references is not None else {}
+        self._closures: dict[str, tuple[Inputs, frozenset[str]]] = {}
+
+    def closure(self, artifact: Path, path: str) -> Inputs:
+        """`closure(artifact, path, self)`, computed once until `forget` drops it."""
+        if path not in self._closures:
+            self._closures[path] = _closure(artifact, path, self)
+        return self._closures[path][0]
+
+    def forget(self, modified: set[str], moved: set[str]) -> None:
+        """Files of the copy changed: `modified` in content, `moved` appeared or disappeared.
+        Their digests go, and every closure that read a modified kustomization file or
+        probed (tested the existence of, or listed) a moved path or one of its directories."""
+        for rel in modified | moved:
+            self._digests.pop(rel, None)
+        read = {rel for rel in modified if posixpath.basename(rel) in KUSTOMIZATION_FILES}
+        probes = {prefix for rel in moved for prefix in _prefixes(rel)}
+        self._closures = {path: (found, probed) for path, (found, probed)
+                          in self._closures.items()
+                          if probed.isdisjoint(probes) and read.isdisjoint(found.files)}
 
     def digest(self, artifact: Path, rel: str) -> str:
         if rel not in self._digests:
@@ -73,12 +96,20 @@ class FileDigests:
 
 def closure(artifact: Path, path: str, digests: FileDigests) -> Inputs:
     """The input files of building `path` (see the module docstring)."""
+    return _closure(artifact, path, digests)[0]
+
+
+def _closure(artifact: Path, path: str,
+             digests: FileDigests) -> tuple[Inputs, frozenset[str]]:
+    """The inputs and every path whose existence or listing they depend on."""
     files: set[str] = set()
     trees: set[str] = set()
+    probed: set[str] = set()
     volatile = False
     pending = [path]
     while pending:
         rel = pending.pop()
+        probed.add(rel)
         target = artifact / rel
         if target.is_file():
             files.add(rel)
@@ -93,8 +124,16 @@ def closure(artifact: Path, path: str, digests: FileDigests) -> Inputs:
             strings, remote = digests.references(artifact, found)
             volatile = volatile or remote
             base = posixpath.dirname(found) or "."
-            pending.extend(p for s in strings for p in _candidates(artifact, base, s))
-    return Inputs(tuple(sorted(files)), volatile)
+            pending.extend(p for s in strings for p in _candidates(artifact, base, s, probed))
+    return Inputs(tuple(sorted(files)), volatile), frozenset(probed)
+
+
+def _prefixes(rel: str) -> Iterator[str]:
+    """`rel` and each directory above it, up to "." (the artifact itself)."""
+    while rel not in ("", "."):
+        yield rel
+        rel = posixpath.dirname(rel)
+    yield "."
 
 
 def digest(artifact: Path, kustomization: FluxKustomization, inputs: Inputs,
@@ -122,7 +161,7 @@ def _tree_files(artifact: Path, rel: str) -> Iterator[str]:
             yield name if base == "." else f"{base}/{name}"
 
 
-def _candidates(artifact: Path, base: str, text: str) -> Iterator[str]:
+def _candidates(artifact: Path, base: str, text: str, probed: set[str]) -> Iterator[str]:
     for part in {text, text.partition("=")[2]}:
         part = part.strip()
         if not part or part.startswith("/"):
@@ -130,6 +169,7 @@ def _candidates(artifact: Path, base: str, text: str) -> Iterator[str]:
         joined = posixpath.normpath(posixpath.join(base, part))
         if joined == ".." or joined.startswith("../"):
             continue
+        probed.add(joined)
         if (artifact / joined).exists():
             yield joined
 

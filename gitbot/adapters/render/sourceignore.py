@@ -4,13 +4,16 @@ files and the GitRepository's `spec.ignore`, with gitignore syntax.
 As fluxcd/pkg `sourceignore` does: the default patterns (VCS, images/archives, CI files,
 `.goreleaser.yml`/`.sops.yaml`/`.flux.yaml`) have the lowest priority, then every `.sourceignore`
 in the tree (scoped to its directory, parents before children), then `spec.ignore`; the last
-matching pattern decides. Called by `discovery` (to scan) and `flux` (to build the artifact copy).
+matching pattern decides. Called by `discovery` (to scan) and `flux` (to build the artifact copy);
+`listed` and `walk_key` let `mirror` and `discovery` update one path as a walk would find it.
 """
 
 from __future__ import annotations
 
+import os
 import posixpath
 import shutil
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +58,11 @@ class SourceIgnore:
             rules += _rules(extra.splitlines(), ())
         return cls(rules)
 
+    def with_extra(self, extra: str | None) -> SourceIgnore:
+        """These rules and then `extra` (a GitRepository's `spec.ignore`): `load(root, extra)`
+        without walking the tree again."""
+        return SourceIgnore(self._rules + _rules(extra.splitlines(), ())) if extra else self
+
     def ignored(self, rel: str, is_dir: bool = False) -> bool:
         parts = tuple(rel.split("/"))
         for rule in reversed(self._rules):
@@ -76,15 +84,45 @@ class SourceIgnore:
                 if not self.ignored(rel):
                     yield rel
 
-    def copy_artifact(self, root: Path, dest: Path) -> None:
+    def copy_artifact(self, root: Path, dest: Path) -> list[str]:
         """Copy what Flux would package into `dest`: regular files only, as source-controller's
-        archive leaves symlinks and other special files out."""
-        for rel in self.files(root):
-            source = root / rel
-            if source.is_symlink() or not source.is_file():
-                continue
-            target = make_dirs(dest, posixpath.dirname(rel)) / posixpath.basename(rel)
-            shutil.copyfile(source, target)
+        archive leaves symlinks and other special files out. The files copied, in walk order."""
+        return [rel for rel in self.files(root) if copy_file(root, dest, rel)]
+
+
+def copy_file(root: Path, dest: Path, rel: str) -> bool:
+    """Copy file `rel` (one `SourceIgnore.files` lists) into `dest` when it is a regular file."""
+    source = root / rel
+    if source.is_symlink() or not source.is_file():
+        return False
+    target = make_dirs(dest, posixpath.dirname(rel)) / posixpath.basename(rel)
+    shutil.copyfile(source, target)
+    return True
+
+
+def listed(root: Path, rel: str) -> bool:
+    """True when a walk of `root` (`SourceIgnore.files`, before the ignore rules) lists `rel`:
+    it exists and is no directory (nor a symlink to one), and it lies below real directories
+    only (a symlinked directory is never entered), none of them `.git`."""
+    parts = rel.split("/")
+    if ".git" in parts[:-1]:
+        return False
+    path = root
+    for name in parts[:-1]:
+        path = path / name
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return False
+        except OSError:
+            return False
+    return os.path.lexists(root / rel) and not os.path.isdir(root / rel)
+
+
+def walk_key(rel: str) -> tuple[tuple[int, str], ...]:
+    """Sorts paths in the order a walk sorted per directory yields them: a directory's files
+    by name, then its sub-directories by name."""
+    parts = rel.split("/")
+    return (*((1, name) for name in parts[:-1]), (0, parts[-1]))
 
 
 def _tree_rules(root: Path, domain: tuple[str, ...]) -> list[_Rule]:
