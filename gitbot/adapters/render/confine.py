@@ -28,6 +28,7 @@ from typing import Any
 from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.render.kustomize import KUSTOMIZATION_FILES, RenderError
+from gitbot.adapters.render.yamldocs import item_line
 from gitbot.adapters.safefs import MAX_BYTES, walk
 from gitbot.adapters.yamlbudget import (
     YamlBudgetError,
@@ -174,15 +175,15 @@ def references(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, int | None]]:
     for field in PATH_LISTS:
         for index, item in _items(doc, field):
             if isinstance(item, str):
-                yield f"{field}[{index}]", item, _line(doc.get(field), index)
+                yield f"{field}[{index}]", item, item_line(doc.get(field), index)
     for field in PATH_ITEMS:
         for index, item in _items(doc, field):
             if isinstance(item, Mapping) and isinstance(item.get("path"), str):
-                yield f"{field}[{index}].path", item["path"], _line(doc.get(field), index)
+                yield f"{field}[{index}].path", item["path"], item_line(doc.get(field), index)
     for field in GENERATORS:
         for index, item in _items(doc, field):
             if isinstance(item, Mapping):
-                yield from _generator(item, f"{field}[{index}]", _line(doc.get(field), index))
+                yield from _generator(item, f"{field}[{index}]", item_line(doc.get(field), index))
     openapi = doc.get("openapi")
     if isinstance(openapi, Mapping) and isinstance(openapi.get("path"), str):
         yield "openapi.path", openapi["path"], None
@@ -195,7 +196,7 @@ def _generator(item: Mapping[str, Any], where: str,
         for index, entry in enumerate(entries if isinstance(entries, list) else []):
             if isinstance(entry, str):
                 path = entry.split("=", 1)[1] if key == "files" and "=" in entry else entry
-                yield f"{where}.{key}[{index}]", path, _line(entries, index) or line
+                yield f"{where}.{key}[{index}]", path, item_line(entries, index) or line
     if isinstance(item.get("env"), str):
         yield f"{where}.env", item["env"], line
 
@@ -213,10 +214,3 @@ def _outside(directory: str, value: str) -> bool:
         return True  # file:// is a git clone of a local path: outside as well
     joined = posixpath.normpath(posixpath.join(directory, value))
     return joined == ".." or joined.startswith("../")
-
-
-def _line(sequence: Any, index: int) -> int | None:
-    try:
-        return int(sequence.lc.item(index)[0]) + 1
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return None

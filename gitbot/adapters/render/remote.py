@@ -40,6 +40,7 @@ from gitbot.adapters.render.kustomize import (
     kustomization_file,
 )
 from gitbot.adapters.render.model import FluxKustomization
+from gitbot.adapters.render.yamldocs import item_line, key_line
 from gitbot.adapters.yamlbudget import rt_yaml
 
 KEY = "security.remoteBases"
@@ -85,7 +86,7 @@ def entries(doc: Mapping[str, Any]) -> Iterator[Entry]:
         items = doc.get(field)
         for index, item in enumerate(items if isinstance(items, list) else []):
             if isinstance(item, Mapping) and isinstance(item.get(key), str):
-                yield f"{field}[{index}].{key}", item[key], _line(items, index)
+                yield f"{field}[{index}].{key}", item[key], item_line(items, index)
 
 
 def not_fetched(value: str) -> str | None:
@@ -264,23 +265,9 @@ def _remote_leaves(node: Any, where: str, line: int | None, loaded: bool,
     if isinstance(node, Mapping):
         for key, value in node.items():
             _remote_leaves(value, f"{where}.{key}" if where else str(key),
-                           _key_line(node, key) or line, loaded or key in LOADED_KEYS, found)
+                           key_line(node, key) or line, loaded or key in LOADED_KEYS, found)
     elif isinstance(node, list):
         for index, item in enumerate(node):
-            _remote_leaves(item, f"{where}[{index}]", _line(node, index) or line, loaded, found)
+            _remote_leaves(item, f"{where}[{index}]", item_line(node, index) or line, loaded, found)
     elif loaded and isinstance(node, str) and is_remote(node):
         found.append((where, node, line))
-
-
-def _key_line(mapping: Any, key: Any) -> int | None:
-    try:
-        return int(mapping.lc.key(key)[0]) + 1
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return None
-
-
-def _line(sequence: Any, index: int) -> int | None:
-    try:
-        return int(sequence.lc.item(index)[0]) + 1
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return None

@@ -21,6 +21,7 @@ import re2
 from ruamel.yaml.error import YAMLError
 
 from gitbot.adapters.render.model import RenderedKustomization, RenderedObject
+from gitbot.adapters.render.yamldocs import item_line
 from gitbot.adapters.safefs import FileRefusedError, read_text
 from gitbot.adapters.yamlbudget import rt_yaml
 
@@ -119,13 +120,6 @@ def _read(root: Path, directory: str, path: str) -> str | None:
         return None
 
 
-def _line(sequence: Any, index: int) -> int | None:
-    try:
-        return int(sequence.lc.item(index)[0]) + 1
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return None
-
-
 def _entries(doc: Mapping[str, Any], obj: RenderedObject, root: Path,
              directory: str) -> Iterator[tuple[str, int, Any]]:
     images = _images(obj.obj)
@@ -148,7 +142,7 @@ def selecting_entries(root: Path, rendered: RenderedKustomization,
         text = _read(root, ".", file)
         doc = _load(text) if text is not None else None
         if isinstance(doc, Mapping):
-            found += [SelectingEntry(field, file, _line(seq, index))
+            found += [SelectingEntry(field, file, item_line(seq, index))
                       for field, index, seq in _entries(doc, obj, root, posixpath.dirname(file))]
     flux = rendered.kustomization
     if flux.file:

@@ -75,3 +75,19 @@ def load_one(text: str) -> Any:
         return safe_yaml().load(text)
     except YAMLError:
         return None
+
+
+def item_line(sequence: Any, index: int) -> int | None:
+    """The 1-based line of a round-trip loaded sequence's item, None when unknown."""
+    try:
+        return int(sequence.lc.item(index)[0]) + 1
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
+
+
+def key_line(mapping: Any, key: Any) -> int | None:
+    """The 1-based line of a round-trip loaded mapping's key, None when unknown."""
+    try:
+        return int(mapping.lc.key(key)[0]) + 1
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
