@@ -185,3 +185,48 @@ def _new_app_then_a_step(ws: GitWorkspace, i: int) -> int:
     writer = ws._fast._writer
     assert writer is not None
     return writer.kept
+
+
+def test_a_side_branch_write_of_known_files_is_the_commit_plumbing_makes_without_git(
+    tmp_path: Path, commands: list[str],
+) -> None:
+    """The state branch's commit of files its parent has is written in this process: the
+    same tree, parent, identity and message as `read-tree` + `update-index` + `write-tree` +
+    `commit-tree`; a new file still goes through that plumbing; unchanged files make none."""
+    remote = make_remote(tmp_path)
+    with GitWorkspace(str(remote), "main", tmp_path / "work", author_name="bot",
+                      author_email="bot@example.com") as ws:
+        ws.sync()
+        first = ws.write_branch_files("gitbot-state", {"state/a.json": "{}\n"}, "state: a")
+        assert "commit-tree" in commands  # a first commit: plumbing
+        commands.clear()
+        second = ws.write_branch_files("gitbot-state", {"state/a.json": '{"w": 10}\n'},
+                                       "state: a at 10")
+        plumbing = {"hash-object", "ls-tree", "read-tree", "update-index", "write-tree",
+                    "commit-tree"}
+        assert not plumbing & set(commands), commands
+        commands.clear()
+        same = ws.write_branch_files("gitbot-state", {"state/a.json": '{"w": 10}\n'}, "again")
+        assert same == second and not plumbing & set(commands)
+        third = ws.write_branch_files("gitbot-state", {"state/a.json": "{}\n",
+                                                       "state/b.json": "{}\n"}, "state: b")
+        assert "commit-tree" in commands  # a new file: plumbing again
+        git_dir = ws.root
+        index = tmp_path / "reference-index"
+        env = {"GIT_INDEX_FILE": str(index)}
+        blob = plain_env(git_dir, env, "hash-object", "-w", "--stdin", stdin='{"w": 10}\n')
+        plain_env(git_dir, env, "read-tree", first)
+        plain_env(git_dir, env, "update-index", "--add", "--cacheinfo",
+                  f"100644,{blob},state/a.json")
+        tree = plain_env(git_dir, env, "write-tree")
+        made = plain_env(git_dir, {}, "commit-tree", tree, "-p", first, "-m", "state: a at 10")
+        assert stamp_free(plain(git_dir, "cat-file", "commit", second)) == \
+            stamp_free(plain(git_dir, "cat-file", "commit", made))
+        assert plain(git_dir, "rev-parse", f"{third}^") == second
+        plain(git_dir, "fsck", "--no-dangling")
+
+
+def plain_env(cwd: Path, env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **BOT, **env},
+                          input=stdin, capture_output=True, text=True, check=True)
+    return done.stdout.strip()

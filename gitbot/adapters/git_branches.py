@@ -1,8 +1,11 @@
 """Reading and writing files on a side branch that is never checked out.
 
 Used by `GitWorkspace.read_branch_file` / `write_branch_file` (gitbot.adapters.git) for gitbot's
-own state. Writes use plumbing only (hash-object, a temporary GIT_INDEX_FILE, write-tree,
-commit-tree), so the working tree and the index of the main branch are never touched.
+own state. The working tree and the index of the main branch are never touched: a commit that
+only changes files the parent already has is written in this process (`git_objects`: blobs,
+trees and the commit as loose objects, the same commit `git commit-tree` makes, no git
+process); any other (a new file, a first commit, an identity or date git_objects cannot promise)
+by plumbing (hash-object, a temporary GIT_INDEX_FILE, write-tree, commit-tree).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
+from gitbot.adapters import git_objects
 from gitbot.adapters.git_errors import GitError, GitInputError, GitRejectedError
 from gitbot.adapters.git_runner import Result, Runner
 
@@ -167,14 +172,36 @@ class BranchWriter:
         when the branch already holds them. Without `fetch`, it builds on the last fetched head
         (`known`, when the caller read it; a push then fails as stale if the remote moved, and
         the caller retries with a fetch)."""
-        blobs = {check_path(path): blob
-                 for path, blob in zip(files, self._hash_all(list(files.values())), strict=True)}
+        files = {check_path(path): content for path, content in files.items()}
         parent = fetch_branch(self._run, self._branch) if fetch else known or self._known_head()
         if guard is not None:
             guard(self._reader(parent))
+        if parent is not None:
+            made = self._commit_in_process(parent, files, message)
+            if made is not False:
+                return parent, made  # None: the branch holds them already
+        blobs = dict(zip(files, self._hash_all(list(files.values())), strict=True))
         if parent is not None and self._blobs_at(parent, list(blobs)) == blobs:
             return parent, None
         return parent, self._commit_files(parent, blobs, message)
+
+    def _commit_in_process(self, parent: str, files: dict[str, str], message: str
+                           ) -> str | Literal[False] | None:
+        """The commit of `files` on `parent` written without a git process, None when the
+        parent holds them already, False when only git can promise the same commit."""
+        env = self._run.env
+        as_given = message if message.endswith("\n") else message + "\n"  # commit-tree -m
+        if not git_objects.plain_identity(env) or git_objects.clean_message(message) != as_given:
+            return False
+        writer = git_objects.ObjectWriter(self._git_dir)
+        try:
+            work = git_objects.Plan({path: (b"100644", content.encode("utf-8"))
+                                     for path, content in files.items()})
+            return writer.commit(parent, work, message, env)
+        except LookupError:  # a new file, or a path crossing a non-directory
+            return False
+        finally:
+            writer.close()
 
     def pushed(self, sha: str) -> None:
         """`sha` is now the remote branch's head (pushed by the caller)."""

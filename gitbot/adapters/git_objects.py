@@ -48,10 +48,7 @@ class Plan:
 
 def plan(root: Path, paths: Sequence[str], env: Mapping[str, str]) -> Plan | None:
     """The changed files, read from the working tree; None when the fast path does not apply."""
-    if any(var in os.environ or var in env for var in _DATE_VARS):
-        return None
-    if any(not _plain_ident(env.get(var, "")) for var in (
-            "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")):
+    if not plain_identity(env):
         return None
     if (root / ".git" / "info" / "attributes").exists():
         return None
@@ -72,6 +69,15 @@ def plan(root: Path, paths: Sequence[str], env: Mapping[str, str]) -> Plan | Non
         mode = b"100755" if os.access(target, os.X_OK) else b"100644"
         files[path] = (mode, target.read_bytes())
     return Plan(files) if files else None
+
+
+def plain_identity(env: Mapping[str, str]) -> bool:
+    """The environment's identity and dates are what this module can write exactly as git
+    would (no `GIT_*_DATE`, plain names and addresses)."""
+    if any(var in os.environ or var in env for var in _DATE_VARS):
+        return False
+    return all(_plain_ident(env.get(var, "")) for var in (
+        "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"))
 
 
 def _plain_ident(value: str) -> bool:

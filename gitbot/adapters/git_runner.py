@@ -52,6 +52,11 @@ class Runner:
         #: called with (args, env) before every command (the workspace settles its index)
         self.before: Callable[[tuple[str, ...], Mapping[str, str] | None], None] | None = None
 
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The environment every command gets (identity, prompts off, credentials)."""
+        return self._env
+
     def run(
         self,
         *args: str,
