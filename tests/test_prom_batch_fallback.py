@@ -20,12 +20,8 @@ import pytest
 from promfaults import FaultyProm, Reply, Series, batched, selected, vector
 
 from gitbot.adapters.prom_batch import BatchedMetrics
-from gitbot.adapters.prometheus import (
-    HANG_LIMIT,
-    MAX_ANSWER_BYTES,
-    HangLatch,
-    PrometheusMetrics,
-)
+from gitbot.adapters.prom_hang import HANG_LIMIT, HangLatch
+from gitbot.adapters.prometheus import MAX_ANSWER_BYTES, PrometheusMetrics
 from gitbot.core import messages
 from gitbot.core.analysis import evaluate_metric
 from gitbot.core.batch_queries import split_series
