@@ -14,7 +14,6 @@ error text without secrets or stack trace (see `prometheus_answer`). The reconci
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -54,9 +53,6 @@ SecretResolver = Callable[[str, str], Mapping[str, str]]
 
 DEFAULT_TIMEOUT = 5.0
 MAX_ANSWER_BYTES = 16 << 20
-
-
-log = logging.getLogger("gitbot.observe")
 
 
 class PrometheusMetrics:
