@@ -137,15 +137,15 @@ class Reconciler:
         batch = self._begin_batch()
         settled = True
         try:
-            # a batch's commits update the index once, at its end (`git_fast`)
+            # a batch's commits leave the index to the next command that needs it (`git_fast`)
             with self.ws.deferred_index() if batch is not None else nullcontext():
                 for canary in ticking:
                     report.ticks.append(self.tick_safely(canary, specs))
                 self._settle_hooks(ticking, specs, report)
                 if batch is not None and self.staging is not None:
                     publish(self, self.staging, batch)  # one push for the whole pass
-        except GitbotError as err:  # the index update at the end: the next pass resets
-            log.error("cannot update the index after the pass: %s", err)
+        except GitbotError as err:  # publish's sync after a failed push failed too
+            log.error("pass not finished: %s; the next pass syncs again", err)
             settled = False
         finally:
             self._end_batch()

@@ -1,7 +1,9 @@
 """Commits of named files inside `GitWorkspace.deferred_index()` (gitbot.adapters.git_fast): the
-index is brought in step ONCE at the end of the block, or earlier, right before any git command
-that reads it; `git status` is clean after the block; a process killed between a commit and
-the index update leaves a working copy the next `sync` repairs; the ref moves like git moves it.
+index is brought in step ONCE, right before the next git command that reads it (in the block or
+after it), or when the workspace closes; a full sync forgets the debt (it rewrites the index); a
+process killed between a commit and the index update leaves a working copy the next `sync`
+repairs; the ref moves like git moves it. Fetch leaves git's housekeeping (`gc --auto`) to
+every `MAINTAIN_EVERY`-th fetch.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 from gitfixtures import make_remote, write
 
-from gitbot.adapters import git_fast
+from gitbot.adapters import git, git_fast
 from gitbot.adapters.git import GitWorkspace
 from gitbot.adapters.git_errors import GitError
 
@@ -51,14 +53,20 @@ def three_commits(ws: GitWorkspace) -> list[str]:
     return shas
 
 
-def test_a_batch_of_commits_updates_the_index_once_at_its_end(
+def test_a_batch_of_commits_updates_the_index_once_when_a_command_needs_it(
     ws: GitWorkspace, commands: list[str],
 ) -> None:
     with ws.deferred_index():
         shas = three_commits(ws)
         assert commands == []  # three commits, no git process
-        assert plain(ws.root, "diff", "--cached", "--name-only", "HEAD")  # the index lags
-    assert commands == ["update-index"]
+    with ws.deferred_index():  # the next pass: fetch and push leave the index alone
+        ws.push()
+        ws.sync(clean=True)
+        assert commands == ["push", "fetch"]
+    assert plain(ws.root, "diff", "--cached", "--name-only", "HEAD")  # the index still lags
+    assert not ws.is_dirty()  # `git status` through the workspace: settled first
+    # (recorded as called: `status` asks, its `before` hook runs `update-index` first)
+    assert commands == ["push", "fetch", "status", "update-index"]
     assert plain(ws.root, "status", "--porcelain", "--untracked-files=all") == ""
     assert plain(ws.root, "rev-list", "--max-count=3", "HEAD").split() == shas[::-1]
     assert plain(ws.root, "show", f"HEAD:{VS}") == "route:\n  primary: 80\n  canary: 20"
@@ -76,6 +84,63 @@ def test_a_command_that_reads_the_index_settles_it_first(ws: GitWorkspace) -> No
     assert plain(ws.root, "diff", "--name-only", "HEAD~1", "HEAD") == "apps/other/vs.yaml"
     assert plain(ws.root, "show", f"HEAD:{DEPLOY}") == "replicas: 3\nimage: podinfo:6.0.0"
     assert plain(ws.root, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_closing_the_workspace_settles_the_index(ws: GitWorkspace, commands: list[str]) -> None:
+    with ws.deferred_index():
+        three_commits(ws)
+    ws.close()
+    assert commands == ["update-index"]
+    assert plain(ws.root, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_full_sync_forgets_the_debt_and_leaves_a_clean_working_copy(
+    tmp_path: Path, ws: GitWorkspace, commands: list[str],
+) -> None:
+    with ws.deferred_index():
+        three_commits(ws)
+    remote = tmp_path / "remote.git"
+    ws.push()
+    other = tmp_path / "other"
+    plain(tmp_path, "clone", "-q", str(remote), str(other))
+    write(other, DEPLOY, "replicas: 5\n")  # someone else's commit: the sync resets to it
+    plain(other, "-c", "user.name=dev", "-c", "user.email=dev@example.com",
+          "commit", "-qam", "a person's change")
+    plain(other, "push", "-q", "origin", "HEAD:main")
+    commands.clear()
+    assert ws.sync(clean=True) == plain(remote, "rev-parse", "main")
+    assert "update-index" not in commands  # checkout -f + reset --hard rewrote the index
+    assert plain(ws.root, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (ws.root / VS).read_text() == "route:\n  primary: 80\n  canary: 20\n"
+    assert (ws.root / DEPLOY).read_text() == "replicas: 5\n"
+    ws.close()
+    assert "update-index" not in commands
+
+
+def test_git_housekeeping_runs_every_so_many_fetches(
+    ws: GitWorkspace, commands: list[str], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(git, "MAINTAIN_EVERY", 3)
+    for n in range(6):
+        write(ws.root, VS, f"route:\n  primary: {90 - n}\n")
+        assert ws.commit(f"step {n}", paths=[VS]) is not None  # loose objects, no git commit
+        ws.push()
+        ws.sync(clean=True)
+    # the fixture's sync fetched first (with gc); then fetches 2..7: gc after the 4th and 7th
+    assert [c for c in commands if c in ("fetch", "gc")] == [
+        "fetch", "fetch", "fetch", "gc", "fetch", "fetch", "fetch", "gc"]
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_failing_housekeeping_only_warns(
+    ws: GitWorkspace, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(git, "MAINTAIN_EVERY", 1)
+    plain(ws.root, "config", "gc.auto", "bogus")  # git gc refuses to run; fetch does not care
+    assert ws.sync(clean=True) == ws.head()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "git gc failed" in warned[0] and "gc.auto" in warned[0]
 
 
 KILLED = textwrap.dedent("""

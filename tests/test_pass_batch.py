@@ -114,6 +114,7 @@ def test_a_canary_failing_after_its_commit_is_cut_out_of_the_batch(
     assert sorted(c for c, _, _ in new) == sorted(t.canary for t in report.ticks if t.commit)
     assert bad not in {c for c, _, _ in new} and len(new) == CANARIES - 1
     assert app.store.load(bad) == states[bad]  # its held state was dropped with its commit
+    assert not app.workspace.is_dirty()  # (settles the index, which waits for a reader)
     assert git(app.workspace.root, "status", "--porcelain") == ""
     app.reconciler.landing.crash = lambda _point: None  # type: ignore[attr-defined]
     clock.advance(61)

@@ -63,6 +63,9 @@ __all__ = [
 
 log = logging.getLogger("gitbot.git")
 
+#: fetches between two `git gc --auto` (the first fetch runs it too): fetch runs without its
+#: own, which would be one more git process on every pass
+MAINTAIN_EVERY = 100
 
 
 class GitWorkspace:
@@ -95,6 +98,7 @@ class GitWorkspace:
         self._repo: Repo | None = None
         self._runner: Runner | None = None
         self._fast = git_fast.FastCommits(self._git_dir, branch, self._env)
+        self._fetches = 0
 
     @property
     def root(self) -> Path:
@@ -122,7 +126,14 @@ class GitWorkspace:
         self.close()
 
     def close(self) -> None:
-        """Release GitPython's resources (its cat-file processes, if any were started)."""
+        """Bring the index in step with gitbot's own commits (`git_fast`: it may lag them
+        between passes), then release GitPython's resources (its cat-file processes)."""
+        if self._fast.owing and self._runner is not None and self._git_dir.is_dir():
+            try:
+                self._fast.settle(self._runner)
+            except GitFailure as err:  # the next start's sync rewrites the index anyway
+                log.warning("cannot update the index of %s: %s", self._workdir, err)
+        self._fast.forget()
         if self._repo is not None:
             self._repo.close()
         self._repo = None
@@ -157,6 +168,7 @@ class GitWorkspace:
         origin = self._origin_ref()
         if not run.run("rev-parse", "--verify", "--quiet", origin, check=False).ok:
             raise GitError(f"branch {self._branch} does not exist on the remote")
+        self._fast.forget()  # the index is rewritten from the tree: nothing is owed
         try:
             run.run("checkout", "-q", "-f", "-B", self._branch, origin)
             run.run("reset", "-q", "--hard", origin)
@@ -243,15 +255,29 @@ class GitWorkspace:
 
     def _fetch(self, run: Runner) -> None:
         require_token(self._credentials)
-        result = run.run(
-            "fetch", "-q", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*", check=False
-        )
+        # `--no-auto-gc` (the older name of --no-auto-maintenance, known to git since 2.23):
+        # the housekeeping runs every MAINTAIN_EVERY fetches instead, as scheduled
+        # maintenance would (gitbot's own commits are written without `git commit`, which
+        # runs it after each commit)
+        result = run.run("fetch", "-q", "--prune", "--no-auto-gc", "origin",
+                         "+refs/heads/*:refs/remotes/origin/*", check=False)
         if result.ok:
+            if self._fetches % MAINTAIN_EVERY == 0:
+                self._maintain(run)
+            self._fetches += 1
             return
         error = run.failure(("fetch",), result)
         if isinstance(error, GitAuthError) or is_unreachable(result.err):
             raise error
         raise _LocalDamageError(str(error))
+
+    def _maintain(self, run: Runner) -> None:
+        """`git gc --auto` (packs loose objects and packs once git's thresholds are reached;
+        in the foreground: `gc.autoDetach=false`): a failure only warns."""
+        result = run.run("gc", "--auto", "--quiet", check=False)
+        if not result.ok:
+            log.warning("git gc failed in %s: %s", self._workdir,
+                        run.clean_text(result.err.strip() or result.out.strip()))
 
     def _origin_ref(self) -> str:
         return f"refs/remotes/origin/{self._branch}"
@@ -393,9 +419,10 @@ class GitWorkspace:
 
     @contextmanager
     def deferred_index(self) -> Iterator[None]:
-        """Commits of named files within the block update the index once, at its end (or
-        before any git command that needs the index): see `gitbot.adapters.git_fast`."""
-        with self._fast.deferred(self._run()):
+        """Commits of named files within the block update the index once, before the next git
+        command that needs it (or when the workspace closes): see `gitbot.adapters.git_fast`."""
+        self._run()
+        with self._fast.deferred():
             yield
 
     def _commit_staged(self, run: Runner, message: str) -> str:
@@ -416,7 +443,7 @@ class GitWorkspace:
                 "push", "--porcelain", "origin", f"HEAD:refs/heads/{self._branch}", check=False
             )
             if result.ok:
-                sha = run.text("rev-parse", "HEAD")
+                sha = self.head()
                 log.info("pushed %s to %s (attempt %d)", sha[:12], self._branch, attempt + 1)
                 return sha
             git_branches.raise_unless_stale(run, result)

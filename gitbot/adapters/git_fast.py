@@ -11,15 +11,19 @@ The index: a commit is built from trees, never from the index, so the index entr
 committed files only need to be in step by the time something reads the index. Outside a
 batch, `commit` runs ONE `git update-index` for the files at once (before the ref moves, as
 before). Inside `deferred()` (a reconciler pass in push mode) the paths are only noted, and
-ONE `git update-index --stdin` for all of them runs when the batch ends, or earlier, right
-before any git command that reads or writes the index (`before`, which the workspace's runner
+the debt outlives the block: ONE `git update-index --stdin` for all of them runs right before
+the next git command that reads or writes the index (`before`, which the workspace's runner
 calls for every command: anything not known to ignore the index settles the debt first, so
-`git add`/`commit`/`revert`/`rebase`/`reset`/`status` always see an index in step).
+`git add`/`commit`/`revert`/`rebase`/`reset`/`status` always see an index in step), or when
+the workspace closes. A daemon whose passes only step (fast commits, fetch, push) thus never
+pays for the index; a full sync (`checkout -f` + `reset --hard`, which rewrite the index from
+the tree) forgets the debt instead of settling it. Between such passes a person running
+`git status` in gitbot's working copy sees the files of its latest commits as changed in both
+the index and the tree ("MM"): the commits hold them, nothing is lost.
 
 A crash in between (the process killed after a commit, before the update) leaves the ref at
-the new commit and the index at the old one: `git status` then reports the committed files as
-changed, nothing is lost (the commit holds them), and the next start's `sync` (checkout -f,
-reset --hard: a fresh process never trusts the working copy) rewrites the index.
+the new commit and the index at the old one, the same picture; the next start's `sync`
+(checkout -f, reset --hard: a fresh process never trusts the working copy) rewrites the index.
 """
 
 from __future__ import annotations
@@ -105,9 +109,9 @@ class FastCommits:
 
     # -- the index --------------------------------------------------------------------------
     @contextmanager
-    def deferred(self, run: Runner) -> Iterator[None]:
-        """Within the block, commits leave the index to one update at its end (or before a
-        command that needs it)."""
+    def deferred(self) -> Iterator[None]:
+        """Within the block, commits leave the index to one update before the next command
+        that needs it (after the block too), or to `settle` when the workspace closes."""
         self._deferring += 1
         try:
             yield
@@ -115,7 +119,16 @@ class FastCommits:
             self._deferring -= 1
             if not self._deferring:
                 self.close()
-                self.settle(run)
+
+    @property
+    def owing(self) -> bool:
+        """True while committed paths wait for their index update."""
+        return bool(self._debt)
+
+    def forget(self) -> None:
+        """The index is about to be rewritten from a tree (`checkout -f`, `reset --hard`):
+        nothing is owed any more."""
+        self._debt.clear()
 
     def before(self, run: Runner, args: Sequence[str], env: Mapping[str, str] | None) -> None:
         """Called before every git command of the workspace: settles the index first unless
