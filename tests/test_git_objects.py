@@ -161,7 +161,7 @@ def test_the_parsed_trees_a_writer_keeps_are_bounded_by_their_entries(
     """A commit made by git (a new file) gives the next fast commit a parent tree the writer
     never saw, so a directory of many apps is parsed again each time: what is kept must stay
     bounded by entries (it was 50,000 trees: 20 MB per 100 canaries at 1,000 apps)."""
-    monkeypatch.setattr(git_objects.ObjectWriter, "MOST_ENTRIES", 1_000)
+    monkeypatch.setattr(git_objects.Parsed, "MOST_ENTRIES", 1_000)
     remote = make_remote(tmp_path)
     with GitWorkspace(str(remote), "main", tmp_path / "work", author_name="bot",
                       author_email="bot@example.com") as ws:
@@ -230,3 +230,33 @@ def plain_env(cwd: Path, env: dict[str, str], *args: str, stdin: str | None = No
     done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **BOT, **env},
                           input=stdin, capture_output=True, text=True, check=True)
     return done.stdout.strip()
+
+
+def test_the_next_pass_reads_no_tree_the_last_one_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each pass closes its writer (the packs it read are unmapped), but what it parsed is
+    kept: the `apps/` directory of many apps is not read and parsed again every pass."""
+    remote = make_remote(tmp_path)
+    reads: list[bytes] = []
+    original = git_objects.ObjectWriter._read
+
+    def counted(self: git_objects.ObjectWriter, binsha: bytes) -> bytes:
+        reads.append(binsha)
+        return original(self, binsha)
+
+    monkeypatch.setattr(git_objects.ObjectWriter, "_read", counted)
+    with GitWorkspace(str(remote), "main", tmp_path / "work", author_name="bot",
+                      author_email="bot@example.com") as ws:
+        ws.sync()
+        for i in range(200):
+            write(ws.root, f"apps/app{i:03d}/vs.yaml", "route: {}\n")
+        assert ws.commit("200 apps", paths=[f"apps/app{i:03d}/vs.yaml" for i in range(200)])
+        for step in range(3):  # three passes, one step each
+            reads.clear()
+            with ws.deferred_index():
+                write(ws.root, "apps/app007/vs.yaml", f"route: {{weight: {step}}}\n")
+                assert ws.commit(f"step {step}", paths=["apps/app007/vs.yaml"])
+            assert len(reads) == (4 if step == 0 else 0)  # commit, root, apps/, apps/app007/
+        assert not ws.is_dirty()
+        plain(ws.root, "fsck", "--no-dangling")

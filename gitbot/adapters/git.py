@@ -28,7 +28,7 @@ from git.cmd import Git
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
 from git.refs.symbolic import SymbolicReference
 
-from gitbot.adapters import git_branches, git_changes, git_fast, git_ops
+from gitbot.adapters import git_branches, git_changes, git_fast, git_objects, git_ops
 from gitbot.adapters.git_credentials import (
     Credentials,
     SshIdentity,
@@ -97,7 +97,8 @@ class GitWorkspace:
         self._env = workspace_env(url, author_name, author_email, credentials, ssh)
         self._repo: Repo | None = None
         self._runner: Runner | None = None
-        self._fast = git_fast.FastCommits(self._git_dir, branch, self._env)
+        self._parsed = git_objects.Parsed()  # trees read by the in-process commits, kept
+        self._fast = git_fast.FastCommits(self._git_dir, branch, self._env, self._parsed)
         self._fetches = 0
 
     @property
@@ -465,7 +466,7 @@ class GitWorkspace:
         self._check_side_branch(branch)
         run = self._run()
         require_token(self._credentials)
-        writer = git_branches.BranchWriter(run, self._git_dir, branch)
+        writer = git_branches.BranchWriter(run, self._git_dir, branch, self._parsed)
         message = build_message(subject)
         head = self.head()
         for attempt in range(self._push_retries + 1):
@@ -525,7 +526,7 @@ class GitWorkspace:
         self._check_side_branch(branch)
         require_token(self._credentials)
         message = build_message(subject)
-        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
+        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch, self._parsed)
         return writer.write(path, content, message, self._push_retries)
 
     def read_branch_files(self, branch: str, fetch: bool = True) -> tuple[str | None,
@@ -546,7 +547,7 @@ class GitWorkspace:
         """`write_branch_file(_guarded)` for several files at once: one commit, one push."""
         self._check_side_branch(branch)
         require_token(self._credentials)
-        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
+        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch, self._parsed)
         return writer.write_files(files, build_message(subject), self._push_retries, guard)
 
     def discard_changes(self, to: str = "HEAD") -> None:
@@ -568,7 +569,7 @@ class GitWorkspace:
         head, or None when the remote branch moved (nothing is retried or re-applied)."""
         self._check_side_branch(branch)
         require_token(self._credentials)
-        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
+        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch, self._parsed)
         return writer.swap(path, content, build_message(subject), expected)
 
     def write_branch_file_guarded(
@@ -577,7 +578,7 @@ class GitWorkspace:
         """`write_branch_file`, refused by `guard` (which raises) on the commit it builds on."""
         self._check_side_branch(branch)
         require_token(self._credentials)
-        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch)
+        writer = git_branches.BranchWriter(self._run(), self._git_dir, branch, self._parsed)
         return writer.write(path, content, build_message(subject), self._push_retries, guard)
 
     def _check_side_branch(self, branch: str) -> None:

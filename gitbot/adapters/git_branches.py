@@ -135,10 +135,12 @@ def raise_unless_stale(run: Runner, result: Result) -> None:
 class BranchWriter:
     """Commits one file onto a side branch and pushes it, re-applying on a lost race."""
 
-    def __init__(self, run: Runner, git_dir: Path, branch: str) -> None:
+    def __init__(self, run: Runner, git_dir: Path, branch: str,
+                 parsed: git_objects.Parsed | None = None) -> None:
         self._run = run
         self._git_dir = git_dir
         self._branch = branch
+        self._parsed = parsed  # trees parsed by earlier writers of the workspace
 
     def write(
         self, path: str, content: str, message: str, retries: int, guard: Guard | None = None
@@ -193,7 +195,7 @@ class BranchWriter:
         as_given = message if message.endswith("\n") else message + "\n"  # commit-tree -m
         if not git_objects.plain_identity(env) or git_objects.clean_message(message) != as_given:
             return False
-        writer = git_objects.ObjectWriter(self._git_dir)
+        writer = git_objects.ObjectWriter(self._git_dir, self._parsed)
         try:
             work = git_objects.Plan({path: (b"100644", content.encode("utf-8"))
                                      for path, content in files.items()})

@@ -1,8 +1,9 @@
 """A step's commit without a git process, and the index brought in step once per pass (issue 13).
 
 Owned by `GitWorkspace` (one `FastCommits` per workspace), which calls `commit` for a commit of
-named files. The objects are written by `git_objects` (one writer for a whole batch, so a pass
-reads each directory's tree once, closed after it to unmap the packs it read); the branch ref
+named files. The objects are written by `git_objects` (one writer for a whole batch, closed
+after it to unmap the packs it read; the trees it parsed are kept for the next one, so a
+daemon reads each directory's tree once); the branch ref
 moves here like `git commit` moves it
 (`refs/heads/<branch>.lock` created exclusively, the new sha written, renamed over the ref, one
 reflog line for the branch and one for HEAD), without a process.
@@ -55,8 +56,10 @@ class FastCommits:
 
     _MOST_MADE = 10_000
 
-    def __init__(self, git_dir: Path, branch: str, env: Mapping[str, str]) -> None:
+    def __init__(self, git_dir: Path, branch: str, env: Mapping[str, str],
+                 parsed: git_objects.Parsed | None = None) -> None:
         self._git_dir = git_dir
+        self._parsed = parsed if parsed is not None else git_objects.Parsed()
         self._branch = branch
         self._env = env
         self._writer: git_objects.ObjectWriter | None = None
@@ -80,7 +83,7 @@ class FastCommits:
         if work is None:
             return False
         if self._writer is None:
-            self._writer = git_objects.ObjectWriter(self._git_dir)
+            self._writer = git_objects.ObjectWriter(self._git_dir, self._parsed)
         writer = self._writer
         try:
             sha = writer.commit(parent, work, message, self._env)

@@ -97,32 +97,57 @@ def clean_message(message: str) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
-class ObjectWriter:
-    """Writes the commit of a `Plan` on top of `parent` (see the module docstring).
-
-    One writer lives as long as its workspace: the trees it read or wrote are kept parsed
-    (`_trees`), so a pass of many commits reads each directory once, not per commit. The bound
-    counts entries, not trees: a commit made by git itself (a new file) gives the next commit
-    a parent tree this writer never saw, and the `apps/` directory of 1,000 apps parsed again
-    per canary kept 20 MB per 100 canaries of a bootstrap pass (its peak RSS, 390 MB at 1,000).
-    """
+class Parsed:
+    """Trees and commit roots already parsed, kept across writers (objects never change: a
+    sha names the same content forever), so that each pass does not read the `apps/`
+    directory of 1,000 apps again. The bound counts entries, not trees: a commit made by git
+    itself (a new file) gives the next commit a parent tree never seen, and the `apps/`
+    directory parsed again per canary kept 20 MB per 100 canaries of a bootstrap pass (its
+    peak RSS, 390 MB at 1,000)."""
 
     MOST_ENTRIES = 50_000  # about 10 MB of parsed entries; then start over
 
-    def __init__(self, git_dir: Path) -> None:
+    def __init__(self) -> None:
+        self.trees: dict[bytes, list[Entry]] = {}  # tree sha -> its entries
+        self.roots: dict[str, bytes] = {}  # commit sha (hex) -> its tree
+        self.kept = 0  # entries in `trees`
+
+    def bound(self) -> None:
+        """Start over once more than MOST_ENTRIES entries are kept."""
+        if self.kept > self.MOST_ENTRIES:
+            self.trees.clear()
+            self.roots.clear()
+            self.kept = 0
+
+    def keep(self, tree: bytes, entries: list[Entry]) -> None:
+        if tree not in self.trees:
+            self.kept += len(entries)
+        self.trees[tree] = entries
+
+
+class ObjectWriter:
+    """Writes the commit of a `Plan` on top of `parent` (see the module docstring).
+
+    A writer serves a batch of commits (a pass) and is closed after it (`close`: the pack
+    files it read are unmapped); what it parsed lives on in `parsed`, which the workspace
+    hands to its next writer, so a daemon reads each directory's tree once, not per commit
+    and not per pass.
+    """
+
+    def __init__(self, git_dir: Path, parsed: Parsed | None = None) -> None:
         self._db = GitDB(str(git_dir / "objects"))
-        self._trees: dict[bytes, list[Entry]] = {}  # tree sha -> its entries
-        self._roots: dict[str, bytes] = {}  # commit sha (hex) -> its tree
-        self.kept = 0  # entries in `_trees`
+        self.parsed = parsed if parsed is not None else Parsed()
         self.stamp = 0  # the commit's time (Unix seconds)
+
+    @property
+    def kept(self) -> int:
+        """Tree entries kept parsed (bounded by `Parsed.MOST_ENTRIES`)."""
+        return self.parsed.kept
 
     def commit(self, parent: str, work: Plan, message: str, env: Mapping[str, str]) -> str | None:
         """The new commit's sha; None when nothing changed; raises `LookupError` when a path
         is new to the tree or crosses a non-directory (the caller falls back)."""
-        if self.kept > self.MOST_ENTRIES:
-            self._trees.clear()
-            self._roots.clear()
-            self.kept = 0
+        self.parsed.bound()
         root_tree = self._commit_tree(parent)
         tree = root_tree
         for path, content in work.files.items():
@@ -136,7 +161,7 @@ class ObjectWriter:
         body = (f"tree {bin_to_hex(tree).decode()}\nparent {parent}\nauthor {author}\n"
                 f"committer {committer}\n\n{clean_message(message)}")
         sha: str = bin_to_hex(self._store(b"commit", body.encode())).decode()
-        self._roots[sha] = tree
+        self.parsed.roots[sha] = tree
         return sha
 
     def close(self) -> None:
@@ -151,14 +176,14 @@ class ObjectWriter:
         mman.collect()
 
     def _commit_tree(self, sha: str) -> bytes:
-        if sha in self._roots:
-            return self._roots[sha]
+        if sha in self.parsed.roots:
+            return self.parsed.roots[sha]
         raw = self._read(hex_to_bin(sha))
         first = raw.split(b"\n", 1)[0]
         if not first.startswith(b"tree "):
             raise LookupError(f"{sha} is not a commit")
         tree: bytes = hex_to_bin(first[5:].decode())
-        self._roots[sha] = tree
+        self.parsed.roots[sha] = tree
         return tree
 
     def _replace(
@@ -190,19 +215,14 @@ class ObjectWriter:
                 return tree
             entries[found] = (mode, name, blob)
         new_tree = self._store(b"tree", b"".join(m + b" " + n + b"\0" + s for m, n, s in entries))
-        self._keep(new_tree, entries)
+        self.parsed.keep(new_tree, entries)
         return new_tree
 
     def _entries(self, tree: bytes) -> list[Entry]:
         """The tree's entries (read once, then kept; callers copy before changing them)."""
-        if tree not in self._trees:
-            self._keep(tree, _parse_tree(self._read(tree)))
-        return self._trees[tree]
-
-    def _keep(self, tree: bytes, entries: list[Entry]) -> None:
-        if tree not in self._trees:
-            self.kept += len(entries)
-        self._trees[tree] = entries
+        if tree not in self.parsed.trees:
+            self.parsed.keep(tree, _parse_tree(self._read(tree)))
+        return self.parsed.trees[tree]
 
     def _read(self, binsha: bytes) -> bytes:
         """The object's content. gitdb lists the pack files once; when `git gc --auto` (which

@@ -212,9 +212,11 @@ class ManifestEditor:
 
         Every path is checked first (`safefs.check_writable`), so a refused one writes nothing.
         """
-        for rel in self.changed_files():
-            check_writable(self.root, rel)
-        return [rel for rel, f in self.index.files.edited() if f.save()]
+        pending = [(rel, f, f.render()) for rel, f in self.index.files.edited()]
+        for rel, f, text in pending:  # each file rendered once, for the check and the write
+            if f.is_new or text != f.original:
+                check_writable(self.root, rel)
+        return [rel for rel, f, text in pending if f.save(text)]
 
 
 def is_generated(entry: Entry) -> bool:

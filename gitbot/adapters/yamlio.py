@@ -211,11 +211,12 @@ class YamlFile:
     def changed(self) -> bool:
         return self.edited and (self.is_new or self.render() != self.original)
 
-    def save(self) -> bool:
-        """Write the file when its text changed; True when written."""
+    def save(self, text: str | None = None) -> bool:
+        """Write the file when its text changed; True when written. `text`: `render()`'s
+        result, when the caller has it already (a dump of a large file is not free)."""
         if not self.edited:
             return False
-        text = self.render()
+        text = self.render() if text is None else text
         if not self.is_new and text == self.original:  # edited back to what it was
             self._saved()
             return False
