@@ -223,6 +223,10 @@ def bench_step(apps: int, steps: int) -> None:
                 app.reconciler.run_pass()  # detect the new revision: progressing, weight 1
                 cli = _cli_clone(base, dev.remote)
                 vs = _virtual_service(cli)
+                # the set-up wrote thousands of files (the repository, three clones): their
+                # write-back would land in the middle of the measured steps, stalling the
+                # file creations of whichever side it hits; both sides start from a clean disk
+                os.sync()
                 ours, theirs, git_counts = [], [], []
                 for n in range(steps):
                     clock.advance(61)
@@ -240,9 +244,17 @@ def bench_step(apps: int, steps: int) -> None:
     mine, cli_ms = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
     gits = statistics.median(g for g, _ in git_counts)
     pushes = statistics.median(p for _, p in git_counts)
+    # each gitbot step is paired with the CLI step right after it: a pair shares the
+    # machine's weather, so the pairs' ratios are steadier than the ratio of two medians
+    pairs = sorted(o / t for o, t in zip(ours, theirs, strict=True))
+    spread = ""
+    if len(pairs) >= 10:
+        tenth = statistics.quantiles(pairs, n=10)
+        spread = f", pairs' 10th-90th percentile {tenth[0]:.2f}-{tenth[-1]:.2f}x"
     print(f"step, {apps:5d} apps: gitbot {mine:7.1f} ms ({gits:.0f} git processes, {pushes:.0f} "
           f"pushes), git CLI {cli_ms:6.1f} ms (3 git processes, 1 push): "
-          f"{mine / cli_ms:5.1f}x  (median of {steps})")
+          f"{mine / cli_ms:5.2f}x (medians of {steps}); median of the interleaved pairs' "
+          f"ratios {statistics.median(pairs):.2f}x{spread}")
 
 
 def _cli_clone(base: Path, remote: Path) -> Path:
@@ -296,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--canaries", default="10,100,1000", help="pass sizes, comma-separated")
     parser.add_argument("--apps", default="1,1000", help="repository sizes for the step bench")
-    parser.add_argument("--steps", type=int, default=7, help="interleaved steps per size")
+    parser.add_argument("--steps", type=int, default=25, help="interleaved steps per size")
     parser.add_argument("--idle-only", action="store_true", help="skip the busy passes")
     parser.add_argument("--template", action="store_true",
                         help="every Canary also checks one shared MetricTemplate")
