@@ -283,3 +283,24 @@ def test_readme_ksm_labels_are_the_ones_the_adapter_reads() -> None:
             metrics.close()
     assert ("gitbot reads the commit from `origin_revision`\n"
             "  (`status.lastAppliedOriginRevision`") in README
+
+
+# --- the two set-up commands -----------------------------------------------------------------
+
+def test_readme_setup_commands_exist_and_set_up_what_the_readme_says() -> None:
+    """The two commands of the README's first block are scripts that run scripts/setup; every
+    Debian package scripts/setup installs is named in the paragraph after them."""
+    block = README.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split()[0] for line in block.splitlines() if line.strip()]
+    assert commands == ["scripts/demo", "scripts/test"]
+    for command in commands:
+        script = ROOT / command
+        assert script.stat().st_mode & 0o111, command
+        assert "\nscripts/setup\n" in script.read_text(encoding="utf-8"), command
+    setup = (ROOT / "scripts" / "setup").read_text(encoding="utf-8")
+    packages = set(re.findall(r"missing\+=\(([\w-]+)\)", setup))
+    assert packages == {"prometheus", "openssh-server", "openssh-client"}
+    intro = README.split("```", 2)[2].split("\n\n", 2)[1]
+    assert [p for p in sorted(packages) if f"`{p}`" not in intro] == []
+    assert "-m venv .venv" in setup and "`python3-venv`" in README.split("```sh", 1)[0]
+    assert 'PY=${PYTHON:-python3}' in setup and "`PYTHON=python3.11`" in README
