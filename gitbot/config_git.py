@@ -57,12 +57,12 @@ class GitConfig(StrictSection):
         default="push", description="push: commit every step to `branch`; pull-request: every "
         "change is a pull request into `branch` (see `forge`, `pullRequests`).")
     workdir: str = Field(default="", description="The working copy (a cache; relative to the "
-                         "config); default: a directory under ~/.cache/gitbot. gitbot writes its "
-                         "step commits without `git commit` and brings git's index in step only "
-                         "when a git command needs it or it exits, so while the daemon runs, "
-                         "`git status` there may list the files of its latest commits as changed "
-                         "(`MM`): the commits hold them. It runs `git gc --auto` every 100 "
-                         "fetches.")
+                         "config); default: a directory under $XDG_CACHE_HOME/gitbot "
+                         "(~/.cache/gitbot). gitbot writes its step commits without `git commit` "
+                         "and brings git's index in step only when a git command needs it or it "
+                         "exits, so while the daemon runs, `git status` there may list the files "
+                         "of its latest commits as changed (`MM`): the commits hold them. It runs "
+                         "`git gc --auto` every 100 fetches.")
     state_branch: str = Field(default="gitbot/state", alias="stateBranch",
                               description="Branch where gitbot keeps rollout state (outside "
                               "Flux's path).")

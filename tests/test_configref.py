@@ -286,3 +286,20 @@ def test_a_missing_key_or_a_wrong_default_is_caught(edit: Any, problem: str) -> 
     edited = edit(readme)
     assert edited != readme
     assert problem in _reference_problems(edited)
+
+
+def test_readme_config_snippets_are_valid_config() -> None:
+    """Every ```yaml block of the README made of config.yaml sections loads (with a git.url
+    when the snippet leaves it out): no snippet shows a key or value the code refuses."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sections = {key for key, *_ in rows() if "." not in key}
+    checked = 0
+    for block in re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL):
+        data = YAML(typ="safe").load(block)
+        if not isinstance(data, dict) or not set(data) <= sections:
+            continue
+        git = data.setdefault("git", {})
+        git.setdefault("url", "gitops.git")
+        Settings.model_validate(data)
+        checked += 1
+    assert checked >= 4
