@@ -81,34 +81,36 @@ def _run(config: Path, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize(
-    ("args", "code", "phrase"),
+    ("args", "code", "phrase", "says"),
     [
         pytest.param(("--config", "CONFIG", "validate"), 0, "the config and documents are valid",
-                     id="valid"),
+                     "valid: 1 Canary", id="valid"),
         pytest.param(("--config", "CONFIG", "status", "nosuch"), 1,
                      "`status NAME` of a canary the repository does not declare",
-                     id="status-unknown-canary"),
+                     "(NotFound)", id="status-unknown-canary"),
         pytest.param(("--config", "DIR/remote-elsewhere.yaml", "validate"), 1,
-                     "the remote unreachable", id="remote-unreachable"),
+                     "the remote unreachable", "git clone failed", id="remote-unreachable"),
         pytest.param(("--config", "DIR/missing.yaml", "validate"), 2,
-                     "a config that does not load", id="config-missing"),
+                     "a config that does not load", "cannot read config", id="config-missing"),
         pytest.param(("--config", "CONFIG", "status", "--output", "yaml"), 2,
-                     "a bad command line", id="bad-command-line"),
+                     "a bad command line", "Invalid value", id="bad-command-line"),
         pytest.param(("--config", "CONFIG", "approve", "test/podinfo"), 2,
-                     "`approve`/`reject` when nothing waits", id="approve-nothing-waits"),
+                     "`approve`/`reject` when nothing waits", "nothing waits for approval",
+                     id="approve-nothing-waits"),
         pytest.param(("--config", "CONFIG", "reject", "test/nosuch"), 2,
-                     "of an undeclared canary", id="reject-unknown-canary"),
+                     "of an undeclared canary", "(NotFound)", id="reject-unknown-canary"),
         pytest.param(("--config", "CONFIG", "approve", "podinfo"), 2, "without `NAMESPACE/`",
-                     id="approve-without-namespace"),
+                     "approve takes NAMESPACE/NAME", id="approve-without-namespace"),
     ],
 )
 def test_the_cases_the_exit_table_names_exit_with_its_code(
-        config: Path, args: tuple[str, ...], code: int, phrase: str) -> None:
+        config: Path, args: tuple[str, ...], code: int, phrase: str, says: str) -> None:
     (config.parent / "remote-elsewhere.yaml").write_text(
         "git:\n  url: no-such-remote.git\n  workdir: elsewhere\n", encoding="utf-8")
     assert phrase in _exit_rows()[code]
     got, out, err = _run(config, *args)
     assert got == code, out + err
+    assert says in out + err, out + err
     assert "Traceback" not in err
 
 
