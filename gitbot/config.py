@@ -91,7 +91,8 @@ class FluxConfig(StrictSection):
         default_factory=dict, alias="clusterLabels",
         description="Label matchers selecting this cluster's series when one Prometheus holds "
         "several clusters (Thanos, Mimir), e.g. `{cluster: prod-eu}`: added to the "
-        "applied-revision query (`gotk_resource_info`), the Deployment readiness queries and "
+        "applied-revision queries (`gotk_resource_info` of the Kustomizations and of the "
+        "HelmReleases), the Deployment readiness queries and "
         "the builtin Istio metrics (MetricTemplates are yours).")
 
     @field_validator("cluster_labels")
