@@ -75,7 +75,11 @@ class PullRequestOutcomes:
                 told = ((event,), (alert,))
             return Landed(done, progress.merged_sha, self.ws.log(max_count=1)[0].subject,
                           f"merged pull request {number}{who}", events=told[0], alerts=told[1])
-        log.info("%s: pull request %s: %s", canary.key, number, progress.reason)
+        if progress.held:  # told once by the landing; every tick the same
+            log.debug("%s: pull request %s: %s", canary.key, number, progress.reason)
+        else:
+            log.info("%s: pull request %s: %s", canary.key, number, progress.reason)
+        ref = replace(ref, held=progress.held)
         if self.reviewed(change):
             held = decide_pr.held_for_review(canary, before, state, ref, self.clock())
             first = held.step == state.step
