@@ -37,6 +37,5 @@ def held_comment(base: str, told: str) -> str:
     """The comment on the PR, once per head."""
     return (f"gitbot cannot merge this pull request yet: the branch protection of `{base}` "
             f"requires a check that has not reported on this head (GitHub: {told.strip()}). "
-            "The canary keeps its current weight; gitbot merges this pull request once GitHub "
-            "reports the check green, and does not ask GitHub to merge it before then. A red "
-            "check holds it the same way.")
+            "The canary keeps its current weight until it does: gitbot asks GitHub to merge "
+            "again only when a check reports, and merges once the required checks are green.")
