@@ -10,10 +10,12 @@ second one). People refusing a PR (reject, `/gitbot abort`, closed unmerged) rol
 a rollback closes the waiting PR with the reason and is merged at once; a new change while a PR
 is open supersedes it. A person's push to the base while a PR waits supersedes it too
 (`gitbot.landing_people`): a drift, judged against what is merged, lets the drift rules decide;
-a conflict proposes the same step again from the new base on `...-r<n>`. A person's commits on
-gitbot's PR branch are merged as they are and reported. The local working copy never keeps an
-unmerged commit: it is reset to the remote after each proposal. What the forge then reports
-about a PR is read by `gitbot.landing_pr_outcome`.
+a conflict, or (GitHub) a head only behind a base whose protection wants it up to date, proposes
+the same step again from the new base on `...-r<n>`, and the closing comment says which. A
+required check that has not reported is told once per head (log and PR comment). A person's
+commits on gitbot's PR branch are merged as they are and reported. The local working copy never
+keeps an unmerged commit: it is reset to the remote after each proposal. What the forge then
+reports about a PR is read by `gitbot.landing_pr_outcome`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.statestore import GitStateStore
 from gitbot.core import decide_pr
 from gitbot.core.drift import PersonCommit
-from gitbot.core.pr_held import held_comment, same_head
 from gitbot.core.pr_supersede import again_log, merged_view, superseded_comment
 from gitbot.core.spec import Canary
 from gitbot.core.state import (
@@ -44,7 +45,7 @@ from gitbot.errors import GitbotError
 from gitbot.history import find_step, mainline
 from gitbot.landing import Committer, Landed, Resumed
 from gitbot.landing_people import Earlier, Watch
-from gitbot.landing_pr_outcome import PullRequestOutcomes
+from gitbot.landing_pr_outcome import PullRequestOutcomes, tell_held
 from gitbot.landing_texts import pr_texts_for
 from gitbot.pullrequests import Outcome, Progress, PullRequestDriver, branch_name
 
@@ -236,14 +237,7 @@ class PullRequestLanding:
             pr or self._pr(ref), change.action, fresh=fresh, urgent=change.revert,
             local_approval=self._approval(canary, state), gitbot_sha=ref.head, held=ref.held,
         )
-        if progress.held and not same_head(ref.held, progress.held):  # told once per head
-            log.warning("%s: pull request #%d waits: %s", canary.key, ref.number,
-                        progress.reason)
-            try:
-                self.driver.forge.comment(progress.pr, held_comment(self.ws.branch,
-                                                                   progress.refused))
-            except GitbotError as err:  # the log said it; the next head is told again
-                log.warning("could not comment on pull request #%d: %s", ref.number, err)
+        tell_held(self.driver, canary, ref, progress)
         return progress
 
     # --- helpers -----------------------------------------------------------------------------

@@ -10,7 +10,12 @@ The reconciler (once wired) commits a change in its working copy as in push mode
   action is in `pullRequests.review`; for those it reports approved (then merges) / rejected /
   waiting, from approving reviews by people other than gitbot's own account, `/gitbot promote`
   or `/gitbot abort` comments by people with write access, and the local `gitbot approve`.
-  `/gitbot pause|resume` come back as `Progress.suspend`. A rollback (`urgent`) merges at once;
+  `/gitbot pause|resume` come back as `Progress.suspend`. A rollback (`urgent`) merges at once.
+  What stops a merge is told apart: a conflict (`Progress.conflict`), a head only behind a base
+  whose protection wants it up to date (`Progress.behind`; both are proposed again from the new
+  base), red or pending checks, and a required check that has not reported (`Progress.held`:
+  GitHub refused once; no merge is asked again while it still says "blocked" for the same head
+  and checks);
 - `close(pr, why)` / `supersede(pr, by)` close an open PR with a comment saying why.
 
 A merged PR's branch is deleted with a lease on its head, so a person's later commit is kept.
