@@ -181,12 +181,11 @@ class PullRequestDriver:
         checks = None
         if not (fresh or urgent):
             blocked, checks = self._blocked(pr)
-            if not blocked and self._still_held(pr, held, checks):
-                blocked = held_reason()
-            if blocked:
-                return Progress(Outcome.WAITING, pr, reason=blocked,
+            still = not blocked and self._still_held(pr, held, checks)
+            if blocked or still:
+                return Progress(Outcome.WAITING, pr, reason=blocked or held_reason(),
                                 approved_by=verdict.approved_by, suspend=verdict.suspend,
-                                held=held if blocked == held_reason() else "")
+                                held=held if still else "")
         return self._merge(pr, verdict, foreign, gitbot_sha or pr.head_sha, checks)
 
     def check(self, pr: PullRequest, local_approval: str = "") -> Progress:
