@@ -59,7 +59,8 @@ class ChatConfig(StrictSection):
 
     type: Literal["slack", "msteams", "discord", "rocket", "gchat", "generic"] = Field(
         description="The chat service.")
-    address: str = Field(default="", description="Webhook URL in clear (local endpoints only).")
+    address: str = Field(default="", description="Webhook URL in clear, for local endpoints (a "
+                         "real webhook URL is a secret: use addressEnv or addressFile).")
     address_env: str = Field(default="", alias="addressEnv",
                              description="Environment variable that holds the webhook URL.")
     address_file: str = Field(default="", alias="addressFile",
@@ -90,7 +91,8 @@ class FluxConfig(StrictSection):
         default_factory=dict, alias="clusterLabels",
         description="Label matchers selecting this cluster's series when one Prometheus holds "
         "several clusters (Thanos, Mimir), e.g. `{cluster: prod-eu}`: added to the "
-        "applied-revision query (`gotk_resource_info`), the Deployment readiness queries and "
+        "applied-revision queries (`gotk_resource_info` of the Kustomizations and of the "
+        "HelmReleases), the Deployment readiness queries and "
         "the builtin Istio metrics (MetricTemplates are yours).")
 
     @field_validator("cluster_labels")
@@ -191,7 +193,8 @@ class Settings(StrictSection):
     forge: ForgeConfig = Field(default=ForgeConfig(), description="Where pull requests live.")
     pull_requests: PullRequestsConfig = Field(
         default=PullRequestsConfig(), alias="pullRequests",
-        description="Pull-request mode: review, approvals, merge method.")
+        description="Pull-request mode (`git.mode: pull-request`): review, approvals, merge "
+        "method.")
     chat: ChatConfig | None = Field(default=None, description="A global chat channel for "
                                     "canaries without `alerts` (Flagger's -slack-url).")
     notifications: NotificationsConfig = Field(

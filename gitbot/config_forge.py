@@ -33,7 +33,8 @@ class GithubForgeConfig(StrictSection):
                          description="GitHub's API; GitHub Enterprise: https://HOST/api/v3.")
     repository: str = Field(description="owner/name of the repository behind git.url.")
     token_env: str = Field(default="", alias="tokenEnv",
-                           description="Environment variable holding the token.")
+                           description="Environment variable holding the token (set exactly "
+                           "one of tokenEnv and tokenFile).")
     token_file: str = Field(default="", alias="tokenFile",
                             description="File holding the token (relative to the config).")
 

@@ -22,7 +22,8 @@ class CredentialsRef(StrictSection):
     username: str = Field(
         default="x-access-token", description="User name sent with the token over https.")
     token_env: str = Field(default="", alias="tokenEnv",
-                           description="Environment variable that holds the token.")
+                           description="Environment variable that holds the token (set exactly "
+                           "one of tokenEnv and tokenFile).")
     token_file: str = Field(default="", alias="tokenFile",
                             description="File that holds the token (relative to the config).")
 
@@ -53,9 +54,15 @@ class GitConfig(StrictSection):
                      "directory), file://, ssh or https URL; never with a token in it.")
     branch: str = Field(default="main", description="The branch Flux applies.")
     mode: Literal["push", "pull-request"] = Field(
-        default="push", description="push: commit every step to `branch`.")
+        default="push", description="push: commit every step to `branch`; pull-request: every "
+        "change is a pull request into `branch` (see `forge`, `pullRequests`).")
     workdir: str = Field(default="", description="The working copy (a cache; relative to the "
-                         "config); default: a directory under ~/.cache/gitbot.")
+                         "config); default: a directory under $XDG_CACHE_HOME/gitbot "
+                         "(~/.cache/gitbot). gitbot writes its step commits without `git commit` "
+                         "and brings git's index in step only when a git command needs it or it "
+                         "exits, so while the daemon runs, `git status` there may list the files "
+                         "of its latest commits as changed (`MM`): the commits hold them. It runs "
+                         "`git gc --auto` every 100 fetches.")
     state_branch: str = Field(default="gitbot/state", alias="stateBranch",
                               description="Branch where gitbot keeps rollout state (outside "
                               "Flux's path).")

@@ -12,7 +12,7 @@ is measured or called: the tick would measure the old weights.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -83,6 +83,13 @@ class Observer:
         if callable(begin):
             begin(list(canaries))
 
+    def prefetch(self, only: Collection[str] | None) -> None:
+        """A pass over `only` (None: all) is about to sync: Prometheus may be asked meanwhile
+        (`gitbot.adapters.prom_prefetch`)."""
+        prefetch = getattr(self.metrics, "prefetch", None)
+        if callable(prefetch):
+            prefetch(only)
+
     def end_pass(self) -> None:
         """The pass ended: answers are asked afresh again (ticks outside a pass)."""
         self.sync.end_pass()
@@ -92,6 +99,9 @@ class Observer:
 
     def close(self) -> None:
         self.hooks.shutdown()
+        close = getattr(self.metrics, "close", None)
+        if callable(close):  # its sessions, and the workers asking queries ahead
+            close()
 
     def observe(
         self,

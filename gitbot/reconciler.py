@@ -120,6 +120,7 @@ class Reconciler:
         """Sync the repository, then give every valid canary (or those named in `only`, by
         key or name) one tick."""
         wanted = {only} if isinstance(only, str) else set(only) if only is not None else None
+        self.observer.prefetch(wanted)  # Prometheus asked while git fetches (`prom_prefetch`)
         head = self.ws.sync(clean=self._clean)
         self.moved(head)
         specs = self.repo.specs()

@@ -18,7 +18,7 @@ canaries' Deployments and primaries is one query per pass too, with the same fal
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 
 from gitbot.adapters.prom_batch_answer import (
@@ -28,6 +28,7 @@ from gitbot.adapters.prom_batch_answer import (
     outcomes_by_member,
     value_text,
 )
+from gitbot.adapters.prom_prefetch import Prefetcher
 from gitbot.adapters.prom_template_batch import TemplateBatches
 from gitbot.adapters.prometheus import (
     DEFAULT_TIMEOUT,
@@ -67,6 +68,7 @@ class BatchedMetrics(PrometheusMetrics):
         self._ready: Ready | None = None
         self._templates = TemplateBatches(())
         self._batched = 0
+        self._prefetch = Prefetcher(lambda promql: PrometheusMetrics.query_series(self, promql))
 
     @property
     def batched_queries(self) -> int:
@@ -92,7 +94,26 @@ class BatchedMetrics(PrometheusMetrics):
 
     def end_pass(self) -> None:
         """The pass ended: a tick outside a pass asks its own queries again."""
+        self._prefetch.end_pass()
         self.begin_pass(())
+
+    def prefetch(self, only: Collection[str] | None) -> None:
+        """A pass over `only` (None: every canary) is about to fetch the repository: the
+        queries the last pass over them asked are asked again meanwhile (`prom_prefetch`)."""
+        self._prefetch.launch(only)
+
+    @property
+    def prefetched(self) -> int:
+        """Queries asked ahead of their pass so far (tests, the benchmark)."""
+        return self._prefetch.launched
+
+    def query_series(self, promql: str) -> list[Sample] | str:
+        answer = self._prefetch.take(promql)
+        return answer if answer is not None else super().query_series(promql)
+
+    def close(self) -> None:
+        self._prefetch.close()
+        super().close()
 
     def query_metrics(
         self,

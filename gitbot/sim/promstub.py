@@ -44,6 +44,7 @@ class PromStub:
         self.remote, self.branch, self.workloads = remote, branch, workloads
         self.queries: Counter[str] = Counter()  # bounded by distinct queries (long soaks)
         self._lock = threading.Lock()
+        self._asked_more = threading.Condition(self._lock)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -52,6 +53,12 @@ class PromStub:
     def total(self) -> int:
         with self._lock:
             return sum(self.queries.values())
+
+    def wait_total(self, total: int, timeout: float) -> bool:
+        """Wait until `total` queries were asked in all (False when `timeout` passed first)."""
+        with self._asked_more:
+            return self._asked_more.wait_for(lambda: sum(self.queries.values()) >= total,
+                                             timeout)
 
     def count(self, part: str) -> int:
         """How many queries containing `part` were asked."""
@@ -80,8 +87,9 @@ class PromStub:
         return [_sample({}, 1)]
 
     def _asked(self, query: str) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._asked_more:
             self.queries[query] += 1
+            self._asked_more.notify_all()
         return self.answer(query)
 
     def _exist(self, labels: dict[str, list[str]], ns_label: str,
