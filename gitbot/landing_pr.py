@@ -10,10 +10,12 @@ second one). People refusing a PR (reject, `/gitbot abort`, closed unmerged) rol
 a rollback closes the waiting PR with the reason and is merged at once; a new change while a PR
 is open supersedes it. A person's push to the base while a PR waits supersedes it too
 (`gitbot.landing_people`): a drift, judged against what is merged, lets the drift rules decide;
-a conflict proposes the same step again from the new base on `...-r<n>`. A person's commits on
-gitbot's PR branch are merged as they are and reported. The local working copy never keeps an
-unmerged commit: it is reset to the remote after each proposal. What the forge then reports
-about a PR is read by `gitbot.landing_pr_outcome`.
+a conflict, or (GitHub) a head only behind a base whose protection wants it up to date, proposes
+the same step again from the new base on `...-r<n>`, and the closing comment says which. A
+required check that has not reported is told once per head (log and PR comment). A person's
+commits on gitbot's PR branch are merged as they are and reported. The local working copy never
+keeps an unmerged commit: it is reset to the remote after each proposal. What the forge then
+reports about a PR is read by `gitbot.landing_pr_outcome`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from gitbot.adapters.manifests import ManifestEditor
 from gitbot.adapters.statestore import GitStateStore
 from gitbot.core import decide_pr
 from gitbot.core.drift import PersonCommit
-from gitbot.core.pr_supersede import commit_text, merged_view, superseded_comment
+from gitbot.core.pr_supersede import again_log, merged_view, superseded_comment
 from gitbot.core.spec import Canary
 from gitbot.core.state import (
     Decision,
@@ -43,7 +45,7 @@ from gitbot.errors import GitbotError
 from gitbot.history import find_step, mainline
 from gitbot.landing import Committer, Landed, Resumed
 from gitbot.landing_people import Earlier, Watch
-from gitbot.landing_pr_outcome import PullRequestOutcomes
+from gitbot.landing_pr_outcome import PullRequestOutcomes, tell_held
 from gitbot.landing_texts import pr_texts_for
 from gitbot.pullrequests import Outcome, Progress, PullRequestDriver, branch_name
 
@@ -92,8 +94,9 @@ class PullRequestLanding:
                 and self.outcomes.reviewed(change)):
             self.driver.report_analysis(self._pr(ref), True, "analysis passed this tick")
             progress = self._advance(canary, state, change, ref, fresh=False)
-            if progress.conflict:  # a person's push to the base: propose it again from there
-                return self._again(canary, before, replace(state, step=ref.step), change, ref)
+            if progress.again:  # a push to the base: propose it again from there
+                return self._again(canary, before, replace(state, step=ref.step), change, ref,
+                                   behind=progress.behind)
             return self.outcomes.landed(canary, before, state, change, ref, progress)
         return self._propose(canary, before, state, change, analysis, old=ref,
                              base=before.traffic)
@@ -146,22 +149,37 @@ class PullRequestLanding:
         if found is not None:
             self._close(ref, found.comment)
             return Resumed(found.state, found.reason, decision=found.decision)
-        if not progress.conflict:
+        if not progress.again:
             return None
-        return self._resumed(self._again(canary, state, state, change, ref, history))
+        return self._resumed(self._again(canary, state, state, change, ref, history,
+                                         behind=progress.behind))
 
     def _again(
         self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
-        ref: PullRequestRef, history: list[CommitInfo] | None = None,
+        ref: PullRequestRef, history: list[CommitInfo] | None = None, *, behind: bool = False,
     ) -> Landed:
         """Propose `ref`'s change again on a new branch from the new base, closing `ref` with a
-        comment naming the person's commit it conflicts with (never forcing over it)."""
+        comment naming the commit on the base it conflicts with, or (`behind`: nothing
+        conflicts, the base's protection wants an up-to-date head) that moved the base ahead.
+        Never forcing over it."""
         self.ws.sync()
-        by = Watch(self.ws, self.committer.flux).culprit(canary, history or self.ws.log(300))
-        log.warning("%s: pull request #%d conflicts with %s; proposing step %d again",
-                    canary.key, ref.number, commit_text(by), ref.step)
+        by = self._culprit(canary, history, behind=behind)
+        log.warning("%s: %s", canary.key, again_log(ref.number, self.ws.branch, by, ref.step,
+                                                    behind=behind))
         return self._propose(canary, before, state, change, "", old=ref, base=ref.base_traffic,
-                             attempt=ref.attempt + 1, superseded_by=by or _NOBODY)
+                             attempt=ref.attempt + 1, superseded_by=by or _NOBODY,
+                             behind=behind)
+
+    def _culprit(self, canary: Canary, history: list[CommitInfo] | None, *,
+                 behind: bool) -> PersonCommit | None:
+        """The person's commit on the base the PR gives way to; for a PR that is only behind,
+        the base's newest commit when no person's commit is newer than gitbot's (e.g. another
+        canary's step moved the base ahead)."""
+        by = Watch(self.ws, self.committer.flux).culprit(canary, history or self.ws.log(300))
+        if by is None and behind:
+            head = self.ws.changes("", [], max_count=1)
+            by = PersonCommit(head[0].sha, head[0].author, head[0].subject) if head else None
+        return by
 
     # --- proposing and advancing -------------------------------------------------------------
 
@@ -169,6 +187,7 @@ class PullRequestLanding:
         self, canary: Canary, before: RolloutState, state: RolloutState, change: RepoChange,
         analysis: str, *, old: PullRequestRef | None, known: bool = False,
         base: Traffic | None = None, attempt: int = 1, superseded_by: PersonCommit | None = None,
+        behind: bool = False,
     ) -> Landed:
         key = canary.key
         if old is not None and old.number and change.revert:
@@ -181,8 +200,9 @@ class PullRequestLanding:
                 self._close(old, superseded_comment(self.ws.branch, _named(superseded_by)))
             return Landed(replace(state, pending=None, pull_request=None))
         branch = branch_name(key, state.step, change.action, attempt)
+        again = ("behind" if behind else "conflict") if superseded_by is not None else ""
         ref = PullRequestRef(branch, sha, change.action, state.step, attempt=attempt,
-                             base_traffic=base)
+                             base_traffic=base, again=again)
         self.store.save(key, replace(state, pull_request=ref), f"proposing {branch}")
         self.crash("after-commit")
         title, body = pr_texts_for(self.ws, canary, state, change, edits,
@@ -197,8 +217,8 @@ class PullRequestLanding:
             link = f"#{pr.number} {pr.url}".rstrip()
             if superseded_by is not None:
                 self._close(old, superseded_comment(
-                    self.ws.branch, _named(superseded_by), conflict=True, replacement=link,
-                    step=f"step {state.step} ({change.subject})"))
+                    self.ws.branch, _named(superseded_by), conflict=True, behind=behind,
+                    replacement=link, step=f"step {state.step} ({change.subject})"))
                 self.crash("after-supersede")
                 self.earlier.settled(ref)
             else:
@@ -213,10 +233,12 @@ class PullRequestLanding:
         self, canary: Canary, state: RolloutState, change: RepoChange, ref: PullRequestRef,
         *, fresh: bool, pr: PullRequest | None = None,
     ) -> Progress:
-        return self.driver.advance(
+        progress = self.driver.advance(
             pr or self._pr(ref), change.action, fresh=fresh, urgent=change.revert,
-            local_approval=self._approval(canary, state), gitbot_sha=ref.head,
+            local_approval=self._approval(canary, state), gitbot_sha=ref.head, held=ref.held,
         )
+        tell_held(self.driver, canary, ref, progress)
+        return progress
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -232,9 +254,10 @@ class PullRequestLanding:
         def comment() -> str:
             if history is None:  # without gitbot's unmerged commit, which is not the culprit
                 self.ws.sync()
-            by = Watch(self.ws, self.committer.flux).culprit(canary, history or self.ws.log(300))
+            by = self._culprit(canary, history, behind=ref.again == "behind")
             return superseded_comment(
-                self.ws.branch, by, conflict=True, replacement=f"#{ref.number} {ref.url}".rstrip(),
+                self.ws.branch, by, conflict=True, behind=ref.again == "behind",
+                replacement=f"#{ref.number} {ref.url}".rstrip(),
                 step=f"step {ref.step} ({change.subject})")
 
         for number in self.earlier.close(canary.key, ref, comment):

@@ -5,7 +5,8 @@ looked at again.
 
 Called by `gitbot.landing_pr.PullRequestLanding`, which proposes and advances the PRs; this
 module only reads the outcome (syncing the working copy to what the remote now holds), tells
-a pause or a resume once, and holds a reviewed action's state for review.
+a pause or a resume once, a required check that has not reported once (`tell_held`), and
+holds a reviewed action's state for review.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from datetime import UTC, datetime
 
 from gitbot.adapters.git import GitWorkspace
 from gitbot.core import decide_pr, messages
+from gitbot.core.pr_held import held_comment, same_head
 from gitbot.core.pr_supersede import resumed_event
 from gitbot.core.spec import Canary
 from gitbot.core.state import AlertMessage, Event, PullRequestRef, RepoChange, RolloutState
+from gitbot.errors import GitbotError
 from gitbot.landing import Landed, Resumed
 from gitbot.landing_people import kept
-from gitbot.pullrequests import Outcome, Progress
+from gitbot.pullrequests import Outcome, Progress, PullRequestDriver
 
 log = logging.getLogger("gitbot.reconciler")
 
@@ -75,7 +78,11 @@ class PullRequestOutcomes:
                 told = ((event,), (alert,))
             return Landed(done, progress.merged_sha, self.ws.log(max_count=1)[0].subject,
                           f"merged pull request {number}{who}", events=told[0], alerts=told[1])
-        log.info("%s: pull request %s: %s", canary.key, number, progress.reason)
+        if progress.held:  # told once by the landing; every tick the same
+            log.debug("%s: pull request %s: %s", canary.key, number, progress.reason)
+        else:
+            log.info("%s: pull request %s: %s", canary.key, number, progress.reason)
+        ref = replace(ref, held=progress.held)
         if self.reviewed(change):
             held = decide_pr.held_for_review(canary, before, state, ref, self.clock())
             first = held.step == state.step
@@ -116,6 +123,19 @@ class PullRequestOutcomes:
         log.warning("%s: %s", canary.key, reason)
         return Resumed(state, reason,
                        decision=decide_pr.rejected(canary, state, reason, self.clock()))
+
+
+def tell_held(driver: PullRequestDriver, canary: Canary, ref: PullRequestRef,
+              progress: Progress) -> None:
+    """GitHub refused the merge of `ref` for a required check that has not reported: say so
+    once per PR head, in the log and on the PR (later ticks are quiet, `_landed`)."""
+    if not progress.held or same_head(ref.held, progress.held):
+        return
+    log.warning("%s: pull request #%d waits: %s", canary.key, ref.number, progress.reason)
+    try:
+        driver.forge.comment(progress.pr, held_comment(progress.pr.base, progress.refused))
+    except GitbotError as err:  # the log said it
+        log.warning("could not comment on pull request #%d: %s", ref.number, err)
 
 
 def _stamp(now: datetime) -> str:

@@ -10,7 +10,12 @@ The reconciler (once wired) commits a change in its working copy as in push mode
   action is in `pullRequests.review`; for those it reports approved (then merges) / rejected /
   waiting, from approving reviews by people other than gitbot's own account, `/gitbot promote`
   or `/gitbot abort` comments by people with write access, and the local `gitbot approve`.
-  `/gitbot pause|resume` come back as `Progress.suspend`. A rollback (`urgent`) merges at once;
+  `/gitbot pause|resume` come back as `Progress.suspend`. A rollback (`urgent`) merges at once.
+  What stops a merge is told apart: a conflict (`Progress.conflict`), a head only behind a base
+  whose protection wants it up to date (`Progress.behind`; both are proposed again from the new
+  base), red or pending checks, and a required check that has not reported (`Progress.held`:
+  GitHub refused once; no merge is asked again while it still says "blocked" for the same head
+  and checks);
 - `close(pr, why)` / `supersede(pr, by)` close an open PR with a comment saying why.
 
 A merged PR's branch is deleted with a lease on its head, so a person's later commit is kept.
@@ -19,27 +24,29 @@ A merged PR's branch is deleted with a lease on its head, so a person's later co
 from __future__ import annotations
 
 import enum
-import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from gitbot.adapters.forges import (
+    Checks,
     CheckState,
-    Comment,
     Forge,
     ForgeSetup,
     GitHubSetup,
     PRState,
     PullRequest,
     RemoteBranches,
-    Review,
     make_forge,
 )
 from gitbot.adapters.statestore import BranchFiles
 from gitbot.config import Settings
+from gitbot.core.pr_held import held_key, held_reason
+from gitbot.pr_verdict import Verdict, judge
 
-_COMMAND = re.compile(r"^\s*/gitbot\s+(promote|abort|pause|resume)\b", re.IGNORECASE)
+__all__ = ["Outcome", "Policy", "Progress", "Proposal", "PullRequestDriver", "Verdict",
+           "branch_name", "build_driver", "judge", "labels_for"]
+
 _CLEAN = frozenset({"clean", "has_hooks"})
 CONFLICT = "conflicts with the base branch"
 PAUSED = "paused by `/gitbot pause`; `/gitbot resume` lets it merge"
@@ -89,54 +96,15 @@ class Progress:
     suspend: bool | None = None  # /gitbot pause -> True, /gitbot resume -> False
     foreign: bool = False
     conflict: bool = False  # the PR conflicts with the base branch (a person pushed there)
+    behind: bool = False  # no conflict, but the base moved and must be in the head (GitHub)
+    held: str = ""  # GitHub refused the merge: a required check has not reported (`held_key`)
+    refused: str = ""  # GitHub's answer when it refused the merge just now
     added: tuple[tuple[str, str, str], ...] = ()  # merged: people's commits (sha, author, subject)
 
-
-@dataclass(frozen=True)
-class Verdict:
-    """What people said on a PR (pure; see `judge`)."""
-
-    approved_by: tuple[str, ...] = ()
-    rejected_by: str = ""
-    suspend: bool | None = None
-    ignored: tuple[str, ...] = field(default=())  # commands from people without write access
-
-
-def judge(
-    reviews: Iterable[Review],
-    comments: Iterable[Comment],
-    own: str,
-    can_write: Callable[[str], bool],
-    approvals: int,
-) -> Verdict:
-    """Approvals (the latest review per person, never gitbot's own) and `/gitbot` commands,
-    from comments and from the text of reviews (GitHub's "Review changes" box), in time order."""
-    latest: dict[str, str] = {}
-    said = list(comments)
-    for review in reviews:
-        if review.user and review.user != own and review.state != "COMMENTED":
-            latest[review.user] = review.state
-        if review.body:
-            said.append(Comment(review.user, review.body, review.time))
-    approvers = [u for u, s in latest.items() if s == "APPROVED" and can_write(u)]
-    promoted: list[str] = []
-    rejected, suspend, ignored = "", None, []
-    for comment in sorted(said, key=lambda c: c.time):  # stable: equal times keep their order
-        match = _COMMAND.match(comment.body)
-        if not match or comment.user == own:
-            continue
-        if not can_write(comment.user):
-            ignored.append(f"{comment.user}: /gitbot {match.group(1).lower()}")
-            continue
-        command = match.group(1).lower()
-        if command == "promote":
-            promoted, rejected = [comment.user], ""
-        elif command == "abort":
-            promoted, rejected = [], comment.user
-        else:
-            suspend = command == "pause"
-    approved = tuple(promoted) or (tuple(approvers) if len(approvers) >= approvals else ())
-    return Verdict(approved, rejected, suspend, tuple(ignored))
+    @property
+    def again(self) -> bool:
+        """Only a PR proposed again from the new base can merge (a conflict, or behind)."""
+        return self.conflict or self.behind
 
 
 class PullRequestDriver:
@@ -183,9 +151,10 @@ class PullRequestDriver:
 
     def advance(
         self, pr: PullRequest, action: str, *, fresh: bool = False, urgent: bool = False,
-        local_approval: str = "", gitbot_sha: str = "",
+        local_approval: str = "", gitbot_sha: str = "", held: str = "",
     ) -> Progress:
-        """One tick of a PR: merged, waiting (and why) or rejected (and by whom)."""
+        """One tick of a PR: merged, waiting (and why) or rejected (and by whom). `held`: where
+        GitHub last refused it for a required check that has not reported (`Progress.held`)."""
         if not fresh:
             pr = self.forge.get(pr)
         foreign = bool(gitbot_sha) and pr.head_sha != gitbot_sha
@@ -209,12 +178,15 @@ class PullRequestDriver:
             if verdict.suspend and not urgent:  # paused: nothing merges until /gitbot resume
                 return Progress(Outcome.WAITING, pr, reason=PAUSED, suspend=True,
                                 approved_by=verdict.approved_by, foreign=foreign)
+        checks = None
         if not (fresh or urgent):
-            blocked = self._blocked(pr)
-            if blocked:
-                return Progress(Outcome.WAITING, pr, reason=blocked,
-                                approved_by=verdict.approved_by, suspend=verdict.suspend)
-        return self._merge(pr, verdict, foreign, gitbot_sha or pr.head_sha)
+            blocked, checks = self._blocked(pr)
+            still = not blocked and self._still_held(pr, held, checks)
+            if blocked or still:
+                return Progress(Outcome.WAITING, pr, reason=blocked or held_reason(),
+                                approved_by=verdict.approved_by, suspend=verdict.suspend,
+                                held=held if still else "")
+        return self._merge(pr, verdict, foreign, gitbot_sha or pr.head_sha, checks)
 
     def check(self, pr: PullRequest, local_approval: str = "") -> Progress:
         """What people did to a PR that waits for review, without merging it.
@@ -263,15 +235,24 @@ class PullRequestDriver:
         return (f"waiting for {n} approving review{'s' if n > 1 else ''} by people other than "
                 "gitbot, a `/gitbot promote` comment, or `gitbot approve`")
 
-    def _blocked(self, pr: PullRequest) -> str:
+    def _blocked(self, pr: PullRequest) -> tuple[str, Checks | None]:
+        """Red or pending checks ("" otherwise), and the checks read to tell."""
         if pr.mergeable_state in _CLEAN:
-            return ""
+            return "", None
         checks = self.forge.checks(pr)
-        if checks.state is CheckState.GREEN:
-            return ""
-        return f"checks {checks.state.value}: {', '.join(checks.details)}"
+        if checks.state is not CheckState.GREEN:
+            return f"checks {checks.state.value}: {', '.join(checks.details)}", checks
+        return "", checks
 
-    def _merge(self, pr: PullRequest, verdict: Verdict, foreign: bool, sha: str) -> Progress:
+    @staticmethod
+    def _still_held(pr: PullRequest, held: str, checks: Checks | None) -> bool:
+        """GitHub refused the merge for a required check that had not reported, and nothing
+        it answers by has changed since: still "blocked", the same head, the same checks."""
+        return (bool(held) and checks is not None and pr.mergeable_state == "blocked"
+                and held == held_key(pr.head_sha, checks.reported))
+
+    def _merge(self, pr: PullRequest, verdict: Verdict, foreign: bool, sha: str,
+               checks: Checks | None = None) -> Progress:
         """Merge with gitbot's commit message (subject + body + trailers) on the merge commit."""
         title, _, message = self._branches.message(sha).partition("\n")
         if not title:  # a person's commit we do not have locally: GitHub's default message
@@ -284,11 +265,15 @@ class PullRequestDriver:
             return Progress(Outcome.MERGED, pr, result.sha, "merged",
                             approved_by=verdict.approved_by, suspend=verdict.suspend,
                             foreign=foreign, added=added)
-        reason = result.reason or "not mergeable"
+        reason, held = result.reason or "not mergeable", ""
         if result.stale:
             reason = f"the branch moved since it was read ({reason}); read again next tick"
+        if result.checks_required:  # where GitHub refused: no merge until that changes
+            held = held_key(pr.head_sha, (checks or self.forge.checks(pr)).reported)
+            reason = held_reason(reason)
         return Progress(Outcome.WAITING, pr, reason=reason, approved_by=verdict.approved_by,
-                        suspend=verdict.suspend, foreign=foreign, conflict=result.conflict)
+                        suspend=verdict.suspend, foreign=foreign, conflict=result.conflict,
+                        behind=result.behind, held=held, refused=result.reason)
 
 
 def build_driver(

@@ -420,8 +420,8 @@ def test_a_pull_request_behind_a_strictly_protected_base_is_proposed_again(
     """Branch protection "require branches to be up to date before merging"
     (https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches#require-status-checks-before-merging):
     after a person's push to the base the PR is `behind` and its merge is refused (409 "Head
-    branch is out of date"); no later tick can merge that head, so it is a conflict for gitbot
-    (the step is proposed again from the new base), not a head that moved."""
+    branch is out of date"); no later tick can merge that head, so gitbot proposes the step
+    again from the new base; nothing conflicts, and gitbot says so (`behind`, not `conflict`)."""
     with make_rig("github", tmp_path) as rig:
         assert rig.api is not None
         rig.api.model.strict = True
@@ -435,7 +435,8 @@ def test_a_pull_request_behind_a_strictly_protected_base_is_proposed_again(
         git(person, "push", "-q", "origin", "HEAD:main")
         assert rig.forge.get(pr).mergeable_state == "behind"
         progress = rig.driver.advance(pr, "advance", gitbot_sha=sha)
-        assert progress.outcome is Outcome.WAITING and progress.conflict
+        assert progress.outcome is Outcome.WAITING and progress.behind and progress.again
+        assert not progress.conflict
         assert progress.reason == "Head branch is out of date. Review and try the merge again."
         assert rig.api.model.pulls[pr.number]["state"] == "open"
 

@@ -1,15 +1,28 @@
 """The texts gitbot writes when people's commits meet its open PR, and the state as merged
-(gitbot.core.pr_supersede): named table cases, each whole text pinned; the `/gitbot resume`
-event in the wording of the drift's resume."""
+(gitbot.core.pr_supersede): named table cases, each whole text pinned; the comments closing a
+PR proposed again (a conflict, or a PR only behind a protected base) and the one on a PR that
+waits for a required check (gitbot.core.pr_held) as golden files under tests/data/pr_comment_*
+(GITBOT_UPDATE_GOLDEN=1 rewrites them); the `/gitbot resume` event in the wording of the
+drift's resume."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 from test_decide_common import podinfo
 
 from gitbot.core.drift import Action, PersonCommit
 from gitbot.core.drift_messages import resumed_event as drift_resumed
-from gitbot.core.pr_supersede import kept_event, merged_view, resumed_event, superseded_comment
+from gitbot.core.pr_held import held_comment, held_key, same_head
+from gitbot.core.pr_supersede import (
+    again_log,
+    kept_event,
+    merged_view,
+    resumed_event,
+    superseded_comment,
+)
 from gitbot.core.state import Phase, PullRequestRef, RepoChange, RolloutState, Traffic
 from gitbot.core.state_json import state_from_json, state_to_json
 
@@ -50,6 +63,62 @@ HEAD = 'Superseded by 0123456789ab (dana: "hold at half"), pushed to `main`'
 ])
 def test_superseded_comment(kwargs: dict[str, object], text: str) -> None:
     assert superseded_comment("main", DANA, **kwargs) == text  # type: ignore[arg-type]
+
+
+DATA = Path(__file__).parent / "data"
+REPLACEMENT = "#7 https://github.test/acme/gitops/pull/7"
+STEP = "step 4 (advance canary weight 20)"
+
+
+def _golden(name: str, text: str) -> None:
+    path = DATA / name
+    if os.environ.get("GITBOT_UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    pytest.param("pr_comment_superseded_conflict.md", superseded_comment(
+        "main", DANA, conflict=True, replacement=REPLACEMENT, step=STEP) + "\n",
+        id="conflict"),
+    pytest.param("pr_comment_superseded_behind.md", superseded_comment(
+        "main", DANA, conflict=True, behind=True, replacement=REPLACEMENT, step=STEP) + "\n",
+        id="behind-no-conflict"),
+    pytest.param("pr_comment_checks_held.md", held_comment(
+        "main", 'Required status check "ci" is expected.') + "\n",
+        id="required-check-not-reported"),
+])
+def test_comment_golden(name: str, text: str) -> None:
+    _golden(name, text)
+
+
+@pytest.mark.parametrize(("behind", "comment", "log"), [
+    pytest.param(False, "; it conflicts with this change.",
+                 'pull request #3 conflicts with 0123456789ab (dana: "hold at half"); '
+                 "proposing step 4 again", id="conflict"),
+    pytest.param(True, "; this pull request does not conflict with it, but `main`'s branch "
+                 "protection requires pull requests to be up to date with `main` before "
+                 "merging, and this one is now behind.",
+                 'pull request #3 is behind `main` after 0123456789ab (dana: "hold at half") '
+                 "(no conflict; branch protection requires it up to date); proposing step 4 "
+                 "again", id="behind"),
+])
+def test_a_pr_proposed_again_says_why_truly(behind: bool, comment: str, log: str) -> None:
+    """A PR that is only behind a protected base is never said to conflict."""
+    text = superseded_comment("main", DANA, conflict=True, behind=behind,
+                              replacement=REPLACEMENT, step=STEP)
+    assert text.startswith(HEAD + comment)
+    assert ("conflicts" in text) is not behind
+    assert again_log(3, "main", DANA, 4, behind=behind) == log
+    assert ("conflicts" in log) is not behind
+
+
+def test_the_held_key_names_the_head_and_the_checks_reported() -> None:
+    a = held_key("a" * 40, ["gitbot/analysis: success"])
+    assert a == held_key("a" * 40, ["gitbot/analysis: success"])
+    b = held_key("a" * 40, ["gitbot/analysis: success", "lint: success"])
+    assert a != b and same_head(a, b)
+    assert not same_head("", b) and not same_head(held_key("b" * 40, []), a)
 
 
 def test_a_commit_that_cannot_be_named_is_a_commit() -> None:

@@ -6,8 +6,10 @@ Called by `gitbot.landing_pr.PullRequestLanding`:
 - `merged_view`: while a step PR waits, the canary's state says what the PR *would* declare;
   drift (`gitbot.core.drift`) must be judged against what is merged, so this is the state
   without the unmerged change (the base branch's traffic, the previous step);
-- `superseded_comment`: the comment that closes gitbot's PR when a person's push to the base
-  branch replaced it, naming that commit and saying what gitbot does next;
+- `superseded_comment` / `again_log`: the comment that closes gitbot's PR when a push to the
+  base branch replaced it, naming that commit, saying why (drift, a conflict, or a base that
+  moved ahead of a PR that must be up to date: "behind") and what gitbot does next; the log
+  line when the step is proposed again;
 - `kept_event` / `kept_chat`: a person's commits pushed onto gitbot's PR branch were kept in the
   merge; the event and the chat message name each commit and its author;
 - `resumed_event`: `/gitbot resume` on a paused PR (the pause is Flagger's suspended event).
@@ -48,23 +50,40 @@ def commit_text(commit: PersonCommit | None) -> str:
 
 
 def superseded_comment(
-    base: str, by: PersonCommit | None, *, conflict: bool = False, findings: str = "",
-    action: Action | None = None, replacement: str = "", step: str = "",
+    base: str, by: PersonCommit | None, *, conflict: bool = False, behind: bool = False,
+    findings: str = "", action: Action | None = None, replacement: str = "", step: str = "",
 ) -> str:
-    """Why gitbot closes its PR: `by` (a person's commit on `base`) replaced it.
+    """Why gitbot closes its PR: `by` (a commit pushed to `base`) replaced it.
 
-    With `findings` and `action`: the commit changed values gitbot manages (drift). Otherwise it
-    conflicts and gitbot proposed `step` again from the new base as `replacement` ("#12 url"),
-    or ("" replacement) the base branch declares the change already."""
+    With `findings` and `action`: the commit changed values gitbot manages (drift). Otherwise
+    gitbot proposed `step` again from the new base as `replacement` ("#12 url"), because the PR
+    conflicts with the commit (`conflict`) or, with nothing in conflict, because `base`'s branch
+    protection requires a head that is up to date and `base` moved ahead (`behind`); or (""
+    replacement) the base branch declares the change already."""
     head = f"Superseded by {commit_text(by)}, pushed to `{base}`"
     if action is not None:
         return (f"{head}: it changes what gitbot manages ({findings}). gitbot does not merge "
                 f"this pull request over it; {NEXT_STEP[action]}.")
-    why = "it conflicts with this change" if conflict else "it touches what this change edits"
     if not replacement:
         return f"{head}; `{base}` now declares this change already, so nothing is left to merge."
+    if behind:
+        why = (f"this pull request does not conflict with it, but `{base}`'s branch protection "
+               f"requires pull requests to be up to date with `{base}` before merging, and this "
+               "one is now behind")
+    else:
+        why = "it conflicts with this change" if conflict else "it touches what this change edits"
     return (f"{head}; {why}. gitbot never force-pushes over a person's commit: it proposed "
             f"{step} again from the new `{base}` as {replacement}.")
+
+
+def again_log(number: int, base: str, by: PersonCommit | None, step: int, *,
+              behind: bool) -> str:
+    """The log line when gitbot proposes PR `number`'s step again from the new base."""
+    if behind:
+        return (f"pull request #{number} is behind `{base}` after {commit_text(by)} (no "
+                "conflict; branch protection requires it up to date); proposing step "
+                f"{step} again")
+    return f"pull request #{number} conflicts with {commit_text(by)}; proposing step {step} again"
 
 
 def kept_event(number: int, commits: Sequence[PersonCommit]) -> str:

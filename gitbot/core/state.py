@@ -102,7 +102,12 @@ class PullRequestRef:
     `attempt`: 2, 3, ... when a person's push to the base branch superseded the earlier PR of
     the same step (the branch name then ends in `-r<attempt>`). `base_traffic`: the traffic the
     base branch declared when the PR was proposed, i.e. what is merged while it waits (drift
-    is checked against it, never against the PR's unmerged values).
+    is checked against it, never against the PR's unmerged values). `again`: why the earlier
+    attempt gave way ("conflict": it conflicted with the new base; "behind": branch protection
+    requires the head up to date with the base, which moved; nothing conflicted). `held`: GitHub
+    refused the merge because a required check has not reported: the head and checks it
+    refused at (`head:digest`); no merge is tried again until they change or GitHub no longer
+    says "blocked" (told once).
     """
 
     branch: str
@@ -114,6 +119,8 @@ class PullRequestRef:
     paused: bool = False
     attempt: int = 1
     base_traffic: Traffic | None = None
+    again: str = ""
+    held: str = ""
 
 
 @dataclass(frozen=True)

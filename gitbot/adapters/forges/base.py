@@ -69,6 +69,7 @@ class Checks:
 
     state: CheckState
     details: tuple[str, ...] = ()  # "ci: failure", one per check that is not green
+    reported: tuple[str, ...] = ()  # every check reported, "ci: success", sorted
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class MergeResult:
     stale: bool = False  # the head moved since it was read (GitHub 409)
     reason: str = ""  # why not (GitHub's 405 message, a conflict)
     conflict: bool = False  # the head does not merge cleanly into the base
+    behind: bool = False  # the base moved and its protection wants the head up to date (GitHub)
+    checks_required: bool = False  # a required check has not reported (GitHub's 405)
 
 
 class StaleHeadError(GitbotError):
@@ -130,6 +133,8 @@ def combine_checks(
     """
     red: list[str] = []
     pending: list[str] = []
+    reported = tuple(sorted({f"{c}: {s}" for c, s in statuses}
+                            | {f"{n}: {s} {c}".rstrip() for n, s, c in runs}))
     for context, state in statuses:
         if state in ("failure", "error"):
             red.append(f"{context}: {state}")
@@ -141,7 +146,7 @@ def combine_checks(
         elif conclusion not in ("success", "neutral", "skipped"):
             red.append(f"{name}: {conclusion}")
     if red:
-        return Checks(CheckState.RED, tuple(red + pending))
+        return Checks(CheckState.RED, tuple(red + pending), reported)
     if pending:
-        return Checks(CheckState.PENDING, tuple(pending))
-    return Checks(CheckState.GREEN)
+        return Checks(CheckState.PENDING, tuple(pending), reported)
+    return Checks(CheckState.GREEN, reported=reported)

@@ -44,9 +44,15 @@ log = logging.getLogger("gitbot.forge")
 # settings disable the method ("Merge commits are not allowed on this repository.")
 _NOT_ALLOWED = re.compile(r"(Merge commits|Squash merges|Rebase merges) are not allowed")
 # Branch protection that requires the head to be up to date with the base ("behind"): the
-# merge is refused, 409 "Head branch is out of date. Review and try the merge again."; only a
-# head that contains the new base can merge, so gitbot proposes the step again from there.
+# merge is refused, 405/409 "Head branch is out of date. Review and try the merge again."; only
+# a head that contains the new base can merge, so gitbot proposes the step again from there.
+# Nothing conflicts: the landing says so (not "conflicts").
 _OUT_OF_DATE = re.compile(r"Head branch is out of date")
+# A required check that has not reported (405 'Required status check "ci" is expected.',
+# '2 of 2 required status checks are expected.', or still running): no tick can merge until
+# it reports, so the driver stops asking until GitHub's answer can have changed.
+_CHECK_EXPECTED = re.compile(
+    r"required status checks? .*\b(is|are) (expected|pending|in progress)", re.IGNORECASE)
 _ALLOW = {"merge": "allow_merge_commit", "squash": "allow_squash_merge",
           "rebase": "allow_rebase_merge"}
 
@@ -162,10 +168,13 @@ class GitHubForge:
             except GithubException as err:
                 if err.status == 405 and _NOT_ALLOWED.search(message_of(err)):
                     raise self._method_refused(pr, method, message_of(err)) from None
-                if _OUT_OF_DATE.search(message_of(err)):  # the base moved on: propose again
-                    return MergeResult(False, reason=message_of(err), conflict=True)
+                told = message_of(err)
+                if _OUT_OF_DATE.search(told):  # the base moved on: propose again from there
+                    return MergeResult(False, reason=told, behind=True)
+                if err.status == 405 and _CHECK_EXPECTED.search(told):
+                    return MergeResult(False, reason=told, checks_required=True)
                 if err.status in (405, 409):
-                    return MergeResult(False, stale=err.status == 409, reason=message_of(err))
+                    return MergeResult(False, stale=err.status == 409, reason=told)
                 raise
             return MergeResult(bool(done.merged), sha=done.sha or "", reason=done.message or "")
 
