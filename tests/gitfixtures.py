@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitbot.adapters.git import GitWorkspace
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "other",
@@ -109,3 +113,12 @@ def child_processes() -> list[str]:
         if int(fields[1]) == me:
             children.append(f"{entry} {comm}")
     return children
+
+
+def gitbot_commit(ws: GitWorkspace, key: str, step: int, action: str = "advance") -> str:
+    """A commit as gitbot makes it for canary `key` (its trailers), in workspace `ws`."""
+    (ws.root / f"{key.replace('/', '-')}.txt").write_text(f"{step}\n")
+    sha = ws.commit(f"{key}: {action} {step}", trailers=[
+        ("Gitbot-Canary", key), ("Gitbot-Step", str(step)), ("Gitbot-Action", action)])
+    assert sha is not None
+    return sha

@@ -33,12 +33,11 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from githubapi_answers import Answer
 from githubapi_git import BareRepo, MergeConflict
 from githubapi_model import Model
 from githubapi_pages import paginate
 from githubapi_routes import ROUTES
-
-Answer = tuple[int, Any]
 
 
 @dataclass(frozen=True)

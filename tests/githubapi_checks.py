@@ -6,18 +6,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from githubapi_answers import Answer, error_answer
 from githubapi_git import BareRepo
 
-Answer = tuple[int, Any]
 NOW = "2026-11-22T10:00:00Z"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
-
-def _error(status: int, message: str, errors: list[Any] | None = None) -> Answer:
-    body: dict[str, Any] = {"message": message, "documentation_url": "https://docs.github.com/rest"}
-    if errors is not None:
-        body["errors"] = errors
-    return status, body
 
 
 class ChecksMixin:
@@ -40,10 +34,10 @@ class ChecksMixin:
 
     def create_status(self, sha: str, user: str, data: dict[str, Any]) -> Answer:
         if not self.git.exists(sha):
-            return _error(422, f"No commit found for SHA: {sha}")
+            return error_answer(422, f"No commit found for SHA: {sha}")
         state = data.get("state")
         if state not in ("error", "failure", "pending", "success"):
-            return _error(422, "Validation Failed",
+            return error_answer(422, "Validation Failed",
                           [{"resource": "Status", "field": "state", "code": "custom"}])
         status = {"id": self._id(), "state": state, "context": data.get("context") or "default",
                   "description": data.get("description"), "target_url": data.get("target_url"),
@@ -55,7 +49,7 @@ class ChecksMixin:
     def combined_status(self, ref: str) -> Answer:
         sha = self._resolve(ref)
         if sha is None:
-            return _error(422, f"No commit found for SHA: {ref}")
+            return error_answer(422, f"No commit found for SHA: {ref}")
         latest: dict[str, dict[str, Any]] = {}
         for status in self.statuses.get(sha, []):
             latest[status["context"]] = status
@@ -87,6 +81,6 @@ class ChecksMixin:
     def check_runs(self, ref: str) -> Answer:
         sha = self._resolve(ref)
         if sha is None:
-            return _error(422, f"No commit found for SHA: {ref}")
+            return error_answer(422, f"No commit found for SHA: {ref}")
         runs = self.runs.get(sha, [])
         return 200, {"total_count": len(runs), "check_runs": runs}

@@ -9,19 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from githubapi_answers import Answer, error_answer
 from githubapi_checks import ChecksMixin
 from githubapi_git import BareRepo, MergeConflict
 from githubapi_people import BODY_MAX, PeopleMixin
 
-Answer = tuple[int, Any]
 NOW = "2026-11-22T10:00:00Z"
 
-
-def _error(status: int, message: str, errors: list[Any] | None = None) -> Answer:
-    body: dict[str, Any] = {"message": message, "documentation_url": "https://docs.github.com/rest"}
-    if errors is not None:
-        body["errors"] = errors
-    return status, body
 
 
 # Only `GET /pulls/{n}` has these; a listed pull request ("pull-request-simple") lacks them:
@@ -188,24 +182,24 @@ class Model(ChecksMixin, PeopleMixin):
         head = str(data.get("head", "")).partition(":")[2] or str(data.get("head", ""))
         base = str(data.get("base", ""))
         if not data.get("title"):
-            return _error(422, "Validation Failed",
+            return error_answer(422, "Validation Failed",
                           [{"resource": "PullRequest", "field": "title", "code": "missing_field"}])
         if len(data.get("body") or "") > BODY_MAX:
-            return _error(422, "Validation Failed", [{
+            return error_answer(422, "Validation Failed", [{
                 "resource": "PullRequest", "code": "custom", "field": "body",
                 "message": f"body is too long (maximum is {BODY_MAX} characters)"}])
         sha = self.git.head(head)
         if sha is None or self.git.head(base) is None:
             field = "head" if sha is None else "base"
-            return _error(422, "Validation Failed",
+            return error_answer(422, "Validation Failed",
                           [{"resource": "PullRequest", "field": field, "code": "invalid"}])
         owner = self.full_name.split("/")[0]
         if any(p["head"] == head and p["state"] == "open" for p in self.pulls.values()):
-            return _error(422, "Validation Failed", [{
+            return error_answer(422, "Validation Failed", [{
                 "resource": "PullRequest", "code": "custom",
                 "message": f"A pull request already exists for {owner}:{head}."}])
         if self.git.is_ancestor(sha, self.git.head(base) or ""):  # nothing to merge
-            return _error(422, "Validation Failed", [{
+            return error_answer(422, "Validation Failed", [{
                 "resource": "PullRequest", "code": "custom",
                 "message": f"No commits between {base} and {head}"}])
         number = len(self.pulls) + 1
@@ -222,7 +216,7 @@ class Model(ChecksMixin, PeopleMixin):
         (https://docs.github.com/en/rest/guides/using-the-rest-api-to-interact-with-your-git-database#checking-mergeability-of-pull-requests)."""
         pr = self.pulls.get(number)
         if pr is None:
-            return _error(404, "Not Found")
+            return error_answer(404, "Not Found")
         busy = self.computing.get(number, 0) > 0
         if busy:
             self.computing[number] -= 1
@@ -231,7 +225,7 @@ class Model(ChecksMixin, PeopleMixin):
     def update_pull(self, number: int, user: str, data: dict[str, Any]) -> Answer:
         pr = self.pulls.get(number)
         if pr is None:
-            return _error(404, "Not Found")
+            return error_answer(404, "Not Found")
         for key in ("title", "body"):
             if key in data:
                 pr[key] = data[key]
@@ -242,23 +236,23 @@ class Model(ChecksMixin, PeopleMixin):
     def merge(self, number: int, user: str, data: dict[str, Any]) -> Answer:
         pr = self.pulls.get(number)
         if pr is None:
-            return _error(404, "Not Found")
+            return error_answer(404, "Not Found")
         method = data.get("merge_method", "merge")
         if method not in ("merge", "squash", "rebase"):
-            return _error(422, "Validation Failed", [{"resource": "PullRequest",
+            return error_answer(422, "Validation Failed", [{"resource": "PullRequest",
                                                       "field": "merge_method", "code": "invalid"}])
         if pr["state"] != "open":
-            return _error(405, "Pull Request is not mergeable")
+            return error_answer(405, "Pull Request is not mergeable")
         if method not in self.merge_methods:
-            return _error(405, _NOT_ALLOWED[method])
+            return error_answer(405, _NOT_ALLOWED[method])
         head = self._head(pr)
         if data.get("sha") and data["sha"] != head:
-            return _error(409, "Head branch was modified. Review and try the merge again.")
+            return error_answer(409, "Head branch was modified. Review and try the merge again.")
         if self._behind(pr, head):  # as GitHub answers the merge of a "behind" PR
-            return _error(409, "Head branch is out of date. Review and try the merge again.")
+            return error_answer(409, "Head branch is out of date. Review and try the merge again.")
         blocked = self._blocked(pr, head)
         if blocked:
-            return _error(405, blocked)
+            return error_answer(405, blocked)
         title = data.get("commit_title") or self._default_title(pr, method)
         body = data.get("commit_message")
         if body is None:
@@ -267,7 +261,7 @@ class Model(ChecksMixin, PeopleMixin):
         try:
             sha = self.git.merge(pr["base"], head, method, f"{title}\n\n{body}".strip())
         except MergeConflict:
-            return _error(405, "Pull Request is not mergeable")
+            return error_answer(405, "Pull Request is not mergeable")
         pr.update(state="closed", merged=True, merged_at=NOW, closed_at=NOW,
                   merge_commit_sha=sha, merged_by=user, head_sha=head)
         if self.delete_branch_on_merge:  # the repository setting: GitHub deletes the head

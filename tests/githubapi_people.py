@@ -8,7 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-Answer = tuple[int, Any]
+from githubapi_answers import Answer, error_answer
+
 LATER = "2026-11-22T11:00:00Z"
 BODY_MAX = 65536  # GitHub's limit for a comment's or a pull request's body
 _SECONDS = itertools.count()
@@ -19,12 +20,6 @@ def stamp() -> str:
     at = datetime(2026, 11, 22, 10, tzinfo=UTC) + timedelta(seconds=next(_SECONDS))
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-
-def _error(status: int, message: str, errors: list[Any] | None = None) -> Answer:
-    body: dict[str, Any] = {"message": message, "documentation_url": "https://docs.github.com/rest"}
-    if errors is not None:
-        body["errors"] = errors
-    return status, body
 
 
 class PeopleMixin:
@@ -47,22 +42,23 @@ class PeopleMixin:
 
     def list_reviews(self, number: int) -> Answer:
         if number not in self.pulls:
-            return _error(404, "Not Found")
+            return error_answer(404, "Not Found")
         return 200, self.reviews.get(number, [])
 
     def create_review(self, number: int, user: str, data: dict[str, Any]) -> Answer:
         pr = self.pulls.get(number)
         if pr is None:
-            return _error(404, "Not Found")
+            return error_answer(404, "Not Found")
         event = data.get("event", "")
         states = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
                   "COMMENT": "COMMENTED"}
         if event not in states:
-            return _error(422, "Unprocessable Entity", ["Invalid event"])
+            return error_answer(422, "Unprocessable Entity", ["Invalid event"])
         if user == pr["user"] and event == "APPROVE":
-            return _error(422, "Unprocessable Entity", ["Can not approve your own pull request"])
+            return error_answer(422, "Unprocessable Entity",
+                                ["Can not approve your own pull request"])
         if user == pr["user"] and event == "REQUEST_CHANGES":
-            return _error(422, "Unprocessable Entity",
+            return error_answer(422, "Unprocessable Entity",
                           ["Can not request changes on your own pull request"])
         review = {"id": self._id(), "node_id": "PRR", "user": self.user_json(user),
                   "body": data.get("body") or "", "state": states[event],
@@ -78,12 +74,12 @@ class PeopleMixin:
         (https://docs.github.com/en/rest/pulls/reviews#dismiss-a-review-for-a-pull-request)."""
         review = next((r for r in self.reviews.get(number, []) if r["id"] == review_id), None)
         if review is None:
-            return _error(404, "Not Found")
+            return error_answer(404, "Not Found")
         if not isinstance(data, dict) or not data.get("message"):
-            return _error(422, "Validation Failed", [{"resource": "PullRequestReview",
+            return error_answer(422, "Validation Failed", [{"resource": "PullRequestReview",
                                                       "field": "message", "code": "missing"}])
         if review["state"] not in ("APPROVED", "CHANGES_REQUESTED"):
-            return _error(422, "Unprocessable Entity",
+            return error_answer(422, "Unprocessable Entity",
                           ["Can not dismiss a commented pull request review"])
         review["state"] = "DISMISSED"
         return 200, review
@@ -95,21 +91,21 @@ class PeopleMixin:
                 if comment["id"] == comment_id:
                     comment.update(body=data.get("body") or "", updated_at=LATER)
                     return 200, comment
-        return _error(404, "Not Found")
+        return error_answer(404, "Not Found")
 
     def list_comments(self, number: int) -> Answer:
         if number not in self.pulls:
-            return _error(404, "Not Found")
+            return error_answer(404, "Not Found")
         return 200, self.comments.get(number, [])
 
     def create_comment(self, number: int, user: str, data: dict[str, Any]) -> Answer:
         if number not in self.pulls:
-            return _error(404, "Not Found")
+            return error_answer(404, "Not Found")
         if not data.get("body"):
-            return _error(422, "Validation Failed",
+            return error_answer(422, "Validation Failed",
                           [{"resource": "IssueComment", "field": "body", "code": "missing_field"}])
         if len(data["body"]) > BODY_MAX:
-            return _error(422, "Validation Failed", [{
+            return error_answer(422, "Validation Failed", [{
                 "resource": "IssueComment", "code": "custom", "field": "body",
                 "message": f"Body is too long (maximum is {BODY_MAX} characters)"}])
         cid = self._id()
@@ -124,13 +120,13 @@ class PeopleMixin:
 
     def add_labels(self, number: int, data: Any) -> Answer:
         if number not in self.pulls:
-            return _error(404, "Not Found")
+            return error_answer(404, "Not Found")
         names = data.get("labels", []) if isinstance(data, dict) else list(data or [])
         if self.labels_refused:  # a fine-grained token without issues:write
-            return _error(403, "Resource not accessible by personal access token")
+            return error_answer(403, "Resource not accessible by personal access token")
         for name in names:  # GitHub: a label name has at most 50 characters
             if len(name) > 50:
-                return _error(422, "Validation Failed", [{
+                return error_answer(422, "Validation Failed", [{
                     "value": name, "resource": "Label", "field": "name", "code": "invalid"}])
         current = self.labels.setdefault(number, [])
         current += [n for n in names if n not in current]

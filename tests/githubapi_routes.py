@@ -10,9 +10,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from githubapi_answers import Answer
 from githubapi_model import Model
 
-Answer = tuple[int, Any]
 REPO = r"^/repos/(?P<o>[^/]+)/(?P<r>[^/]+)"
 Route = Callable[[Model, re.Match[str], str, Any, dict[str, list[str]]], Answer]
 

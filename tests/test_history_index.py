@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitfixtures import git
+from gitfixtures import git, gitbot_commit
 
 from gitbot.adapters.git import GitWorkspace
 from gitbot.history import current_run, last_gitbot_commit, tick_history
@@ -13,19 +13,11 @@ from gitbot.history_index import HistoryIndex
 from gitbot.sim.gitops import create_gitops_repo
 
 
-def _commit(ws: GitWorkspace, key: str, n: int, action: str = "weight") -> str:
-    (ws.root / f"{key.replace('/', '-')}.txt").write_text(f"{n}\n")
-    sha = ws.commit(f"{key} step {n}", trailers=[
-        ("Gitbot-Canary", key), ("Gitbot-Step", str(n)), ("Gitbot-Action", action)])
-    assert sha is not None
-    return sha
-
-
 def test_a_canary_s_last_commit_is_found_behind_many_others(tmp_path: Path) -> None:
     dev = create_gitops_repo(tmp_path)
     with GitWorkspace(str(dev.remote), "main", tmp_path / "w") as ws:
         ws.sync()
-        ours = _commit(ws, "test/quiet", 1)
+        ours = gitbot_commit(ws, "test/quiet", 1)
         for n in range(700):  # the other canaries of a big repository keep committing
             git(ws.root, "commit", "-q", "--allow-empty", "-m", f"other {n}",
                 "--trailer", f"Gitbot-Canary: test/busy{n % 7}")
@@ -46,11 +38,11 @@ def test_new_commits_are_read_incrementally_and_a_reset_rereads(tmp_path: Path) 
     with GitWorkspace(str(dev.remote), "main", tmp_path / "w") as ws:
         history = HistoryIndex(ws)
         history.update(ws.sync())
-        first = _commit(ws, "test/a", 1, "scale-up")
+        first = gitbot_commit(ws, "test/a", 1, "scale-up")
         ws.push()
         history.update(ws.head())
         assert [c.sha for c in current_run(history, "test/a")] == [first]
-        second = _commit(ws, "test/a", 2)  # never pushed: a failed tick resets it away
+        second = gitbot_commit(ws, "test/a", 2)  # never pushed: a failed tick resets it away
         history.update(ws.head())
         reads = history.reads
         assert [c.sha for c in current_run(history, "test/a")] == [second, first]

@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from gitfixtures import git
+from gitfixtures import git, gitbot_commit
 
 from gitbot.adapters.git import CommitInfo, GitWorkspace
 from gitbot.history import (
@@ -123,13 +123,6 @@ def test_the_log_kept_stays_bounded_while_other_canaries_commit(tmp_path: Path) 
         assert reads[1:] == [1] * 39  # `git log old..new` only: test/quiet's was remembered
 
 
-def _gitbot(ws: GitWorkspace, key: str, step: int, action: str = "advance") -> str:
-    (ws.root / f"{key.replace('/', '-')}.txt").write_text(f"{step}\n")
-    sha = ws.commit(f"{key}: {action} {step}", trailers=[
-        ("Gitbot-Canary", key), ("Gitbot-Step", str(step)), ("Gitbot-Action", action)])
-    assert sha is not None
-    return sha
-
 
 KEYS = ("test/a", "test/b", "test/c")
 
@@ -158,16 +151,16 @@ def test_every_answer_equals_git_log_through_reverts_merges_resets_and_force_pus
     with GitWorkspace(str(dev.remote), "main", tmp_path / "w") as ws:
         history = HistoryIndex(ws, keep=2)  # trimmed hard: deeper lookups read git again
         history.update(ws.sync())
-        a1 = _gitbot(ws, "test/a", 1, "scale-up")
-        _gitbot(ws, "test/b", 1, "scale-up")
+        a1 = gitbot_commit(ws, "test/a", 1, "scale-up")
+        gitbot_commit(ws, "test/b", 1, "scale-up")
         ws.push()
         _same_as_git_log(history, ws)
         dev.commit_files({"README.md": "# a person's edit\n"}, "README: a person's edit")
         ws.sync()
         _same_as_git_log(history, ws)
-        a2 = _gitbot(ws, "test/a", 2)
-        _gitbot(ws, "test/b", 2)
-        _gitbot(ws, "test/c", 1, "initialize")
+        a2 = gitbot_commit(ws, "test/a", 2)
+        gitbot_commit(ws, "test/b", 2)
+        gitbot_commit(ws, "test/c", 1, "initialize")
         ws.push()
         _same_as_git_log(history, ws)
         reverted = ws.revert([a2, a1], "test/a: rollback", trailers=[
@@ -175,7 +168,7 @@ def test_every_answer_equals_git_log_through_reverts_merges_resets_and_force_pus
         assert reverted is not None
         ws.push()
         _same_as_git_log(history, ws)
-        _gitbot(ws, "test/b", 3)  # a failed tick's local commit, reset away by the sync
+        gitbot_commit(ws, "test/b", 3)  # a failed tick's local commit, reset away by the sync
         _same_as_git_log(history, ws)
         ws.sync()
         _same_as_git_log(history, ws)
@@ -189,7 +182,7 @@ def test_every_answer_equals_git_log_through_reverts_merges_resets_and_force_pus
         git(dev.clone, "push", "-q", "origin", "main")
         ws.sync()
         _same_as_git_log(history, ws)
-        _gitbot(ws, "test/c", 2)
+        gitbot_commit(ws, "test/c", 2)
         ws.push()
         _same_as_git_log(history, ws)
         git(dev.clone, "fetch", "-q", "origin")  # and force-pushes the branch back in time
@@ -199,6 +192,6 @@ def test_every_answer_equals_git_log_through_reverts_merges_resets_and_force_pus
         git(dev.clone, "push", "-q", "--force", "origin", "main")
         ws.sync()
         _same_as_git_log(history, ws)
-        _gitbot(ws, "test/a", 4, "scale-up")
+        gitbot_commit(ws, "test/a", 4, "scale-up")
         ws.push()
         _same_as_git_log(history, ws)
