@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from gitfixtures import git
+from scaleworld import initialized, stepping_repo
 
 from bench.probes import counting
-from bench.scale import FakeClock, make_app, make_repo, release_all
-from gitbot.sim.gitops import CanaryOptions, Developer
+from bench.scale import FakeClock, release_all
+from gitbot.sim.gitops import Developer
 from gitbot.sim.promstub import PromStub
 from gitbot.wiring import App
 
@@ -39,18 +40,10 @@ class RacingPrometheus(PromStub):
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[App, RacingPrometheus, FakeClock, Developer]]:
-    dev = make_repo(tmp_path, CANARIES, CANARIES, CanaryOptions(interval="1m",
-                                                                metric_interval="1m"))
-    clock = FakeClock()
-    with RacingPrometheus(dev.remote, dev) as prom:
-        app = make_app(tmp_path, dev.remote, prom.url, clock)
-        try:
-            for _ in range(2):  # bootstrap, initialize
-                app.reconciler.run_pass()
-                clock.advance(61)
-            yield app, prom, clock, dev
-        finally:
-            app.close()
+    dev = stepping_repo(tmp_path, CANARIES)
+    with RacingPrometheus(dev.remote, dev) as prom, \
+            initialized(tmp_path, dev, prom.url) as (app, clock):
+        yield app, prom, clock, dev
 
 
 def _steps(remote: Path) -> list[tuple[str, str, str]]:

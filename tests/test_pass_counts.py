@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scaleworld import initialized, stepping_repo
 
 from bench.probes import counting
-from bench.scale import FakeClock, make_app, make_repo, release_all
-from gitbot.sim.gitops import CanaryOptions, Developer
+from bench.scale import FakeClock, release_all
+from gitbot.sim.gitops import Developer
 from gitbot.sim.promstub import PromStub
 from gitbot.wiring import App
 
@@ -25,18 +26,9 @@ CANARIES = 12
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[App, PromStub, FakeClock, Developer]]:
-    options = CanaryOptions(interval="1m", metric_interval="1m")
-    dev = make_repo(tmp_path, CANARIES, CANARIES, options)
-    clock = FakeClock()
-    with PromStub(dev.remote) as prom:
-        app = make_app(tmp_path, dev.remote, prom.url, clock)
-        try:
-            for _ in range(2):  # bootstrap, initialize
-                app.reconciler.run_pass()
-                clock.advance(61)
-            yield app, prom, clock, dev
-        finally:
-            app.close()
+    dev = stepping_repo(tmp_path, CANARIES)
+    with PromStub(dev.remote) as prom, initialized(tmp_path, dev, prom.url) as (app, clock):
+        yield app, prom, clock, dev
 
 
 def test_an_idle_pass_parses_nothing_and_runs_a_fixed_number_of_git_processes(

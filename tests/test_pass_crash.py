@@ -13,9 +13,9 @@ import textwrap
 from pathlib import Path
 
 from gitfixtures import git
+from scaleworld import initialized, stepping_repo
 
-from bench.scale import FakeClock, make_app, make_repo, release_all
-from gitbot.sim.gitops import CanaryOptions
+from bench.scale import make_app, release_all
 from gitbot.sim.promstub import PromStub
 
 CANARIES = 4
@@ -40,17 +40,10 @@ def _steps(remote: Path) -> list[str]:
 
 
 def test_a_pass_killed_after_a_commit_recovers_on_restart(tmp_path: Path) -> None:
-    dev = make_repo(tmp_path, CANARIES, CANARIES,
-                    CanaryOptions(interval="1m", metric_interval="1m"))
-    clock = FakeClock()
+    dev = stepping_repo(tmp_path, CANARIES)
     with PromStub(dev.remote) as prom:
-        app = make_app(tmp_path, dev.remote, prom.url, clock)
-        try:
-            for _ in range(2):  # bootstrap, initialize
-                app.reconciler.run_pass()
-                clock.advance(61)
-        finally:
-            app.close()
+        with initialized(tmp_path, dev, prom.url) as (_app, clock):
+            pass  # closed before the killed pass runs in its own process
         release_all(dev, CANARIES)
         before, published = _steps(dev.remote), git(dev.remote, "rev-parse", "main")
         env = {**os.environ, "PYTHONPATH": str(ROOT), "GITBOT_CRASH_AT": "after-commit:3"}

@@ -13,13 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scaleworld import initialized, stepping_repo
 
-from bench.scale import FakeClock, make_app, make_repo
 from gitbot.adapters.git_runner import Result, Runner
 from gitbot.adapters.prom_batch import BatchedMetrics
 from gitbot.adapters.prom_prefetch import Prefetcher
 from gitbot.adapters.prometheus import PrometheusMetrics
-from gitbot.sim.gitops import CanaryOptions
 from gitbot.sim.promstub import PromStub
 from gitbot.wiring import App
 
@@ -29,18 +28,9 @@ WAIT = 30.0  # seconds: only ever reached when the queries were not asked ahead
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[App, PromStub]]:
-    options = CanaryOptions(interval="1m", metric_interval="1m")
-    dev = make_repo(tmp_path, CANARIES, CANARIES, options)
-    clock = FakeClock()
-    with PromStub(dev.remote) as prom:
-        app = make_app(tmp_path, dev.remote, prom.url, clock)
-        try:
-            for _ in range(2):  # bootstrap, initialize
-                app.reconciler.run_pass()
-                clock.advance(61)
-            yield app, prom
-        finally:
-            app.close()
+    dev = stepping_repo(tmp_path, CANARIES)
+    with PromStub(dev.remote) as prom, initialized(tmp_path, dev, prom.url) as (app, _clock):
+        yield app, prom
 
 
 def test_a_pass_asks_the_last_passes_queries_while_it_fetches_and_none_twice(
