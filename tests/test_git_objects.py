@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -155,13 +156,9 @@ def test_the_log_of_a_written_commit_equals_gits(
     assert commands.count("log") == (2 if asked else 1)
 
 
-def test_the_parsed_trees_a_writer_keeps_are_bounded_by_their_entries(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A commit made by git (a new file) gives the next fast commit a parent tree the writer
-    never saw, so a directory of many apps is parsed again each time: what is kept must stay
-    bounded by entries (it was 50,000 trees: 20 MB per 100 canaries at 1,000 apps)."""
-    monkeypatch.setattr(git_objects.Parsed, "MOST_ENTRIES", 1_000)
+@contextmanager
+def two_hundred_apps(tmp_path: Path) -> Iterator[GitWorkspace]:
+    """A workspace whose `apps/` directory holds 200 apps (one commit of all of them)."""
     remote = make_remote(tmp_path)
     with GitWorkspace(str(remote), "main", tmp_path / "work", author_name="bot",
                       author_email="bot@example.com") as ws:
@@ -169,6 +166,17 @@ def test_the_parsed_trees_a_writer_keeps_are_bounded_by_their_entries(
         for i in range(200):
             write(ws.root, f"apps/app{i:03d}/vs.yaml", "route: {}\n")
         assert ws.commit("200 apps", paths=[f"apps/app{i:03d}/vs.yaml" for i in range(200)])
+        yield ws
+
+
+def test_the_parsed_trees_a_writer_keeps_are_bounded_by_their_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit made by git (a new file) gives the next fast commit a parent tree the writer
+    never saw, so a directory of many apps is parsed again each time: what is kept must stay
+    bounded by entries (it was 50,000 trees: 20 MB per 100 canaries at 1,000 apps)."""
+    monkeypatch.setattr(git_objects.Parsed, "MOST_ENTRIES", 1_000)
+    with two_hundred_apps(tmp_path) as ws:
         with ws.deferred_index():  # as in a pass: one writer for all its commits
             kept = [_new_app_then_a_step(ws, i) for i in range(30)]
         assert max(kept) <= 1_000 + 2 * 230  # the bound, plus the last commit's trees
@@ -237,7 +245,6 @@ def test_the_next_pass_reads_no_tree_the_last_one_parsed(
 ) -> None:
     """Each pass closes its writer (the packs it read are unmapped), but what it parsed is
     kept: the `apps/` directory of many apps is not read and parsed again every pass."""
-    remote = make_remote(tmp_path)
     reads: list[bytes] = []
     original = git_objects.ObjectWriter._read
 
@@ -246,12 +253,7 @@ def test_the_next_pass_reads_no_tree_the_last_one_parsed(
         return original(self, binsha)
 
     monkeypatch.setattr(git_objects.ObjectWriter, "_read", counted)
-    with GitWorkspace(str(remote), "main", tmp_path / "work", author_name="bot",
-                      author_email="bot@example.com") as ws:
-        ws.sync()
-        for i in range(200):
-            write(ws.root, f"apps/app{i:03d}/vs.yaml", "route: {}\n")
-        assert ws.commit("200 apps", paths=[f"apps/app{i:03d}/vs.yaml" for i in range(200)])
+    with two_hundred_apps(tmp_path) as ws:
         for step in range(3):  # three passes, one step each
             reads.clear()
             with ws.deferred_index():
