@@ -304,7 +304,7 @@ def test_a_refused_token_is_not_sent_again_and_a_rotated_one_is_used(tmp_path: P
     GitHub App installation token) is used without a restart."""
     bare = make_remote(tmp_path)
     token_file = tmp_path / "token"
-    token_file.write_text("ghp_" + "x" * 36 + "\n")
+    token_file.write_text("ghp_" + "x" * 36 + "\n")  # a made-up token of GitHub's shape
     users = {"tok-bot": "gitbot-bot", "tok-bot-next": "gitbot-bot"}
     with GitHubAPI(bare, tmp_path, users=users) as api:
         forge = GitHubForge(api.url, "acme/gitops", lambda: token_file.read_text().strip(),

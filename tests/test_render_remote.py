@@ -229,6 +229,7 @@ NOT_HTTPS_TO_A_PUBLIC_NAME = [
                  id="ssh-url"),
     pytest.param("git@127.0.0.1:org/repo",
                  "it is not an https URL (scp-like git@host:path is ssh)", id="scp"),
+    # made-up credentials on loopback: the URL must be refused for carrying any
     pytest.param("https://deploy:s3cret@127.0.0.1:{port}/org/repo", "it carries credentials",
                  id="credentials"),
 ]
